@@ -1,0 +1,1 @@
+//! NATS-style subjects and the subscription index (issue: subjects).
