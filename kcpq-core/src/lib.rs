@@ -14,6 +14,7 @@
 //! | [`kcp`]     | the KCP ARQ (wire-compatible with the reference `ikcp.c`)       |
 //! | [`crypto`]  | PSK keys, handshake, AES-256-CTR + HMAC-SHA256 packet protection |
 //! | [`subject`] | NATS-style subject validation and the subscription index        |
+//! | [`proto`]   | broker frames (CONNECT, SUB, PUB, MSG, ...) and their codec    |
 //!
 //! ## Panics, errors and unwraps
 //!
@@ -28,6 +29,7 @@
 pub mod crypto;
 pub mod fuzzing;
 pub mod kcp;
+pub mod proto;
 pub mod rng;
 pub mod subject;
 pub mod time;

@@ -6,4 +6,5 @@
 
 pub mod crypto;
 pub mod kcp;
+pub mod proto;
 pub mod subject;
