@@ -71,7 +71,10 @@ impl Key {
         let tag = mac.finalize().into_bytes();
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&tag[..KEY_ID_LEN]);
-        Key { bytes, id: KeyId(id) }
+        Key {
+            bytes,
+            id: KeyId(id),
+        }
     }
 
     /// Parses 64 hex characters (either case; surrounding whitespace is ignored).
@@ -82,7 +85,10 @@ impl Key {
         let text = text.trim();
         let found = text.chars().count();
         if found != 2 * KEY_LEN {
-            return Err(KeyError::WrongLength { origin: origin.to_owned(), found });
+            return Err(KeyError::WrongLength {
+                origin: origin.to_owned(),
+                found,
+            });
         }
         let mut bytes = [0u8; KEY_LEN];
         let raw = text.as_bytes();
@@ -130,7 +136,9 @@ impl Key {
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Key").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -147,7 +155,10 @@ fn hex_value(c: u8) -> Option<u8> {
 
 fn not_hex(origin: &str, position: usize, partial: &mut [u8; KEY_LEN]) -> KeyError {
     partial.zeroize();
-    KeyError::NotHex { origin: origin.to_owned(), position }
+    KeyError::NotHex {
+        origin: origin.to_owned(),
+        position,
+    }
 }
 
 /// Why a key could not be loaded. Every message names the source and what was expected.
@@ -181,7 +192,9 @@ pub enum KeyError {
         reason: String,
     },
     /// The file or variable holds no key.
-    #[error("{origin}: no key found; expected one key per line, 64 hex characters each ('#' starts a comment)")]
+    #[error(
+        "{origin}: no key found; expected one key per line, 64 hex characters each ('#' starts a comment)"
+    )]
     Empty {
         /// Where the keys were looked for.
         origin: String,
@@ -203,7 +216,9 @@ pub enum KeyError {
         max: usize,
     },
     /// Two different keys share a key id (a 1 in 2^32 accident): replace one of them.
-    #[error("{origin}: two different keys have the same key id {id}; generate a new key for one of them")]
+    #[error(
+        "{origin}: two different keys have the same key id {id}; generate a new key for one of them"
+    )]
     KeyIdCollision {
         /// Where the keys came from.
         origin: String,
@@ -240,10 +255,16 @@ impl KeySet {
             }
         }
         if out.is_empty() {
-            return Err(KeyError::Empty { origin: origin.to_owned() });
+            return Err(KeyError::Empty {
+                origin: origin.to_owned(),
+            });
         }
         if out.len() > MAX_KEYS {
-            return Err(KeyError::TooMany { origin: origin.to_owned(), found: out.len(), max: MAX_KEYS });
+            return Err(KeyError::TooMany {
+                origin: origin.to_owned(),
+                found: out.len(),
+                max: MAX_KEYS,
+            });
         }
         Ok(KeySet { keys: out })
     }
@@ -251,7 +272,9 @@ impl KeySet {
     /// A set holding the one key written as 64 hex characters in `text`.
     pub fn from_hex(text: &str, origin: &str) -> Result<Self, KeyError> {
         if text.trim().is_empty() {
-            return Err(KeyError::Empty { origin: origin.to_owned() });
+            return Err(KeyError::Empty {
+                origin: origin.to_owned(),
+            });
         }
         Ok(KeySet::single(Key::from_hex(text, origin)?))
     }
@@ -273,8 +296,10 @@ impl KeySet {
     /// Reads and parses a key file (a thin I/O convenience over [`KeySet::parse_key_file`]).
     pub fn load_file(path: &Path) -> Result<Self, KeyError> {
         let origin = path.display().to_string();
-        let mut contents = std::fs::read_to_string(path)
-            .map_err(|e| KeyError::Unreadable { origin: origin.clone(), reason: e.to_string() })?;
+        let mut contents = std::fs::read_to_string(path).map_err(|e| KeyError::Unreadable {
+            origin: origin.clone(),
+            reason: e.to_string(),
+        })?;
         let set = KeySet::parse_key_file(&contents, &origin);
         contents.zeroize();
         set
@@ -288,7 +313,9 @@ impl KeySet {
                 text.zeroize();
                 set
             }
-            Err(_) => Err(KeyError::EnvMissing { var: KEY_ENV_VAR.to_owned() }),
+            Err(_) => Err(KeyError::EnvMissing {
+                var: KEY_ENV_VAR.to_owned(),
+            }),
         }
     }
 
@@ -320,7 +347,9 @@ impl KeySet {
 
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.keys.iter().map(Key::id)).finish()
+        f.debug_list()
+            .entries(self.keys.iter().map(Key::id))
+            .finish()
     }
 }
 
@@ -365,7 +394,10 @@ mod tests {
         let err = Key::from_hex("abcd", "environment variable KCPQ_AES256_KEY_HEX").unwrap_err();
         assert_eq!(
             err,
-            KeyError::WrongLength { origin: "environment variable KCPQ_AES256_KEY_HEX".into(), found: 4 }
+            KeyError::WrongLength {
+                origin: "environment variable KCPQ_AES256_KEY_HEX".into(),
+                found: 4
+            }
         );
         assert_eq!(
             err.to_string(),
@@ -374,14 +406,25 @@ mod tests {
         let mut bad = HEX_A.to_owned();
         bad.replace_range(10..11, "g");
         let err = Key::from_hex(&bad, "keys.txt line 2").unwrap_err();
-        assert_eq!(err, KeyError::NotHex { origin: "keys.txt line 2".into(), position: 10 });
-        assert!(err.to_string().starts_with("keys.txt line 2: expected 64 hex characters"));
+        assert_eq!(
+            err,
+            KeyError::NotHex {
+                origin: "keys.txt line 2".into(),
+                position: 10
+            }
+        );
+        assert!(
+            err.to_string()
+                .starts_with("keys.txt line 2: expected 64 hex characters")
+        );
         // Multi-byte characters count as characters, not bytes, and are rejected without panic.
         let err = Key::from_hex(&"é".repeat(64), "x").unwrap_err();
         assert!(matches!(err, KeyError::NotHex { position: 0, .. }));
         assert_eq!(
             KeySet::from_hex("   ", "env").unwrap_err(),
-            KeyError::Empty { origin: "env".into() }
+            KeyError::Empty {
+                origin: "env".into()
+            }
         );
     }
 
@@ -401,10 +444,18 @@ mod tests {
     fn key_file_errors() {
         assert_eq!(
             KeySet::parse_key_file("# only a comment\n\n", "keys.txt").unwrap_err(),
-            KeyError::Empty { origin: "keys.txt".into() }
+            KeyError::Empty {
+                origin: "keys.txt".into()
+            }
         );
         let err = KeySet::parse_key_file(&format!("{HEX_A}\nnot-a-key\n"), "keys.txt").unwrap_err();
-        assert_eq!(err, KeyError::WrongLength { origin: "keys.txt line 2".into(), found: 9 });
+        assert_eq!(
+            err,
+            KeyError::WrongLength {
+                origin: "keys.txt line 2".into(),
+                found: 9
+            }
+        );
         let err = KeySet::load_file(Path::new("/nonexistent/kcpq/keys.txt")).unwrap_err();
         match err {
             KeyError::Unreadable { origin, reason } => {
@@ -413,7 +464,9 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        let many: String = (0..=MAX_KEYS).map(|i| format!("{:064x}\n", i + 1)).collect();
+        let many: String = (0..=MAX_KEYS)
+            .map(|i| format!("{:064x}\n", i + 1))
+            .collect();
         assert!(matches!(
             KeySet::parse_key_file(&many, "k").unwrap_err(),
             KeyError::TooMany { found, .. } if found == MAX_KEYS + 1

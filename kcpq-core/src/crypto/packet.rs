@@ -31,10 +31,10 @@ use std::time::Duration;
 use ctr::cipher::{InnerIvInit, StreamCipherCore};
 use hmac::Mac;
 
+use super::key::Key;
 use super::replay::{ReplayReject, ReplayWindow};
 use super::reset::reset_token;
 use super::schedule::{Aes256Ctr32, DirectionKeys, PskSecrets, Role, TrafficSecret};
-use super::key::Key;
 use super::wire::{
     DATA_HEADER_LEN, DATA_OVERHEAD, KEY_PHASE_BIT, RANDOM_LEN, SESSION_ID_LEN, SessionId, TAG_LEN,
     TYPE_DATA,
@@ -173,9 +173,10 @@ struct RecvDirection {
     phase: u8,
     /// Lowest packet number received under the current phase (0 for the first phase).
     phase_first_pn: u64,
-    previous: Option<PreviousKeys>,
+    /// Boxed, like `next`: they exist only around a rekey, and sessions are many.
+    previous: Option<Box<PreviousKeys>>,
     /// The next phase's secret and keys, derived on first need and kept until promoted.
-    next: Option<(TrafficSecret, DirectionKeys)>,
+    next: Option<Box<(TrafficSecret, DirectionKeys)>>,
     window: ReplayWindow,
 }
 
@@ -219,7 +220,14 @@ impl PacketProtection {
         session_id: SessionId,
         config: ProtectionConfig,
     ) -> Self {
-        Self::new(role, &PskSecrets::new(key), client_random, server_random, session_id, config)
+        Self::new(
+            role,
+            &PskSecrets::new(key),
+            client_random,
+            server_random,
+            session_id,
+            config,
+        )
     }
 
     pub(crate) fn new(
@@ -306,7 +314,10 @@ impl PacketProtection {
     pub fn seal(&mut self, buf: &mut [u8], payload_len: usize) -> Result<usize, SealError> {
         let needed = payload_len.saturating_add(DATA_OVERHEAD);
         if buf.len() < needed {
-            return Err(SealError::BufferTooSmall { needed, available: buf.len() });
+            return Err(SealError::BufferTooSmall {
+                needed,
+                available: buf.len(),
+            });
         }
         if self.send.next_pn > MAX_PACKET_NUMBER {
             return Err(SealError::PacketNumbersExhausted);
@@ -389,7 +400,7 @@ impl PacketProtection {
                 let next = recv.next.get_or_insert_with(|| {
                     let secret = recv.secret.ratchet();
                     let keys = secret.keys();
-                    (secret, keys)
+                    Box::new((secret, keys))
                 });
                 &next.1
             }
@@ -398,7 +409,8 @@ impl PacketProtection {
         let tag_start = buf.len() - TAG_LEN;
         let mut mac = keys.mac.clone();
         mac.update(&buf[..tag_start]);
-        mac.verify_truncated_left(&buf[tag_start..]).map_err(|_| OpenDrop::BadTag)?;
+        mac.verify_truncated_left(&buf[tag_start..])
+            .map_err(|_| OpenDrop::BadTag)?;
         apply_keystream(keys, pn, &mut buf[DATA_HEADER_LEN..tag_start]);
 
         if let PhaseChoice::Next = choice {
@@ -407,23 +419,37 @@ impl PacketProtection {
         let is_highest = self.recv.window.commit(pn);
         self.stats.opened_packets += 1;
         self.stats.opened_bytes += (tag_start - DATA_HEADER_LEN) as u64;
-        Ok(Opened { payload: DATA_HEADER_LEN..tag_start, packet_number: pn, is_highest })
+        Ok(Opened {
+            payload: DATA_HEADER_LEN..tag_start,
+            packet_number: pn,
+            is_highest,
+        })
     }
 
     fn promote_next(&mut self, now: Instant, first_pn: u64) {
         let recv = &mut self.recv;
-        let (secret, keys) = recv.next.take().expect("promote_next is called after using next keys");
+        let (secret, keys) = *recv
+            .next
+            .take()
+            .expect("promote_next is called after using next keys");
         let old_keys = std::mem::replace(&mut recv.keys, keys);
         recv.secret = secret;
         recv.phase ^= KEY_PHASE_BIT;
         recv.phase_first_pn = first_pn;
-        recv.previous =
-            Some(PreviousKeys { keys: old_keys, expires: now + self.config.old_keys_lifetime });
+        recv.previous = Some(Box::new(PreviousKeys {
+            keys: old_keys,
+            expires: now + self.config.old_keys_lifetime,
+        }));
         self.stats.rekeys_received += 1;
     }
 
     fn expire_previous(&mut self, now: Instant) {
-        if self.recv.previous.as_ref().is_some_and(|p| now >= p.expires) {
+        if self
+            .recv
+            .previous
+            .as_ref()
+            .is_some_and(|p| now >= p.expires)
+        {
             self.recv.previous = None;
         }
     }

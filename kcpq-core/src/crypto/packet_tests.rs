@@ -45,9 +45,16 @@ fn round_trip_both_directions() {
         let pkt = seal(&mut c, &payload);
         assert_eq!(pkt[0], TYPE_DATA);
         assert_eq!(peek_session_id(&pkt), Some(SID));
-        assert_eq!(u64::from_be_bytes(pkt[9..17].try_into().unwrap()), u64::from(i));
+        assert_eq!(
+            u64::from_be_bytes(pkt[9..17].try_into().unwrap()),
+            u64::from(i)
+        );
         if payload.len() > 16 {
-            assert_ne!(&pkt[DATA_HEADER_LEN..DATA_HEADER_LEN + 16], &payload[..16], "encrypted");
+            assert_ne!(
+                &pkt[DATA_HEADER_LEN..DATA_HEADER_LEN + 16],
+                &payload[..16],
+                "encrypted"
+            );
         }
         assert_eq!(open(&mut s, &pkt).unwrap(), payload);
         let back = seal(&mut s, &payload);
@@ -70,7 +77,11 @@ fn a_direction_cannot_open_its_own_packets() {
     let (mut c, _) = pair();
     let (mut c2, _) = pair();
     let pkt = seal(&mut c, b"reflected");
-    assert_eq!(open(&mut c2, &pkt), Err(OpenDrop::BadTag), "c2s keys differ from s2c keys");
+    assert_eq!(
+        open(&mut c2, &pkt),
+        Err(OpenDrop::BadTag),
+        "c2s keys differ from s2c keys"
+    );
 }
 
 #[test]
@@ -85,7 +96,10 @@ fn every_single_bit_flip_is_rejected() {
         let mut buf = bad;
         let res = s.open(Instant::ZERO, &mut buf);
         assert!(res.is_err(), "bit {bit} accepted");
-        assert_eq!(buf, before, "bit {bit}: nothing may be decrypted before the tag verifies");
+        assert_eq!(
+            buf, before,
+            "bit {bit}: nothing may be decrypted before the tag verifies"
+        );
     }
     // The genuine packet still opens: failed attempts did not move the replay window.
     assert_eq!(open(&mut s, &pkt).unwrap(), payload);
@@ -118,10 +132,15 @@ fn truncated_and_foreign_packets_are_dropped() {
 #[test]
 fn replay_reorder_and_too_old() {
     let (mut c, mut s) = pair();
-    let pkts: Vec<Vec<u8>> = (0..3000u32).map(|i| seal(&mut c, &i.to_be_bytes())).collect();
+    let pkts: Vec<Vec<u8>> = (0..3000u32)
+        .map(|i| seal(&mut c, &i.to_be_bytes()))
+        .collect();
     assert!(open(&mut s, &pkts[10]).is_ok());
     assert_eq!(open(&mut s, &pkts[10]), Err(OpenDrop::Duplicate));
-    assert!(open(&mut s, &pkts[5]).is_ok(), "reordered within the window");
+    assert!(
+        open(&mut s, &pkts[5]).is_ok(),
+        "reordered within the window"
+    );
     assert_eq!(open(&mut s, &pkts[5]), Err(OpenDrop::Duplicate));
     let mut buf = pkts[2999].clone();
     let opened = s.open(Instant::ZERO, &mut buf).unwrap();
@@ -161,7 +180,10 @@ fn keystream_blocks_never_overlap_between_packets() {
     let a = seal(&mut c, &[0u8; 64]);
     let b = seal(&mut c, &[0u8; 64]);
     let blocks = |p: &[u8]| -> Vec<Vec<u8>> {
-        p[DATA_HEADER_LEN..DATA_HEADER_LEN + 64].chunks(16).map(<[u8]>::to_vec).collect()
+        p[DATA_HEADER_LEN..DATA_HEADER_LEN + 64]
+            .chunks(16)
+            .map(<[u8]>::to_vec)
+            .collect()
     };
     for x in blocks(&a) {
         assert!(!blocks(&b).contains(&x));
@@ -195,8 +217,14 @@ fn rekey_by_packet_count_and_old_keys_expire() {
         ..ProtectionConfig::default()
     };
     let (mut c, mut s) = pair_with(&Key::from_bytes([42; 32]), config);
-    let pkts: Vec<Vec<u8>> = (0..MIN_REKEY_PACKETS + 5).map(|i| seal(&mut c, &i.to_be_bytes())).collect();
-    assert_eq!(c.stats().rekeys_sent, 1, "the interval was raised to MIN_REKEY_PACKETS");
+    let pkts: Vec<Vec<u8>> = (0..MIN_REKEY_PACKETS + 5)
+        .map(|i| seal(&mut c, &i.to_be_bytes()))
+        .collect();
+    assert_eq!(
+        c.stats().rekeys_sent,
+        1,
+        "the interval was raised to MIN_REKEY_PACKETS"
+    );
     let first_new = MIN_REKEY_PACKETS as usize;
     assert_eq!(pkts[first_new - 1][0], TYPE_DATA);
     assert_eq!(pkts[first_new][0], TYPE_DATA | KEY_PHASE_BIT);
@@ -207,13 +235,22 @@ fn rekey_by_packet_count_and_old_keys_expire() {
     assert_eq!(s.stats().rekeys_received, 1);
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(300)));
     let mut buf = pkts[first_new - 2].clone();
-    assert!(s.open(t0 + Duration::from_millis(100), &mut buf).is_ok(), "old keys within one RTO");
+    assert!(
+        s.open(t0 + Duration::from_millis(100), &mut buf).is_ok(),
+        "old keys within one RTO"
+    );
     let mut buf = pkts[first_new].clone();
-    assert!(s.open(t0 + Duration::from_millis(100), &mut buf).is_ok(), "reordered new-phase packet");
+    assert!(
+        s.open(t0 + Duration::from_millis(100), &mut buf).is_ok(),
+        "reordered new-phase packet"
+    );
     s.handle_timeout(t0 + Duration::from_millis(300));
     assert_eq!(s.poll_timeout(), None, "old keys wiped");
     let mut buf = pkts[first_new - 3].clone();
-    assert_eq!(s.open(t0 + Duration::from_millis(301), &mut buf), Err(OpenDrop::NoKeys));
+    assert_eq!(
+        s.open(t0 + Duration::from_millis(301), &mut buf),
+        Err(OpenDrop::NoKeys)
+    );
     // The following phases keep working, in both bit values.
     let mut now = t0 + Duration::from_secs(1);
     for _ in 0..3 * MIN_REKEY_PACKETS {
@@ -228,7 +265,10 @@ fn rekey_by_packet_count_and_old_keys_expire() {
 
 #[test]
 fn rekey_by_bytes_and_on_demand() {
-    let config = ProtectionConfig { rekey_after_bytes: 1000, ..ProtectionConfig::default() };
+    let config = ProtectionConfig {
+        rekey_after_bytes: 1000,
+        ..ProtectionConfig::default()
+    };
     let (mut c, mut s) = pair_with(&Key::from_bytes([42; 32]), config);
     for _ in 0..4 {
         let pkt = seal(&mut c, &[0u8; 400]);
@@ -268,7 +308,13 @@ fn packet_numbers_never_wrap() {
 fn seal_checks_the_buffer() {
     let (mut c, _) = pair();
     let mut buf = [0u8; 40];
-    assert_eq!(c.seal(&mut buf, 8), Err(SealError::BufferTooSmall { needed: 41, available: 40 }));
+    assert_eq!(
+        c.seal(&mut buf, 8),
+        Err(SealError::BufferTooSmall {
+            needed: 41,
+            available: 40
+        })
+    );
     assert_eq!(c.seal(&mut buf, 7), Ok(40));
     assert!(c.seal(&mut buf, usize::MAX).is_err());
 }
@@ -279,4 +325,12 @@ fn debug_shows_no_key_material() {
     let s = format!("{c:?}");
     assert!(s.contains("SessionId(1122334455667788)"), "{s}");
     assert!(!s.contains("aes"), "{s}");
+}
+
+#[test]
+fn session_state_stays_small() {
+    // Servers hold 10 000+ sessions: only the two current directions are stored inline.
+    assert!(
+        std::mem::size_of::<PacketProtection>() <= 2 * std::mem::size_of::<DirectionKeys>() + 640
+    );
 }

@@ -35,7 +35,11 @@ pub struct ReplayWindow {
 
 impl Default for ReplayWindow {
     fn default() -> Self {
-        ReplayWindow { top: 0, any: false, bitmap: [0; WORDS] }
+        ReplayWindow {
+            top: 0,
+            any: false,
+            bitmap: [0; WORDS],
+        }
     }
 }
 
@@ -54,7 +58,11 @@ impl ReplayWindow {
             return Err(ReplayReject::TooOld);
         }
         let (word, bit) = Self::position(pn);
-        if self.bitmap[word] & bit != 0 { Err(ReplayReject::Duplicate) } else { Ok(()) }
+        if self.bitmap[word] & bit != 0 {
+            Err(ReplayReject::Duplicate)
+        } else {
+            Ok(())
+        }
     }
 
     /// Records `pn` as received. Returns true if it is the new highest. Call only after
@@ -113,15 +121,24 @@ mod tests {
         let mut w = ReplayWindow::default();
         let top = 10_000;
         assert_eq!(accept(&mut w, top), Ok(true));
-        assert_eq!(accept(&mut w, top - REPLAY_WINDOW), Err(ReplayReject::TooOld));
+        assert_eq!(
+            accept(&mut w, top - REPLAY_WINDOW),
+            Err(ReplayReject::TooOld)
+        );
         assert_eq!(accept(&mut w, top - REPLAY_WINDOW + 1), Ok(false));
-        assert_eq!(accept(&mut w, top - REPLAY_WINDOW + 1), Err(ReplayReject::Duplicate));
+        assert_eq!(
+            accept(&mut w, top - REPLAY_WINDOW + 1),
+            Err(ReplayReject::Duplicate)
+        );
         assert!(REPLAY_WINDOW >= 1024);
         // A large jump clears everything; old bits must not alias into new positions.
         let far = top + 64 * WORDS as u64 * 3;
         assert_eq!(accept(&mut w, far), Ok(true));
         assert_eq!(accept(&mut w, far - REPLAY_WINDOW + 1), Ok(false));
-        assert_eq!(accept(&mut w, far - REPLAY_WINDOW), Err(ReplayReject::TooOld));
+        assert_eq!(
+            accept(&mut w, far - REPLAY_WINDOW),
+            Err(ReplayReject::TooOld)
+        );
         assert_eq!(accept(&mut w, top), Err(ReplayReject::TooOld));
     }
 

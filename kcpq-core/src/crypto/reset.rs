@@ -84,7 +84,10 @@ pub struct ResetConfig {
 
 impl Default for ResetConfig {
     fn default() -> Self {
-        ResetConfig { burst: 32, per_second: 64 }
+        ResetConfig {
+            burst: 32,
+            per_second: 64,
+        }
     }
 }
 
@@ -130,7 +133,13 @@ impl ResetSigner {
             .map(|k| PskSecrets::new(k).reset_mac)
             .collect();
         let bucket_micros = u64::from(config.burst) * MICROS_PER_TOKEN;
-        ResetSigner { macs, config, bucket_micros, last_refill: now, stats: ResetStats::default() }
+        ResetSigner {
+            macs,
+            config,
+            bucket_micros,
+            last_refill: now,
+            stats: ResetStats::default(),
+        }
     }
 
     /// Counters.
@@ -210,21 +219,35 @@ mod tests {
         let sid = SessionId([7; 8]);
         let mut out = [0u8; 128];
         for len in [DATA_OVERHEAD, 41, 42, 57, 58, 100, 1400] {
-            let n = signer.reset_for(Instant::ZERO, &trigger(len, sid.0), &mut out).unwrap();
+            let n = signer
+                .reset_for(Instant::ZERO, &trigger(len, sid.0), &mut out)
+                .unwrap();
             assert!(n < len, "reset {n} >= trigger {len}");
             assert_eq!((n - RESET_HEADER_LEN) % RESET_TOKEN_LEN, 0);
             let tokens = (n - RESET_HEADER_LEN) / RESET_TOKEN_LEN;
-            assert_eq!(tokens, ((len - 1 - RESET_HEADER_LEN) / RESET_TOKEN_LEN).min(3));
+            assert_eq!(
+                tokens,
+                ((len - 1 - RESET_HEADER_LEN) / RESET_TOKEN_LEN).min(3)
+            );
             for (i, key) in set.keys().iter().enumerate() {
                 let token = reset_token(&PskSecrets::new(key).reset_mac, sid);
-                assert_eq!(matches_reset(&out[..n], sid, &token), i < tokens, "key {i} len {len}");
+                assert_eq!(
+                    matches_reset(&out[..n], sid, &token),
+                    i < tokens,
+                    "key {i} len {len}"
+                );
             }
         }
         let stranger = reset_token(&PskSecrets::new(&Key::from_bytes([9; 32])).reset_mac, sid);
-        let n = signer.reset_for(Instant::ZERO, &trigger(1400, sid.0), &mut out).unwrap();
+        let n = signer
+            .reset_for(Instant::ZERO, &trigger(1400, sid.0), &mut out)
+            .unwrap();
         assert!(!matches_reset(&out[..n], sid, &stranger));
         let own = reset_token(&PskSecrets::new(set.primary()).reset_mac, sid);
-        assert!(!matches_reset(&out[..n], SessionId([8; 8]), &own), "other session id");
+        assert!(
+            !matches_reset(&out[..n], SessionId([8; 8]), &own),
+            "other session id"
+        );
         let mut flipped = out[..n].to_vec();
         flipped[RESET_HEADER_LEN] ^= 1;
         assert!(!matches_reset(&flipped, sid, &own));
@@ -237,15 +260,24 @@ mod tests {
         let mut not_data = trigger(200, [1; 8]);
         not_data[0] = TYPE_RESET;
         assert_eq!(signer.reset_for(Instant::ZERO, &not_data, &mut out), None);
-        assert_eq!(signer.reset_for(Instant::ZERO, &trigger(DATA_OVERHEAD - 1, [1; 8]), &mut out), None);
-        assert_eq!(signer.reset_for(Instant::ZERO, &trigger(200, [1; 8]), &mut out[..20]), None);
+        assert_eq!(
+            signer.reset_for(Instant::ZERO, &trigger(DATA_OVERHEAD - 1, [1; 8]), &mut out),
+            None
+        );
+        assert_eq!(
+            signer.reset_for(Instant::ZERO, &trigger(200, [1; 8]), &mut out[..20]),
+            None
+        );
         assert_eq!(signer.stats().not_eligible, 3);
         assert_eq!(signer.stats().sent, 0);
     }
 
     #[test]
     fn rate_limit_is_a_token_bucket_over_now() {
-        let config = ResetConfig { burst: 4, per_second: 10 };
+        let config = ResetConfig {
+            burst: 4,
+            per_second: 10,
+        };
         let mut signer = ResetSigner::new(&keys(1), config, Instant::ZERO);
         let mut out = [0u8; 64];
         let t = trigger(100, [3; 8]);
@@ -254,14 +286,28 @@ mod tests {
             sent += usize::from(signer.reset_for(Instant::ZERO, &t, &mut out).is_some());
         }
         assert_eq!(sent, 4, "burst");
-        assert_eq!(signer.reset_for(Instant::from_millis(50), &t, &mut out), None);
-        assert!(signer.reset_for(Instant::from_millis(100), &t, &mut out).is_some());
+        assert_eq!(
+            signer.reset_for(Instant::from_millis(50), &t, &mut out),
+            None
+        );
+        assert!(
+            signer
+                .reset_for(Instant::from_millis(100), &t, &mut out)
+                .is_some()
+        );
         // Over 10 s at most burst + 10/s * 10 s resets go out, however many triggers arrive.
         let mut total = 0;
         for ms in (100..10_100).step_by(5) {
-            total += usize::from(signer.reset_for(Instant::from_millis(ms), &t, &mut out).is_some());
+            total += usize::from(
+                signer
+                    .reset_for(Instant::from_millis(ms), &t, &mut out)
+                    .is_some(),
+            );
         }
         assert!((99..=100).contains(&total), "{total}");
-        assert_eq!(signer.stats().rate_limited, 10 - 4 + 1 + (2000 - total) as u64);
+        assert_eq!(
+            signer.stats().rate_limited,
+            10 - 4 + 1 + (2000 - total) as u64
+        );
     }
 }

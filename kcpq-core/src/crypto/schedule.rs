@@ -67,13 +67,6 @@ pub(crate) fn hmac(key: &[u8]) -> HmacSha256 {
     <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
 }
 
-/// HKDF-Extract then Expand into `okm` (at most 255 * 32 bytes; ours are all <= 32).
-pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], okm: &mut [u8]) {
-    Hkdf::<Sha256>::new(Some(salt), ikm)
-        .expand(info, okm)
-        .expect("output lengths used here are far below the HKDF limit");
-}
-
 /// HKDF-Expand from a 32-byte pseudorandom key.
 pub(crate) fn expand(prk: &[u8; SECRET_LEN], info: &[u8], okm: &mut [u8]) {
     Hkdf::<Sha256>::from_prk(prk)
@@ -184,9 +177,18 @@ mod tests {
     use super::*;
     use hmac::Mac;
 
+    fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], okm: &mut [u8]) {
+        Hkdf::<Sha256>::new(Some(salt), ikm)
+            .expand(info, okm)
+            .unwrap();
+    }
+
     fn unhex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// RFC 5869 appendix A, test cases 1-3 (HKDF-SHA256).

@@ -102,7 +102,10 @@ mod tests {
         let mut pkt = [0u8; DATA_OVERHEAD];
         pkt[0] = TYPE_DATA | KEY_PHASE_BIT;
         pkt[1..9].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(peek_session_id(&pkt), Some(SessionId([1, 2, 3, 4, 5, 6, 7, 8])));
+        assert_eq!(
+            peek_session_id(&pkt),
+            Some(SessionId([1, 2, 3, 4, 5, 6, 7, 8]))
+        );
         assert_eq!(peek_session_id(&pkt[..DATA_OVERHEAD - 1]), None);
         pkt[0] = TYPE_RESET;
         assert_eq!(peek_session_id(&pkt), None);
