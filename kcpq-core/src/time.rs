@@ -78,7 +78,12 @@ impl Sub<Instant> for Instant {
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Instant({}.{:06}s)", self.0 / 1_000_000, self.0 % 1_000_000)
+        write!(
+            f,
+            "Instant({}.{:06}s)",
+            self.0 / 1_000_000,
+            self.0 % 1_000_000
+        )
     }
 }
 
@@ -93,12 +98,18 @@ mod tests {
         assert_eq!(t - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t - Instant::ZERO, Duration::from_millis(5));
-        assert_eq!(Instant::from_micros(u64::MAX) + Duration::MAX, Instant::from_micros(u64::MAX));
+        assert_eq!(
+            Instant::from_micros(u64::MAX) + Duration::MAX,
+            Instant::from_micros(u64::MAX)
+        );
     }
 
     #[test]
     fn millis_truncate() {
         assert_eq!(Instant::from_micros(1999).as_millis(), 1);
-        assert_eq!(format!("{:?}", Instant::from_micros(1_000_002)), "Instant(1.000002s)");
+        assert_eq!(
+            format!("{:?}", Instant::from_micros(1_000_002)),
+            "Instant(1.000002s)"
+        );
     }
 }
