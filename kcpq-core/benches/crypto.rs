@@ -63,8 +63,12 @@ fn packets(c: &mut Criterion) {
 fn handshake(c: &mut Criterion) {
     let keys = KeySet::single(Key::from_bytes([7; 32]));
     let server_addr: SocketAddr = "127.0.0.1:4222".parse().expect("literal");
-    let mut responder =
-        HandshakeResponder::new(&keys, Rng::from_seed([1; 32]), ResponderConfig::default(), Instant::ZERO);
+    let mut responder = HandshakeResponder::new(
+        &keys,
+        Rng::from_seed([1; 32]),
+        ResponderConfig::default(),
+        Instant::ZERO,
+    );
     let mut rng = Rng::from_seed([2; 32]);
     let mut port = 0u16;
     c.bench_function("handshake (both sides, incl. establish)", |b| {
@@ -72,13 +76,24 @@ fn handshake(c: &mut Criterion) {
             port = port.wrapping_add(1);
             let from = SocketAddr::from(([10, 0, 0, 1], port));
             let now = Instant::ZERO;
-            let mut client =
-                HandshakeInitiator::new(now, server_addr, &keys, &mut rng, InitiatorConfig::default());
+            let mut client = HandshakeInitiator::new(
+                now,
+                server_addr,
+                &keys,
+                &mut rng,
+                InitiatorConfig::default(),
+            );
             let mut buf = [0u8; MAX_HANDSHAKE_LEN];
             let mut out = [0u8; MAX_HANDSHAKE_LEN];
             for _ in 0..2 {
-                let n = client.poll_transmit(now, &mut buf).expect("sized").expect("due");
-                let r = responder.handle(now, from, &buf[..n], &mut out).expect("sized").expect("reply");
+                let n = client
+                    .poll_transmit(now, &mut buf)
+                    .expect("sized")
+                    .expect("due");
+                let r = responder
+                    .handle(now, from, &buf[..n], &mut out)
+                    .expect("sized")
+                    .expect("reply");
                 client.handle_datagram(now, &out[..r]);
             }
             let Some(HandshakeOutcome::Established(mut session)) = client.poll_outcome() else {
@@ -86,7 +101,11 @@ fn handshake(c: &mut Criterion) {
             };
             let mut pkt = [0u8; 64];
             let n = session.protection.seal(&mut pkt, 24).expect("sized");
-            black_box(responder.try_establish(now, from, &mut pkt[..n]).expect("establishes"))
+            black_box(
+                responder
+                    .try_establish(now, from, &mut pkt[..n])
+                    .expect("establishes"),
+            )
         })
     });
 }

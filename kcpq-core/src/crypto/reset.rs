@@ -55,8 +55,7 @@ pub(crate) fn matches_reset(
     token: &[u8; RESET_TOKEN_LEN],
 ) -> bool {
     let len = datagram.len();
-    if len < RESET_HEADER_LEN + RESET_TOKEN_LEN
-        || len > MAX_RESET_LEN
+    if !(RESET_HEADER_LEN + RESET_TOKEN_LEN..=MAX_RESET_LEN).contains(&len)
         || (len - RESET_HEADER_LEN) % RESET_TOKEN_LEN != 0
         || datagram[0] != TYPE_RESET
         || datagram[1..RESET_HEADER_LEN] != session_id.0

@@ -102,10 +102,12 @@ pub fn crypto_responder(data: &[u8]) {
 /// The body of [`crypto_responder`], returning the responder's final counters.
 fn run_responder(data: &[u8]) -> ResponderStats {
     let keys = KeySet::single(Key::from_bytes([7; 32]));
-    let mut config = ResponderConfig::default();
-    config.max_half_open = MAX_HALF_OPEN;
-    config.max_half_open_per_addr = MAX_PER_ADDR;
-    config.half_open_lifetime = Duration::from_secs(2);
+    let config = ResponderConfig {
+        max_half_open: MAX_HALF_OPEN,
+        max_half_open_per_addr: MAX_PER_ADDR,
+        half_open_lifetime: Duration::from_secs(2),
+        ..ResponderConfig::default()
+    };
     let mut server = HandshakeResponder::new(&keys, Rng::from_seed([1; 32]), config, Instant::ZERO);
     let mut rng = Rng::from_seed([2; 32]);
     let server_addr: SocketAddr = "127.0.0.1:4222".parse().expect("valid literal");
