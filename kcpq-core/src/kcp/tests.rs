@@ -353,7 +353,7 @@ fn malformed_input_is_counted_per_reason_and_stops_the_datagram() {
     assert_eq!(k.stats().drops.truncated_header, 1);
     let good = raw(81, CONV, 0, 0, 1, b"a");
     let cases: Vec<(Vec<u8>, fn(&KcpDrops) -> u64)> = vec![
-        (raw(81, CONV, 0, 0, 10, b"short"), |d| d.truncated_payload),
+        (raw(81, CONV, 0, 0, 100, b"short"), |d| d.truncated_payload),
         (raw(99, CONV, 0, 0, 0, b""), |d| d.unknown_command),
         (raw(81, CONV ^ 1, 0, 0, 0, b""), |d| d.wrong_conv),
         (raw(81, CONV, 0, 0, 177, &[0; 177]), |d| d.oversized_segment),
