@@ -159,7 +159,11 @@ impl KcpConfig {
     /// congestion control on), min RTO 100 ms; windows 256/256 (congestion control limits the
     /// flight anyway), MTU 1367, stream mode, 4 MiB send buffer.
     pub fn normal() -> Self {
-        KcpConfig { send_window: 256, recv_window: 256, ..Self::preset(false, 40, 0, false) }
+        KcpConfig {
+            send_window: 256,
+            recv_window: 256,
+            ..Self::preset(false, 40, 0, false)
+        }
     }
 
     /// Checks every field; see [`KcpConfigError`] for the rules.
@@ -168,19 +172,25 @@ impl KcpConfig {
             return Err(KcpConfigError::MtuOutOfRange { mtu: self.mtu });
         }
         if !(1..=MAX_INTERVAL_MS).contains(&self.interval) {
-            return Err(KcpConfigError::IntervalOutOfRange { interval: self.interval });
+            return Err(KcpConfigError::IntervalOutOfRange {
+                interval: self.interval,
+            });
         }
         if self.send_window == 0 || self.recv_window == 0 {
             return Err(KcpConfigError::ZeroWindow);
         }
         if !(1..=MAX_RTO_MS).contains(&self.min_rto) {
-            return Err(KcpConfigError::MinRtoOutOfRange { min_rto: self.min_rto });
+            return Err(KcpConfigError::MinRtoOutOfRange {
+                min_rto: self.min_rto,
+            });
         }
         if self.dead_link == 0 {
             return Err(KcpConfigError::ZeroDeadLink);
         }
         if self.ack_delay > MAX_INTERVAL_MS {
-            return Err(KcpConfigError::AckDelayTooLarge { ack_delay: self.ack_delay });
+            return Err(KcpConfigError::AckDelayTooLarge {
+                ack_delay: self.ack_delay,
+            });
         }
         if self.send_buffer_limit < self.mtu {
             return Err(KcpConfigError::SendBufferTooSmall {
@@ -211,12 +221,36 @@ mod tests {
     #[test]
     fn presets_match_the_issue_and_validate() {
         let f = KcpConfig::fast();
-        assert_eq!((f.nodelay, f.interval, f.fast_resend, f.no_congestion_control), (true, 10, 2, true));
+        assert_eq!(
+            (
+                f.nodelay,
+                f.interval,
+                f.fast_resend,
+                f.no_congestion_control
+            ),
+            (true, 10, 2, true)
+        );
         let v = KcpConfig::video();
-        assert_eq!((v.nodelay, v.interval, v.fast_resend, v.no_congestion_control), (true, 20, 2, true));
+        assert_eq!(
+            (
+                v.nodelay,
+                v.interval,
+                v.fast_resend,
+                v.no_congestion_control
+            ),
+            (true, 20, 2, true)
+        );
         assert!(v.send_window >= 1024 && v.recv_window >= 1024);
         let n = KcpConfig::normal();
-        assert_eq!((n.nodelay, n.interval, n.fast_resend, n.no_congestion_control), (false, 40, 0, false));
+        assert_eq!(
+            (
+                n.nodelay,
+                n.interval,
+                n.fast_resend,
+                n.no_congestion_control
+            ),
+            (false, 40, 0, false)
+        );
         for c in [f, v, n, KcpConfig::default()] {
             assert_eq!(c.validate(), Ok(()));
             assert_eq!(c.mtu, DEFAULT_MTU);
@@ -230,34 +264,99 @@ mod tests {
     fn nonsense_is_refused() {
         let ok = KcpConfig::fast();
         let cases: Vec<(KcpConfig, KcpConfigError)> = vec![
-            (KcpConfig { mtu: 49, ..ok.clone() }, KcpConfigError::MtuOutOfRange { mtu: 49 }),
-            (KcpConfig { mtu: 65536, ..ok.clone() }, KcpConfigError::MtuOutOfRange { mtu: 65536 }),
-            (KcpConfig { interval: 0, ..ok.clone() }, KcpConfigError::IntervalOutOfRange { interval: 0 }),
             (
-                KcpConfig { interval: 5001, ..ok.clone() },
+                KcpConfig {
+                    mtu: 49,
+                    ..ok.clone()
+                },
+                KcpConfigError::MtuOutOfRange { mtu: 49 },
+            ),
+            (
+                KcpConfig {
+                    mtu: 65536,
+                    ..ok.clone()
+                },
+                KcpConfigError::MtuOutOfRange { mtu: 65536 },
+            ),
+            (
+                KcpConfig {
+                    interval: 0,
+                    ..ok.clone()
+                },
+                KcpConfigError::IntervalOutOfRange { interval: 0 },
+            ),
+            (
+                KcpConfig {
+                    interval: 5001,
+                    ..ok.clone()
+                },
                 KcpConfigError::IntervalOutOfRange { interval: 5001 },
             ),
-            (KcpConfig { send_window: 0, ..ok.clone() }, KcpConfigError::ZeroWindow),
-            (KcpConfig { recv_window: 0, ..ok.clone() }, KcpConfigError::ZeroWindow),
-            (KcpConfig { min_rto: 0, ..ok.clone() }, KcpConfigError::MinRtoOutOfRange { min_rto: 0 }),
             (
-                KcpConfig { min_rto: 60_001, ..ok.clone() },
+                KcpConfig {
+                    send_window: 0,
+                    ..ok.clone()
+                },
+                KcpConfigError::ZeroWindow,
+            ),
+            (
+                KcpConfig {
+                    recv_window: 0,
+                    ..ok.clone()
+                },
+                KcpConfigError::ZeroWindow,
+            ),
+            (
+                KcpConfig {
+                    min_rto: 0,
+                    ..ok.clone()
+                },
+                KcpConfigError::MinRtoOutOfRange { min_rto: 0 },
+            ),
+            (
+                KcpConfig {
+                    min_rto: 60_001,
+                    ..ok.clone()
+                },
                 KcpConfigError::MinRtoOutOfRange { min_rto: 60_001 },
             ),
-            (KcpConfig { dead_link: 0, ..ok.clone() }, KcpConfigError::ZeroDeadLink),
             (
-                KcpConfig { ack_delay: 5001, ..ok.clone() },
+                KcpConfig {
+                    dead_link: 0,
+                    ..ok.clone()
+                },
+                KcpConfigError::ZeroDeadLink,
+            ),
+            (
+                KcpConfig {
+                    ack_delay: 5001,
+                    ..ok.clone()
+                },
                 KcpConfigError::AckDelayTooLarge { ack_delay: 5001 },
             ),
             (
-                KcpConfig { send_buffer_limit: 1366, ..ok.clone() },
-                KcpConfigError::SendBufferTooSmall { limit: 1366, min: 1367 },
+                KcpConfig {
+                    send_buffer_limit: 1366,
+                    ..ok.clone()
+                },
+                KcpConfigError::SendBufferTooSmall {
+                    limit: 1366,
+                    min: 1367,
+                },
             ),
         ];
         for (config, err) in cases {
             assert_eq!(config.validate(), Err(err.clone()));
             assert!(!err.to_string().is_empty());
         }
-        assert_eq!(KcpConfig { mtu: 50, send_buffer_limit: 50, ..ok }.validate(), Ok(()));
+        assert_eq!(
+            KcpConfig {
+                mtu: 50,
+                send_buffer_limit: 50,
+                ..ok
+            }
+            .validate(),
+            Ok(())
+        );
     }
 }

@@ -291,7 +291,11 @@ impl Kcp {
             }
             if diff(current, seg.resendts) >= 0 {
                 seg.xmit += 1;
-                let step = if self.config.nodelay { seg.rto / 2 } else { seg.rto.max(rx_rto) };
+                let step = if self.config.nodelay {
+                    seg.rto / 2
+                } else {
+                    seg.rto.max(rx_rto)
+                };
                 seg.rto = seg.rto.saturating_add(step).min(super::config::MAX_RTO_MS);
                 seg.resendts = current.wrapping_add(seg.rto);
                 seg.pending = true;
@@ -350,7 +354,11 @@ impl Kcp {
     /// window unless congestion control is off.
     pub(crate) fn effective_window(&self) -> u32 {
         let wnd = u32::from(self.config.send_window.min(self.rmt_wnd));
-        if self.config.no_congestion_control { wnd } else { wnd.min(self.cwnd) }
+        if self.config.no_congestion_control {
+            wnd
+        } else {
+            wnd.min(self.cwnd)
+        }
     }
 
     /// The next moment the caller must call [`Kcp::handle_timeout`]: the earliest of the

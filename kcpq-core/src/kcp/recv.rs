@@ -203,13 +203,26 @@ impl Kcp {
         }
         self.push_ack(header.sn, header.ts);
         let rcv_nxt = self.rcv_nxt;
-        match self.rcv_buf.binary_search_by(|s| diff(s.sn, rcv_nxt).cmp(&offset)) {
+        match self
+            .rcv_buf
+            .binary_search_by(|s| diff(s.sn, rcv_nxt).cmp(&offset))
+        {
             Ok(_) => self.stats.duplicate_segments += 1,
             Err(pos) => {
-                let mut data = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(self.mss));
+                let mut data = self
+                    .pool
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(self.mss));
                 data.clear();
                 data.extend_from_slice(payload);
-                self.rcv_buf.insert(pos, RecvSegment { sn: header.sn, frg: header.frg, data });
+                self.rcv_buf.insert(
+                    pos,
+                    RecvSegment {
+                        sn: header.sn,
+                        frg: header.frg,
+                        data,
+                    },
+                );
                 self.move_to_queue();
             }
         }
@@ -257,7 +270,11 @@ impl Kcp {
         while let Some(front) = self.rcv_queue.front() {
             let chunk = &front.data[self.rcv_consumed..];
             let offered = chunk.len();
-            let taken = if offered == 0 { 0 } else { consume(chunk).min(offered) };
+            let taken = if offered == 0 {
+                0
+            } else {
+                consume(chunk).min(offered)
+            };
             total += taken;
             self.rcv_consumed += taken;
             self.rcv_queue_bytes -= taken;
@@ -300,9 +317,14 @@ impl Kcp {
     /// `Ok(None)` if no message is complete, or [`KcpReadError::BufferTooSmall`] (consuming
     /// nothing) if `buf` is shorter than [`Kcp::peek_size`].
     pub fn read_message(&mut self, buf: &mut [u8]) -> Result<Option<usize>, KcpReadError> {
-        let Some(size) = self.peek_size() else { return Ok(None) };
+        let Some(size) = self.peek_size() else {
+            return Ok(None);
+        };
         if size > buf.len() {
-            return Err(KcpReadError::BufferTooSmall { needed: size, available: buf.len() });
+            return Err(KcpReadError::BufferTooSmall {
+                needed: size,
+                available: buf.len(),
+            });
         }
         let was_full = self.rcv_queue.len() >= usize::from(self.config.recv_window);
         let mut filled = 0;

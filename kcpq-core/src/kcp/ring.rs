@@ -64,7 +64,11 @@ impl ByteRing {
         }
         self.start += drop as u64;
         self.len -= drop;
-        self.head = if self.len == 0 { 0 } else { (self.head + drop) % self.buf.len() };
+        self.head = if self.len == 0 {
+            0
+        } else {
+            (self.head + drop) % self.buf.len()
+        };
     }
 
     /// The bytes of `[offset, offset + len)` as two slices (the second empty unless the range
@@ -108,7 +112,10 @@ mod tests {
         // 500 live bytes at the end of storage, then 2000 wrapped to the front.
         assert_eq!(ring.buf.len(), 4096);
         assert_eq!(read(&ring, 2500, 500), &data[2500..]);
-        assert_eq!(read(&ring, 2900, 300), [&data[2900..], &data[..200]].concat());
+        assert_eq!(
+            read(&ring, 2900, 300),
+            [&data[2900..], &data[..200]].concat()
+        );
         // Logical 4000..4200 straddles the physical end of the storage.
         assert_eq!(read(&ring, 4000, 200), &data[1000..1200]);
         let (a, b) = ring.slices(4000, 200);

@@ -99,15 +99,21 @@ impl SegmentHeader {
     /// Decodes the header at the start of `buf` and returns it with its payload.
     pub fn decode(buf: &[u8]) -> Result<(SegmentHeader, &[u8]), DecodeError> {
         let Some((head, rest)) = buf.split_first_chunk::<HEADER_LEN>() else {
-            return Err(DecodeError::TruncatedHeader { available: buf.len() });
+            return Err(DecodeError::TruncatedHeader {
+                available: buf.len(),
+            });
         };
-        let u32_at = |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+        let u32_at =
+            |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
         let cmd = Command::from_u8(head[4]).ok_or(DecodeError::UnknownCommand(head[4]))?;
         let len = u32_at(20);
         let payload = usize::try_from(len)
             .ok()
             .and_then(|n| rest.get(..n))
-            .ok_or(DecodeError::TruncatedPayload { len, available: rest.len() })?;
+            .ok_or(DecodeError::TruncatedPayload {
+                len,
+                available: rest.len(),
+            })?;
         let header = SegmentHeader {
             conv: u32_at(0),
             cmd,
@@ -205,7 +211,12 @@ mod tests {
 
     #[test]
     fn round_trip_every_command() {
-        for cmd in [Command::Push, Command::Ack, Command::WindowProbe, Command::WindowSize] {
+        for cmd in [
+            Command::Push,
+            Command::Ack,
+            Command::WindowProbe,
+            Command::WindowSize,
+        ] {
             let h = header(cmd, 5);
             let mut wire = h.encode().to_vec();
             wire.extend_from_slice(b"hello trailing");
@@ -225,15 +236,24 @@ mod tests {
         wire.extend_from_slice(&[0; 9]);
         assert_eq!(
             SegmentHeader::decode(&wire),
-            Err(DecodeError::TruncatedPayload { len: 10, available: 9 })
+            Err(DecodeError::TruncatedPayload {
+                len: 10,
+                available: 9
+            })
         );
         wire[4] = 80;
-        assert_eq!(SegmentHeader::decode(&wire), Err(DecodeError::UnknownCommand(80)));
+        assert_eq!(
+            SegmentHeader::decode(&wire),
+            Err(DecodeError::UnknownCommand(80))
+        );
         let mut huge = header(Command::Push, u32::MAX).encode().to_vec();
         huge.push(1);
         assert_eq!(
             SegmentHeader::decode(&huge),
-            Err(DecodeError::TruncatedPayload { len: u32::MAX, available: 1 })
+            Err(DecodeError::TruncatedPayload {
+                len: u32::MAX,
+                available: 1
+            })
         );
     }
 

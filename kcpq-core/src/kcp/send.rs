@@ -33,9 +33,16 @@ impl Kcp {
     /// The largest write that [`Kcp::write`] accepts right now (stream mode: counting the room
     /// left in the last queued segment, which needs no new header; message mode: one message).
     pub fn send_capacity(&self) -> usize {
-        let free = self.config.send_buffer_limit.saturating_sub(self.buffered_bytes());
+        let free = self
+            .config
+            .send_buffer_limit
+            .saturating_sub(self.buffered_bytes());
         let payload = self.payload_for(free, self.tail_room());
-        if self.config.stream { payload } else { payload.min(self.max_message_len()) }
+        if self.config.stream {
+            payload
+        } else {
+            payload.min(self.max_message_len())
+        }
     }
 
     /// Room left in the last queued segment that a stream write can fill without a new header.
@@ -80,7 +87,8 @@ impl Kcp {
         let max = if self.config.stream {
             self.payload_for(self.config.send_buffer_limit, 0)
         } else {
-            self.max_message_len().min(self.payload_for(self.config.send_buffer_limit, 0))
+            self.max_message_len()
+                .min(self.payload_for(self.config.send_buffer_limit, 0))
         };
         if len > max {
             return Err(KcpWriteError::TooLarge { len, max });
@@ -122,7 +130,11 @@ impl Kcp {
     fn push_queued(&mut self, bytes: &[u8], frg: u8) {
         let offset = self.ring.end_offset();
         self.ring.push(bytes);
-        self.snd_queue.push_back(QueuedSegment { offset, len: bytes.len(), frg });
+        self.snd_queue.push_back(QueuedSegment {
+            offset,
+            len: bytes.len(),
+            frg,
+        });
     }
 
     /// Moves queued segments into the send buffer while the window allows, giving them
@@ -130,7 +142,9 @@ impl Kcp {
     fn admit_queued(&mut self) {
         let window = self.effective_window();
         while diff(self.snd_nxt, self.snd_una().wrapping_add(window)) < 0 {
-            let Some(q) = self.snd_queue.pop_front() else { break };
+            let Some(q) = self.snd_queue.pop_front() else {
+                break;
+            };
             self.queued_bytes -= q.len;
             if self.pending == 0 {
                 self.scan_sn = self.snd_nxt;
@@ -161,7 +175,10 @@ impl Kcp {
 
     /// Free receive window to advertise: `recv_window` minus unread in-order segments.
     pub(crate) fn wnd_unused(&self) -> u16 {
-        let used = self.rcv_queue.len().min(usize::from(self.config.recv_window));
+        let used = self
+            .rcv_queue
+            .len()
+            .min(usize::from(self.config.recv_window));
         self.config.recv_window - used as u16
     }
 
@@ -199,7 +216,10 @@ impl Kcp {
                 self.ack_deadline = None;
             }
         }
-        for (flag, cmd) in [(ASK_SEND, Command::WindowProbe), (ASK_TELL, Command::WindowSize)] {
+        for (flag, cmd) in [
+            (ASK_SEND, Command::WindowProbe),
+            (ASK_TELL, Command::WindowSize),
+        ] {
             if self.probe_flags & flag != 0 && len + HEADER_LEN <= mtu {
                 self.put_header(buf, &mut len, cmd, wnd, self.current, 0, 0, 0);
                 self.probe_flags &= !flag;
@@ -232,8 +252,16 @@ impl Kcp {
         frg: u8,
         payload: u32,
     ) {
-        let header =
-            SegmentHeader { conv: self.conv, cmd, frg, wnd, ts, sn, una: self.rcv_nxt, len: payload };
+        let header = SegmentHeader {
+            conv: self.conv,
+            cmd,
+            frg,
+            wnd,
+            ts,
+            sn,
+            una: self.rcv_nxt,
+            len: payload,
+        };
         buf[*len..*len + HEADER_LEN].copy_from_slice(&header.encode());
         *len += HEADER_LEN;
         self.stats.segments_out += 1;
@@ -269,7 +297,16 @@ impl Kcp {
                 self.pending -= 1;
                 self.snd_buf[i] = seg;
                 self.note_resend_deadline(seg.resendts);
-                self.put_header(buf, len, Command::Push, wnd, current, seg.sn, seg.frg, seg.len as u32);
+                self.put_header(
+                    buf,
+                    len,
+                    Command::Push,
+                    wnd,
+                    current,
+                    seg.sn,
+                    seg.frg,
+                    seg.len as u32,
+                );
                 let (a, b) = self.ring.slices(seg.offset, seg.len);
                 buf[*len..*len + a.len()].copy_from_slice(a);
                 *len += a.len();

@@ -9,7 +9,11 @@ use crate::Instant;
 const CONV: u32 = 0x1234_5678;
 
 fn small(stream: bool) -> KcpConfig {
-    KcpConfig { mtu: 200, stream, ..KcpConfig::fast() }
+    KcpConfig {
+        mtu: 200,
+        stream,
+        ..KcpConfig::fast()
+    }
 }
 
 fn drain(kcp: &mut Kcp, now: Instant) -> Vec<Vec<u8>> {
@@ -52,7 +56,9 @@ fn read_all(kcp: &mut Kcp) -> Vec<u8> {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 fn header_at(datagram: &[u8]) -> Vec<SegmentHeader> {
@@ -72,7 +78,11 @@ fn stream_transfer_and_idle_endpoints_sleep() {
     assert_eq!(read_all(&mut b), data);
     assert_eq!(a.unacked_segments(), 0);
     assert_eq!(a.buffered_bytes(), 0);
-    assert_eq!(a.poll_timeout(), None, "sender idle after everything was acknowledged");
+    assert_eq!(
+        a.poll_timeout(),
+        None,
+        "sender idle after everything was acknowledged"
+    );
     assert_eq!(b.poll_timeout(), None, "receiver idle after its ACKs left");
     // Spurious timeouts change nothing and produce nothing.
     for ms in [5, 6, 100, 100_000] {
@@ -94,13 +104,23 @@ fn small_writes_coalesce_into_full_datagrams() {
     // 4000 bytes in 1343-byte segments: 3 datagrams, each as large as the MTU allows.
     assert_eq!(out.len(), 3);
     assert_eq!(out[0].len(), 1367);
-    assert_eq!(out.iter().map(|d| d.len() - HEADER_LEN).sum::<usize>(), 4000);
+    assert_eq!(
+        out.iter().map(|d| d.len() - HEADER_LEN).sum::<usize>(),
+        4000
+    );
 }
 
 #[test]
 fn several_segments_share_a_datagram() {
     let now = Instant::ZERO;
-    let mut a = Kcp::new(CONV, KcpConfig { stream: false, ..KcpConfig::fast() }, now);
+    let mut a = Kcp::new(
+        CONV,
+        KcpConfig {
+            stream: false,
+            ..KcpConfig::fast()
+        },
+        now,
+    );
     for _ in 0..10 {
         a.write(&[7; 100]).unwrap();
     }
@@ -108,7 +128,12 @@ fn several_segments_share_a_datagram() {
     assert_eq!(out.len(), 1);
     let headers = header_at(&out[0]);
     assert_eq!(headers.len(), 10);
-    assert!(headers.iter().enumerate().all(|(i, h)| h.sn == i as u32 && h.cmd == Command::Push));
+    assert!(
+        headers
+            .iter()
+            .enumerate()
+            .all(|(i, h)| h.sn == i as u32 && h.cmd == Command::Push)
+    );
 }
 
 #[test]
@@ -121,10 +146,17 @@ fn message_mode_fragments_and_reassembles() {
     a.write(b"").unwrap();
     a.write(b"tail").unwrap();
     let out = drain(&mut a, now);
-    let frgs: Vec<u8> = out.iter().flat_map(|d| header_at(d)).map(|h| h.frg).collect();
+    let frgs: Vec<u8> = out
+        .iter()
+        .flat_map(|d| header_at(d))
+        .map(|h| h.frg)
+        .collect();
     assert_eq!(frgs, [5, 4, 3, 2, 1, 0, 0, 0]);
     // Deliver all but the last fragment of the big message: nothing is complete yet.
-    let last_big = out.iter().position(|d| header_at(d).iter().any(|h| h.sn == 5)).unwrap();
+    let last_big = out
+        .iter()
+        .position(|d| header_at(d).iter().any(|h| h.sn == 5))
+        .unwrap();
     for (i, d) in out.iter().enumerate() {
         if i != last_big {
             b.handle_datagram(now, d);
@@ -136,7 +168,10 @@ fn message_mode_fragments_and_reassembles() {
     let mut small_buf = [0u8; 999];
     assert_eq!(
         b.read_message(&mut small_buf),
-        Err(KcpReadError::BufferTooSmall { needed: 1000, available: 999 })
+        Err(KcpReadError::BufferTooSmall {
+            needed: 1000,
+            available: 999
+        })
     );
     let mut buf = [0u8; 2000];
     assert_eq!(b.read_message(&mut buf), Ok(Some(1000)));
@@ -149,31 +184,59 @@ fn message_mode_fragments_and_reassembles() {
 
 #[test]
 fn message_larger_than_the_window_is_refused() {
-    let config = KcpConfig { recv_window: 4, ..small(false) };
+    let config = KcpConfig {
+        recv_window: 4,
+        ..small(false)
+    };
     let mut a = Kcp::new(CONV, config, Instant::ZERO);
     let mss = a.mss();
     assert_eq!(a.write(&vec![0; 4 * mss]), Ok(()));
     assert_eq!(
         a.write(&vec![0; 4 * mss + 1]),
-        Err(KcpWriteError::TooLarge { len: 4 * mss + 1, max: 4 * mss })
+        Err(KcpWriteError::TooLarge {
+            len: 4 * mss + 1,
+            max: 4 * mss
+        })
     );
-    let mut wide = Kcp::new(CONV, KcpConfig { recv_window: 4096, ..small(false) }, Instant::ZERO);
-    assert!(matches!(wide.write(&vec![0; 256 * mss + 1]), Err(KcpWriteError::TooLarge { .. })));
+    let mut wide = Kcp::new(
+        CONV,
+        KcpConfig {
+            recv_window: 4096,
+            ..small(false)
+        },
+        Instant::ZERO,
+    );
+    assert!(matches!(
+        wide.write(&vec![0; 256 * mss + 1]),
+        Err(KcpWriteError::TooLarge { .. })
+    ));
 }
 
 #[test]
 fn send_buffer_refuses_whole_writes_when_full() {
-    let config = KcpConfig { send_buffer_limit: 1000, ..small(true) };
+    let config = KcpConfig {
+        send_buffer_limit: 1000,
+        ..small(true)
+    };
     let mut a = Kcp::new(CONV, config, Instant::ZERO);
     // 176-byte MSS: 1000 bytes of budget hold 5 segments (5 * 200) of payload 880.
     assert_eq!(a.send_capacity(), 880);
-    assert_eq!(a.write(&[0; 881]), Err(KcpWriteError::TooLarge { len: 881, max: 880 }));
+    assert_eq!(
+        a.write(&[0; 881]),
+        Err(KcpWriteError::TooLarge { len: 881, max: 880 })
+    );
     a.write(&[1; 100]).unwrap();
     // 76 bytes of room in the last segment need no new header.
     assert_eq!(a.send_capacity(), 76 + 3 * 176 + 176);
     a.write(&[2; 700]).unwrap();
     assert_eq!(a.send_capacity(), 80);
-    assert_eq!(a.write(&[3; 81]), Err(KcpWriteError::Full { len: 81, available: 80 }));
+    assert_eq!(
+        a.write(&[3; 81]),
+        Err(KcpWriteError::Full {
+            len: 81,
+            available: 80
+        })
+    );
     assert_eq!(a.unsent_bytes(), 800, "a refused write queues nothing");
     assert!(a.buffered_bytes() <= 1000);
     // Once acknowledged, the space is free again.
@@ -203,9 +266,20 @@ fn lost_segment_is_retransmitted_at_its_rto_with_backoff() {
     a.handle_timeout(Instant::from_millis(1200));
     assert_eq!(a.stats().retransmits_timeout, 1);
     assert_eq!(drain(&mut a, Instant::from_millis(1200)).len(), 1);
-    assert_eq!(a.poll_timeout(), Some(Instant::from_millis(1500)), "1.5x backoff: 200 + 100");
+    assert_eq!(
+        a.poll_timeout(),
+        Some(Instant::from_millis(1500)),
+        "1.5x backoff: 200 + 100"
+    );
 
-    let mut normal = Kcp::new(CONV, KcpConfig { mtu: 200, ..KcpConfig::normal() }, t0);
+    let mut normal = Kcp::new(
+        CONV,
+        KcpConfig {
+            mtu: 200,
+            ..KcpConfig::normal()
+        },
+        t0,
+    );
     normal.write(b"x").unwrap();
     drain(&mut normal, t0);
     // Without nodelay the first deadline has rto/8 of slack, and each timeout doubles.
@@ -238,7 +312,11 @@ fn rtt_samples_drive_the_rto() {
 #[test]
 fn fast_resend_after_two_skipping_acks() {
     let now = Instant::ZERO;
-    let config = KcpConfig { mtu: 200, stream: false, ..KcpConfig::fast() };
+    let config = KcpConfig {
+        mtu: 200,
+        stream: false,
+        ..KcpConfig::fast()
+    };
     let mut a = Kcp::new(CONV, config.clone(), now);
     let mut b = Kcp::new(CONV, config, now);
     for i in 0..4u8 {
@@ -269,7 +347,11 @@ fn fast_resend_after_two_skipping_acks() {
 #[test]
 fn zero_window_is_probed_and_reopened() {
     let t0 = Instant::ZERO;
-    let config = KcpConfig { recv_window: 4, send_window: 4, ..small(true) };
+    let config = KcpConfig {
+        recv_window: 4,
+        send_window: 4,
+        ..small(true)
+    };
     let mut a = Kcp::new(CONV, config.clone(), t0);
     let mut b = Kcp::new(CONV, config, t0);
     a.write(&pattern(176 * 10, 3)).unwrap();
@@ -278,11 +360,19 @@ fn zero_window_is_probed_and_reopened() {
     assert_eq!(b.recv_buffered_segments(), 4);
     assert_eq!(a.remote_window(), 0);
     assert_eq!(a.unacked_segments(), 0);
-    assert_eq!(a.poll_timeout(), Some(Instant::from_millis(7000)), "probe after 7 s");
+    assert_eq!(
+        a.poll_timeout(),
+        Some(Instant::from_millis(7000)),
+        "probe after 7 s"
+    );
     a.handle_timeout(Instant::from_millis(7000));
     let probe = drain(&mut a, Instant::from_millis(7000));
     assert_eq!(header_at(&probe[0])[0].cmd, Command::WindowProbe);
-    assert_eq!(a.poll_timeout(), Some(Instant::from_millis(7000 + 10_500)), "1.5x backoff");
+    assert_eq!(
+        a.poll_timeout(),
+        Some(Instant::from_millis(7000 + 10_500)),
+        "1.5x backoff"
+    );
     deliver(&mut b, Instant::from_millis(7000), &probe);
     let wins = drain(&mut b, Instant::from_millis(7000));
     assert_eq!(header_at(&wins[0])[0].cmd, Command::WindowSize);
@@ -293,7 +383,11 @@ fn zero_window_is_probed_and_reopened() {
     assert_eq!(header_at(&update[0])[0].cmd, Command::WindowSize);
     assert_eq!(header_at(&update[0])[0].wnd, 4);
     deliver(&mut a, Instant::from_millis(7001), &update);
-    assert_eq!(a.poll_timeout(), None, "probe disarmed once the window opened");
+    assert_eq!(
+        a.poll_timeout(),
+        None,
+        "probe disarmed once the window opened"
+    );
     for ms in 7001..7100 {
         settle(&mut a, &mut b, Instant::from_millis(ms));
         got.extend(read_all(&mut b));
@@ -305,8 +399,14 @@ fn zero_window_is_probed_and_reopened() {
 #[test]
 fn receive_side_never_exceeds_its_window() {
     let now = Instant::ZERO;
-    let tx = KcpConfig { send_window: 64, ..small(true) };
-    let rx = KcpConfig { recv_window: 8, ..small(true) };
+    let tx = KcpConfig {
+        send_window: 64,
+        ..small(true)
+    };
+    let rx = KcpConfig {
+        recv_window: 8,
+        ..small(true)
+    };
     let mut a = Kcp::new(CONV, tx, now);
     let mut b = Kcp::new(CONV, rx, now);
     a.rmt_wnd = 64; // pretend the peer advertised more than it has
@@ -314,19 +414,27 @@ fn receive_side_never_exceeds_its_window() {
     let out = drain(&mut a, now);
     deliver(&mut b, now, &out);
     assert_eq!(b.recv_buffered_segments(), 8);
-    assert_eq!(b.stats().drops.receive_window_full + b.stats().drops.beyond_window, 32);
+    assert_eq!(
+        b.stats().drops.receive_window_full + b.stats().drops.beyond_window,
+        32
+    );
     assert_eq!(b.wnd_unused(), 0);
 }
 
 #[test]
 fn dead_link_after_dead_link_transmissions() {
-    let config = KcpConfig { dead_link: 5, ..small(true) };
+    let config = KcpConfig {
+        dead_link: 5,
+        ..small(true)
+    };
     let mut a = Kcp::new(CONV, config, Instant::ZERO);
     a.write(b"into the void").unwrap();
     let mut sends = drain(&mut a, Instant::ZERO).len();
     let mut last = Instant::ZERO;
     while a.state() == KcpState::Alive {
-        let at = a.poll_timeout().expect("a deadline while data is unacknowledged");
+        let at = a
+            .poll_timeout()
+            .expect("a deadline while data is unacknowledged");
         assert!(at > last, "deadlines always advance");
         last = at;
         a.handle_timeout(at);
@@ -338,7 +446,16 @@ fn dead_link_after_dead_link_transmissions() {
 }
 
 fn raw(cmd: u8, conv: u32, sn: u32, una: u32, len: u32, payload: &[u8]) -> Vec<u8> {
-    let h = SegmentHeader { conv, cmd: Command::Push, frg: 0, wnd: 32, ts: 0, sn, una, len };
+    let h = SegmentHeader {
+        conv,
+        cmd: Command::Push,
+        frg: 0,
+        wnd: 32,
+        ts: 0,
+        sn,
+        una,
+        len,
+    };
     let mut v = h.encode().to_vec();
     v[4] = cmd;
     v.extend_from_slice(payload);
@@ -390,7 +507,14 @@ fn malformed_input_is_counted_per_reason_and_stops_the_datagram() {
 fn ack_delay_holds_acks_until_the_deadline() {
     let t0 = Instant::from_millis(100);
     let mut a = Kcp::new(CONV, small(true), t0);
-    let mut b = Kcp::new(CONV, KcpConfig { ack_delay: 15, ..small(true) }, t0);
+    let mut b = Kcp::new(
+        CONV,
+        KcpConfig {
+            ack_delay: 15,
+            ..small(true)
+        },
+        t0,
+    );
     a.write(b"hello").unwrap();
     let out = drain(&mut a, t0);
     deliver(&mut b, t0, &out);
@@ -401,9 +525,20 @@ fn ack_delay_holds_acks_until_the_deadline() {
     let both = drain(&mut b, Instant::from_millis(101));
     let cmds: Vec<Command> = header_at(&both[0]).iter().map(|h| h.cmd).collect();
     assert_eq!(cmds, [Command::Ack, Command::Push]);
-    assert_eq!(b.poll_timeout(), Some(Instant::from_millis(101 + 200)), "only the RTO is left");
+    assert_eq!(
+        b.poll_timeout(),
+        Some(Instant::from_millis(101 + 200)),
+        "only the RTO is left"
+    );
     // Without data, the deadline releases the ACK.
-    let mut c = Kcp::new(CONV, KcpConfig { ack_delay: 15, ..small(true) }, t0);
+    let mut c = Kcp::new(
+        CONV,
+        KcpConfig {
+            ack_delay: 15,
+            ..small(true)
+        },
+        t0,
+    );
     deliver(&mut c, t0, &out);
     c.handle_timeout(Instant::from_millis(115));
     assert_eq!(c.poll_timeout(), None);
@@ -415,7 +550,11 @@ fn sequence_numbers_and_timestamps_wrap() {
     // Clock 300 ms before the u32 millisecond wrap, sequence numbers 50 before theirs.
     let t0 = Instant::from_millis(u64::from(u32::MAX) - 300);
     let sn0 = u32::MAX - 50;
-    let config = KcpConfig { send_window: 16, recv_window: 16, ..small(true) };
+    let config = KcpConfig {
+        send_window: 16,
+        recv_window: 16,
+        ..small(true)
+    };
     let mut a = Kcp::with_initial_sn(CONV, config.clone(), t0, sn0).unwrap();
     let mut b = Kcp::with_initial_sn(CONV, config, t0, sn0).unwrap();
     let data = pattern(176 * 300, 11);
@@ -444,5 +583,8 @@ fn sequence_numbers_and_timestamps_wrap() {
     assert_eq!(got, data);
     assert!(now.as_millis() > u64::from(u32::MAX), "the clock wrapped");
     assert!(b.rcv_nxt < sn0, "sequence numbers wrapped");
-    assert!(a.srtt() < Duration::from_millis(100), "RTT estimate sane across the wrap");
+    assert!(
+        a.srtt() < Duration::from_millis(100),
+        "RTT estimate sane across the wrap"
+    );
 }
