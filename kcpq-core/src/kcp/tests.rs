@@ -469,7 +469,8 @@ fn malformed_input_is_counted_per_reason_and_stops_the_datagram() {
     k.handle_datagram(now, &[]);
     assert_eq!(k.stats().drops.truncated_header, 1);
     let good = raw(81, CONV, 0, 0, 1, b"a");
-    let cases: Vec<(Vec<u8>, fn(&KcpDrops) -> u64)> = vec![
+    type Counter = fn(&KcpDrops) -> u64;
+    let cases: Vec<(Vec<u8>, Counter)> = vec![
         (raw(81, CONV, 0, 0, 100, b"short"), |d| d.truncated_payload),
         (raw(99, CONV, 0, 0, 0, b""), |d| d.unknown_command),
         (raw(81, CONV ^ 1, 0, 0, 0, b""), |d| d.wrong_conv),
