@@ -93,9 +93,21 @@ impl Kcp {
         if len > max {
             return Err(KcpWriteError::TooLarge { len, max });
         }
-        let available = self.send_capacity();
-        if len > available {
-            return Err(KcpWriteError::Full { len, available });
+        // Exact cost: payload plus a header per new segment (an empty message is one segment).
+        let new_segments = if self.config.stream {
+            (len - len.min(self.tail_room())).div_ceil(self.mss)
+        } else {
+            len.div_ceil(self.mss).max(1)
+        };
+        let free = self
+            .config
+            .send_buffer_limit
+            .saturating_sub(self.buffered_bytes());
+        if len + HEADER_LEN * new_segments > free {
+            return Err(KcpWriteError::Full {
+                len,
+                available: self.send_capacity(),
+            });
         }
         let mut rest = data;
         if self.config.stream {

@@ -246,6 +246,27 @@ fn send_buffer_refuses_whole_writes_when_full() {
 }
 
 #[test]
+fn empty_message_costs_a_header() {
+    // Found by fuzzing: an empty message is a segment and must fit the byte bound too.
+    let config = KcpConfig {
+        send_buffer_limit: 210,
+        ..small(false)
+    };
+    let mut a = Kcp::new(CONV, config, Instant::ZERO);
+    a.write(&[0; 176]).unwrap();
+    assert_eq!(a.buffered_bytes(), 200);
+    assert_eq!(a.send_capacity(), 0);
+    assert_eq!(
+        a.write(b""),
+        Err(KcpWriteError::Full {
+            len: 0,
+            available: 0
+        })
+    );
+    assert!(a.buffered_bytes() <= 210);
+}
+
+#[test]
 fn short_output_buffer_is_refused_without_loss() {
     let mut a = Kcp::new(CONV, small(true), Instant::ZERO);
     a.write(b"abc").unwrap();
