@@ -1,0 +1,146 @@
+//! No heap allocation per segment in steady state: after a warm-up, thousands of segments go
+//! through a pair of endpoints (with losses, so retransmissions and reordering happen too)
+//! without a single allocation, counted by a wrapping global allocator.
+#![allow(unsafe_code)] // implementing GlobalAlloc is unsafe; the library itself forbids unsafe
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use kcpq_core::Instant;
+use kcpq_core::kcp::{Kcp, KcpConfig};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter and the
+// thread-local flag (const-initialised, so reading it never allocates) have no effect on memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Two endpoints wired back to back through fixed buffers; every `loss_every`-th datagram from
+/// `a` is dropped. Time advances 1 ms per round.
+struct Rig {
+    a: Kcp,
+    b: Kcp,
+    now: Instant,
+    datagram: Vec<u8>,
+    payload: Vec<u8>,
+    sink: Vec<u8>,
+    sent: u64,
+    received: usize,
+    loss_every: u64,
+}
+
+impl Rig {
+    fn round(&mut self, writes: usize, write_len: usize) {
+        self.now += Duration::from_millis(1);
+        let now = self.now;
+        for _ in 0..writes {
+            if self.a.send_capacity() >= write_len {
+                self.a
+                    .write(&self.payload[..write_len])
+                    .expect("capacity checked");
+            }
+        }
+        self.a.handle_timeout(now);
+        self.b.handle_timeout(now);
+        while let Some(n) = self.a.poll_transmit(now, &mut self.datagram) {
+            self.sent += 1;
+            if self.sent % self.loss_every != 0 {
+                self.b.handle_datagram(now, &self.datagram[..n]);
+            }
+        }
+        while let Some(n) = self.b.poll_transmit(now, &mut self.datagram) {
+            self.a.handle_datagram(now, &self.datagram[..n]);
+        }
+        let sink = &mut self.sink;
+        self.received += self.b.read_chunks(|chunk| {
+            let n = chunk.len().min(sink.len());
+            sink[..n].copy_from_slice(&chunk[..n]);
+            n
+        });
+    }
+}
+
+fn rig(stream: bool) -> Rig {
+    let mut config = KcpConfig::fast();
+    config.stream = stream;
+    config.send_window = 128;
+    config.recv_window = 128;
+    config.send_buffer_limit = 1 << 20;
+    Rig {
+        a: Kcp::new(1, config.clone(), Instant::ZERO),
+        b: Kcp::new(1, config, Instant::ZERO),
+        now: Instant::ZERO,
+        datagram: vec![0; 1367],
+        payload: vec![0xAB; 64 * 1024],
+        sink: vec![0; 64 * 1024],
+        sent: 0,
+        received: 0,
+        loss_every: 50,
+    }
+}
+
+fn measure(stream: bool, write_len: usize, writes: usize, warm_up: usize) -> (usize, u64, usize) {
+    let mut r = rig(stream);
+    for _ in 0..warm_up {
+        r.round(writes, write_len);
+    }
+    let (sent_before, received_before) = (r.sent, r.received);
+    COUNTING.with(|c| c.set(true));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..3000 {
+        r.round(writes, write_len);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    COUNTING.with(|c| c.set(false));
+    (
+        allocations,
+        r.sent - sent_before,
+        r.received - received_before,
+    )
+}
+
+#[test]
+fn steady_state_allocates_nothing() {
+    for (stream, write_len, writes) in [(true, 100, 20), (true, 4000, 4), (false, 700, 8)] {
+        let (allocations, datagrams, bytes) = measure(stream, write_len, writes, 3000);
+        assert!(datagrams > 5000, "a real workload: {datagrams} datagrams");
+        assert!(bytes > 5_000_000, "data really flowed: {bytes} bytes");
+        assert_eq!(
+            allocations, 0,
+            "stream={stream} write_len={write_len}: {allocations} allocations"
+        );
+    }
+    // The counter sees the warm-up's allocations (buffers growing to their working size).
+    let (cold, _, _) = measure(true, 100, 20, 0);
+    assert!(cold > 0, "the counting allocator counts");
+}
