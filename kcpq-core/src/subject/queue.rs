@@ -111,14 +111,14 @@ impl<T: Copy + Ord> QueueGroups<T> {
 #[derive(Debug)]
 pub(crate) enum Chooser {
     RoundRobin,
-    Random(Rng),
+    Random(Box<Rng>),
 }
 
 impl Chooser {
     pub(crate) fn new(choice: &QueueChoice) -> Self {
         match choice {
             QueueChoice::RoundRobin => Chooser::RoundRobin,
-            QueueChoice::Random { seed } => Chooser::Random(Rng::from_seed(*seed)),
+            QueueChoice::Random { seed } => Chooser::Random(Box::new(Rng::from_seed(*seed))),
         }
     }
 
