@@ -57,9 +57,9 @@ fn populated(
     cache_capacity: usize,
     queue_choice: QueueChoice,
 ) -> (SubscriptionIndex<u32>, Vec<String>) {
-    let mut config = IndexConfig::default();
-    config.cache_capacity = cache_capacity;
-    config.queue_choice = queue_choice;
+    let config = IndexConfig::default()
+        .with_cache_capacity(cache_capacity)
+        .with_queue_choice(queue_choice);
     let mut index = SubscriptionIndex::new(config);
     let mut subjects = Vec::new();
     for i in 0..SUBJECTS as u32 {

@@ -54,14 +54,15 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn config(cache_capacity: usize, random: Option<u8>, max_subscriptions: usize) -> IndexConfig {
-    let mut c = IndexConfig::default();
-    c.limits = LIMITS;
-    c.cache_capacity = cache_capacity;
-    c.max_subscriptions = max_subscriptions;
-    if let Some(seed) = random {
-        c.queue_choice = QueueChoice::Random { seed: [seed; 32] };
-    }
-    c
+    let choice = match random {
+        Some(seed) => QueueChoice::Random { seed: [seed; 32] },
+        None => QueueChoice::RoundRobin,
+    };
+    IndexConfig::default()
+        .with_limits(LIMITS)
+        .with_cache_capacity(cache_capacity)
+        .with_max_subscriptions(max_subscriptions)
+        .with_queue_choice(choice)
 }
 
 /// Runs `ops` against the index and the model, comparing every answer; returns every match

@@ -268,16 +268,19 @@ pub fn subject_index(data: &[u8]) {
     let mut input = Bytes(data);
     let setup = input.next();
     let limits = SubjectLimits::new(24, 5);
-    let mut config = IndexConfig::default();
-    config.limits = limits;
-    config.cache_capacity = [0, 1, 2, 4, 16][usize::from(setup % 5)];
-    config.max_subscriptions = 4 + usize::from(setup >> 4);
     let round_robin = setup & 8 == 0;
-    if !round_robin {
-        config.queue_choice = QueueChoice::Random {
+    let queue_choice = if round_robin {
+        QueueChoice::RoundRobin
+    } else {
+        QueueChoice::Random {
             seed: [input.next(); 32],
-        };
-    }
+        }
+    };
+    let config = IndexConfig::default()
+        .with_limits(limits)
+        .with_cache_capacity([0, 1, 2, 4, 16][usize::from(setup % 5)])
+        .with_max_subscriptions(4 + usize::from(setup >> 4))
+        .with_queue_choice(queue_choice);
     let mut index = SubscriptionIndex::new(config.clone());
     let mut model = NaiveIndex::new(limits, config.max_subscriptions);
     let mut out = MatchResult::new();

@@ -42,6 +42,32 @@ impl Default for IndexConfig {
     }
 }
 
+impl IndexConfig {
+    /// This configuration with other subject limits.
+    pub fn with_limits(mut self, limits: SubjectLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// This configuration with another subscription bound.
+    pub fn with_max_subscriptions(mut self, max_subscriptions: usize) -> Self {
+        self.max_subscriptions = max_subscriptions;
+        self
+    }
+
+    /// This configuration with another cache capacity (0 turns the cache off).
+    pub fn with_cache_capacity(mut self, cache_capacity: usize) -> Self {
+        self.cache_capacity = cache_capacity;
+        self
+    }
+
+    /// This configuration with another queue member choice.
+    pub fn with_queue_choice(mut self, queue_choice: QueueChoice) -> Self {
+        self.queue_choice = queue_choice;
+        self
+    }
+}
+
 /// Why [`SubscriptionIndex::insert`] refused a subscription. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -336,9 +362,7 @@ mod tests {
     use super::*;
 
     fn index(cache_capacity: usize) -> SubscriptionIndex<u32> {
-        let mut config = IndexConfig::default();
-        config.cache_capacity = cache_capacity;
-        SubscriptionIndex::new(config)
+        SubscriptionIndex::new(IndexConfig::default().with_cache_capacity(cache_capacity))
     }
 
     fn hit(ix: &mut SubscriptionIndex<u32>, subject: &str) -> (Vec<u32>, Vec<u32>) {
@@ -401,8 +425,7 @@ mod tests {
     #[test]
     fn random_choice_is_seeded() {
         let run = |seed: [u8; 32]| {
-            let mut config = IndexConfig::default();
-            config.queue_choice = QueueChoice::Random { seed };
+            let config = IndexConfig::default().with_queue_choice(QueueChoice::Random { seed });
             let mut ix = SubscriptionIndex::new(config);
             for m in 0..8u32 {
                 ix.insert("s", Some("q"), m).unwrap();
@@ -421,9 +444,7 @@ mod tests {
 
     #[test]
     fn errors_full_and_duplicates() {
-        let mut config = IndexConfig::default();
-        config.max_subscriptions = 2;
-        let mut ix = SubscriptionIndex::new(config);
+        let mut ix = SubscriptionIndex::new(IndexConfig::default().with_max_subscriptions(2));
         ix.insert("a", None, 1).unwrap();
         assert_eq!(
             ix.insert("a", None, 1),
@@ -466,8 +487,7 @@ mod tests {
 
     #[test]
     fn long_subjects_are_matched_but_not_cached() {
-        let mut config = IndexConfig::default();
-        config.limits = SubjectLimits::new(8, 4);
+        let config = IndexConfig::default().with_limits(SubjectLimits::new(8, 4));
         let mut ix = SubscriptionIndex::new(config);
         ix.insert(">", None, 1).unwrap();
         assert_eq!(hit(&mut ix, "a.very.long.subject").0, [1]);
@@ -478,9 +498,7 @@ mod tests {
 
     #[test]
     fn stats_count_sizes_and_events() {
-        let mut config = IndexConfig::default();
-        config.cache_capacity = 2;
-        let mut ix = SubscriptionIndex::new(config);
+        let mut ix = SubscriptionIndex::new(IndexConfig::default().with_cache_capacity(2));
         ix.insert("a.b", Some("q"), 1).unwrap();
         ix.insert("a.*", None, 2).unwrap();
         for s in ["a.b", "a.b", "a.c", "a.d"] {
