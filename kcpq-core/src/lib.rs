@@ -31,7 +31,10 @@ pub mod fuzzing;
 pub mod kcp;
 pub mod proto;
 pub mod rng;
+pub mod server;
+mod session;
 pub mod subject;
 pub mod time;
 
+pub use session::CloseReason;
 pub use time::Instant;
