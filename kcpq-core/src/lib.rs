@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod crypto;
 pub mod fuzzing;
 pub mod kcp;

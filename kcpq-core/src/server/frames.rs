@@ -21,7 +21,9 @@ fn violation(what: impl Into<String>) -> (CloseReason, bool) {
 impl Server {
     /// Decodes and handles every complete frame the session `slot` has received.
     pub(super) fn process_frames(&mut self, now: Instant, slot: SlotId) {
-        let Some(entry) = self.table.get_mut(slot) else { return };
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
         let mut decoder = entry.session.take_decoder();
         let mut verdict = Ok(());
         while let Some(result) = decoder.next_frame() {
@@ -42,10 +44,8 @@ impl Server {
             entry.session.restore_decoder(decoder);
         }
         if let Err((reason, tell)) = verdict {
-            self.stats.drops.protocol_violation += u64::from(matches!(
-                reason,
-                CloseReason::ProtocolViolation(_)
-            ));
+            self.stats.drops.protocol_violation +=
+                u64::from(matches!(reason, CloseReason::ProtocolViolation(_)));
             self.close_slot(now, slot, reason, tell);
         }
     }
@@ -54,9 +54,10 @@ impl Server {
         let phase = self.table.get(slot).map(|e| e.phase);
         match (phase, frame) {
             (Some(Phase::AwaitConnect), Frame::Connect(c)) => self.on_connect(now, slot, c),
-            (Some(Phase::AwaitConnect), other) => {
-                Err(violation(format!("{:?} before CONNECT", other.frame_type())))
-            }
+            (Some(Phase::AwaitConnect), other) => Err(violation(format!(
+                "{:?} before CONNECT",
+                other.frame_type()
+            ))),
             (_, Frame::Connect(_)) => Err(violation("a second CONNECT")),
             (_, Frame::Sub(sub)) => {
                 self.on_sub(slot, sub);
@@ -76,7 +77,10 @@ impl Server {
             }
             (_, Frame::Pong { .. }) => Ok(()),
             (_, Frame::Close(c)) => Err((CloseReason::PeerClosed(c.reason.to_owned()), false)),
-            (_, other) => Err(violation(format!("{:?} sent to the server", other.frame_type()))),
+            (_, other) => Err(violation(format!(
+                "{:?} sent to the server",
+                other.frame_type()
+            ))),
         }
     }
 
@@ -84,7 +88,9 @@ impl Server {
     /// is far larger than the window, so a refusal means the client stopped reading entirely;
     /// it is counted as a slow consumer and the session's liveness timers will end it.
     fn send_frame(&mut self, slot: SlotId, frame: &Frame<'_>) {
-        let Some(entry) = self.table.get_mut(slot) else { return };
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
         if entry.session.write_frame(frame).is_err() {
             self.stats.drops.slow_consumer += 1;
         }
@@ -92,7 +98,14 @@ impl Server {
     }
 
     fn send_err(&mut self, slot: SlotId, req_id: u32, code: ErrorCode, message: &str) {
-        self.send_frame(slot, &Frame::Err(ErrFrame { req_id, code, message }));
+        self.send_frame(
+            slot,
+            &Frame::Err(ErrFrame {
+                req_id,
+                code,
+                message,
+            }),
+        );
     }
 
     fn on_connect(&mut self, now: Instant, slot: SlotId, c: crate::proto::Connect<'_>) -> Verdict {
@@ -116,7 +129,10 @@ impl Server {
             self.send_err(slot, c.req_id, ErrorCode::DuplicateName, &message);
             return Err((CloseReason::ProtocolViolation(message), false));
         }
-        let entry = self.table.get_mut(slot).expect("the caller checked the slot");
+        let entry = self
+            .table
+            .get_mut(slot)
+            .expect("the caller checked the slot");
         entry.phase = Phase::Open;
         entry.name = name.clone();
         entry.no_echo = c.flags.no_echo();
@@ -147,8 +163,10 @@ impl Server {
 
     fn on_sub(&mut self, slot: SlotId, sub: Sub<'_>) {
         let limits = &self.config.index.limits;
-        let valid = validate_filter(sub.filter, limits)
-            .and_then(|()| sub.queue.map_or(Ok(()), |q| validate_queue_group(q, limits)));
+        let valid = validate_filter(sub.filter, limits).and_then(|()| {
+            sub.queue
+                .map_or(Ok(()), |q| validate_queue_group(q, limits))
+        });
         if let Err(e) = valid {
             self.send_err(slot, sub.req_id, ErrorCode::InvalidSubject, &e.to_string());
             return;
@@ -167,7 +185,10 @@ impl Server {
             self.send_err(slot, sub.req_id, ErrorCode::TooManySubscriptions, &message);
             return;
         }
-        if let Err(e) = self.index.insert(sub.filter, sub.queue, sub_key(slot, sub.sid)) {
+        if let Err(e) = self
+            .index
+            .insert(sub.filter, sub.queue, sub_key(slot, sub.sid))
+        {
             let code = match e {
                 InsertError::Full { .. } => ErrorCode::TooManySubscriptions,
                 _ => ErrorCode::InvalidSubject,
@@ -175,7 +196,10 @@ impl Server {
             self.send_err(slot, sub.req_id, code, &e.to_string());
             return;
         }
-        let entry = self.table.get_mut(slot).expect("the caller checked the slot");
+        let entry = self
+            .table
+            .get_mut(slot)
+            .expect("the caller checked the slot");
         entry.subs.insert(
             sub.sid,
             SubState {
@@ -193,8 +217,10 @@ impl Server {
     fn on_unsub(&mut self, slot: SlotId, unsub: Unsub) {
         if unsub.max_msgs == 0 {
             self.remove_sub(slot, unsub.sid);
-        } else if let Some(sub) =
-            self.table.get_mut(slot).and_then(|e| e.subs.get_mut(&unsub.sid))
+        } else if let Some(sub) = self
+            .table
+            .get_mut(slot)
+            .and_then(|e| e.subs.get_mut(&unsub.sid))
         {
             sub.remaining = Some(unsub.max_msgs);
         }
@@ -204,7 +230,8 @@ impl Server {
         let Some(sub) = self.table.get_mut(slot).and_then(|e| e.subs.remove(&sid)) else {
             return;
         };
-        self.index.remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, sid));
+        self.index
+            .remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, sid));
         self.stats.subscriptions -= 1;
     }
 
@@ -223,8 +250,10 @@ impl Server {
         }
         let size = p.payload.len() + p.headers.map_or(0, |h| h.as_bytes().len());
         if size > self.config.max_payload {
-            let message =
-                format!("payload of {size} bytes exceeds the limit of {}", self.config.max_payload);
+            let message = format!(
+                "payload of {size} bytes exceeds the limit of {}",
+                self.config.max_payload
+            );
             self.send_err(slot, 0, ErrorCode::PayloadTooLarge, &message);
             return;
         }
@@ -267,7 +296,10 @@ impl Server {
         matches: &mut crate::subject::MatchResult<super::SubKey>,
     ) {
         self.index.match_into(reply, matches);
-        let own = matches.iter().map(split_key).find(|(target, _)| *target == slot);
+        let own = matches
+            .iter()
+            .map(split_key)
+            .find(|(target, _)| *target == slot);
         if let Some((_, sid)) = own {
             self.stats.no_responders += 1;
             let msg = Msg {
@@ -285,7 +317,9 @@ impl Server {
     /// Writes one MSG into the subscriber's stream, or drops and counts it when its send
     /// buffer is full.
     fn deliver(&mut self, slot: SlotId, msg: &Msg<'_>) {
-        let Some(entry) = self.table.get_mut(slot) else { return };
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
         if !entry.subs.contains_key(&msg.sid) {
             return;
         }

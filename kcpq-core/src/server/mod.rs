@@ -17,8 +17,7 @@ use crate::Instant;
 use crate::crypto::handshake::MAX_RESPONDER_REPLY_LEN;
 use crate::crypto::reset::MAX_RESET_LEN;
 use crate::crypto::{
-    EstablishDrop, HandshakeResponder, KeySet, OpenDrop,
-    is_handshake_packet, peek_session_id,
+    EstablishDrop, HandshakeResponder, KeySet, OpenDrop, is_handshake_packet, peek_session_id,
 };
 use crate::proto::{Close, Frame};
 use crate::rng::{Rng, Seed};
@@ -275,7 +274,9 @@ impl Server {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.responder.handle_timeout(now);
         while let Some(slot) = self.table.pop_expired(now) {
-            let Some(entry) = self.table.get_mut(slot) else { continue };
+            let Some(entry) = self.table.get_mut(slot) else {
+                continue;
+            };
             let connect_overdue = entry.phase == table::Phase::AwaitConnect
                 && now >= entry.opened_at + self.config.connect_deadline;
             match entry.session.handle_timeout(now) {
@@ -301,7 +302,10 @@ impl Server {
             return Some(Transmit { destination, len });
         }
         while let Some(slot) = self.table.next_dirty() {
-            let entry = self.table.get_mut(slot).expect("next_dirty returns live slots");
+            let entry = self
+                .table
+                .get_mut(slot)
+                .expect("next_dirty returns live slots");
             match entry.session.poll_transmit(now, buf) {
                 Some(len) => {
                     let destination = entry.session.peer();
@@ -319,7 +323,10 @@ impl Server {
     /// Valid after `poll_transmit` returned `None`.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.table.next_deadline(), self.responder.poll_timeout()].into_iter().flatten().min()
+        [self.table.next_deadline(), self.responder.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next event, if any.
@@ -351,13 +358,20 @@ impl Server {
     /// Removes a session and all its subscriptions. With `tell`, a CLOSE frame with the reason
     /// is sent in the session's last datagram.
     fn close_slot(&mut self, now: Instant, slot: SlotId, reason: CloseReason, tell: bool) {
-        let Some(mut entry) = self.table.remove(slot) else { return };
+        let Some(mut entry) = self.table.remove(slot) else {
+            return;
+        };
         if tell {
             let message = reason.to_string();
-            self.last_words(now, &mut entry.session, &Frame::Close(Close { reason: &message }));
+            self.last_words(
+                now,
+                &mut entry.session,
+                &Frame::Close(Close { reason: &message }),
+            );
         }
         for (sid, sub) in &entry.subs {
-            self.index.remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, *sid));
+            self.index
+                .remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, *sid));
         }
         self.stats.subscriptions -= entry.subs.len() as u64;
         if !entry.name.is_empty() && self.names.get(&entry.name) == Some(&slot) {
@@ -366,6 +380,10 @@ impl Server {
         self.stats.sessions -= 1;
         self.stats.sessions_closed += 1;
         let addr = entry.session.peer();
-        self.push_event(ServerEvent::SessionClosed { name: entry.name, addr, reason });
+        self.push_event(ServerEvent::SessionClosed {
+            name: entry.name,
+            addr,
+            reason,
+        });
     }
 }

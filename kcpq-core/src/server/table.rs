@@ -5,7 +5,6 @@
 //! an ordered set, not a scan.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::net::SocketAddr;
 
 use crate::Instant;
 use crate::crypto::SessionId;
@@ -88,7 +87,8 @@ impl SessionTable {
             }
             None => {
                 self.slots.push(Some(slot));
-                SlotId::try_from(self.slots.len() - 1).expect("session count is bounded far below u32")
+                SlotId::try_from(self.slots.len() - 1)
+                    .expect("session count is bounded far below u32")
             }
         };
         self.by_id.insert(id, index);
@@ -113,10 +113,6 @@ impl SessionTable {
 
     pub(crate) fn find(&self, id: SessionId) -> Option<SlotId> {
         self.by_id.get(&id).copied()
-    }
-
-    pub(crate) fn contains_id(&self, id: SessionId) -> bool {
-        self.by_id.contains_key(&id)
     }
 
     pub(crate) fn get(&self, index: SlotId) -> Option<&Slot> {
@@ -178,11 +174,6 @@ impl SessionTable {
         }
     }
 
-    /// Whether any session waits in the transmit queue.
-    pub(crate) fn has_dirty(&self) -> bool {
-        !self.dirty.is_empty()
-    }
-
     /// The earliest armed deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.timers.first().map(|(at, _)| *at)
@@ -199,10 +190,5 @@ impl SessionTable {
             slot.armed = None;
         }
         Some(index)
-    }
-
-    /// The address of each live session, for the owner's session list.
-    pub(crate) fn peer(&self, index: SlotId) -> Option<SocketAddr> {
-        self.get(index).map(|s| s.session.peer())
     }
 }

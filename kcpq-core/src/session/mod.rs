@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::Instant;
-use crate::crypto::{DATA_HEADER_LEN, DATA_OVERHEAD, EstablishedSession, OpenDrop, PacketProtection};
+use crate::crypto::{
+    DATA_HEADER_LEN, DATA_OVERHEAD, EstablishedSession, OpenDrop, PacketProtection,
+};
 use crate::crypto::{Opened, SessionId, TAG_LEN};
 use crate::kcp::{Kcp, KcpConfig, KcpState, KcpWriteError};
-use crate::proto::{DecodeError, Frame, FrameDecoder};
+use crate::proto::{Frame, FrameDecoder};
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,12 +39,18 @@ pub enum CloseReason {
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CloseReason::Silence => f.write_str("no datagram from the peer within the dead-after time"),
-            CloseReason::DeadLink => f.write_str("KCP dead link: a segment was retransmitted too often"),
+            CloseReason::Silence => {
+                f.write_str("no datagram from the peer within the dead-after time")
+            }
+            CloseReason::DeadLink => {
+                f.write_str("KCP dead link: a segment was retransmitted too often")
+            }
             CloseReason::PeerClosed(reason) => write!(f, "closed by peer: {reason}"),
             CloseReason::ProtocolViolation(what) => write!(f, "protocol violation: {what}"),
             CloseReason::Local => f.write_str("closed locally"),
-            CloseReason::StatelessReset => f.write_str("the server lost the session (stateless reset)"),
+            CloseReason::StatelessReset => {
+                f.write_str("the server lost the session (stateless reset)")
+            }
             CloseReason::PacketNumbersExhausted => f.write_str("packet numbers exhausted"),
         }
     }
@@ -103,16 +111,8 @@ impl Session {
         self.peer
     }
 
-    pub(crate) fn last_heard(&self) -> Instant {
-        self.last_heard
-    }
-
     pub(crate) fn kcp(&self) -> &Kcp {
         &self.kcp
-    }
-
-    pub(crate) fn protection(&self) -> &PacketProtection {
-        &self.protection
     }
 
     /// Opens a protected datagram in place and feeds its segments to KCP.
@@ -161,15 +161,6 @@ impl Session {
         })
     }
 
-    /// The next complete frame from the peer, if any. The frame borrows the session's decoder;
-    /// use [`Session::take_decoder`] to process frames while mutating the session.
-    pub(crate) fn next_frame(&mut self) -> Option<Result<Frame<'_>, DecodeError>> {
-        if self.decoder.buffered() < 4 || self.kcp.readable() > 0 {
-            self.fill_decoder();
-        }
-        self.decoder.next_frame()
-    }
-
     /// Takes the frame decoder out (filled with everything KCP has delivered) so frames can be
     /// processed while the session is borrowed mutably; give it back with
     /// [`Session::restore_decoder`].
@@ -185,11 +176,6 @@ impl Session {
         self.decoder = decoder;
     }
 
-    /// Whether KCP holds stream bytes the decoder has not taken yet.
-    pub(crate) fn has_unread(&self) -> bool {
-        self.kcp.readable() > 0
-    }
-
     /// Encodes `frame` into the KCP stream. Refused whole when KCP's send buffer is full.
     pub(crate) fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), KcpWriteError> {
         self.encode_buf.clear();
@@ -202,17 +188,14 @@ impl Session {
         self.kcp.write(bytes)
     }
 
-    /// Bytes that can be written now.
-    pub(crate) fn send_capacity(&self) -> usize {
-        self.kcp.send_capacity()
-    }
-
     /// The next protected datagram for the peer, written into `buf`; returns its length.
     /// `buf` must hold at least the KCP MTU plus [`DATA_OVERHEAD`] bytes.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let mtu = self.kcp.config().mtu;
         let end = (DATA_HEADER_LEN + mtu).min(buf.len().saturating_sub(TAG_LEN));
-        let len = self.kcp.poll_transmit(now, &mut buf[DATA_HEADER_LEN..end])?;
+        let len = self
+            .kcp
+            .poll_transmit(now, &mut buf[DATA_HEADER_LEN..end])?;
         // The buffer was checked to hold header, payload and tag, and packet numbers cannot run
         // out in practice (2^64); both errors would be caller bugs caught in tests.
         self.protection.seal(buf, len).ok()
@@ -221,7 +204,10 @@ impl Session {
     /// The next moment [`Session::handle_timeout`] has work.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let mut next = Some(self.liveness_check);
-        for t in [self.kcp.poll_timeout(), self.protection.poll_timeout()].into_iter().flatten() {
+        for t in [self.kcp.poll_timeout(), self.protection.poll_timeout()]
+            .into_iter()
+            .flatten()
+        {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
         next
