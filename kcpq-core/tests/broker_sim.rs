@@ -74,3 +74,218 @@ fn pub_sub_delivers_exactly_once_in_order_over_a_lossy_network() {
         assert_eq!(got, expected, "seed {seed}");
     }
 }
+
+#[test]
+fn wildcards_and_queue_groups_match_a_model_of_the_subscription_set() {
+    use kcpq_core::subject::filter_matches;
+    const FILTERS: [&str; 6] = ["a.b", "a.*", "a.>", "*.b", ">", "c.*"];
+    const SUBJECTS: [&str; 5] = ["a.b", "a.c", "a.b.c", "c.b", "b"];
+    for seed in seeds(20) {
+        let mut world = World::new(seed, LinkConfig::lossy(5), ServerConfig::default());
+        let publisher = world.add_client(ClientConfig::default());
+        let mut subs = Vec::new(); // (peer, sid, filter, queue)
+        for i in 0..6 {
+            let peer = world.add_client(ClientConfig::default());
+            // Each peer subscribes to two filters chosen from the seed; some in queue group "q".
+            for k in 0..2 {
+                let filter = FILTERS[((seed as usize) + i * 3 + k * 5) % FILTERS.len()];
+                let queue = (i % 3 == 0 && k == 0).then_some("q");
+                subs.push((peer, 0, filter, queue));
+            }
+        }
+        world.run_until(Duration::from_secs(30), |w| {
+            (0..w.peers.len()).all(|i| w.connected(i))
+        });
+        for s in &mut subs {
+            s.1 = world.peers[s.0].client.subscribe(s.2, s.3).unwrap();
+        }
+        world.drain();
+        world.run_until(Duration::from_secs(30), |w| {
+            subs.iter()
+                .all(|s| w.peers[s.0].events.contains(&ClientEvent::Subscribed(s.1)))
+        });
+        for (n, subject) in SUBJECTS.iter().enumerate() {
+            world.peers[publisher]
+                .client
+                .publish(subject, None, None, &[n as u8])
+                .unwrap();
+        }
+        world.drain();
+        let fl = world.peers[publisher]
+            .client
+            .flush(world.now, Duration::from_secs(30))
+            .unwrap();
+        world.drain();
+        world.run_until(Duration::from_secs(30), |w| {
+            w.peers[publisher]
+                .events
+                .contains(&ClientEvent::Flushed(fl))
+        });
+        // Everything the server routed is now in flight: let it arrive.
+        world.run_for(Duration::from_secs(5));
+        for (n, subject) in SUBJECTS.iter().enumerate() {
+            let receivers = |(peer, sid, _, _): &(usize, u32, &str, Option<&str>)| {
+                messages_of(&world.peers[*peer].events, *sid)
+                    .iter()
+                    .filter(|p| p[..] == [n as u8])
+                    .count()
+            };
+            let mut queue_deliveries = 0;
+            let mut queue_matches = false;
+            for s in &subs {
+                let matches = filter_matches(s.2, subject);
+                let got = receivers(s);
+                if s.3.is_some() {
+                    queue_matches |= matches;
+                    queue_deliveries += got;
+                    assert!(
+                        matches || got == 0,
+                        "seed {seed}: {subject} reached queue member {} not matching",
+                        s.2
+                    );
+                } else {
+                    assert_eq!(
+                        got,
+                        usize::from(matches),
+                        "seed {seed}: {subject} to filter {}",
+                        s.2
+                    );
+                }
+            }
+            assert_eq!(
+                queue_deliveries,
+                usize::from(queue_matches),
+                "seed {seed}: {subject} to group q"
+            );
+        }
+    }
+}
+
+#[test]
+fn requests_get_a_reply_or_no_responders_never_a_hang() {
+    use kcpq_core::client::RequestFailure;
+    for seed in seeds(20) {
+        let mut world = World::new(seed, LinkConfig::lossy(10), ServerConfig::default());
+        let requester = world.add_client(ClientConfig::default());
+        let responder = world.add_client(ClientConfig::default());
+        world.run_until(Duration::from_secs(30), |w| {
+            w.connected(0) && w.connected(1)
+        });
+        let sid = world.peers[responder]
+            .client
+            .subscribe("svc.echo", Some("workers"))
+            .unwrap();
+        world.drain();
+        world.run_until(Duration::from_secs(30), |w| {
+            w.peers[responder]
+                .events
+                .contains(&ClientEvent::Subscribed(sid))
+        });
+        let now = world.now;
+        let answered = world.peers[requester]
+            .client
+            .request(now, "svc.echo", None, b"ping", Duration::from_secs(20))
+            .unwrap();
+        let nobody = world.peers[requester]
+            .client
+            .request(now, "svc.none", None, b"?", Duration::from_secs(20))
+            .unwrap();
+        world.drain();
+        let mut replied = false;
+        let mut outcome = None;
+        let mut failed = None;
+        let limit = world.now + Duration::from_secs(30);
+        while outcome.is_none() || failed.is_none() {
+            assert!(world.step(limit), "seed {seed}: requests hang");
+            // The responder echoes every request it sees.
+            let pending: Vec<_> = world.peers[responder].events.drain(..).collect();
+            for e in pending {
+                if let ClientEvent::Message(m) = e {
+                    let reply = m.reply.expect("requests carry a reply subject");
+                    world.peers[responder]
+                        .client
+                        .publish(&reply, None, None, &m.payload)
+                        .unwrap();
+                    replied = true;
+                }
+            }
+            world.drain();
+            for e in &world.peers[requester].events {
+                match e {
+                    ClientEvent::Reply(id, m) if *id == answered => {
+                        outcome = Some(m.payload.clone())
+                    }
+                    ClientEvent::RequestFailed(id, why) if *id == nobody => {
+                        failed = Some(why.clone())
+                    }
+                    ClientEvent::RequestFailed(id, why) if *id == answered => {
+                        panic!("seed {seed}: {why}")
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(replied);
+        assert_eq!(outcome.as_deref(), Some(&b"ping"[..]), "seed {seed}");
+        assert_eq!(failed, Some(RequestFailure::NoResponders), "seed {seed}");
+        // A request whose responder never answers times out (virtual time, no waiting).
+        world.peers[responder]
+            .client
+            .unsubscribe(sid, None)
+            .unwrap();
+        world.drain();
+        let silent = world.peers[requester]
+            .client
+            .subscribe("svc.silent", None)
+            .unwrap();
+        world.drain();
+        world.run_until(Duration::from_secs(30), |w| {
+            w.peers[requester]
+                .events
+                .contains(&ClientEvent::Subscribed(silent))
+        });
+        let now = world.now;
+        let timed = world.peers[requester]
+            .client
+            .request(now, "svc.silent", None, b"", Duration::from_secs(2))
+            .unwrap();
+        world.drain();
+        world.run_until(Duration::from_secs(5), |w| {
+            w.peers[requester]
+                .events
+                .contains(&ClientEvent::RequestFailed(timed, RequestFailure::TimedOut))
+        });
+    }
+}
+
+#[test]
+fn a_wrong_key_fails_the_connect_and_leaves_the_server_without_state() {
+    use kcpq_core::crypto::{Key, KeySet};
+    for seed in seeds(10) {
+        let mut world = World::new(seed, LinkConfig::lossy(5), ServerConfig::default());
+        let good = world.add_client(ClientConfig::default());
+        let wrong = KeySet::single(Key::from_bytes([7; 32]));
+        let bad = world.add_client_with_keys(ClientConfig::default(), &wrong);
+        world.run_until(Duration::from_secs(30), |w| {
+            w.peers[bad]
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::ConnectFailed(_)))
+        });
+        let failure = world.peers[bad].events.iter().find_map(|e| match e {
+            ClientEvent::ConnectFailed(err) => Some(err.to_string()),
+            _ => None,
+        });
+        assert!(
+            failure.unwrap().contains("key mismatch or no KCPQ server"),
+            "seed {seed}"
+        );
+        assert!(world.connected(good));
+        assert_eq!(
+            world.server.session_count(),
+            1,
+            "seed {seed}: only the good client has a session"
+        );
+        assert_eq!(world.server.half_open_count(), 0, "seed {seed}");
+    }
+}
