@@ -29,7 +29,7 @@ fn messages_of(events: &[ClientEvent], sid: u32) -> Vec<Vec<u8>> {
 
 #[test]
 fn pub_sub_delivers_exactly_once_in_order_over_a_lossy_network() {
-    for seed in seeds(20) {
+    for seed in seeds(1000) {
         let mut world = World::new(seed, LinkConfig::lossy(10), ServerConfig::default());
         let publisher = world.add_client(ClientConfig::default());
         let subscriber = world.add_client(ClientConfig::default());
@@ -164,7 +164,7 @@ fn wildcards_and_queue_groups_match_a_model_of_the_subscription_set() {
 #[test]
 fn requests_get_a_reply_or_no_responders_never_a_hang() {
     use kcpq_core::client::RequestFailure;
-    for seed in seeds(20) {
+    for seed in seeds(200) {
         let mut world = World::new(seed, LinkConfig::lossy(10), ServerConfig::default());
         let requester = world.add_client(ClientConfig::default());
         let responder = world.add_client(ClientConfig::default());
@@ -261,7 +261,7 @@ fn requests_get_a_reply_or_no_responders_never_a_hang() {
 #[test]
 fn a_wrong_key_fails_the_connect_and_leaves_the_server_without_state() {
     use kcpq_core::crypto::{Key, KeySet};
-    for seed in seeds(10) {
+    for seed in seeds(100) {
         let mut world = World::new(seed, LinkConfig::lossy(5), ServerConfig::default());
         let good = world.add_client(ClientConfig::default());
         let wrong = KeySet::single(Key::from_bytes([7; 32]));
@@ -288,4 +288,82 @@ fn a_wrong_key_fails_the_connect_and_leaves_the_server_without_state() {
         );
         assert_eq!(world.server.half_open_count(), 0, "seed {seed}");
     }
+}
+
+#[test]
+fn auto_unsubscribe_stats_and_session_list() {
+    let seed = seeds(1)[0];
+    let mut world = World::new(seed, LinkConfig::lossy(5), ServerConfig::default());
+    let mut config = ClientConfig::default();
+    config.name = "cam-1".to_owned();
+    let sub_peer = world.add_client(config);
+    let pub_peer = world.add_client(ClientConfig::default());
+    world.run_until(Duration::from_secs(30), |w| {
+        w.connected(0) && w.connected(1)
+    });
+    let sid = world.peers[sub_peer]
+        .client
+        .subscribe("frames", None)
+        .unwrap();
+    world.peers[sub_peer]
+        .client
+        .unsubscribe(sid, Some(3))
+        .unwrap();
+    world.drain();
+    world.run_until(Duration::from_secs(30), |w| {
+        w.peers[sub_peer]
+            .events
+            .contains(&ClientEvent::Subscribed(sid))
+    });
+    let subs = world
+        .server
+        .subscriptions_of("cam-1")
+        .expect("cam-1 is connected");
+    assert_eq!(subs.len(), 1);
+    assert_eq!(
+        (subs[0].filter.as_str(), subs[0].remaining),
+        ("frames", Some(3))
+    );
+    for i in 0..5u8 {
+        world.peers[pub_peer]
+            .client
+            .publish("frames", None, None, &[i])
+            .unwrap();
+    }
+    world.drain();
+    let fl = world.peers[pub_peer]
+        .client
+        .flush(world.now, Duration::from_secs(30))
+        .unwrap();
+    world.drain();
+    world.run_until(Duration::from_secs(30), |w| {
+        w.peers[pub_peer].events.contains(&ClientEvent::Flushed(fl))
+    });
+    world.run_for(Duration::from_secs(2));
+    assert_eq!(
+        messages_of(&world.peers[sub_peer].events, sid),
+        [vec![0], vec![1], vec![2]]
+    );
+    assert_eq!(
+        world.server.subscriptions_of("cam-1"),
+        Some(vec![]),
+        "removed after 3 messages"
+    );
+    let stats = world.server.stats();
+    assert_eq!(
+        (stats.msgs_in, stats.msgs_out, stats.subscriptions),
+        (5, 3, 0)
+    );
+    let sessions = world.server.sessions();
+    assert_eq!(sessions.len(), 2);
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.name == "cam-1" && s.addr == world.peers[sub_peer].addr)
+    );
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.rtt > Duration::ZERO && s.last_heard > s.connected_since)
+    );
 }

@@ -79,6 +79,40 @@ pub enum ServerEvent {
     },
 }
 
+/// One session as the owner of a [`Server`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The client's name (empty until CONNECT).
+    pub name: String,
+    /// Its current address.
+    pub addr: SocketAddr,
+    /// When the session was established (CONNECT accepted, or the handshake before it).
+    pub connected_since: Instant,
+    /// When the last authenticated datagram arrived.
+    pub last_heard: Instant,
+    /// KCP's smoothed round-trip time.
+    pub rtt: std::time::Duration,
+    /// Subscriptions it holds.
+    pub subscriptions: usize,
+}
+
+/// One subscription of a session, with its counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionInfo {
+    /// The client-chosen id.
+    pub sid: u32,
+    /// The subject filter.
+    pub filter: String,
+    /// The queue group, if any.
+    pub queue: Option<String>,
+    /// Messages still to deliver before it ends (`UNSUB` with a count).
+    pub remaining: Option<u64>,
+    /// Counters.
+    pub stats: SubscriptionStats,
+}
+
 /// A subscription as the index stores it: (slot << 32) | sid. Ordered by session, then sid.
 type SubKey = u64;
 
@@ -147,6 +181,38 @@ impl Server {
     /// Sessions open now (CONNECT done or pending).
     pub fn session_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// Every session, in a stable order.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.table
+            .iter()
+            .map(|(_, slot)| SessionInfo {
+                name: slot.name.clone(),
+                addr: slot.session.peer(),
+                connected_since: slot.opened_at,
+                last_heard: slot.session.last_heard(),
+                rtt: slot.session.kcp().srtt(),
+                subscriptions: slot.subs.len(),
+            })
+            .collect()
+    }
+
+    /// The subscriptions of the client named `name`, if it is connected.
+    pub fn subscriptions_of(&self, name: &str) -> Option<Vec<SubscriptionInfo>> {
+        let slot = self.table.get(*self.names.get(name)?)?;
+        Some(
+            slot.subs
+                .iter()
+                .map(|(sid, sub)| SubscriptionInfo {
+                    sid: *sid,
+                    filter: sub.filter.clone(),
+                    queue: sub.queue.clone(),
+                    remaining: sub.remaining,
+                    stats: sub.stats,
+                })
+                .collect(),
+        )
     }
 
     /// Half-open handshakes held now.

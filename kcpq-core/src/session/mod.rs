@@ -111,6 +111,10 @@ impl Session {
         self.peer
     }
 
+    pub(crate) fn last_heard(&self) -> Instant {
+        self.last_heard
+    }
+
     pub(crate) fn kcp(&self) -> &Kcp {
         &self.kcp
     }
