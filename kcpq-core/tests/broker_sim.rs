@@ -367,3 +367,50 @@ fn auto_unsubscribe_stats_and_session_list() {
             .all(|s| s.rtt > Duration::ZERO && s.last_heard > s.connected_since)
     );
 }
+
+#[test]
+fn clean_close_from_either_side() {
+    use kcpq_core::CloseReason;
+    use kcpq_core::server::ServerEvent;
+    for seed in seeds(50) {
+        let mut world = World::new(seed, LinkConfig::lossy(5), ServerConfig::default());
+        let leaving = world.add_client(ClientConfig::default());
+        let staying = world.add_client(ClientConfig::default());
+        world.run_until(Duration::from_secs(30), |w| {
+            w.connected(0) && w.connected(1)
+        });
+        let now = world.now;
+        world.peers[leaving].client.close(now);
+        world.drain();
+        world.run_until(Duration::from_secs(5), |w| {
+            w.peers[leaving].client.is_closed()
+        });
+        assert!(
+            world.peers[leaving]
+                .events
+                .contains(&ClientEvent::Disconnected(CloseReason::Local)),
+            "seed {seed}"
+        );
+        world.run_until(Duration::from_secs(30), |w| w.server.session_count() == 1);
+        assert!(world.server_events.iter().any(|e| matches!(
+            e,
+            ServerEvent::SessionClosed {
+                reason: CloseReason::PeerClosed(_),
+                ..
+            }
+        )));
+        world.server.close_all("maintenance");
+        world.drain();
+        world.run_until(Duration::from_secs(30), |w| {
+            w.peers[staying].client.is_closed()
+        });
+        assert!(
+            world.peers[staying].events.iter().any(|e| matches!(
+                e,
+                ClientEvent::Disconnected(CloseReason::PeerClosed(r)) if r == "maintenance"
+            )),
+            "seed {seed}: {:?}",
+            world.peers[staying].events
+        );
+    }
+}

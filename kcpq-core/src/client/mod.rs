@@ -453,7 +453,13 @@ impl Client {
                     Received::Dropped(OpenDrop::NotData)
                         if session.is_stateless_reset(datagram) =>
                     {
-                        self.finish(CloseReason::StatelessReset);
+                        // While closing, the server forgetting the session is the goal reached.
+                        let closing = matches!(self.conn, Conn::Closing(..));
+                        self.finish(if closing {
+                            CloseReason::Local
+                        } else {
+                            CloseReason::StatelessReset
+                        });
                     }
                     Received::Dropped(_) => self.stats.dropped_unauthenticated += 1,
                 }

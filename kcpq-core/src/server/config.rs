@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// A session that has not sent CONNECT this long after its handshake is closed.
     pub connect_deadline: Duration,
     /// KCP settings of every session (the MTU must leave room for the 33 bytes of protection).
+    /// `kcp.send_buffer_limit` is the most bytes pending for one session (the max pending bytes
+    /// per session): a message that does not fit is dropped for that subscriber, counted, and
+    /// reported as a slow consumer. It must hold at least one message of `max_payload`.
     pub kcp: KcpConfig,
     /// Subject limits, queue member choice and subscription index bounds (total subscriptions,
     /// match cache).
@@ -80,5 +83,54 @@ impl ServerConfig {
     /// The largest frame body the server accepts from a client.
     pub(crate) fn max_frame_body(&self) -> usize {
         crate::proto::max_frame_len(self.max_payload, self.index.limits.max_len)
+    }
+}
+
+/// A [`ServerConfig`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerConfigError {
+    /// The KCP settings are invalid.
+    #[error(transparent)]
+    Kcp(#[from] crate::kcp::KcpConfigError),
+    /// One message of `max_payload` would not fit in a session's send buffer.
+    #[error(
+        "max_payload {max_payload} does not fit the per-session send buffer of {send_buffer} bytes: raise kcp.send_buffer_limit or lower max_payload"
+    )]
+    PayloadOverSendBuffer {
+        /// The payload limit.
+        max_payload: usize,
+        /// The KCP send buffer limit.
+        send_buffer: usize,
+    },
+    /// A limit that must be at least 1 is 0.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+}
+
+impl ServerConfig {
+    /// Checks that the settings can work together.
+    pub fn validate(&self) -> Result<(), ServerConfigError> {
+        self.kcp.validate()?;
+        if self.max_frame_body() + crate::proto::LEN_PREFIX > self.kcp.send_buffer_limit {
+            return Err(ServerConfigError::PayloadOverSendBuffer {
+                max_payload: self.max_payload,
+                send_buffer: self.kcp.send_buffer_limit,
+            });
+        }
+        for (name, value) in [
+            ("max_sessions", self.max_sessions),
+            (
+                "max_subscriptions_per_session",
+                self.max_subscriptions_per_session,
+            ),
+            ("max_events", self.max_events),
+            ("max_pending_replies", self.max_pending_replies),
+        ] {
+            if value == 0 {
+                return Err(ServerConfigError::Zero(name));
+            }
+        }
+        Ok(())
     }
 }

@@ -27,7 +27,7 @@ use crate::subject::{MatchResult, SubscriptionIndex};
 pub use config::{
     DEFAULT_CONNECT_DEADLINE, DEFAULT_DEAD_AFTER, DEFAULT_MAX_EVENTS, DEFAULT_MAX_PAYLOAD,
     DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
-    DEFAULT_PING_INTERVAL, ServerConfig,
+    DEFAULT_PING_INTERVAL, ServerConfig, ServerConfigError,
 };
 pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
 
@@ -143,10 +143,16 @@ pub struct Server {
 
 impl Server {
     /// A server accepting any key of `keys`, with randomness expanded from `seed` (adapters pass
-    /// fresh OS randomness; tests a fixed seed).
-    pub fn new(config: ServerConfig, keys: &KeySet, seed: Seed, now: Instant) -> Server {
+    /// fresh OS randomness; tests a fixed seed). Fails if the configuration cannot work.
+    pub fn new(
+        config: ServerConfig,
+        keys: &KeySet,
+        seed: Seed,
+        now: Instant,
+    ) -> Result<Server, ServerConfigError> {
+        config.validate()?;
         let rng = Rng::from_seed(seed);
-        Server {
+        Ok(Server {
             responder: HandshakeResponder::new(keys, rng, config.responder.clone(), now),
             table: SessionTable::default(),
             index: SubscriptionIndex::new(config.index.clone()),
@@ -157,7 +163,7 @@ impl Server {
             stats: ServerStats::default(),
             next_client_number: 1,
             config,
-        }
+        })
     }
 
     /// The configuration.
@@ -327,9 +333,13 @@ impl Server {
     /// Writes `frame` into `session` and queues the one datagram that carries it (and whatever
     /// else KCP had ready), best effort: the session state is about to be dropped.
     fn last_words(&mut self, now: Instant, session: &mut Session, frame: &Frame<'_>) {
-        if session.write_frame(frame).is_err() {
-            return;
+        if session.write_frame(frame).is_ok() {
+            self.flush_one(now, session);
         }
+    }
+
+    /// Queues the session's next datagram, if any, as a reply outside the session table.
+    fn flush_one(&mut self, now: Instant, session: &mut Session) {
         let mut buf = vec![0u8; session.max_datagram()];
         if let Some(len) = session.poll_transmit(now, &mut buf) {
             self.queue_reply(session.peer(), &buf[..len]);
@@ -434,6 +444,9 @@ impl Server {
                 &mut entry.session,
                 &Frame::Close(Close { reason: &message }),
             );
+        } else if matches!(reason, CloseReason::PeerClosed(_)) {
+            // Acknowledge the peer's CLOSE so it need not wait for its linger time.
+            self.flush_one(now, &mut entry.session);
         }
         for (sid, sub) in &entry.subs {
             self.index

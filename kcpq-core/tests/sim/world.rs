@@ -56,7 +56,7 @@ impl World {
             seed,
             now,
             net: SimNet::new(seed, link),
-            server: Server::new(config, &keys(), seed_for(seed, 0), now),
+            server: Server::new(config, &keys(), seed_for(seed, 0), now).expect("valid config"),
             server_events: Vec::new(),
             peers: Vec::new(),
             buf: vec![0u8; 65_536],
