@@ -15,23 +15,70 @@
 //! | [`crypto`]  | PSK keys, handshake, AES-256-CTR + HMAC-SHA256 packet protection |
 //! | [`subject`] | NATS-style subject validation and the subscription index        |
 //! | [`proto`]   | broker frames (CONNECT, SUB, PUB, MSG, ...) and their codec    |
+//! | [`server`]  | the broker: sessions, subscriptions, routing                   |
+//! | `session`   | one established session: protection + KCP + frames + liveness  |
+//! | [`client`]  | the client: connect, publish, subscribe, request, flush         |
+//!
+//! ## The drain contract
+//!
+//! [`server::Server`] and [`client::Client`] are driven the same way, and every adapter (the
+//! smol and std crates, the hand-written `event_loop` example) follows this loop literally:
+//!
+//! - **Input** is `handle_datagram(now, from, &mut bytes)` for each datagram that arrives and
+//!   `handle_timeout(now)` when the deadline from `poll_timeout` has passed (calling it early or
+//!   twice is harmless). API calls (`publish`, `subscribe`, `request`, `flush`, `close`, ...) only
+//!   change state and queue output; they never block.
+//! - **After every input or API call, drain**: call `poll_transmit(now, &mut buf)` and send each
+//!   datagram until it returns `None`, then take `poll_event()` until `None`.
+//! - **Then sleep** until the next datagram or `poll_timeout()`, whichever comes first. `None`
+//!   means no timer is pending: sleep until a datagram arrives or the application calls the API.
+//!   `poll_timeout` is only meaningful after `poll_transmit` returned `None`.
+//!
+//! ```no_run
+//! # use kcpq_core::{Instant, server::Server};
+//! # fn recv_until(_: Option<Instant>) -> Option<(std::net::SocketAddr, Vec<u8>)> { None }
+//! # fn send(_: std::net::SocketAddr, _: &[u8]) {}
+//! # fn clock() -> Instant { Instant::ZERO }
+//! # fn run(server: &mut Server) {
+//! let mut buf = vec![0u8; 65_536];
+//! loop {
+//!     let now = clock();
+//!     while let Some(t) = server.poll_transmit(now, &mut buf) {
+//!         send(t.destination, &buf[..t.len]);
+//!     }
+//!     while let Some(_event) = server.poll_event() { /* hand it to the application */ }
+//!     match recv_until(server.poll_timeout()) {
+//!         Some((from, mut datagram)) => server.handle_datagram(clock(), from, &mut datagram),
+//!         None => server.handle_timeout(clock()),
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! Idle costs nothing: with no traffic the only deadlines are the clients' pings and the
+//! sessions' liveness checks, so a server with 10 000 idle sessions wakes up about
+//! `sessions / ping interval` times a second, not `sessions * 100`.
 //!
 //! ## Panics, errors and unwraps
 //!
 //! Input from the network never panics and never returns an `Err`: a malformed, hostile or
 //! unauthenticated datagram is dropped and counted in the owning state machine's statistics.
-//! `Err` values (one `thiserror` enum per operation) report API misuse, such as a write larger than
-//! a configured bound, with a message a user can act on. Every `expect` in this crate states the
-//! invariant that makes it unreachable.
+//! `Err` values (one `thiserror` enum per operation) report API misuse, such as an invalid subject
+//! or a payload over the limit, with a message a user can act on. Every `expect` in this crate
+//! states the invariant that makes it unreachable.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod crypto;
 pub mod fuzzing;
 pub mod kcp;
 pub mod proto;
 pub mod rng;
+pub mod server;
+mod session;
 pub mod subject;
 pub mod time;
 
+pub use session::CloseReason;
 pub use time::Instant;

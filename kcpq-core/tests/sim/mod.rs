@@ -8,3 +8,4 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod net;
+pub mod world;

@@ -1,0 +1,183 @@
+//! What a client reports: events, received messages, and the errors of each operation.
+
+use crate::crypto::HandshakeError;
+use crate::proto::{ErrorCode, HeaderError, Headers};
+use crate::session::CloseReason;
+use crate::subject::SubjectError;
+
+/// A client-chosen subscription id.
+pub type Sid = u32;
+
+/// Identifies one request made with [`Client::request`](super::Client::request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// Identifies one flush made with [`Client::flush`](super::Client::flush).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlushId(pub u32);
+
+/// A received message, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The subscription it arrived on.
+    pub sid: Sid,
+    /// The subject it was published to.
+    pub subject: String,
+    /// Where to send a reply, if the publisher asked for one.
+    pub reply: Option<String>,
+    /// The encoded headers block, if any; read it with [`Message::headers`].
+    pub raw_headers: Option<Vec<u8>>,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl Message {
+    /// The headers, if any.
+    pub fn headers(&self) -> Option<Headers<'_>> {
+        self.raw_headers
+            .as_deref()
+            .and_then(|raw| Headers::parse(raw).ok())
+    }
+}
+
+/// An error the server reported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("server error {code:?}: {message}")]
+pub struct ServerError {
+    /// The kind.
+    pub code: ErrorCode,
+    /// The server's explanation.
+    pub message: String,
+}
+
+/// Why a request got no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestFailure {
+    /// Nobody subscribes to the subject (answered at once by the server).
+    #[error("no responders: nobody subscribes to the request subject")]
+    NoResponders,
+    /// No reply within the request's timeout.
+    #[error("request timed out")]
+    TimedOut,
+    /// The session ended before a reply came.
+    #[error("disconnected before the reply arrived")]
+    Disconnected,
+}
+
+/// Something the owner of a [`Client`](super::Client) must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The session is ready: handshake and CONNECT done.
+    Connected {
+        /// The server's name.
+        server_name: String,
+        /// This client's name as the server knows it.
+        client_name: String,
+    },
+    /// The handshake failed (wrong key, no server, timeout).
+    ConnectFailed(HandshakeError),
+    /// The session ended.
+    Disconnected(CloseReason),
+    /// The server confirmed a subscription.
+    Subscribed(Sid),
+    /// The server refused a subscription; it no longer exists.
+    SubscribeFailed(Sid, ServerError),
+    /// A message for a subscription.
+    Message(Message),
+    /// The reply to a request.
+    Reply(RequestId, Message),
+    /// A request ended without a reply.
+    RequestFailed(RequestId, RequestFailure),
+    /// A flush completed: the server has processed everything sent before it.
+    Flushed(FlushId),
+    /// A flush did not complete within its timeout or before the session ended.
+    FlushFailed(FlushId),
+    /// Messages were dropped because the inbound queue was full (reported once per burst).
+    SlowConsumer {
+        /// The subscription that lost messages.
+        sid: Sid,
+    },
+    /// The server reported an error not tied to a pending operation.
+    ServerError(ServerError),
+}
+
+/// Why `subscribe` refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The filter or queue group name is invalid.
+    #[error(transparent)]
+    InvalidSubject(#[from] SubjectError),
+    /// The outbox is full (the session is not ready and too much is waiting).
+    #[error("the client's outbox is full; wait for the connection or raise max_outbox_bytes")]
+    BufferFull,
+    /// The client is closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// Why `unsubscribe` refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsubscribeError {
+    /// No subscription has this id.
+    #[error("no subscription with id {0}")]
+    UnknownSubscription(Sid),
+    /// The outbox is full.
+    #[error("the client's outbox is full; wait for the connection or raise max_outbox_bytes")]
+    BufferFull,
+    /// The client is closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// Why `publish` or `request` refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The subject (or reply subject) is invalid.
+    #[error(transparent)]
+    InvalidSubject(#[from] SubjectError),
+    /// A header name or value is invalid.
+    #[error(transparent)]
+    InvalidHeaders(#[from] HeaderError),
+    /// Payload and headers exceed the server's limit.
+    #[error("payload of {size} bytes exceeds the server's limit of {max} bytes")]
+    PayloadTooLarge {
+        /// Payload plus headers.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The outbox is full: the session is not ready or the network is slower than the publisher.
+    #[error(
+        "the client's outbox is full ({max} bytes); slow down, flush, or raise max_outbox_bytes"
+    )]
+    BufferFull {
+        /// The bound.
+        max: usize,
+    },
+    /// Too many requests are outstanding.
+    #[error("{max} requests are already outstanding")]
+    TooManyRequests {
+        /// The bound.
+        max: usize,
+    },
+    /// The client is closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// Why `flush` refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The outbox is full.
+    #[error("the client's outbox is full; wait for the connection or raise max_outbox_bytes")]
+    BufferFull,
+    /// The client is closed.
+    #[error("the client is closed")]
+    Closed,
+}

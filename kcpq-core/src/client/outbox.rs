@@ -1,0 +1,69 @@
+//! Encoded frames waiting to enter the KCP stream, bounded in bytes.
+
+use crate::proto::{Frame, LEN_PREFIX};
+use crate::session::Session;
+
+/// Frames in the order they were made, written into the stream whole as KCP accepts them.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    buf: Vec<u8>,
+    start: usize,
+    max_bytes: usize,
+}
+
+impl Outbox {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Outbox {
+            buf: Vec::new(),
+            start: 0,
+            max_bytes,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Appends `frame`; `false` (and nothing appended) when it would exceed the bound.
+    pub(crate) fn push(&mut self, frame: &Frame<'_>) -> bool {
+        if self.len() + frame.encoded_len() > self.max_bytes {
+            return false;
+        }
+        frame.encode(&mut self.buf);
+        true
+    }
+
+    /// Drops everything (the session it was meant for is gone).
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+    }
+
+    /// Writes whole frames into `session` until it refuses one or none are left.
+    pub(crate) fn drain_into(&mut self, session: &mut Session) {
+        while self.len() >= LEN_PREFIX {
+            let mut prefix = [0u8; LEN_PREFIX];
+            prefix.copy_from_slice(&self.buf[self.start..self.start + LEN_PREFIX]);
+            let end = self.start + LEN_PREFIX + u32::from_le_bytes(prefix) as usize;
+            if session.write_encoded(&self.buf[self.start..end]).is_err() {
+                break;
+            }
+            self.start = end;
+        }
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}

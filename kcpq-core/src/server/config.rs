@@ -1,0 +1,136 @@
+//! Server configuration: limits, timers and the transport settings.
+
+use std::time::Duration;
+
+use crate::crypto::ResponderConfig;
+use crate::kcp::KcpConfig;
+use crate::subject::IndexConfig;
+
+/// Default maximum payload (headers included): 1 MiB, as NATS. Video users raise it.
+pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+/// Default maximum number of sessions: 25 000, above the 20 000 the product promises and below
+/// the 28 000 ephemeral ports one client host can use towards one server port.
+pub const DEFAULT_MAX_SESSIONS: usize = 25_000;
+/// Default maximum subscriptions per session: 10 000; a client needs few, a bridge many.
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION: usize = 10_000;
+/// Default interval at which clients are told to PING: 15 s, as the original.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
+/// Default silence after which a session is dead: 120 s, as the original.
+pub const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(120);
+/// Default time a new session may take to send CONNECT: 10 s.
+pub const DEFAULT_CONNECT_DEADLINE: Duration = Duration::from_secs(10);
+/// Default bound of the server's event queue: 65 536 events; when full the oldest is dropped and
+/// counted (an embedding application that never polls events must not grow memory).
+pub const DEFAULT_MAX_EVENTS: usize = 65_536;
+/// Default bound of handshake replies and resets waiting for `poll_transmit`: 4096 datagrams;
+/// when full, new replies are dropped and counted (the peer retransmits).
+pub const DEFAULT_MAX_PENDING_REPLIES: usize = 4096;
+
+/// Everything a [`Server`](super::Server) can be tuned with. Start from `ServerConfig::default()`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The server's name, sent to clients in INFO.
+    pub server_name: String,
+    /// Largest payload (headers included) accepted in a PUB.
+    pub max_payload: usize,
+    /// Most sessions at once; a client beyond it gets `ERR TooManySessions` and is closed.
+    pub max_sessions: usize,
+    /// Most subscriptions one session may hold; beyond it SUB gets `ERR TooManySubscriptions`.
+    pub max_subscriptions_per_session: usize,
+    /// Ping interval announced to clients.
+    pub ping_interval: Duration,
+    /// A session is dead after this long without an authenticated datagram.
+    pub dead_after: Duration,
+    /// A session that has not sent CONNECT this long after its handshake is closed.
+    pub connect_deadline: Duration,
+    /// KCP settings of every session (the MTU must leave room for the 33 bytes of protection).
+    /// `kcp.send_buffer_limit` is the most bytes pending for one session (the max pending bytes
+    /// per session): a message that does not fit is dropped for that subscriber, counted, and
+    /// reported as a slow consumer. It must hold at least one message of `max_payload`.
+    pub kcp: KcpConfig,
+    /// Subject limits, queue member choice and subscription index bounds (total subscriptions,
+    /// match cache).
+    pub index: IndexConfig,
+    /// Handshake responder settings (half-open bounds, resets).
+    pub responder: ResponderConfig,
+    /// Bound of the event queue.
+    pub max_events: usize,
+    /// Bound of queued handshake replies.
+    pub max_pending_replies: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            server_name: "kcpq".to_owned(),
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_subscriptions_per_session: DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
+            ping_interval: DEFAULT_PING_INTERVAL,
+            dead_after: DEFAULT_DEAD_AFTER,
+            connect_deadline: DEFAULT_CONNECT_DEADLINE,
+            kcp: KcpConfig::fast(),
+            index: IndexConfig::default(),
+            responder: ResponderConfig::default(),
+            max_events: DEFAULT_MAX_EVENTS,
+            max_pending_replies: DEFAULT_MAX_PENDING_REPLIES,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The largest frame body the server accepts from a client.
+    pub(crate) fn max_frame_body(&self) -> usize {
+        crate::proto::max_frame_len(self.max_payload, self.index.limits.max_len)
+    }
+}
+
+/// A [`ServerConfig`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerConfigError {
+    /// The KCP settings are invalid.
+    #[error(transparent)]
+    Kcp(#[from] crate::kcp::KcpConfigError),
+    /// One message of `max_payload` would not fit in a session's send buffer.
+    #[error(
+        "max_payload {max_payload} does not fit the per-session send buffer of {send_buffer} bytes: raise kcp.send_buffer_limit or lower max_payload"
+    )]
+    PayloadOverSendBuffer {
+        /// The payload limit.
+        max_payload: usize,
+        /// The KCP send buffer limit.
+        send_buffer: usize,
+    },
+    /// A limit that must be at least 1 is 0.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+}
+
+impl ServerConfig {
+    /// Checks that the settings can work together.
+    pub fn validate(&self) -> Result<(), ServerConfigError> {
+        self.kcp.validate()?;
+        if self.max_frame_body() + crate::proto::LEN_PREFIX > self.kcp.send_buffer_limit {
+            return Err(ServerConfigError::PayloadOverSendBuffer {
+                max_payload: self.max_payload,
+                send_buffer: self.kcp.send_buffer_limit,
+            });
+        }
+        for (name, value) in [
+            ("max_sessions", self.max_sessions),
+            (
+                "max_subscriptions_per_session",
+                self.max_subscriptions_per_session,
+            ),
+            ("max_events", self.max_events),
+            ("max_pending_replies", self.max_pending_replies),
+        ] {
+            if value == 0 {
+                return Err(ServerConfigError::Zero(name));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,357 @@
+//! What the server does with each frame a client sends, and routing PUB to subscriptions.
+
+use crate::Instant;
+use crate::proto::{
+    DecodeError, ErrFrame, ErrorCode, Frame, Info, Msg, PROTOCOL_VERSION, Pub, Sub, Unsub,
+};
+use crate::session::CloseReason;
+use crate::subject::{InsertError, validate_filter, validate_queue_group, validate_subject};
+
+use super::stats::SubscriptionStats;
+use super::table::{Phase, SlotId, SubState};
+use super::{Server, ServerEvent, split_key, sub_key};
+
+/// A frame handler's verdict: go on, or close the session (telling the client or not).
+type Verdict = Result<(), (CloseReason, bool)>;
+
+fn violation(what: impl Into<String>) -> (CloseReason, bool) {
+    (CloseReason::ProtocolViolation(what.into()), true)
+}
+
+impl Server {
+    /// Decodes and handles every complete frame the session `slot` has received.
+    pub(super) fn process_frames(&mut self, now: Instant, slot: SlotId) {
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
+        let mut decoder = entry.session.take_decoder();
+        let mut verdict = Ok(());
+        while let Some(result) = decoder.next_frame() {
+            verdict = match result {
+                Ok(frame) => self.handle_frame(now, slot, frame),
+                Err(DecodeError::Oversize { len, max }) => {
+                    let message = format!("frame of {len} bytes exceeds the limit of {max} bytes");
+                    self.send_err(slot, 0, ErrorCode::PayloadTooLarge, &message);
+                    Ok(())
+                }
+                Err(e) => Err(violation(e.to_string())),
+            };
+            if verdict.is_err() {
+                break;
+            }
+        }
+        if let Some(entry) = self.table.get_mut(slot) {
+            entry.session.restore_decoder(decoder);
+        }
+        if let Err((reason, tell)) = verdict {
+            self.stats.drops.protocol_violation +=
+                u64::from(matches!(reason, CloseReason::ProtocolViolation(_)));
+            self.close_slot(now, slot, reason, tell);
+        }
+    }
+
+    fn handle_frame(&mut self, now: Instant, slot: SlotId, frame: Frame<'_>) -> Verdict {
+        let phase = self.table.get(slot).map(|e| e.phase);
+        match (phase, frame) {
+            (Some(Phase::AwaitConnect), Frame::Connect(c)) => self.on_connect(now, slot, c),
+            (Some(Phase::AwaitConnect), other) => Err(violation(format!(
+                "{:?} before CONNECT",
+                other.frame_type()
+            ))),
+            (_, Frame::Connect(_)) => Err(violation("a second CONNECT")),
+            (_, Frame::Sub(sub)) => {
+                self.on_sub(slot, sub);
+                Ok(())
+            }
+            (_, Frame::Unsub(unsub)) => {
+                self.on_unsub(slot, unsub);
+                Ok(())
+            }
+            (_, Frame::Pub(p)) => {
+                self.on_pub(slot, p);
+                Ok(())
+            }
+            (_, Frame::Ping { req_id }) => {
+                self.send_frame(slot, &Frame::Pong { req_id });
+                Ok(())
+            }
+            (_, Frame::Pong { .. }) => Ok(()),
+            (_, Frame::Close(c)) => Err((CloseReason::PeerClosed(c.reason.to_owned()), false)),
+            (_, other) => Err(violation(format!(
+                "{:?} sent to the server",
+                other.frame_type()
+            ))),
+        }
+    }
+
+    /// Encodes `frame` into the session's stream. Control frames are small and the send buffer
+    /// is far larger than the window, so a refusal means the client stopped reading entirely;
+    /// it is counted as a slow consumer and the session's liveness timers will end it.
+    fn send_frame(&mut self, slot: SlotId, frame: &Frame<'_>) {
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
+        if entry.session.write_frame(frame).is_err() {
+            self.stats.drops.slow_consumer += 1;
+        }
+        self.table.mark_dirty(slot);
+    }
+
+    fn send_err(&mut self, slot: SlotId, req_id: u32, code: ErrorCode, message: &str) {
+        self.send_frame(
+            slot,
+            &Frame::Err(ErrFrame {
+                req_id,
+                code,
+                message,
+            }),
+        );
+    }
+
+    fn on_connect(&mut self, now: Instant, slot: SlotId, c: crate::proto::Connect<'_>) -> Verdict {
+        if c.version != PROTOCOL_VERSION {
+            let message = format!(
+                "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
+                c.version
+            );
+            self.send_err(slot, c.req_id, ErrorCode::UnsupportedVersion, &message);
+            return Err((CloseReason::ProtocolViolation(message), false));
+        }
+        let name = if c.name.is_empty() {
+            let n = self.next_client_number;
+            self.next_client_number += 1;
+            format!("client-{n}")
+        } else {
+            c.name.to_owned()
+        };
+        if self.names.contains_key(&name) {
+            let message = format!("client name {name:?} is already connected");
+            self.send_err(slot, c.req_id, ErrorCode::DuplicateName, &message);
+            return Err((CloseReason::ProtocolViolation(message), false));
+        }
+        let entry = self
+            .table
+            .get_mut(slot)
+            .expect("the caller checked the slot");
+        entry.phase = Phase::Open;
+        entry.name = name.clone();
+        entry.no_echo = c.flags.no_echo();
+        entry.opened_at = now;
+        let addr = entry.session.peer();
+        self.names.insert(name.clone(), slot);
+        let info = Frame::Info(Info {
+            req_id: c.req_id,
+            version: PROTOCOL_VERSION,
+            max_payload: u32::try_from(self.config.max_payload).unwrap_or(u32::MAX),
+            max_subscriptions: u32::try_from(self.config.max_subscriptions_per_session)
+                .unwrap_or(u32::MAX),
+            ping_interval_ms: u32::try_from(self.config.ping_interval.as_millis())
+                .unwrap_or(u32::MAX),
+            server_name: &self.config.server_name,
+            client_name: &name,
+        });
+        let mut encoded = Vec::with_capacity(info.encoded_len());
+        info.encode(&mut encoded);
+        if let Some(entry) = self.table.get_mut(slot) {
+            let _ = entry.session.write_encoded(&encoded);
+        }
+        self.table.mark_dirty(slot);
+        self.stats.sessions_opened += 1;
+        self.push_event(ServerEvent::SessionOpened { name, addr });
+        Ok(())
+    }
+
+    fn on_sub(&mut self, slot: SlotId, sub: Sub<'_>) {
+        let limits = &self.config.index.limits;
+        let valid = validate_filter(sub.filter, limits).and_then(|()| {
+            sub.queue
+                .map_or(Ok(()), |q| validate_queue_group(q, limits))
+        });
+        if let Err(e) = valid {
+            self.send_err(slot, sub.req_id, ErrorCode::InvalidSubject, &e.to_string());
+            return;
+        }
+        let entry = self.table.get(slot).expect("the caller checked the slot");
+        if entry.subs.contains_key(&sub.sid) {
+            let message = format!("subscription id {} is already in use", sub.sid);
+            self.send_err(slot, sub.req_id, ErrorCode::DuplicateSubscription, &message);
+            return;
+        }
+        if entry.subs.len() >= self.config.max_subscriptions_per_session {
+            let message = format!(
+                "at most {} subscriptions per session",
+                self.config.max_subscriptions_per_session
+            );
+            self.send_err(slot, sub.req_id, ErrorCode::TooManySubscriptions, &message);
+            return;
+        }
+        if let Err(e) = self
+            .index
+            .insert(sub.filter, sub.queue, sub_key(slot, sub.sid))
+        {
+            let code = match e {
+                InsertError::Full { .. } => ErrorCode::TooManySubscriptions,
+                _ => ErrorCode::InvalidSubject,
+            };
+            self.send_err(slot, sub.req_id, code, &e.to_string());
+            return;
+        }
+        let entry = self
+            .table
+            .get_mut(slot)
+            .expect("the caller checked the slot");
+        entry.subs.insert(
+            sub.sid,
+            SubState {
+                filter: sub.filter.to_owned(),
+                queue: sub.queue.map(str::to_owned),
+                remaining: None,
+                stats: SubscriptionStats::default(),
+                slow: false,
+            },
+        );
+        self.stats.subscriptions += 1;
+        self.send_frame(slot, &Frame::Ok { req_id: sub.req_id });
+    }
+
+    fn on_unsub(&mut self, slot: SlotId, unsub: Unsub) {
+        if unsub.max_msgs == 0 {
+            self.remove_sub(slot, unsub.sid);
+        } else if let Some(sub) = self
+            .table
+            .get_mut(slot)
+            .and_then(|e| e.subs.get_mut(&unsub.sid))
+        {
+            sub.remaining = Some(unsub.max_msgs);
+        }
+    }
+
+    fn remove_sub(&mut self, slot: SlotId, sid: u32) {
+        let Some(sub) = self.table.get_mut(slot).and_then(|e| e.subs.remove(&sid)) else {
+            return;
+        };
+        self.index
+            .remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, sid));
+        self.stats.subscriptions -= 1;
+    }
+
+    fn on_pub(&mut self, slot: SlotId, p: Pub<'_>) {
+        let limits = &self.config.index.limits;
+        if let Err(e) = validate_subject(p.subject, limits) {
+            self.send_err(slot, 0, ErrorCode::InvalidSubject, &e.to_string());
+            return;
+        }
+        if let Some(reply) = p.reply
+            && let Err(e) = validate_subject(reply, limits)
+        {
+            let message = format!("reply subject: {e}");
+            self.send_err(slot, 0, ErrorCode::InvalidSubject, &message);
+            return;
+        }
+        let size = p.payload.len() + p.headers.map_or(0, |h| h.as_bytes().len());
+        if size > self.config.max_payload {
+            let message = format!(
+                "payload of {size} bytes exceeds the limit of {}",
+                self.config.max_payload
+            );
+            self.send_err(slot, 0, ErrorCode::PayloadTooLarge, &message);
+            return;
+        }
+        self.stats.msgs_in += 1;
+        self.stats.bytes_in += p.payload.len() as u64;
+        let no_echo = self.table.get(slot).is_some_and(|e| e.no_echo);
+        let mut matches = std::mem::take(&mut self.matches);
+        self.index.match_into(p.subject, &mut matches);
+        let mut listeners = 0usize;
+        for key in matches.iter() {
+            let (target, sid) = split_key(key);
+            if no_echo && target == slot {
+                continue;
+            }
+            listeners += 1;
+            let msg = Msg {
+                sid,
+                subject: p.subject,
+                reply: p.reply,
+                headers: p.headers,
+                no_responders: false,
+                payload: p.payload,
+            };
+            self.deliver(target, &msg);
+        }
+        if p.request
+            && listeners == 0
+            && let Some(reply) = p.reply
+        {
+            self.answer_no_responders(slot, reply, &mut matches);
+        }
+        self.matches = matches;
+    }
+
+    /// Tells the requester at once that nobody listens, on its own subscription to `reply`.
+    fn answer_no_responders(
+        &mut self,
+        slot: SlotId,
+        reply: &str,
+        matches: &mut crate::subject::MatchResult<super::SubKey>,
+    ) {
+        self.index.match_into(reply, matches);
+        let own = matches
+            .iter()
+            .map(split_key)
+            .find(|(target, _)| *target == slot);
+        if let Some((_, sid)) = own {
+            self.stats.no_responders += 1;
+            let msg = Msg {
+                sid,
+                subject: reply,
+                reply: None,
+                headers: None,
+                no_responders: true,
+                payload: &[],
+            };
+            self.deliver(slot, &msg);
+        }
+    }
+
+    /// Writes one MSG into the subscriber's stream, or drops and counts it when its send
+    /// buffer is full.
+    fn deliver(&mut self, slot: SlotId, msg: &Msg<'_>) {
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
+        if !entry.subs.contains_key(&msg.sid) {
+            return;
+        }
+        let written = entry.session.write_frame(&Frame::Msg(*msg));
+        let sub = entry.subs.get_mut(&msg.sid).expect("checked above");
+        match written {
+            Ok(()) => {
+                sub.stats.delivered += 1;
+                sub.slow = false;
+                self.stats.msgs_out += 1;
+                self.stats.bytes_out += msg.payload.len() as u64;
+                let finished = match &mut sub.remaining {
+                    Some(n) => {
+                        *n -= 1;
+                        *n == 0
+                    }
+                    None => false,
+                };
+                self.table.mark_dirty(slot);
+                if finished {
+                    self.remove_sub(slot, msg.sid);
+                }
+            }
+            Err(_) => {
+                sub.stats.dropped += 1;
+                self.stats.drops.slow_consumer += 1;
+                if !sub.slow {
+                    sub.slow = true;
+                    let name = entry.name.clone();
+                    self.push_event(ServerEvent::SlowConsumer { name, sid: msg.sid });
+                }
+            }
+        }
+    }
+}

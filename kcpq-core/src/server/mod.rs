@@ -1,0 +1,468 @@
+//! The broker server as a sans-IO state machine.
+//!
+//! [`Server`] owns the handshake responder, every established session, the subscription index
+//! and the routing between them. It is driven as described in the crate docs (the drain
+//! contract): feed it datagrams and timeouts, then drain `poll_transmit`, `poll_event` and read
+//! `poll_timeout`.
+
+mod config;
+mod frames;
+mod stats;
+mod table;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use crate::Instant;
+use crate::crypto::handshake::MAX_RESPONDER_REPLY_LEN;
+use crate::crypto::reset::MAX_RESET_LEN;
+use crate::crypto::{
+    EstablishDrop, HandshakeResponder, KeySet, OpenDrop, is_handshake_packet, peek_session_id,
+};
+use crate::proto::{Close, Frame};
+use crate::rng::{Rng, Seed};
+use crate::session::{CloseReason, Received, Session};
+use crate::subject::{MatchResult, SubscriptionIndex};
+
+pub use config::{
+    DEFAULT_CONNECT_DEADLINE, DEFAULT_DEAD_AFTER, DEFAULT_MAX_EVENTS, DEFAULT_MAX_PAYLOAD,
+    DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
+    DEFAULT_PING_INTERVAL, ServerConfig, ServerConfigError,
+};
+pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
+
+use table::{SessionTable, SlotId};
+
+/// The largest handshake reply or reset the server writes.
+const MAX_REPLY_LEN: usize = if MAX_RESPONDER_REPLY_LEN > MAX_RESET_LEN {
+    MAX_RESPONDER_REPLY_LEN
+} else {
+    MAX_RESET_LEN
+};
+
+/// A datagram to send: `buf[..len]` of the buffer given to `poll_transmit`, to `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// How many bytes of the caller's buffer it occupies.
+    pub len: usize,
+}
+
+/// Something the owner of a [`Server`] may want to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client completed CONNECT.
+    SessionOpened {
+        /// The client's name.
+        name: String,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A session ended.
+    SessionClosed {
+        /// The client's name (empty if it never sent CONNECT).
+        name: String,
+        /// Its last address.
+        addr: SocketAddr,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A message could not be delivered to a subscription because the session's send buffer was
+    /// full. Reported once per burst: at the first drop after a successful delivery.
+    SlowConsumer {
+        /// The client's name.
+        name: String,
+        /// The subscription id.
+        sid: u32,
+    },
+}
+
+/// One session as the owner of a [`Server`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The client's name (empty until CONNECT).
+    pub name: String,
+    /// Its current address.
+    pub addr: SocketAddr,
+    /// When the session was established (CONNECT accepted, or the handshake before it).
+    pub connected_since: Instant,
+    /// When the last authenticated datagram arrived.
+    pub last_heard: Instant,
+    /// KCP's smoothed round-trip time.
+    pub rtt: std::time::Duration,
+    /// Subscriptions it holds.
+    pub subscriptions: usize,
+}
+
+/// One subscription of a session, with its counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionInfo {
+    /// The client-chosen id.
+    pub sid: u32,
+    /// The subject filter.
+    pub filter: String,
+    /// The queue group, if any.
+    pub queue: Option<String>,
+    /// Messages still to deliver before it ends (`UNSUB` with a count).
+    pub remaining: Option<u64>,
+    /// Counters.
+    pub stats: SubscriptionStats,
+}
+
+/// A subscription as the index stores it: (slot << 32) | sid. Ordered by session, then sid.
+type SubKey = u64;
+
+fn sub_key(slot: SlotId, sid: u32) -> SubKey {
+    (u64::from(slot) << 32) | u64::from(sid)
+}
+
+fn split_key(key: SubKey) -> (SlotId, u32) {
+    ((key >> 32) as SlotId, key as u32)
+}
+
+/// The KCPQ broker, as a pure state machine.
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    responder: HandshakeResponder,
+    table: SessionTable,
+    index: SubscriptionIndex<SubKey>,
+    names: BTreeMap<String, SlotId>,
+    /// Datagrams outside any live session: handshake replies, resets, last words to a closed
+    /// session. Bounded by `max_pending_replies`.
+    replies: VecDeque<(SocketAddr, Vec<u8>)>,
+    events: VecDeque<ServerEvent>,
+    matches: MatchResult<SubKey>,
+    stats: ServerStats,
+    next_client_number: u64,
+}
+
+impl Server {
+    /// A server accepting any key of `keys`, with randomness expanded from `seed` (adapters pass
+    /// fresh OS randomness; tests a fixed seed). Fails if the configuration cannot work.
+    pub fn new(
+        config: ServerConfig,
+        keys: &KeySet,
+        seed: Seed,
+        now: Instant,
+    ) -> Result<Server, ServerConfigError> {
+        config.validate()?;
+        let rng = Rng::from_seed(seed);
+        Ok(Server {
+            responder: HandshakeResponder::new(keys, rng, config.responder.clone(), now),
+            table: SessionTable::default(),
+            index: SubscriptionIndex::new(config.index.clone()),
+            names: BTreeMap::new(),
+            replies: VecDeque::new(),
+            events: VecDeque::new(),
+            matches: MatchResult::new(),
+            stats: ServerStats::default(),
+            next_client_number: 1,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Server-wide counters.
+    pub fn stats(&self) -> ServerStats {
+        let mut stats = self.stats.clone();
+        let hs = self.responder.stats();
+        stats.handshake_failures = hs.dropped_malformed
+            + hs.dropped_version
+            + hs.dropped_unknown_key
+            + hs.dropped_bad_cookie
+            + hs.dropped_bad_proof
+            + hs.half_open_expired;
+        stats
+    }
+
+    /// Sessions open now (CONNECT done or pending).
+    pub fn session_count(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Every session, in a stable order.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.table
+            .iter()
+            .map(|(_, slot)| SessionInfo {
+                name: slot.name.clone(),
+                addr: slot.session.peer(),
+                connected_since: slot.opened_at,
+                last_heard: slot.session.last_heard(),
+                rtt: slot.session.kcp().srtt(),
+                subscriptions: slot.subs.len(),
+            })
+            .collect()
+    }
+
+    /// The subscriptions of the client named `name`, if it is connected.
+    pub fn subscriptions_of(&self, name: &str) -> Option<Vec<SubscriptionInfo>> {
+        let slot = self.table.get(*self.names.get(name)?)?;
+        Some(
+            slot.subs
+                .iter()
+                .map(|(sid, sub)| SubscriptionInfo {
+                    sid: *sid,
+                    filter: sub.filter.clone(),
+                    queue: sub.queue.clone(),
+                    remaining: sub.remaining,
+                    stats: sub.stats,
+                })
+                .collect(),
+        )
+    }
+
+    /// Half-open handshakes held now.
+    pub fn half_open_count(&self) -> usize {
+        self.responder.half_open_len()
+    }
+
+    /// Handles one datagram from `from`. The buffer is decrypted in place.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.stats.datagrams_in += 1;
+        if is_handshake_packet(datagram) {
+            self.handle_handshake(now, from, datagram);
+            return;
+        }
+        let Some(id) = peek_session_id(datagram) else {
+            self.stats.drops.malformed_datagram += 1;
+            return;
+        };
+        let Some(slot) = self.table.find(id) else {
+            self.establish(now, from, datagram);
+            return;
+        };
+        let session = &mut self.table.get_mut(slot).expect("found by id").session;
+        match session.handle_datagram(now, from, datagram) {
+            Received::Accepted => {
+                self.table.mark_dirty(slot);
+                self.process_frames(now, slot);
+            }
+            Received::Dropped(drop) => self.count_open_drop(drop),
+        }
+    }
+
+    fn count_open_drop(&mut self, drop: OpenDrop) {
+        let drops = &mut self.stats.drops;
+        match drop {
+            OpenDrop::Duplicate => drops.duplicate += 1,
+            OpenDrop::TooOld | OpenDrop::NoKeys => drops.too_old += 1,
+            OpenDrop::BadTag | OpenDrop::WrongSession => drops.bad_tag += 1,
+            _ => drops.malformed_datagram += 1,
+        }
+    }
+
+    fn handle_handshake(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let mut out = [0u8; MAX_REPLY_LEN];
+        let len = self
+            .responder
+            .handle(now, from, datagram, &mut out)
+            .expect("the reply buffer holds MAX_RESPONDER_REPLY_LEN bytes");
+        if let Some(len) = len {
+            self.queue_reply(from, &out[..len]);
+        }
+    }
+
+    fn queue_reply(&mut self, to: SocketAddr, bytes: &[u8]) {
+        if self.replies.len() >= self.config.max_pending_replies {
+            self.stats.drops.reply_queue_full += 1;
+            return;
+        }
+        self.replies.push_back((to, bytes.to_vec()));
+    }
+
+    fn establish(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        match self.responder.try_establish(now, from, datagram) {
+            Ok((established, opened)) => {
+                if self.table.len() >= self.config.max_sessions {
+                    self.stats.drops.session_limit += 1;
+                    let mut session = self.new_session(established, now);
+                    session.accept_opened(now, from, datagram, opened);
+                    self.refuse_session(now, session);
+                    return;
+                }
+                let mut session = self.new_session(established, now);
+                session.accept_opened(now, from, datagram, opened);
+                let slot = self.table.insert(session, now);
+                self.stats.sessions += 1;
+                self.process_frames(now, slot);
+            }
+            Err(EstablishDrop::UnknownSession) => {
+                self.stats.drops.unknown_session += 1;
+                let mut out = [0u8; MAX_REPLY_LEN];
+                if let Some(len) = self.responder.stateless_reset(now, datagram, &mut out) {
+                    self.queue_reply(from, &out[..len]);
+                }
+            }
+            Err(EstablishDrop::Packet(drop)) => self.count_open_drop(drop),
+            Err(_) => self.stats.drops.malformed_datagram += 1,
+        }
+    }
+
+    fn new_session(&self, established: crate::crypto::EstablishedSession, now: Instant) -> Session {
+        Session::new(
+            established,
+            self.config.kcp.clone(),
+            self.config.max_frame_body(),
+            self.config.dead_after,
+            now,
+        )
+    }
+
+    /// A session over the limit: tell it why in its own stream, then forget it. Its KCP state
+    /// is not kept, so the ERR reaches the client only if that one datagram is not lost; the
+    /// client's connect then fails or times out and it retries later, as intended.
+    fn refuse_session(&mut self, now: Instant, mut session: Session) {
+        let err = Frame::Err(crate::proto::ErrFrame {
+            req_id: 0,
+            code: crate::proto::ErrorCode::TooManySessions,
+            message: "server is at its session limit",
+        });
+        self.last_words(now, &mut session, &err);
+    }
+
+    /// Writes `frame` into `session` and queues the one datagram that carries it (and whatever
+    /// else KCP had ready), best effort: the session state is about to be dropped.
+    fn last_words(&mut self, now: Instant, session: &mut Session, frame: &Frame<'_>) {
+        if session.write_frame(frame).is_ok() {
+            self.flush_one(now, session);
+        }
+    }
+
+    /// Queues the session's next datagram, if any, as a reply outside the session table.
+    fn flush_one(&mut self, now: Instant, session: &mut Session) {
+        let mut buf = vec![0u8; session.max_datagram()];
+        if let Some(len) = session.poll_transmit(now, &mut buf) {
+            self.queue_reply(session.peer(), &buf[..len]);
+        }
+    }
+
+    /// Runs every timer due at `now`. Safe to call at any time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.responder.handle_timeout(now);
+        while let Some(slot) = self.table.pop_expired(now) {
+            let Some(entry) = self.table.get_mut(slot) else {
+                continue;
+            };
+            let connect_overdue = entry.phase == table::Phase::AwaitConnect
+                && now >= entry.opened_at + self.config.connect_deadline;
+            match entry.session.handle_timeout(now) {
+                Some(reason) => self.close_slot(now, slot, reason, false),
+                None if connect_overdue => self.close_slot(
+                    now,
+                    slot,
+                    CloseReason::ProtocolViolation("no CONNECT before the connect deadline".into()),
+                    true,
+                ),
+                None => self.table.mark_dirty(slot),
+            }
+        }
+    }
+
+    /// The next datagram to send, written into `buf` (at least the KCP MTU + 33 bytes).
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some((destination, bytes)) = self.replies.pop_front() {
+            let len = bytes.len().min(buf.len());
+            buf[..len].copy_from_slice(&bytes[..len]);
+            self.stats.datagrams_out += 1;
+            return Some(Transmit { destination, len });
+        }
+        while let Some(slot) = self.table.next_dirty() {
+            let entry = self
+                .table
+                .get_mut(slot)
+                .expect("next_dirty returns live slots");
+            match entry.session.poll_transmit(now, buf) {
+                Some(len) => {
+                    let destination = entry.session.peer();
+                    self.table.requeue(slot);
+                    self.stats.datagrams_out += 1;
+                    return Some(Transmit { destination, len });
+                }
+                None => self.table.settle(slot),
+            }
+        }
+        None
+    }
+
+    /// When [`Server::handle_timeout`] must be called next; `None` when nothing is pending.
+    /// Valid after `poll_transmit` returned `None`.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.table.next_deadline(), self.responder.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    fn push_event(&mut self, event: ServerEvent) {
+        if self.events.len() >= self.config.max_events {
+            self.events.pop_front();
+            self.stats.drops.events += 1;
+        }
+        self.events.push_back(event);
+    }
+
+    /// Closes every session, telling each client with CLOSE. Drain `poll_transmit` afterwards
+    /// to send the CLOSE frames.
+    pub fn close_all(&mut self, reason: &str) {
+        let slots: Vec<SlotId> = self.table.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            if let Some(entry) = self.table.get_mut(slot) {
+                let _ = entry.session.write_frame(&Frame::Close(Close { reason }));
+            }
+            self.table.mark_dirty(slot);
+        }
+    }
+
+    /// Removes a session and all its subscriptions. With `tell`, a CLOSE frame with the reason
+    /// is sent in the session's last datagram.
+    fn close_slot(&mut self, now: Instant, slot: SlotId, reason: CloseReason, tell: bool) {
+        let Some(mut entry) = self.table.remove(slot) else {
+            return;
+        };
+        if tell {
+            let message = reason.to_string();
+            self.last_words(
+                now,
+                &mut entry.session,
+                &Frame::Close(Close { reason: &message }),
+            );
+        } else if matches!(reason, CloseReason::PeerClosed(_)) {
+            // Acknowledge the peer's CLOSE so it need not wait for its linger time.
+            self.flush_one(now, &mut entry.session);
+        }
+        for (sid, sub) in &entry.subs {
+            self.index
+                .remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, *sid));
+        }
+        self.stats.subscriptions -= entry.subs.len() as u64;
+        if !entry.name.is_empty() && self.names.get(&entry.name) == Some(&slot) {
+            self.names.remove(&entry.name);
+        }
+        self.stats.sessions -= 1;
+        self.stats.sessions_closed += 1;
+        let addr = entry.session.peer();
+        self.push_event(ServerEvent::SessionClosed {
+            name: entry.name,
+            addr,
+            reason,
+        });
+    }
+}

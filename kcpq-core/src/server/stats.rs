@@ -1,0 +1,71 @@
+//! Server counters.
+
+/// Why the server dropped a datagram or a frame. Each reason has its own counter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerDrops {
+    /// Datagrams too short or of an unknown type.
+    pub malformed_datagram: u64,
+    /// Data packets for a session id the server does not know (answered by a stateless reset
+    /// when the rate limit allows).
+    pub unknown_session: u64,
+    /// Data packets that failed authentication (forged, corrupted, wrong key).
+    pub bad_tag: u64,
+    /// Data packets already received (replays, network duplicates).
+    pub duplicate: u64,
+    /// Data packets older than the replay window or under expired keys.
+    pub too_old: u64,
+    /// Frames from a client that broke the protocol (the session is closed).
+    pub protocol_violation: u64,
+    /// Messages not delivered because the subscriber's send buffer was full.
+    pub slow_consumer: u64,
+    /// Handshake replies dropped because the reply queue was full.
+    pub reply_queue_full: u64,
+    /// Events dropped because the event queue was full (the oldest go first).
+    pub events: u64,
+    /// Sessions refused at the session limit.
+    pub session_limit: u64,
+}
+
+/// Server-wide counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Sessions open now.
+    pub sessions: u64,
+    /// Sessions opened since start.
+    pub sessions_opened: u64,
+    /// Sessions closed since start.
+    pub sessions_closed: u64,
+    /// Subscriptions held now.
+    pub subscriptions: u64,
+    /// Messages published by clients.
+    pub msgs_in: u64,
+    /// Payload bytes published by clients.
+    pub bytes_in: u64,
+    /// Messages delivered to subscriptions.
+    pub msgs_out: u64,
+    /// Payload bytes delivered to subscriptions.
+    pub bytes_out: u64,
+    /// Datagrams received.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Handshakes that did not complete (malformed, wrong key, expired half-open sessions),
+    /// as counted by the handshake responder.
+    pub handshake_failures: u64,
+    /// Requests answered at once with "no responders".
+    pub no_responders: u64,
+    /// Drops by reason.
+    pub drops: ServerDrops,
+}
+
+/// Counters of one subscription.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionStats {
+    /// Messages handed to the session's stream.
+    pub delivered: u64,
+    /// Messages dropped because the session could not take them.
+    pub dropped: u64,
+}

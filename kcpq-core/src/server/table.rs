@@ -1,0 +1,194 @@
+//! The session table: slots, the lookup by session id, the timer set and the transmit queue.
+//!
+//! Idle sessions cost nothing: each live session is either in the transmit queue (`dirty`) or
+//! armed in the timer set at exactly its next deadline, so `poll_timeout` is the first entry of
+//! an ordered set, not a scan.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use crate::Instant;
+use crate::crypto::SessionId;
+use crate::session::Session;
+
+use super::stats::SubscriptionStats;
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Handshake done, waiting for CONNECT.
+    AwaitConnect,
+    /// CONNECT accepted.
+    Open,
+}
+
+/// One subscription of a session.
+#[derive(Debug)]
+pub(crate) struct SubState {
+    pub(crate) filter: String,
+    pub(crate) queue: Option<String>,
+    /// Messages still to deliver before the subscription ends (`UNSUB` with a count).
+    pub(crate) remaining: Option<u64>,
+    pub(crate) stats: SubscriptionStats,
+    /// Whether the last message for it was dropped (a slow-consumer burst is reported once).
+    pub(crate) slow: bool,
+}
+
+/// One live session and its broker state.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) session: Session,
+    pub(crate) phase: Phase,
+    pub(crate) name: String,
+    pub(crate) no_echo: bool,
+    pub(crate) opened_at: Instant,
+    pub(crate) subs: BTreeMap<u32, SubState>,
+    /// The deadline this slot is armed at in the timer set, if any.
+    armed: Option<Instant>,
+    /// Whether it is in the transmit queue.
+    dirty: bool,
+}
+
+/// A handle to a live session: its slot index. Valid until the session closes.
+pub(crate) type SlotId = u32;
+
+/// Slots, id lookup, timers and transmit queue.
+#[derive(Debug, Default)]
+pub(crate) struct SessionTable {
+    slots: Vec<Option<Slot>>,
+    free: Vec<SlotId>,
+    by_id: HashMap<SessionId, SlotId>,
+    timers: BTreeSet<(Instant, SlotId)>,
+    dirty: VecDeque<SlotId>,
+    live: usize,
+}
+
+impl SessionTable {
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Adds a session (marked dirty, so its first output is polled) and returns its slot.
+    pub(crate) fn insert(&mut self, session: Session, now: Instant) -> SlotId {
+        let id = session.session_id();
+        let slot = Slot {
+            session,
+            phase: Phase::AwaitConnect,
+            name: String::new(),
+            no_echo: false,
+            opened_at: now,
+            subs: BTreeMap::new(),
+            armed: None,
+            dirty: false,
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                SlotId::try_from(self.slots.len() - 1)
+                    .expect("session count is bounded far below u32")
+            }
+        };
+        self.by_id.insert(id, index);
+        self.live += 1;
+        self.mark_dirty(index);
+        index
+    }
+
+    /// Removes a session, returning its state.
+    pub(crate) fn remove(&mut self, index: SlotId) -> Option<Slot> {
+        let slot = self.slots.get_mut(index as usize)?.take()?;
+        if let Some(at) = slot.armed {
+            self.timers.remove(&(at, index));
+        }
+        self.by_id.remove(&slot.session.session_id());
+        self.free.push(index);
+        self.live -= 1;
+        // A stale entry in `dirty` is skipped when popped (the slot is gone or re-used, and a
+        // re-used slot is marked dirty anyway).
+        Some(slot)
+    }
+
+    pub(crate) fn find(&self, id: SessionId) -> Option<SlotId> {
+        self.by_id.get(&id).copied()
+    }
+
+    pub(crate) fn get(&self, index: SlotId) -> Option<&Slot> {
+        self.slots.get(index as usize)?.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, index: SlotId) -> Option<&mut Slot> {
+        self.slots.get_mut(index as usize)?.as_mut()
+    }
+
+    /// Live slots in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SlotId, &Slot)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let i = SlotId::try_from(i).expect("slot count fits u32");
+            s.as_ref().map(|s| (i, s))
+        })
+    }
+
+    /// Puts a session in the transmit queue (it may have output).
+    pub(crate) fn mark_dirty(&mut self, index: SlotId) {
+        if let Some(slot) = self.get_mut(index)
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.dirty.push_back(index);
+        }
+    }
+
+    /// The next session that may have output, round-robin.
+    pub(crate) fn next_dirty(&mut self) -> Option<SlotId> {
+        while let Some(index) = self.dirty.pop_front() {
+            if self.get(index).is_some_and(|s| s.dirty) {
+                return Some(index);
+            }
+        }
+        None
+    }
+
+    /// Puts a dirty session back at the end of the transmit queue (it sent one datagram).
+    pub(crate) fn requeue(&mut self, index: SlotId) {
+        self.dirty.push_back(index);
+    }
+
+    /// The session has no more output: arm its timer at its next deadline.
+    pub(crate) fn settle(&mut self, index: SlotId) {
+        let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        slot.dirty = false;
+        let next = slot.session.poll_timeout();
+        if slot.armed != next {
+            if let Some(at) = slot.armed {
+                self.timers.remove(&(at, index));
+            }
+            if let Some(at) = next {
+                self.timers.insert((at, index));
+            }
+            slot.armed = next;
+        }
+    }
+
+    /// The earliest armed deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// Removes and returns a session whose deadline is at or before `now`.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<SlotId> {
+        let &(at, index) = self.timers.first()?;
+        if at > now {
+            return None;
+        }
+        self.timers.remove(&(at, index));
+        if let Some(slot) = self.get_mut(index) {
+            slot.armed = None;
+        }
+        Some(index)
+    }
+}

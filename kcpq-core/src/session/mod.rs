@@ -1,0 +1,246 @@
+//! One established session: packet protection, the KCP stream, the frame codec and liveness.
+//!
+//! [`Session`] is the part that server and client share once the handshake is done. It turns
+//! protected datagrams into frames and frames into protected datagrams, and knows when the session
+//! is dead: KCP's dead-link limit, or `dead_after` of silence (any authenticated datagram counts as
+//! liveness). It knows nothing of subscriptions or routing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::Instant;
+use crate::crypto::{
+    DATA_HEADER_LEN, DATA_OVERHEAD, EstablishedSession, OpenDrop, PacketProtection,
+};
+use crate::crypto::{Opened, SessionId, TAG_LEN};
+use crate::kcp::{Kcp, KcpConfig, KcpState, KcpWriteError};
+use crate::proto::{Frame, FrameDecoder};
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Nothing authenticated arrived for `dead_after`.
+    Silence,
+    /// KCP gave up retransmitting a segment (dead-link limit).
+    DeadLink,
+    /// The peer sent CLOSE, with its reason.
+    PeerClosed(String),
+    /// The peer broke the protocol.
+    ProtocolViolation(String),
+    /// This side closed it (API call, shutdown or drain).
+    Local,
+    /// The server no longer knows the session (a valid stateless reset arrived).
+    StatelessReset,
+    /// All packet numbers are used up (never in practice).
+    PacketNumbersExhausted,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseReason::Silence => {
+                f.write_str("no datagram from the peer within the dead-after time")
+            }
+            CloseReason::DeadLink => {
+                f.write_str("KCP dead link: a segment was retransmitted too often")
+            }
+            CloseReason::PeerClosed(reason) => write!(f, "closed by peer: {reason}"),
+            CloseReason::ProtocolViolation(what) => write!(f, "protocol violation: {what}"),
+            CloseReason::Local => f.write_str("closed locally"),
+            CloseReason::StatelessReset => {
+                f.write_str("the server lost the session (stateless reset)")
+            }
+            CloseReason::PacketNumbersExhausted => f.write_str("packet numbers exhausted"),
+        }
+    }
+}
+
+/// What a received datagram did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// Authenticated and handed to KCP.
+    Accepted,
+    /// Dropped by packet protection.
+    Dropped(OpenDrop),
+}
+
+/// One established session's transport.
+#[derive(Debug)]
+pub(crate) struct Session {
+    protection: PacketProtection,
+    kcp: Kcp,
+    decoder: FrameDecoder,
+    peer: SocketAddr,
+    last_heard: Instant,
+    /// When liveness is checked next (lazily re-armed from `last_heard`).
+    liveness_check: Instant,
+    dead_after: Duration,
+    /// Reused buffer for encoding frames before they enter KCP.
+    encode_buf: Vec<u8>,
+}
+
+impl Session {
+    /// A session over `established`, with KCP configured by `kcp` (its MTU must leave room for
+    /// [`DATA_OVERHEAD`]) and frames of at most `max_frame_body` bytes accepted from the peer.
+    pub(crate) fn new(
+        established: EstablishedSession,
+        kcp: KcpConfig,
+        max_frame_body: usize,
+        dead_after: Duration,
+        now: Instant,
+    ) -> Session {
+        let conv = crate::crypto::conv_for(established.session_id);
+        Session {
+            protection: established.protection,
+            kcp: Kcp::new(conv, kcp, now),
+            decoder: FrameDecoder::new(max_frame_body),
+            peer: established.peer,
+            last_heard: now,
+            liveness_check: now + dead_after,
+            dead_after,
+            encode_buf: Vec::new(),
+        }
+    }
+
+    pub(crate) fn session_id(&self) -> SessionId {
+        self.protection.session_id()
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub(crate) fn last_heard(&self) -> Instant {
+        self.last_heard
+    }
+
+    pub(crate) fn kcp(&self) -> &Kcp {
+        &self.kcp
+    }
+
+    /// Opens a protected datagram in place and feeds its segments to KCP.
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) -> Received {
+        match self.protection.open(now, datagram) {
+            Ok(opened) => {
+                self.accept_opened(now, from, datagram, opened);
+                Received::Accepted
+            }
+            Err(drop) => Received::Dropped(drop),
+        }
+    }
+
+    /// Feeds an already opened datagram (the first one, opened by the handshake responder).
+    pub(crate) fn accept_opened(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        opened: Opened,
+    ) {
+        if opened.is_highest {
+            self.peer = from;
+        }
+        self.last_heard = now;
+        self.kcp.handle_datagram(now, &datagram[opened.payload]);
+        self.protection.set_old_keys_lifetime(self.kcp.rto());
+    }
+
+    /// Whether `datagram` is a stateless reset for this session.
+    pub(crate) fn is_stateless_reset(&mut self, datagram: &[u8]) -> bool {
+        self.protection.is_stateless_reset(datagram)
+    }
+
+    /// Moves received stream bytes into the frame decoder. Returns the number of bytes moved.
+    fn fill_decoder(&mut self) -> usize {
+        let decoder = &mut self.decoder;
+        self.kcp.read_chunks(|chunk| {
+            decoder.push(chunk);
+            chunk.len()
+        })
+    }
+
+    /// Takes the frame decoder out (filled with everything KCP has delivered) so frames can be
+    /// processed while the session is borrowed mutably; give it back with
+    /// [`Session::restore_decoder`].
+    pub(crate) fn take_decoder(&mut self) -> FrameDecoder {
+        self.fill_decoder();
+        let max = self.decoder.max_body();
+        std::mem::replace(&mut self.decoder, FrameDecoder::new(max))
+    }
+
+    /// Gives back a decoder taken with [`Session::take_decoder`], then pulls in any stream bytes
+    /// that arrived since.
+    pub(crate) fn restore_decoder(&mut self, decoder: FrameDecoder) {
+        self.decoder = decoder;
+    }
+
+    /// Encodes `frame` into the KCP stream. Refused whole when KCP's send buffer is full.
+    pub(crate) fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), KcpWriteError> {
+        self.encode_buf.clear();
+        frame.encode(&mut self.encode_buf);
+        self.kcp.write(&self.encode_buf)
+    }
+
+    /// Writes already encoded frame bytes into the KCP stream, refused whole when full.
+    pub(crate) fn write_encoded(&mut self, bytes: &[u8]) -> Result<(), KcpWriteError> {
+        self.kcp.write(bytes)
+    }
+
+    /// The next protected datagram for the peer, written into `buf`; returns its length.
+    /// `buf` must hold at least the KCP MTU plus [`DATA_OVERHEAD`] bytes.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let mtu = self.kcp.config().mtu;
+        let end = (DATA_HEADER_LEN + mtu).min(buf.len().saturating_sub(TAG_LEN));
+        let len = self
+            .kcp
+            .poll_transmit(now, &mut buf[DATA_HEADER_LEN..end])?;
+        // The buffer was checked to hold header, payload and tag, and packet numbers cannot run
+        // out in practice (2^64); both errors would be caller bugs caught in tests.
+        self.protection.seal(buf, len).ok()
+    }
+
+    /// The next moment [`Session::handle_timeout`] has work.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = Some(self.liveness_check);
+        for t in [self.kcp.poll_timeout(), self.protection.poll_timeout()]
+            .into_iter()
+            .flatten()
+        {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        next
+    }
+
+    /// Runs timers; returns why the session died, if it did.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<CloseReason> {
+        self.kcp.handle_timeout(now);
+        self.protection.handle_timeout(now);
+        if self.kcp.state() == KcpState::DeadLink {
+            return Some(CloseReason::DeadLink);
+        }
+        if now >= self.liveness_check {
+            let deadline = self.last_heard + self.dead_after;
+            if now >= deadline {
+                return Some(CloseReason::Silence);
+            }
+            self.liveness_check = deadline;
+        }
+        None
+    }
+
+    /// Whether KCP has nothing left to send or retransmit (used by drain and close).
+    pub(crate) fn is_flushed(&self) -> bool {
+        self.kcp.unacked_segments() == 0 && self.kcp.unsent_bytes() == 0
+    }
+
+    /// The size of datagrams this session sends at most.
+    pub(crate) fn max_datagram(&self) -> usize {
+        self.kcp.config().mtu + DATA_OVERHEAD
+    }
+}
