@@ -10,7 +10,14 @@ type EntryPoint = fn(&[u8]);
 
 /// Every fuzz target with its entry point. A corpus directory without an entry here fails the
 /// test, so a new target cannot be forgotten.
-const TARGETS: &[(&str, EntryPoint)] = &[("proto_decode", fuzzing::proto::proto_decode)];
+const TARGETS: &[(&str, EntryPoint)] = &[
+    ("crypto_open_packet", fuzzing::crypto::crypto_open_packet),
+    ("crypto_responder", fuzzing::crypto::crypto_responder),
+    ("kcp_endpoint", fuzzing::kcp::kcp_endpoint),
+    ("kcp_segment_decode", fuzzing::kcp::kcp_segment_decode),
+    ("proto_decode", fuzzing::proto::proto_decode),
+    ("subject_index", fuzzing::subject::subject_index),
+];
 
 #[test]
 fn every_corpus_replays_without_panicking() {
