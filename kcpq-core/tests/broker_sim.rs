@@ -412,3 +412,74 @@ fn clean_close_from_either_side() {
         );
     }
 }
+
+#[test]
+fn limits_are_refused_with_a_clear_error() {
+    use kcpq_core::client::PublishError;
+    use kcpq_core::proto::ErrorCode;
+    let seed = seeds(1)[0];
+    let mut config = ServerConfig::default();
+    config.max_subscriptions_per_session = 2;
+    config.max_payload = 1000;
+    config.max_sessions = 2;
+    // A perfect link: the refusal of a session over the limit rides one unrepeated datagram.
+    let mut world = World::new(seed, LinkConfig::perfect(), config);
+    let a = world.add_client(ClientConfig::default());
+    let b = world.add_client(ClientConfig::default());
+    world.run_until(Duration::from_secs(30), |w| {
+        w.connected(0) && w.connected(1)
+    });
+    // The payload limit comes from INFO and is checked before sending.
+    assert_eq!(world.peers[a].client.max_payload(), 1000);
+    assert_eq!(
+        world.peers[a].client.publish("x", None, None, &[0; 1001]),
+        Err(PublishError::PayloadTooLarge {
+            size: 1001,
+            max: 1000
+        })
+    );
+    // The third subscription of a session is refused by the server.
+    let sids: Vec<u32> = (0..3)
+        .map(|i| {
+            world.peers[a]
+                .client
+                .subscribe(&format!("s.{i}"), None)
+                .unwrap()
+        })
+        .collect();
+    world.drain();
+    world.run_until(Duration::from_secs(30), |w| {
+        w.peers[a]
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::SubscribeFailed(..)))
+    });
+    let refused = world.peers[a].events.iter().find_map(|e| match e {
+        ClientEvent::SubscribeFailed(sid, err) => Some((*sid, err.clone())),
+        _ => None,
+    });
+    let (sid, err) = refused.unwrap();
+    assert_eq!(sid, sids[2]);
+    assert_eq!(err.code, ErrorCode::TooManySubscriptions);
+    assert!(
+        err.message.contains("at most 2 subscriptions"),
+        "{}",
+        err.message
+    );
+    // A third session is over the server's limit: the client hears why and the server keeps
+    // no state for it.
+    let c = world.add_client(ClientConfig::default());
+    world.run_until(Duration::from_secs(30), |w| {
+        w.peers[c]
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Disconnected(_)))
+    });
+    assert!(world.peers[c].events.iter().any(|e| matches!(
+        e,
+        ClientEvent::ServerError(err) if err.code == ErrorCode::TooManySessions
+    )));
+    assert_eq!(world.server.session_count(), 2);
+    assert!(world.connected(b));
+    assert_eq!(world.server.stats().drops.session_limit, 1);
+}
