@@ -483,3 +483,45 @@ fn limits_are_refused_with_a_clear_error() {
     assert!(world.connected(b));
     assert_eq!(world.server.stats().drops.session_limit, 1);
 }
+
+#[test]
+fn a_client_that_does_not_read_keeps_a_bounded_queue_and_reports_it() {
+    let seed = seeds(1)[0];
+    let mut world = World::new(seed, LinkConfig::lossy(5), ServerConfig::default());
+    let mut config = ClientConfig::default();
+    config.max_inbound_messages = 10;
+    let slow = world.add_client(config);
+    let publisher = world.add_client(ClientConfig::default());
+    world.run_until(Duration::from_secs(30), |w| {
+        w.connected(0) && w.connected(1)
+    });
+    let sid = world.peers[slow].client.subscribe("feed", None).unwrap();
+    world.drain();
+    world.run_until(Duration::from_secs(30), |w| {
+        w.peers[slow].events.contains(&ClientEvent::Subscribed(sid))
+    });
+    world.peers[slow].not_reading = true;
+    for i in 0..50u8 {
+        world.peers[publisher]
+            .client
+            .publish("feed", None, None, &[i])
+            .unwrap();
+    }
+    world.drain();
+    world.run_for(Duration::from_secs(5));
+    assert_eq!(world.peers[slow].client.stats().dropped_slow_consumer, 40);
+    world.peers[slow].not_reading = false;
+    world.drain();
+    let got = messages_of(&world.peers[slow].events, sid);
+    assert_eq!(
+        got,
+        (0..10u8).map(|i| vec![i]).collect::<Vec<_>>(),
+        "the oldest ten are kept"
+    );
+    let reports = world.peers[slow]
+        .events
+        .iter()
+        .filter(|e| **e == ClientEvent::SlowConsumer { sid })
+        .count();
+    assert_eq!(reports, 1, "one report per burst");
+}

@@ -120,19 +120,19 @@ impl Client {
             }
             None => false,
         };
-        if self.inbound_messages >= self.config.max_inbound_messages
-            || self.inbound_bytes + msg.payload.len() > self.config.max_inbound_bytes
-        {
-            self.stats.dropped_slow_consumer += 1;
-            if !sub.slow {
-                sub.slow = true;
-                self.events
-                    .push_back(ClientEvent::SlowConsumer { sid: msg.sid });
-            }
-        } else {
-            sub.slow = false;
+        let full = self.inbound_messages >= self.config.max_inbound_messages
+            || self.inbound_bytes + msg.payload.len() > self.config.max_inbound_bytes;
+        // A burst of drops is reported once: at its first drop.
+        let report = full && !sub.slow;
+        sub.slow = full;
+        if !full {
             let message = owned(&msg);
             self.push_message(ClientEvent::Message(message), msg.payload.len());
+        } else {
+            self.stats.dropped_slow_consumer += 1;
+            if report {
+                self.push_event(ClientEvent::SlowConsumer { sid: msg.sid });
+            }
         }
         if finished {
             self.subs.remove(&msg.sid);

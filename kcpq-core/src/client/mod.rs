@@ -33,6 +33,9 @@ use outbox::Outbox;
 
 pub use crate::server::Transmit;
 
+/// Most events other than received messages waiting for `poll_event` (see `push_event`).
+pub const MAX_CONTROL_EVENTS: usize = 65_536;
+
 /// The subscription id reserved for the inbox that receives replies.
 const INBOX_SID: Sid = u32::MAX;
 
@@ -78,6 +81,8 @@ pub struct ClientStats {
     pub dropped_foreign: u64,
     /// Datagrams that failed packet protection.
     pub dropped_unauthenticated: u64,
+    /// Events dropped because [`MAX_CONTROL_EVENTS`] were waiting.
+    pub dropped_events: u64,
 }
 
 /// The KCPQ client, as a pure state machine.
@@ -432,7 +437,14 @@ impl Client {
         self.push_event(ClientEvent::Disconnected(reason));
     }
 
+    /// Queues an event other than a received message. Messages have their own bounds; these
+    /// are bounded too, because a server can send ERR frames at will: beyond
+    /// [`MAX_CONTROL_EVENTS`] waiting events the newest is dropped and counted.
     fn push_event(&mut self, event: ClientEvent) {
+        if self.events.len() - self.inbound_messages >= MAX_CONTROL_EVENTS {
+            self.stats.dropped_events += 1;
+            return;
+        }
         self.events.push_back(event);
     }
 

@@ -34,6 +34,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     pub client: Client,
     pub events: Vec<ClientEvent>,
+    /// While true the application "does not read": events stay in the client.
+    pub not_reading: bool,
 }
 
 /// The world.
@@ -80,6 +82,7 @@ impl World {
             addr,
             client,
             events: Vec::new(),
+            not_reading: false,
         });
         self.drain();
         index
@@ -99,7 +102,9 @@ impl World {
                 self.net
                     .send(self.now, peer.addr, t.destination, &self.buf[..t.len]);
             }
-            while let Some(e) = peer.client.poll_event() {
+            while !peer.not_reading
+                && let Some(e) = peer.client.poll_event()
+            {
                 peer.events.push(e);
             }
         }
