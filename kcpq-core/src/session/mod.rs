@@ -197,9 +197,10 @@ impl Session {
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let mtu = self.kcp.config().mtu;
         let end = (DATA_HEADER_LEN + mtu).min(buf.len().saturating_sub(TAG_LEN));
-        let len = self
-            .kcp
-            .poll_transmit(now, &mut buf[DATA_HEADER_LEN..end])?;
+        // A buffer too small for one datagram is the caller's bug (documented); KCP then sends
+        // nothing rather than a short segment, and nothing is lost.
+        let payload = buf.get_mut(DATA_HEADER_LEN..end.max(DATA_HEADER_LEN))?;
+        let len = self.kcp.poll_transmit(now, payload)?;
         // The buffer was checked to hold header, payload and tag, and packet numbers cannot run
         // out in practice (2^64); both errors would be caller bugs caught in tests.
         self.protection.seal(buf, len).ok()
