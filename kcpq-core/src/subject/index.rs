@@ -182,8 +182,11 @@ impl<T: Copy> Default for MatchResult<T> {
 ///
 /// - Matching walks a token trie ([module docs](super)) and answers from a bounded cache when it
 ///   can; [`match_into`](Self::match_into) allocates nothing in steady state.
-/// - Each matching queue group (one filter, one group name, as in NATS) delivers to exactly one
-///   member, chosen per [`QueueChoice`]; cache hits still rotate the choice.
+/// - Each matching queue group (one filter, one group name) delivers to exactly one member,
+///   chosen per [`QueueChoice`]; cache hits still rotate the choice. This differs from NATS,
+///   which merges the matching queue subscriptions of one group name across filters and
+///   delivers once per name: only subscribers that use one name with different overlapping
+///   filters see the difference.
 /// - Deterministic: results depend only on the configuration and the sequence of calls.
 #[derive(Debug)]
 pub struct SubscriptionIndex<T> {
