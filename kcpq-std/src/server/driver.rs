@@ -57,6 +57,12 @@ impl ServerDriver {
 
     fn shut_down(&mut self, now: Instant, linger: Duration) {
         if self.linger_until.is_none() {
+            // With no session there is no CLOSE to retransmit: stop at once.
+            let linger = if self.core.session_count() == 0 {
+                Duration::ZERO
+            } else {
+                linger
+            };
             self.core.close_all(SHUTDOWN_REASON);
             self.linger_until = Some(now + linger);
         }
