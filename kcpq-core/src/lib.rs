@@ -15,6 +15,7 @@
 //! | [`crypto`]  | PSK keys, handshake, AES-256-CTR + HMAC-SHA256 packet protection |
 //! | [`subject`] | NATS-style subject validation and the subscription index        |
 //! | [`proto`]   | broker frames (CONNECT, SUB, PUB, MSG, ...) and their codec    |
+//! | [`queue`]   | bounded message queues with a drop-newest/drop-oldest policy    |
 //! | [`server`]  | the broker: sessions, subscriptions, routing                   |
 //! | `session`   | one established session: protection + KCP + frames + liveness  |
 //! | [`client`]  | the client: connect, publish, subscribe, request, flush         |
@@ -74,6 +75,7 @@ pub mod crypto;
 pub mod fuzzing;
 pub mod kcp;
 pub mod proto;
+pub mod queue;
 pub mod rng;
 pub mod server;
 mod session;

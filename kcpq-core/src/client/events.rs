@@ -181,3 +181,13 @@ pub enum FlushError {
     #[error("the client is closed")]
     Closed,
 }
+
+impl crate::queue::Weighed for Message {
+    /// Subject, reply, headers and payload bytes.
+    fn weight(&self) -> usize {
+        self.subject.len()
+            + self.reply.as_ref().map_or(0, String::len)
+            + self.raw_headers.as_ref().map_or(0, Vec::len)
+            + self.payload.len()
+    }
+}
