@@ -23,7 +23,6 @@ use crate::driver::Driven;
 use crate::events::EventSink;
 use crate::link::{Commands, Reply, Taken, answer};
 use crate::message::Message;
-use crate::queue::PushOutcome;
 
 /// Commands taken per loop turn before the I/O thread serves the network again.
 const MAX_COMMANDS_PER_TURN: usize = 4096;
@@ -303,10 +302,9 @@ impl ClientDriver {
         let message = Message::from_core(m, std::time::Instant::now());
         match entry.inbox.push(message) {
             None => return self.withdraw(sid),
-            Some(PushOutcome::Dropped {
-                first_of_burst: true,
-                ..
-            }) => self.events.push(Event::SlowConsumer { sid }),
+            Some(outcome) if outcome.first_of_burst() => {
+                self.events.push(Event::SlowConsumer { sid });
+            }
             Some(_) => {}
         }
         if let Some(n) = &mut entry.remaining {
