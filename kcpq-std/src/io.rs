@@ -22,6 +22,11 @@ use std::time::Duration;
 /// The largest UDP payload, so no datagram is ever truncated.
 pub(crate) const MAX_DATAGRAM: usize = 65_536;
 
+/// The socket buffer size asked of the OS, each way: 4 MiB, a full KCP window (1024 segments of
+/// ~1.4 KB) with room to spare, so a burst is not dropped by the kernel before the I/O thread
+/// reads it. The OS may cap it (Linux: `net.core.rmem_max` / `wmem_max`).
+pub(crate) const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
 /// Datagrams read without blocking after the first one, before the core's output is drained.
 /// Reading a batch lets KCP acknowledge it with one ACK datagram instead of one per segment.
 const RECV_BATCH: usize = 64;
@@ -100,6 +105,15 @@ pub(crate) struct IoSocket {
 impl IoSocket {
     /// Takes ownership of `socket` and makes the waker that interrupts its reads.
     pub(crate) fn new(socket: UdpSocket) -> io::Result<(IoSocket, Waker)> {
+        let sock = socket2::SockRef::from(&socket);
+        for (what, result) in [
+            ("receive", sock.set_recv_buffer_size(SOCKET_BUFFER_BYTES)),
+            ("send", sock.set_send_buffer_size(SOCKET_BUFFER_BYTES)),
+        ] {
+            if let Err(e) = result {
+                log::warn!("kcpq-std: cannot raise the UDP {what} buffer: {e}");
+            }
+        }
         let waker = Waker::new(socket.local_addr()?)?;
         let waker_addr = waker.address()?;
         Ok((IoSocket { socket, waker_addr }, waker))
