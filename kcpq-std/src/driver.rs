@@ -1,6 +1,7 @@
 //! The one loop every I/O thread runs: the core's drain contract, literally.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use kcpq_core::Instant;
 use kcpq_core::server::Transmit;
@@ -34,9 +35,13 @@ pub(crate) trait Driven {
 /// 3. sleep in `recv_from` until a datagram, a wake-up or `poll_timeout` (no deadline: sleep
 ///    until a datagram or a wake-up); feed what arrived with `handle_datagram`, and call
 ///    `handle_timeout` once the deadline has passed.
-pub(crate) fn run(machine: &mut impl Driven, io: &IoSocket, clock: &Clock) {
+///
+/// `turns` counts the loop's turns (each is one wake-up), so tests and operators can check that
+/// an idle client or server sleeps.
+pub(crate) fn run(machine: &mut impl Driven, io: &IoSocket, clock: &Clock, turns: &AtomicU64) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
+        turns.fetch_add(1, Ordering::Relaxed);
         let now = clock.now();
         machine.commands(now);
         loop {

@@ -62,3 +62,25 @@ fn clients_reconnect_to_a_restarted_server_and_their_subscriptions_deliver_again
     assert_eq!(delivered.payload, b"again");
     second.shutdown();
 }
+
+#[test]
+fn an_idle_client_and_server_sleep() {
+    let server = server();
+    let c = client(&server, "idle");
+    let _sub = c.subscribe("quiet").expect("subscribe");
+    c.flush().expect("flush");
+    let (client_before, server_before) = (c.io_wakeups(), server.io_wakeups());
+    // Idleness can only be observed by letting time pass.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let client_turns = c.io_wakeups() - client_before;
+    let server_turns = server.io_wakeups() - server_before;
+    assert!(
+        client_turns <= 3,
+        "idle client woke {client_turns} times in 500 ms"
+    );
+    assert!(
+        server_turns <= 3,
+        "idle server woke {server_turns} times in 500 ms"
+    );
+    server.shutdown();
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use kcpq_core::client::{
     Client as Core, ClientEvent, FlushError as CoreFlushError, FlushId,
@@ -32,6 +32,8 @@ const MAX_COMMANDS_PER_TURN: usize = 4096;
 pub(crate) struct Shared {
     /// The server's payload limit (from INFO).
     pub(crate) max_payload: AtomicUsize,
+    /// Turns of the I/O loop so far.
+    pub(crate) turns: AtomicU64,
 }
 
 /// Who the first `Connected` or failure goes to.

@@ -12,7 +12,7 @@ mod event;
 mod subscription;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -169,7 +169,10 @@ fn unspecified_like(addr: SocketAddr) -> SocketAddr {
 impl Client {
     /// Connects to `server` with the first key of `keys` and default options, waiting until
     /// the session is ready or the connect timeout (10 s) has passed.
-    pub fn connect(server: impl ToSocketAddrs, keys: &KeySet) -> Result<Client, ConnectError> {
+    pub fn connect(
+        server: impl ToSocketAddrs + std::fmt::Debug,
+        keys: &KeySet,
+    ) -> Result<Client, ConnectError> {
         let addr = resolve(server)?;
         Client::connect_with(ClientOptions::new(addr.to_string(), keys.clone()))
     }
@@ -184,7 +187,9 @@ impl Client {
         let (sink, events) = events(options.event_capacity);
         let shared = Arc::new(Shared {
             max_payload: AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD),
+            turns: AtomicU64::new(0),
         });
+        let io_shared = Arc::clone(&shared);
         let clock = Clock::start();
         let connect_wait = options.config.handshake.connect_timeout + options.timeout;
         let subject_limits = options.config.subject_limits;
@@ -199,7 +204,7 @@ impl Client {
         let mut driver = ClientDriver::new(core, commands, connect_tx, sink, Arc::clone(&shared));
         let thread = std::thread::Builder::new()
             .name("kcpq-client".to_owned())
-            .spawn(move || crate::driver::run(&mut driver, &io, &clock))?;
+            .spawn(move || crate::driver::run(&mut driver, &io, &clock, &io_shared.turns))?;
         let (server_name, client_name) =
             match await_reply(&connect_rx, deadline_after(connect_wait)) {
                 Ok(ConnectOutcome::Connected(s, c)) => (s, c),
@@ -255,6 +260,12 @@ impl Client {
     /// The server's payload limit (headers included).
     pub fn max_payload(&self) -> usize {
         self.inner.shared.max_payload.load(Ordering::Relaxed)
+    }
+
+    /// How many times the I/O thread has woken up so far (datagrams, timers, commands): a
+    /// diagnostic; an idle client wakes up only for its heartbeat.
+    pub fn io_wakeups(&self) -> u64 {
+        self.inner.shared.turns.load(Ordering::Relaxed)
     }
 
     /// The stream of events (connection changes, slow consumers, server errors). Bounded: an
@@ -474,14 +485,15 @@ impl Client {
     }
 }
 
-fn resolve(server: impl ToSocketAddrs) -> Result<SocketAddr, ConnectError> {
+fn resolve(server: impl ToSocketAddrs + std::fmt::Debug) -> Result<SocketAddr, ConnectError> {
+    let label = format!("{server:?}");
     let mut addrs = server
         .to_socket_addrs()
-        .map_err(|e| ConnectError::Resolve(String::new(), e))?;
+        .map_err(|e| ConnectError::Resolve(label.clone(), e))?;
     addrs.next().ok_or_else(|| {
         ConnectError::Resolve(
-            String::new(),
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+            label,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "it resolved to no address"),
         )
     })
 }

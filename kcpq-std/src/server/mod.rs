@@ -3,7 +3,8 @@
 mod driver;
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -81,6 +82,7 @@ pub struct Server {
     events: Events<ServerEvent>,
     local_addr: SocketAddr,
     thread: Mutex<Option<JoinHandle<()>>>,
+    turns: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -100,20 +102,29 @@ impl Server {
         let clock = Clock::start();
         let core = Core::new(config, keys, os_seed()?, clock.now())?;
         let mut driver = ServerDriver::new(core, commands, sink);
+        let turns = Arc::new(AtomicU64::new(0));
+        let io_turns = Arc::clone(&turns);
         let thread = std::thread::Builder::new()
             .name("kcpq-server".to_owned())
-            .spawn(move || crate::driver::run(&mut driver, &io, &clock))?;
+            .spawn(move || crate::driver::run(&mut driver, &io, &clock, &io_turns))?;
         Ok(Server {
             link,
             events,
             local_addr,
             thread: Mutex::new(Some(thread)),
+            turns,
         })
     }
 
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// How many times the I/O thread has woken up so far: a diagnostic; an idle server wakes up
+    /// only for its sessions' timers.
+    pub fn io_wakeups(&self) -> u64 {
+        self.turns.load(Ordering::Relaxed)
     }
 
     /// The stream of server events (sessions opened and closed, slow consumers). Bounded: an
