@@ -2,6 +2,7 @@
 
 use crate::crypto::HandshakeError;
 use crate::proto::{ErrorCode, HeaderError, Headers};
+use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::session::CloseReason;
 use crate::subject::SubjectError;
 
@@ -76,10 +77,24 @@ pub enum ClientEvent {
         /// This client's name as the server knows it.
         client_name: String,
     },
-    /// The handshake failed (wrong key, no server, timeout).
+    /// The first connect failed (wrong key, no server, timeout); unless
+    /// `retry_initial_connect` is set, [`ClientEvent::Closed`] follows.
     ConnectFailed(HandshakeError),
-    /// The session ended.
+    /// The session ended. Unless the client was closed, it reconnects by itself; outstanding
+    /// requests and flushes have failed, publishes made meanwhile wait in the outbox.
     Disconnected(CloseReason),
+    /// A new session is ready after a disconnect; every subscription has been sent again and
+    /// the buffered publishes follow. Messages published while no session existed were not
+    /// delivered to this client (delivery is at most once across a reconnect).
+    Reconnected {
+        /// The server's name.
+        server_name: String,
+        /// This client's name as the server knows it.
+        client_name: String,
+    },
+    /// The client is closed for good (after `close`, `drain`, a failed first connect, or when
+    /// reconnecting gave up). No event follows.
+    Closed,
     /// The server confirmed a subscription.
     Subscribed(Sid),
     /// The server refused a subscription; it no longer exists.
@@ -103,6 +118,41 @@ pub enum ClientEvent {
     ServerError(ServerError),
 }
 
+/// How to subscribe: queue group, and the bound and overflow policy of the subscription's
+/// queue (the same policy is asked of the server for its queue in front of this client).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscribeOptions {
+    /// The queue group, if any: each message goes to one member of the group.
+    pub queue_group: Option<String>,
+    /// The bound of the subscription's queue (`None`: the client's `subscription_limits`).
+    pub limits: Option<QueueLimits>,
+    /// What is dropped when the queue is full (`None`: the client's `subscription_policy`).
+    pub policy: Option<OverflowPolicy>,
+}
+
+impl SubscribeOptions {
+    /// Options with a queue group.
+    pub fn queue_group(group: impl Into<String>) -> Self {
+        SubscribeOptions {
+            queue_group: Some(group.into()),
+            ..SubscribeOptions::default()
+        }
+    }
+
+    /// Sets the queue bound.
+    pub fn with_limits(mut self, limits: QueueLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Sets the overflow policy.
+    pub fn with_policy(mut self, policy: OverflowPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+}
+
 /// Why `subscribe` refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -110,10 +160,22 @@ pub enum SubscribeError {
     /// The filter or queue group name is invalid.
     #[error(transparent)]
     InvalidSubject(#[from] SubjectError),
-    /// The outbox is full (the session is not ready and too much is waiting).
-    #[error("the client's outbox is full; wait for the connection or raise max_outbox_bytes")]
-    BufferFull,
-    /// The client is closed.
+    /// Every subscription id has been used (2^32 - 2 subscriptions made by this client).
+    #[error("this client has used every subscription id; make a new client")]
+    TooManySubscriptions,
+    /// The client is closed or draining.
+    #[error("the client is closed or draining")]
+    Closed,
+}
+
+/// Why `drain` refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DrainError {
+    /// A drain is already in progress.
+    #[error("the client is already draining")]
+    AlreadyDraining,
+    /// The client is closed or closing.
     #[error("the client is closed")]
     Closed,
 }
@@ -125,9 +187,6 @@ pub enum UnsubscribeError {
     /// No subscription has this id.
     #[error("no subscription with id {0}")]
     UnknownSubscription(Sid),
-    /// The outbox is full.
-    #[error("the client's outbox is full; wait for the connection or raise max_outbox_bytes")]
-    BufferFull,
     /// The client is closed.
     #[error("the client is closed")]
     Closed,
@@ -151,9 +210,10 @@ pub enum PublishError {
         /// The limit.
         max: usize,
     },
-    /// The outbox is full: the session is not ready or the network is slower than the publisher.
+    /// The outbox is full: the client is disconnected (publishes wait for the reconnect) or the
+    /// network is slower than the publisher.
     #[error(
-        "the client's outbox is full ({max} bytes); slow down, flush, or raise max_outbox_bytes"
+        "the client's outbox is full ({max} bytes): it is reconnecting or the network is slower than the publisher; slow down, flush, or raise max_outbox_bytes"
     )]
     BufferFull {
         /// The bound.

@@ -2,10 +2,11 @@
 
 use crate::Instant;
 use crate::proto::{DecodeError, ErrFrame, Frame, Info, Msg};
+use crate::queue::PushOutcome;
 use crate::session::CloseReason;
 
 use super::events::{ClientEvent, FlushId, Message, RequestFailure, RequestId, ServerError};
-use super::{Client, Conn, INBOX_SID};
+use super::{Client, Conn, INBOX_SID, Pending};
 
 impl Client {
     /// Decodes and handles every complete frame the session has received.
@@ -23,7 +24,7 @@ impl Client {
                 )),
                 Err(e) => Some(CloseReason::ProtocolViolation(e.to_string())),
             };
-            if end.is_some() {
+            if end.is_some() || self.session().is_none() {
                 break;
             }
         }
@@ -31,32 +32,40 @@ impl Client {
             session.restore_decoder(decoder);
         }
         if let Some(reason) = end {
-            self.finish(reason);
+            self.lose_session(now, reason);
         }
     }
 
     fn handle_frame(&mut self, now: Instant, frame: Frame<'_>) -> Option<CloseReason> {
         match frame {
             Frame::Info(info) => self.on_info(now, info),
-            Frame::Msg(msg) => self.on_msg(msg),
+            Frame::Msg(msg) => {
+                self.on_msg(msg);
+                None
+            }
             Frame::Ok { req_id } => {
                 if let Some(sid) = self.sub_requests.remove(&req_id)
                     && let Some(sub) = self.subs.get_mut(&sid)
                 {
                     sub.pending = None;
-                    self.push_event(ClientEvent::Subscribed(sid));
+                    if !sub.confirmed {
+                        sub.confirmed = true;
+                        self.push_event(ClientEvent::Subscribed(sid));
+                    }
                 }
                 None
             }
             Frame::Err(err) => self.on_err(err),
             Frame::Pong { req_id } => {
-                if self.flushes.remove(&req_id).is_some() {
+                if self.drain.is_some_and(|d| d.ping == req_id) {
+                    self.drain_done(now);
+                } else if self.flushes.remove(&req_id).is_some() {
                     self.push_event(ClientEvent::Flushed(FlushId(req_id)));
                 }
                 None
             }
             Frame::Ping { req_id } => {
-                let _ = self.send(&Frame::Pong { req_id });
+                self.send_control(&Frame::Pong { req_id });
                 None
             }
             Frame::Close(close) => Some(CloseReason::PeerClosed(close.reason.to_owned())),
@@ -74,17 +83,12 @@ impl Client {
         let Conn::AwaitInfo(session) = std::mem::replace(&mut self.conn, Conn::Closed) else {
             return Some(CloseReason::ProtocolViolation("a second INFO".to_owned()));
         };
-        self.conn = Conn::Ready(session);
         self.max_payload = info.max_payload as usize;
         let server_interval = std::time::Duration::from_millis(u64::from(info.ping_interval_ms));
         if !server_interval.is_zero() && server_interval < self.config.ping_interval {
             self.config.ping_interval = server_interval;
         }
-        self.next_ping = Some(now + self.config.ping_interval);
-        self.push_event(ClientEvent::Connected {
-            server_name: info.server_name.to_owned(),
-            client_name: info.client_name.to_owned(),
-        });
+        self.on_ready(now, session, info.server_name, info.client_name);
         None
     }
 
@@ -94,7 +98,7 @@ impl Client {
             message: err.message.to_owned(),
         };
         if let Some(sid) = self.sub_requests.remove(&err.req_id) {
-            self.subs.remove(&sid);
+            self.remove_sub(sid);
             self.push_event(ClientEvent::SubscribeFailed(sid, error));
             return None;
         }
@@ -103,47 +107,39 @@ impl Client {
         before_info.then(|| CloseReason::PeerClosed(err.message.to_owned()))
     }
 
-    fn on_msg(&mut self, msg: Msg<'_>) -> Option<CloseReason> {
+    /// Queues a message on its subscription, applying the subscription's bound and policy.
+    fn on_msg(&mut self, msg: Msg<'_>) {
         self.stats.msgs_in += 1;
         if msg.sid == INBOX_SID {
             self.on_reply(msg);
-            return None;
+            return;
         }
         let Some(sub) = self.subs.get_mut(&msg.sid) else {
             self.stats.dropped_unknown += 1;
-            return None;
+            return;
         };
-        let finished = match &mut sub.remaining {
-            Some(n) => {
-                *n = n.saturating_sub(1);
-                *n == 0
-            }
-            None => false,
-        };
-        let full = self.inbound_messages >= self.config.max_inbound_messages
-            || self.inbound_bytes + msg.payload.len() > self.config.max_inbound_bytes;
-        // A burst of drops is reported once: at its first drop.
-        let report = full && !sub.slow;
-        sub.slow = full;
-        if !full {
-            let message = owned(&msg);
-            self.push_message(ClientEvent::Message(message), msg.payload.len());
-        } else {
-            self.stats.dropped_slow_consumer += 1;
-            if report {
-                self.push_event(ClientEvent::SlowConsumer { sid: msg.sid });
-            }
+        if sub.ended {
+            self.stats.dropped_unknown += 1;
+            return;
         }
-        if finished {
+        if let Some(n) = &mut sub.remaining {
+            *n = n.saturating_sub(1);
+            sub.ended = *n == 0;
+        }
+        let outcome = sub.messages.push(owned(&msg));
+        let ended_empty = sub.ended && sub.messages.is_empty();
+        self.stats.dropped_slow_consumer += outcome.dropped() as u64;
+        // One `Pending::Message` per queued message: a push that evicted older ones (drop-oldest)
+        // did not make the queue longer.
+        if matches!(outcome, PushOutcome::Queued { evicted: 0, .. }) {
+            self.events.push_back(Pending::Message(msg.sid));
+        }
+        if outcome.first_of_burst() {
+            self.push_event(ClientEvent::SlowConsumer { sid: msg.sid });
+        }
+        if ended_empty {
             self.subs.remove(&msg.sid);
         }
-        None
-    }
-
-    fn push_message(&mut self, event: ClientEvent, bytes: usize) {
-        self.inbound_messages += 1;
-        self.inbound_bytes += bytes;
-        self.events.push_back(event);
     }
 
     fn on_reply(&mut self, msg: Msg<'_>) {
@@ -152,21 +148,18 @@ impl Client {
             .strip_prefix(self.inbox.as_str())
             .and_then(|rest| rest.strip_prefix('.'))
             .and_then(|token| token.parse::<u64>().ok());
-        let Some(id) = id.filter(|id| self.requests.remove(id).is_some()) else {
+        let Some((id, deadline)) = id.and_then(|id| Some((id, self.requests.remove(&id)?))) else {
             self.stats.dropped_unknown += 1;
             return;
         };
+        self.request_deadlines.remove(&(deadline, id));
         if msg.no_responders {
             self.push_event(ClientEvent::RequestFailed(
                 RequestId(id),
                 RequestFailure::NoResponders,
             ));
         } else {
-            let message = owned(&msg);
-            self.push_message(
-                ClientEvent::Reply(RequestId(id), message),
-                msg.payload.len(),
-            );
+            self.push_event(ClientEvent::Reply(RequestId(id), owned(&msg)));
         }
     }
 }

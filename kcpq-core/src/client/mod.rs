@@ -1,12 +1,19 @@
 //! The broker client as a sans-IO state machine.
 //!
 //! [`Client`] performs the handshake, opens the broker session with CONNECT, and then publishes,
-//! subscribes, requests and flushes. Every API call only changes state and queues output; results
-//! arrive as [`ClientEvent`]s. It is driven as described in the crate docs (the drain contract).
+//! subscribes, requests and flushes. When the session dies (dead link, silence, a stateless reset
+//! from a restarted server, or CLOSE from a server shutting down) it reconnects by itself with
+//! jittered exponential backoff, sends every subscription again, then the publishes buffered
+//! meanwhile. Every API call only changes state and queues output; results arrive as
+//! [`ClientEvent`]s. It is driven as described in the crate docs (the drain contract).
+//!
+//! Received messages wait in one bounded queue per subscription (see [`crate::queue`]), with the
+//! subscription's overflow policy; `poll_event` hands them out in arrival order.
 
 mod config;
 mod events;
 mod frames;
+mod lifecycle;
 mod outbox;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -14,19 +21,20 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::Instant;
-use crate::crypto::{HandshakeInitiator, HandshakeOutcome, KeySet, OpenDrop};
-use crate::proto::{Close, Connect, ConnectFlags, Frame, PROTOCOL_VERSION, Pub, Sub, Unsub};
+use crate::crypto::{HandshakeInitiator, KeySet};
+use crate::proto::{Frame, Pub, Sub, SubFlags, Unsub};
+use crate::queue::{BoundedQueue, OverflowPolicy};
 use crate::rng::{Rng, Seed};
-use crate::session::{CloseReason, Received, Session};
+use crate::session::Session;
 use crate::subject::{validate_filter, validate_queue_group, validate_subject};
 
 pub use config::{
-    ClientConfig, DEFAULT_INBOX_PREFIX, DEFAULT_MAX_INBOUND_BYTES, DEFAULT_MAX_INBOUND_MESSAGES,
-    DEFAULT_MAX_OUTBOX_BYTES, DEFAULT_MAX_PENDING_REQUESTS,
+    ClientConfig, DEFAULT_INBOX_PREFIX, DEFAULT_MAX_OUTBOX_BYTES, DEFAULT_MAX_PENDING_REQUESTS,
+    ReconnectConfig,
 };
 pub use events::{
-    ClientEvent, FlushError, FlushId, Message, PublishError, RequestFailure, RequestId,
-    ServerError, Sid, SubscribeError, UnsubscribeError,
+    ClientEvent, DrainError, FlushError, FlushId, Message, PublishError, RequestFailure, RequestId,
+    ServerError, Sid, SubscribeError, SubscribeOptions, UnsubscribeError,
 };
 
 use outbox::Outbox;
@@ -48,6 +56,8 @@ enum Conn {
     AwaitInfo(Box<Session>),
     /// Ready for traffic.
     Ready(Box<Session>),
+    /// Waiting until the next connection attempt.
+    Backoff(Instant),
     /// CLOSE sent; waiting until it is acknowledged or the linger time ends.
     Closing(Box<Session>, Instant),
     /// Done.
@@ -57,12 +67,33 @@ enum Conn {
 /// One subscription as the client knows it.
 #[derive(Debug)]
 struct ClientSub {
-    /// The SUB's request id while the server has not confirmed it.
+    filter: String,
+    queue_group: Option<String>,
+    flags: SubFlags,
+    /// The SUB's request id while the current session has not confirmed it.
     pending: Option<u32>,
+    /// Whether `Subscribed` was reported (it is reported once, not after every reconnect).
+    confirmed: bool,
     /// Messages still to receive before it ends (UNSUB with a count).
     remaining: Option<u64>,
-    /// Whether the last message for it was dropped (reported once per burst).
-    slow: bool,
+    /// No more messages will come (count reached or drained); removed once its queue is empty.
+    ended: bool,
+    /// Received messages waiting for `poll_event`.
+    messages: BoundedQueue<Message>,
+}
+
+/// An entry of the event queue: an event, or "the next message of this subscription".
+#[derive(Debug)]
+enum Pending {
+    Event(ClientEvent),
+    Message(Sid),
+}
+
+/// A drain in progress: subscriptions are gone from the server once the PONG to `ping` arrives.
+#[derive(Debug, Clone, Copy)]
+struct Drain {
+    ping: u32,
+    deadline: Instant,
 }
 
 /// Counters of a client.
@@ -73,7 +104,7 @@ pub struct ClientStats {
     pub msgs_in: u64,
     /// Messages published (requests included).
     pub msgs_out: u64,
-    /// Messages dropped because the inbound queue was full.
+    /// Messages dropped because a subscription's queue was full.
     pub dropped_slow_consumer: u64,
     /// Messages for a subscription or request this client no longer has.
     pub dropped_unknown: u64,
@@ -83,6 +114,10 @@ pub struct ClientStats {
     pub dropped_unauthenticated: u64,
     /// Events dropped because [`MAX_CONTROL_EVENTS`] were waiting.
     pub dropped_events: u64,
+    /// Sessions established after a disconnect.
+    pub reconnects: u64,
+    /// Connection attempts that failed.
+    pub failed_attempts: u64,
 }
 
 /// The KCPQ client, as a pure state machine.
@@ -90,7 +125,16 @@ pub struct ClientStats {
 pub struct Client {
     config: ClientConfig,
     server: SocketAddr,
+    keys: KeySet,
+    rng: Rng,
     conn: Conn,
+    /// Random token sent in CONNECT, the same across reconnects (see the protocol spec).
+    instance: u64,
+    /// The name to connect with: the configured one, or the one the server assigned first.
+    name: String,
+    ever_connected: bool,
+    /// Failed attempts since the last successful connect.
+    attempts: u32,
     next_req_id: u32,
     next_sid: Sid,
     next_request: u64,
@@ -98,24 +142,28 @@ pub struct Client {
     /// SUB request id -> subscription.
     sub_requests: BTreeMap<u32, Sid>,
     inbox: String,
+    /// Whether the inbox subscription was sent in the current session.
     inbox_subscribed: bool,
     requests: BTreeMap<u64, Instant>,
     request_deadlines: BTreeSet<(Instant, u64)>,
     flushes: BTreeMap<u32, Instant>,
     flush_deadlines: BTreeSet<(Instant, u32)>,
     outbox: Outbox,
-    events: VecDeque<ClientEvent>,
-    inbound_messages: usize,
-    inbound_bytes: usize,
+    events: VecDeque<Pending>,
+    control_events: usize,
     next_ping: Option<Instant>,
     connect_req_id: u32,
     max_payload: usize,
+    drain: Option<Drain>,
+    /// The last datagram of a session the server closed (it acknowledges the server's CLOSE,
+    /// so a server shutting down need not wait for its linger time); sent before anything else.
+    farewell: Option<Vec<u8>>,
     stats: ClientStats,
 }
 
 impl Client {
     /// A client that starts connecting to `server` at once with the primary key of `keys`;
-    /// randomness is expanded from `seed`.
+    /// randomness (handshake, inbox, backoff jitter) is expanded from `seed`.
     pub fn new(
         config: ClientConfig,
         server: SocketAddr,
@@ -126,14 +174,21 @@ impl Client {
         let mut rng = Rng::from_seed(seed);
         let token: [u8; 12] = rng.bytes();
         let inbox = format!("{}.{}", config.inbox_prefix, hex_token(&token));
+        let instance = rng.next_u64();
         let initiator =
             HandshakeInitiator::new(now, server, keys, &mut rng, config.handshake.clone());
         Client {
             outbox: Outbox::new(config.max_outbox_bytes),
             max_payload: crate::server::DEFAULT_MAX_PAYLOAD,
+            name: config.name.clone(),
             config,
             server,
+            keys: keys.clone(),
+            rng,
             conn: Conn::Handshake(Box::new(initiator)),
+            instance,
+            ever_connected: false,
+            attempts: 0,
             next_req_id: 1,
             next_sid: 1,
             next_request: 1,
@@ -146,10 +201,11 @@ impl Client {
             flushes: BTreeMap::new(),
             flush_deadlines: BTreeSet::new(),
             events: VecDeque::new(),
-            inbound_messages: 0,
-            inbound_bytes: 0,
+            control_events: 0,
             next_ping: None,
             connect_req_id: 0,
+            drain: None,
+            farewell: None,
             stats: ClientStats::default(),
         }
     }
@@ -159,7 +215,7 @@ impl Client {
         &self.stats
     }
 
-    /// Whether the session is ready for traffic.
+    /// Whether a session is ready for traffic.
     pub fn is_connected(&self) -> bool {
         matches!(self.conn, Conn::Ready(_))
     }
@@ -179,9 +235,20 @@ impl Client {
         &self.inbox
     }
 
-    /// The session's smoothed round-trip time, once established.
+    /// The name the server knows this client by (empty until the first connect when the
+    /// configuration left it to the server).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The session's smoothed round-trip time, while a session exists.
     pub fn rtt(&self) -> Option<Duration> {
         self.session().map(|s| s.kcp().srtt())
+    }
+
+    /// Messages waiting in subscription `sid`'s queue.
+    pub fn pending_messages(&self, sid: Sid) -> Option<usize> {
+        self.subs.get(&sid).map(|s| s.messages.len())
     }
 
     fn session(&self) -> Option<&Session> {
@@ -204,7 +271,8 @@ impl Client {
         id
     }
 
-    /// Queues a frame: into the stream at once when ready and nothing waits, else the outbox.
+    /// Queues a publish (or a flush's PING): into the stream at once when ready and nothing
+    /// waits, else the outbox (which survives reconnects). `false` when the outbox is full.
     fn send(&mut self, frame: &Frame<'_>) -> bool {
         if let Conn::Ready(session) = &mut self.conn
             && self.outbox.is_empty()
@@ -215,55 +283,116 @@ impl Client {
         self.outbox.push(frame)
     }
 
-    fn check_open(&self) -> bool {
-        !matches!(self.conn, Conn::Closed | Conn::Closing(..))
+    /// Sends a control frame (SUB, UNSUB, PONG) into the current session, ahead of waiting
+    /// publishes. Without a ready session it is not sent: subscriptions are restored when the
+    /// next session is ready. KCP refuses only when its whole send buffer is full; the frame
+    /// then waits in the outbox (which drops control frames at a disconnect, when the restore
+    /// sends them again).
+    fn send_control(&mut self, frame: &Frame<'_>) {
+        if let Conn::Ready(session) = &mut self.conn
+            && session.write_frame(frame).is_err()
+        {
+            let _ = self.outbox.push(frame);
+        }
     }
 
-    /// Subscribes to `filter` (optionally in queue group `queue`). The server's answer arrives as
-    /// [`ClientEvent::Subscribed`] or [`ClientEvent::SubscribeFailed`]; messages may arrive as soon
-    /// as the server has processed the SUB.
+    fn check_open(&self) -> bool {
+        !matches!(self.conn, Conn::Closed | Conn::Closing(..)) && self.drain.is_none()
+    }
+
+    /// Subscribes to `filter` (optionally in queue group `queue`) with the default queue bound
+    /// and policy. See [`Client::subscribe_with`].
     pub fn subscribe(&mut self, filter: &str, queue: Option<&str>) -> Result<Sid, SubscribeError> {
+        let options = SubscribeOptions {
+            queue_group: queue.map(str::to_owned),
+            ..SubscribeOptions::default()
+        };
+        self.subscribe_with(filter, &options)
+    }
+
+    /// Subscribes to `filter`. The server's answer arrives as [`ClientEvent::Subscribed`] or
+    /// [`ClientEvent::SubscribeFailed`]; messages may arrive as soon as the server has processed
+    /// the SUB. Made while disconnected, the SUB is sent when the next session is ready.
+    pub fn subscribe_with(
+        &mut self,
+        filter: &str,
+        options: &SubscribeOptions,
+    ) -> Result<Sid, SubscribeError> {
         if !self.check_open() {
             return Err(SubscribeError::Closed);
         }
         validate_filter(filter, &self.config.subject_limits)?;
-        if let Some(q) = queue {
+        if let Some(q) = &options.queue_group {
             validate_queue_group(q, &self.config.subject_limits)?;
         }
-        let sid = self.next_sid;
-        let req_id = self.take_req_id();
-        if !self.send(&Frame::Sub(Sub {
-            req_id,
-            sid,
-            filter,
-            queue,
-        })) {
-            return Err(SubscribeError::BufferFull);
+        if self.next_sid == INBOX_SID {
+            return Err(SubscribeError::TooManySubscriptions);
         }
+        let sid = self.next_sid;
         self.next_sid += 1;
+        let policy = options.policy.unwrap_or(self.config.subscription_policy);
+        let limits = options.limits.unwrap_or(self.config.subscription_limits);
+        let flags = SubFlags(match policy {
+            OverflowPolicy::DropOldest => SubFlags::DROP_OLDEST,
+            OverflowPolicy::DropNewest => 0,
+        });
         self.subs.insert(
             sid,
             ClientSub {
-                pending: Some(req_id),
+                filter: filter.to_owned(),
+                queue_group: options.queue_group.clone(),
+                flags,
+                pending: None,
+                confirmed: false,
                 remaining: None,
-                slow: false,
+                ended: false,
+                messages: BoundedQueue::new(limits, policy),
             },
         );
-        self.sub_requests.insert(req_id, sid);
+        if self.is_connected() {
+            self.send_sub(sid);
+        }
         Ok(sid)
     }
 
-    /// Unsubscribes now (`after == None`) or after `after` more messages.
+    /// Writes the SUB of `sid` (and its pending UNSUB count) into the current session.
+    fn send_sub(&mut self, sid: Sid) {
+        let req_id = self.take_req_id();
+        let Some(sub) = self.subs.get_mut(&sid) else {
+            return;
+        };
+        sub.pending = Some(req_id);
+        let (filter, queue, flags, remaining) = (
+            sub.filter.clone(),
+            sub.queue_group.clone(),
+            sub.flags,
+            sub.remaining,
+        );
+        self.sub_requests.insert(req_id, sid);
+        self.send_control(&Frame::Sub(Sub {
+            req_id,
+            sid,
+            filter: &filter,
+            queue: queue.as_deref(),
+            flags,
+        }));
+        if let Some(n) = remaining {
+            self.send_control(&Frame::Unsub(Unsub { sid, max_msgs: n }));
+        }
+    }
+
+    /// Unsubscribes now (`after == None`; messages still queued for it are discarded) or after
+    /// `after` more messages.
     pub fn unsubscribe(&mut self, sid: Sid, after: Option<u64>) -> Result<(), UnsubscribeError> {
-        if !self.check_open() {
+        if matches!(self.conn, Conn::Closed) {
             return Err(UnsubscribeError::Closed);
         }
         if !self.subs.contains_key(&sid) {
             return Err(UnsubscribeError::UnknownSubscription(sid));
         }
         let max_msgs = after.unwrap_or(0);
-        if !self.send(&Frame::Unsub(Unsub { sid, max_msgs })) {
-            return Err(UnsubscribeError::BufferFull);
+        if self.is_connected() {
+            self.send_control(&Frame::Unsub(Unsub { sid, max_msgs }));
         }
         match after {
             Some(n) if n > 0 => {
@@ -271,11 +400,17 @@ impl Client {
                     sub.remaining = Some(n);
                 }
             }
-            _ => {
-                self.subs.remove(&sid);
-            }
+            _ => self.remove_sub(sid),
         }
         Ok(())
+    }
+
+    /// Forgets a subscription and its queued messages.
+    fn remove_sub(&mut self, sid: Sid) {
+        if self.subs.remove(&sid).is_some() {
+            self.events
+                .retain(|p| !matches!(p, Pending::Message(s) if *s == sid));
+        }
     }
 
     fn check_publish(
@@ -304,7 +439,8 @@ impl Client {
 
     /// Publishes `payload` on `subject`, with an optional reply subject and headers (an encoded
     /// block, see [`crate::proto::encode_headers`]). Never acknowledged; use
-    /// [`Client::flush`] for a round trip.
+    /// [`Client::flush`] for a round trip. While disconnected it waits in the bounded outbox
+    /// and is sent after the reconnect.
     pub fn publish(
         &mut self,
         subject: &str,
@@ -349,21 +485,8 @@ impl Client {
         let reply = format!("{}.{id}", self.inbox);
         self.check_publish(subject, Some(&reply), headers, payload)?;
         let headers = headers.map(crate::proto::Headers::parse).transpose()?;
-        if !self.inbox_subscribed {
-            let filter = format!("{}.*", self.inbox);
-            let req_id = self.take_req_id();
-            let sub = Frame::Sub(Sub {
-                req_id,
-                sid: INBOX_SID,
-                filter: &filter,
-                queue: None,
-            });
-            if !self.send(&sub) {
-                return Err(PublishError::BufferFull {
-                    max: self.outbox.max_bytes(),
-                });
-            }
-            self.inbox_subscribed = true;
+        if self.is_connected() && !self.inbox_subscribed {
+            self.send_inbox_sub();
         }
         let frame = Frame::Pub(Pub {
             subject,
@@ -385,8 +508,23 @@ impl Client {
         Ok(RequestId(id))
     }
 
+    /// Subscribes the inbox wildcard in the current session (its OK is not reported).
+    fn send_inbox_sub(&mut self) {
+        let filter = format!("{}.*", self.inbox);
+        let req_id = self.take_req_id();
+        self.send_control(&Frame::Sub(Sub {
+            req_id,
+            sid: INBOX_SID,
+            filter: &filter,
+            queue: None,
+            flags: SubFlags::default(),
+        }));
+        self.inbox_subscribed = true;
+    }
+
     /// Asks the server for a round trip: [`ClientEvent::Flushed`] arrives once the server has
-    /// processed everything sent before, or [`ClientEvent::FlushFailed`] after `timeout`.
+    /// processed everything sent before, or [`ClientEvent::FlushFailed`] after `timeout` or at a
+    /// disconnect.
     pub fn flush(&mut self, now: Instant, timeout: Duration) -> Result<FlushId, FlushError> {
         if !self.check_open() {
             return Err(FlushError::Closed);
@@ -401,197 +539,6 @@ impl Client {
         Ok(FlushId(req_id))
     }
 
-    /// Closes the session: sends CLOSE, waits up to `close_linger` for it to be acknowledged,
-    /// then reports [`ClientEvent::Disconnected`] with [`CloseReason::Local`].
-    pub fn close(&mut self, now: Instant) {
-        match std::mem::replace(&mut self.conn, Conn::Closed) {
-            Conn::Ready(mut session) | Conn::AwaitInfo(mut session) => {
-                self.outbox.drain_into(&mut session);
-                let _ = session.write_frame(&Frame::Close(Close {
-                    reason: "client closed",
-                }));
-                self.conn = Conn::Closing(session, now + self.config.close_linger);
-            }
-            Conn::Closing(session, until) => self.conn = Conn::Closing(session, until),
-            Conn::Handshake(_) => self.finish(CloseReason::Local),
-            Conn::Closed => {}
-        }
-    }
-
-    /// Ends the session: fails what waits on it and reports why.
-    fn finish(&mut self, reason: CloseReason) {
-        self.conn = Conn::Closed;
-        self.outbox.clear();
-        self.next_ping = None;
-        for (id, _) in std::mem::take(&mut self.requests) {
-            self.push_event(ClientEvent::RequestFailed(
-                RequestId(id),
-                RequestFailure::Disconnected,
-            ));
-        }
-        self.request_deadlines.clear();
-        for (id, _) in std::mem::take(&mut self.flushes) {
-            self.push_event(ClientEvent::FlushFailed(FlushId(id)));
-        }
-        self.flush_deadlines.clear();
-        self.push_event(ClientEvent::Disconnected(reason));
-    }
-
-    /// Queues an event other than a received message. Messages have their own bounds; these
-    /// are bounded too, because a server can send ERR frames at will: beyond
-    /// [`MAX_CONTROL_EVENTS`] waiting events the newest is dropped and counted.
-    fn push_event(&mut self, event: ClientEvent) {
-        if self.events.len() - self.inbound_messages >= MAX_CONTROL_EVENTS {
-            self.stats.dropped_events += 1;
-            return;
-        }
-        self.events.push_back(event);
-    }
-
-    /// Handles one datagram from `from`, decrypted in place.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
-        if from != self.server {
-            self.stats.dropped_foreign += 1;
-            return;
-        }
-        match &mut self.conn {
-            Conn::Handshake(initiator) => {
-                initiator.handle_datagram(now, datagram);
-                self.check_handshake(now);
-            }
-            Conn::AwaitInfo(session) | Conn::Ready(session) | Conn::Closing(session, _) => {
-                match session.handle_datagram(now, from, datagram) {
-                    Received::Accepted => self.process_frames(now),
-                    Received::Dropped(OpenDrop::NotData)
-                        if session.is_stateless_reset(datagram) =>
-                    {
-                        // While closing, the server forgetting the session is the goal reached.
-                        let closing = matches!(self.conn, Conn::Closing(..));
-                        self.finish(if closing {
-                            CloseReason::Local
-                        } else {
-                            CloseReason::StatelessReset
-                        });
-                    }
-                    Received::Dropped(_) => self.stats.dropped_unauthenticated += 1,
-                }
-            }
-            Conn::Closed => {}
-        }
-    }
-
-    fn check_handshake(&mut self, now: Instant) {
-        let Conn::Handshake(initiator) = &mut self.conn else {
-            return;
-        };
-        match initiator.poll_outcome() {
-            Some(HandshakeOutcome::Established(established)) => {
-                let max_frame = crate::proto::max_frame_len(
-                    self.max_payload.max(crate::server::DEFAULT_MAX_PAYLOAD),
-                    self.config.subject_limits.max_len,
-                );
-                let mut session = Session::new(
-                    *established,
-                    self.config.kcp.clone(),
-                    max_frame.max(64 * 1024 * 1024),
-                    self.config.dead_after,
-                    now,
-                );
-                let req_id = self.take_req_id();
-                self.connect_req_id = req_id;
-                let flags = ConnectFlags(if self.config.no_echo {
-                    ConnectFlags::NO_ECHO
-                } else {
-                    0
-                });
-                let connect = Frame::Connect(Connect {
-                    req_id,
-                    version: PROTOCOL_VERSION,
-                    flags,
-                    name: &self.config.name,
-                });
-                let _ = session.write_frame(&connect);
-                self.conn = Conn::AwaitInfo(Box::new(session));
-            }
-            Some(HandshakeOutcome::Failed(error)) => {
-                self.push_event(ClientEvent::ConnectFailed(error));
-                self.finish(CloseReason::Local);
-            }
-            None => {}
-        }
-    }
-
-    /// Runs every timer due at `now`. Safe to call at any time.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        match &mut self.conn {
-            Conn::Handshake(initiator) => {
-                initiator.handle_timeout(now);
-                self.check_handshake(now);
-            }
-            Conn::AwaitInfo(session) | Conn::Ready(session) => {
-                if let Some(reason) = session.handle_timeout(now) {
-                    self.finish(reason);
-                }
-            }
-            Conn::Closing(session, until) => {
-                let until = *until;
-                let dead = session.handle_timeout(now);
-                if dead.is_some() || now >= until || session.is_flushed() {
-                    self.finish(CloseReason::Local);
-                }
-            }
-            Conn::Closed => {}
-        }
-        self.expire_requests(now);
-        if let Some(at) = self.next_ping
-            && now >= at
-        {
-            let req_id = self.take_req_id();
-            let _ = self.send(&Frame::Ping { req_id });
-            self.next_ping = Some(now + self.config.ping_interval);
-        }
-    }
-
-    fn expire_requests(&mut self, now: Instant) {
-        while let Some(&(at, id)) = self.request_deadlines.first() {
-            if at > now {
-                break;
-            }
-            self.request_deadlines.pop_first();
-            if self.requests.remove(&id).is_some() {
-                self.push_event(ClientEvent::RequestFailed(
-                    RequestId(id),
-                    RequestFailure::TimedOut,
-                ));
-            }
-        }
-        while let Some(&(at, id)) = self.flush_deadlines.first() {
-            if at > now {
-                break;
-            }
-            self.flush_deadlines.pop_first();
-            if self.flushes.remove(&id).is_some() {
-                self.push_event(ClientEvent::FlushFailed(FlushId(id)));
-            }
-        }
-    }
-
-    /// The next datagram to send, written into `buf` (at least the KCP MTU + 33 bytes).
-    #[must_use]
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let destination = self.server;
-        let len = match &mut self.conn {
-            Conn::Handshake(initiator) => initiator.poll_transmit(now, buf).ok().flatten(),
-            Conn::Ready(session) => {
-                self.outbox.drain_into(session);
-                session.poll_transmit(now, buf)
-            }
-            Conn::AwaitInfo(session) | Conn::Closing(session, _) => session.poll_transmit(now, buf),
-            Conn::Closed => None,
-        }?;
-        Some(Transmit { destination, len })
-    }
-
     /// When [`Client::handle_timeout`] must be called next; `None` when nothing is pending.
     /// Valid after `poll_transmit` returned `None`.
     #[must_use]
@@ -602,6 +549,7 @@ impl Client {
             Conn::Closing(session, until) => {
                 Some(session.poll_timeout().map_or(*until, |t| t.min(*until)))
             }
+            Conn::Backoff(until) => Some(*until),
             Conn::Closed => None,
         };
         [
@@ -609,21 +557,69 @@ impl Client {
             self.next_ping,
             self.request_deadlines.first().map(|(t, _)| *t),
             self.flush_deadlines.first().map(|(t, _)| *t),
+            self.drain.map(|d| d.deadline),
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
-    /// The next event, if any.
+    /// The next datagram to send, written into `buf` (at least the KCP MTU + 33 bytes).
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let destination = self.server;
+        if let Some(farewell) = self.farewell.take() {
+            let len = farewell.len().min(buf.len());
+            buf[..len].copy_from_slice(&farewell[..len]);
+            return Some(Transmit { destination, len });
+        }
+        let len = match &mut self.conn {
+            Conn::Handshake(initiator) => initiator.poll_transmit(now, buf).ok().flatten(),
+            Conn::Ready(session) => {
+                self.outbox.drain_into(session);
+                session.poll_transmit(now, buf)
+            }
+            Conn::AwaitInfo(session) | Conn::Closing(session, _) => session.poll_transmit(now, buf),
+            Conn::Backoff(_) | Conn::Closed => None,
+        }?;
+        Some(Transmit { destination, len })
+    }
+
+    /// Queues an event other than a received message. They are bounded too, because a server
+    /// can send ERR frames at will: beyond [`MAX_CONTROL_EVENTS`] waiting events the newest is
+    /// dropped and counted.
+    fn push_event(&mut self, event: ClientEvent) {
+        if self.control_events >= MAX_CONTROL_EVENTS {
+            self.stats.dropped_events += 1;
+            return;
+        }
+        self.control_events += 1;
+        self.events.push_back(Pending::Event(event));
+    }
+
+    /// The next event, if any. Received messages come out in the order they arrived.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        let event = self.events.pop_front()?;
-        if let ClientEvent::Message(m) | ClientEvent::Reply(_, m) = &event {
-            self.inbound_messages -= 1;
-            self.inbound_bytes -= m.payload.len();
+        loop {
+            match self.events.pop_front()? {
+                Pending::Event(event) => {
+                    self.control_events -= 1;
+                    return Some(event);
+                }
+                Pending::Message(sid) => {
+                    let Some(sub) = self.subs.get_mut(&sid) else {
+                        continue;
+                    };
+                    let Some(message) = sub.messages.pop() else {
+                        continue;
+                    };
+                    if sub.ended && sub.messages.is_empty() {
+                        self.subs.remove(&sid);
+                    }
+                    return Some(ClientEvent::Message(message));
+                }
+            }
         }
-        Some(event)
     }
 }
 

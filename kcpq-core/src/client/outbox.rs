@@ -1,6 +1,6 @@
 //! Encoded frames waiting to enter the KCP stream, bounded in bytes.
 
-use crate::proto::{Frame, LEN_PREFIX};
+use crate::proto::{Frame, FrameType, LEN_PREFIX};
 use crate::session::Session;
 
 /// Frames in the order they were made, written into the stream whole as KCP accepts them.
@@ -41,7 +41,25 @@ impl Outbox {
         true
     }
 
-    /// Drops everything (the session it was meant for is gone).
+    /// Keeps only PUB frames (after a disconnect: the restore sends subscriptions again, and
+    /// the PINGs of failed flushes are moot).
+    pub(crate) fn retain_publishes(&mut self) {
+        let mut kept = Vec::with_capacity(self.len());
+        let mut at = self.start;
+        while at + LEN_PREFIX < self.buf.len() {
+            let mut prefix = [0u8; LEN_PREFIX];
+            prefix.copy_from_slice(&self.buf[at..at + LEN_PREFIX]);
+            let end = at + LEN_PREFIX + u32::from_le_bytes(prefix) as usize;
+            if self.buf[at + LEN_PREFIX] == FrameType::Pub as u8 {
+                kept.extend_from_slice(&self.buf[at..end]);
+            }
+            at = end;
+        }
+        self.buf = kept;
+        self.start = 0;
+    }
+
+    /// Drops everything (the client is closed).
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
         self.start = 0;

@@ -159,6 +159,10 @@ pub struct Connect<'a> {
     pub version: u16,
     /// Options.
     pub flags: ConnectFlags,
+    /// A random token chosen once per client instance: a CONNECT with a name already connected
+    /// replaces that session when the tokens are equal (the same client reconnecting before the
+    /// server noticed the old session died), and is refused with `DuplicateName` otherwise.
+    pub instance: u64,
     /// The client's name, unique per server (empty: the server names it).
     pub name: &'a str,
 }
@@ -193,6 +197,23 @@ pub struct Sub<'a> {
     pub filter: &'a str,
     /// The queue group, if any.
     pub queue: Option<&'a str>,
+    /// What the server does when this subscription's queue is full.
+    pub flags: SubFlags,
+}
+
+/// Flag bits of SUB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SubFlags(pub u8);
+
+impl SubFlags {
+    /// When the server's queue for this subscription is full, drop the oldest queued messages
+    /// instead of the new one (live video: the newest frame matters).
+    pub const DROP_OLDEST: u8 = 1;
+
+    /// Whether `DROP_OLDEST` is set.
+    pub fn drop_oldest(self) -> bool {
+        self.0 & Self::DROP_OLDEST != 0
+    }
 }
 
 /// UNSUB: remove a subscription now (`max_msgs == 0`) or after that many more messages.
@@ -332,11 +353,11 @@ impl Frame<'_> {
     /// The length of the body after the length prefix (type byte included).
     pub fn body_len(&self) -> usize {
         1 + match self {
-            Frame::Connect(c) => 4 + 2 + 4 + str16_len(c.name),
+            Frame::Connect(c) => 4 + 2 + 4 + 8 + str16_len(c.name),
             Frame::Info(i) => {
                 4 + 2 + 4 + 4 + 4 + str16_len(i.server_name) + str16_len(i.client_name)
             }
-            Frame::Sub(s) => 4 + 4 + str16_len(s.filter) + str16_len(s.queue.unwrap_or("")),
+            Frame::Sub(s) => 4 + 4 + 1 + str16_len(s.filter) + str16_len(s.queue.unwrap_or("")),
             Frame::Unsub(_) => 4 + 8,
             Frame::Pub(p) => {
                 1 + str16_len(p.subject)
@@ -372,6 +393,7 @@ impl Frame<'_> {
                 put_u32(out, c.req_id);
                 put_u16(out, c.version);
                 put_u32(out, c.flags.0);
+                put_u64(out, c.instance);
                 put_str16(out, c.name);
             }
             Frame::Info(i) => {
@@ -386,6 +408,7 @@ impl Frame<'_> {
             Frame::Sub(s) => {
                 put_u32(out, s.req_id);
                 put_u32(out, s.sid);
+                out.push(s.flags.0);
                 put_str16(out, s.filter);
                 put_str16(out, s.queue.unwrap_or(""));
             }
@@ -464,6 +487,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Frame<'_>, BodyError> {
             req_id: r.u32()?,
             version: r.u16()?,
             flags: ConnectFlags(r.u32()?),
+            instance: r.u64()?,
             name: r.str16()?,
         }),
         FrameType::Info => Frame::Info(Info {
@@ -478,6 +502,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Frame<'_>, BodyError> {
         FrameType::Sub => {
             let req_id = r.u32()?;
             let sid = r.u32()?;
+            let flags = SubFlags(r.u8()?);
             let filter = r.str16()?;
             let queue = Some(r.str16()?).filter(|q| !q.is_empty());
             Frame::Sub(Sub {
@@ -485,6 +510,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Frame<'_>, BodyError> {
                 sid,
                 filter,
                 queue,
+                flags,
             })
         }
         FrameType::Unsub => Frame::Unsub(Unsub {
@@ -577,6 +603,7 @@ mod tests {
                 req_id: 1,
                 version: 1,
                 flags: ConnectFlags(ConnectFlags::NO_ECHO),
+                instance: 0x0123_4567_89ab_cdef,
                 name: "cam-7",
             }),
             Frame::Info(Info {
@@ -593,12 +620,14 @@ mod tests {
                 sid: 7,
                 filter: "video.>",
                 queue: None,
+                flags: SubFlags(SubFlags::DROP_OLDEST),
             }),
             Frame::Sub(Sub {
                 req_id: 3,
                 sid: 8,
                 filter: "jobs.*",
                 queue: Some("workers"),
+                flags: SubFlags::default(),
             }),
             Frame::Unsub(Unsub {
                 sid: 7,

@@ -24,7 +24,7 @@ mod wire;
 pub use decode::{DecodeError, FrameDecoder};
 pub use frame::{
     Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, FrameType, Info, Msg, MsgFlags, Pub,
-    Sub, Unsub,
+    Sub, SubFlags, Unsub,
 };
 pub use headers::{HeaderError, Headers, HeadersIter, encode_headers};
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::crypto::ResponderConfig;
 use crate::kcp::KcpConfig;
+use crate::queue::QueueLimits;
 use crate::subject::IndexConfig;
 
 /// Default maximum payload (headers included): 1 MiB, as NATS. Video users raise it.
@@ -25,6 +26,18 @@ pub const DEFAULT_MAX_EVENTS: usize = 65_536;
 /// Default bound of handshake replies and resets waiting for `poll_transmit`: 4096 datagrams;
 /// when full, new replies are dropped and counted (the peer retransmits).
 pub const DEFAULT_MAX_PENDING_REPLIES: usize = 4096;
+
+/// Default bound of one subscription's queue on the server: 65 536 messages and 8 MiB (raised to
+/// hold at least two messages of `max_payload`). Messages wait there only while the client's
+/// stream is above its low watermark, that is while the client reads slower than it is sent to.
+pub const DEFAULT_SUBSCRIPTION_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+/// Default server-wide bound of bytes waiting in subscription queues: 1 GiB. Beyond it new
+/// messages for slow subscriptions are dropped and counted (`drops.server_pending_full`).
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 1024 * 1024 * 1024;
+/// Default time a shutdown waits for the CLOSE frames to be acknowledged: 1 s.
+pub const DEFAULT_SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
+/// Default bound of requests the server's owner may have outstanding: 65 536.
+pub const DEFAULT_MAX_SERVER_REQUESTS: usize = 65_536;
 
 /// Everything a [`Server`](super::Server) can be tuned with. Start from `ServerConfig::default()`.
 #[derive(Debug, Clone)]
@@ -58,6 +71,21 @@ pub struct ServerConfig {
     pub max_events: usize,
     /// Bound of queued handshake replies.
     pub max_pending_replies: usize,
+    /// Bound of each subscription's queue of whole MSG frames waiting for the client's stream
+    /// (its byte bound is raised to hold at least two messages of `max_payload`). The policy is
+    /// the subscriber's choice (SUB flag `DROP_OLDEST`), drop-newest by default.
+    pub subscription_queue: QueueLimits,
+    /// Server-wide bound of bytes in all subscription queues.
+    pub max_pending_bytes: usize,
+    /// Frames move from subscription queues into a session's KCP stream only while its unsent
+    /// bytes are below this (`None`: one send window, `snd_wnd * mss`).
+    pub low_watermark: Option<usize>,
+    /// How long `shutdown` waits for CLOSE frames to be acknowledged before dropping sessions.
+    pub shutdown_linger: Duration,
+    /// Bound of the owner's outstanding requests ([`Server::request`](super::Server::request)).
+    pub max_requests: usize,
+    /// Prefix of the inbox subject of the owner's requests (a random token follows).
+    pub inbox_prefix: String,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +103,15 @@ impl Default for ServerConfig {
             responder: ResponderConfig::default(),
             max_events: DEFAULT_MAX_EVENTS,
             max_pending_replies: DEFAULT_MAX_PENDING_REPLIES,
+            subscription_queue: QueueLimits {
+                max_messages: crate::queue::DEFAULT_QUEUE_MESSAGES,
+                max_bytes: DEFAULT_SUBSCRIPTION_QUEUE_BYTES,
+            },
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            low_watermark: None,
+            shutdown_linger: DEFAULT_SHUTDOWN_LINGER,
+            max_requests: DEFAULT_MAX_SERVER_REQUESTS,
+            inbox_prefix: "_INBOX".to_owned(),
         }
     }
 }
@@ -83,6 +120,22 @@ impl ServerConfig {
     /// The largest frame body the server accepts from a client.
     pub(crate) fn max_frame_body(&self) -> usize {
         crate::proto::max_frame_len(self.max_payload, self.index.limits.max_len)
+    }
+
+    /// The unsent bytes under which queued frames move into a session's stream.
+    pub(crate) fn watermark(&self) -> usize {
+        self.low_watermark.unwrap_or_else(|| {
+            usize::from(self.kcp.send_window) * self.kcp.mtu.saturating_sub(crate::kcp::HEADER_LEN)
+        })
+    }
+
+    /// The bound of one subscription's queue, raised to hold two frames of `max_payload`.
+    pub(crate) fn queue_limits(&self) -> QueueLimits {
+        let mut limits = self.subscription_queue;
+        limits.max_bytes = limits
+            .max_bytes
+            .max(2 * (self.max_frame_body() + crate::proto::LEN_PREFIX));
+        limits
     }
 }
 
@@ -103,6 +156,16 @@ pub enum ServerConfigError {
         /// The KCP send buffer limit.
         send_buffer: usize,
     },
+    /// The send buffer cannot hold a window in flight, the low watermark and one whole frame.
+    #[error(
+        "kcp.send_buffer_limit of {send_buffer} bytes is below the {needed} bytes a session needs (one send window in flight + low watermark + one max_payload frame): raise kcp.send_buffer_limit or lower low_watermark / max_payload"
+    )]
+    WatermarkOverSendBuffer {
+        /// What the settings need.
+        needed: usize,
+        /// The KCP send buffer limit.
+        send_buffer: usize,
+    },
     /// A limit that must be at least 1 is 0.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
@@ -118,6 +181,16 @@ impl ServerConfig {
                 send_buffer: self.kcp.send_buffer_limit,
             });
         }
+        // A frame moved from a queue must always fit: the send buffer holds what is in flight
+        // (at most a window), what waits up to the watermark, and one whole frame.
+        let window = usize::from(self.kcp.send_window) * self.kcp.mtu;
+        let needed = window + self.watermark() + self.max_frame_body() + crate::proto::LEN_PREFIX;
+        if needed > self.kcp.send_buffer_limit {
+            return Err(ServerConfigError::WatermarkOverSendBuffer {
+                needed,
+                send_buffer: self.kcp.send_buffer_limit,
+            });
+        }
         for (name, value) in [
             ("max_sessions", self.max_sessions),
             (
@@ -126,6 +199,11 @@ impl ServerConfig {
             ),
             ("max_events", self.max_events),
             ("max_pending_replies", self.max_pending_replies),
+            ("max_requests", self.max_requests),
+            (
+                "subscription_queue.max_messages",
+                self.subscription_queue.max_messages,
+            ),
         ] {
             if value == 0 {
                 return Err(ServerConfigError::Zero(name));

@@ -2,14 +2,16 @@
 
 use crate::Instant;
 use crate::proto::{
-    DecodeError, ErrFrame, ErrorCode, Frame, Info, Msg, PROTOCOL_VERSION, Pub, Sub, Unsub,
+    DecodeError, ErrFrame, ErrorCode, Frame, Info, PROTOCOL_VERSION, Pub, Sub, Unsub,
 };
 use crate::session::CloseReason;
 use crate::subject::{InsertError, validate_filter, validate_queue_group, validate_subject};
 
+use super::routing::{Origin, Target};
 use super::stats::SubscriptionStats;
 use super::table::{Phase, SlotId, SubState};
-use super::{Server, ServerEvent, split_key, sub_key};
+use super::{Server, ServerEvent, sub_key};
+use crate::queue::{BoundedQueue, OverflowPolicy};
 
 /// A frame handler's verdict: go on, or close the session (telling the client or not).
 type Verdict = Result<(), (CloseReason, bool)>;
@@ -124,10 +126,18 @@ impl Server {
         } else {
             c.name.to_owned()
         };
-        if self.names.contains_key(&name) {
-            let message = format!("client name {name:?} is already connected");
-            self.send_err(slot, c.req_id, ErrorCode::DuplicateName, &message);
-            return Err((CloseReason::ProtocolViolation(message), false));
+        if let Some(&old) = self.names.get(&name) {
+            let same_client = self
+                .table
+                .get(old)
+                .is_some_and(|e| e.instance == c.instance);
+            if !same_client {
+                let message = format!("client name {name:?} is already connected");
+                self.send_err(slot, c.req_id, ErrorCode::DuplicateName, &message);
+                return Err((CloseReason::ProtocolViolation(message), false));
+            }
+            // The same client reconnected before this server noticed its old session die.
+            self.close_slot(now, old, CloseReason::Replaced, false);
         }
         let entry = self
             .table
@@ -136,6 +146,7 @@ impl Server {
         entry.phase = Phase::Open;
         entry.name = name.clone();
         entry.no_echo = c.flags.no_echo();
+        entry.instance = c.instance;
         entry.opened_at = now;
         let addr = entry.session.peer();
         self.names.insert(name.clone(), slot);
@@ -200,6 +211,11 @@ impl Server {
             .table
             .get_mut(slot)
             .expect("the caller checked the slot");
+        let policy = if sub.flags.drop_oldest() {
+            OverflowPolicy::DropOldest
+        } else {
+            OverflowPolicy::DropNewest
+        };
         entry.subs.insert(
             sub.sid,
             SubState {
@@ -207,7 +223,10 @@ impl Server {
                 queue: sub.queue.map(str::to_owned),
                 remaining: None,
                 stats: SubscriptionStats::default(),
-                slow: false,
+                pending: BoundedQueue::new(self.queue_limits, policy),
+                scheduled: false,
+                ended: false,
+                over_server_cap: false,
             },
         );
         self.stats.subscriptions += 1;
@@ -221,21 +240,17 @@ impl Server {
             .table
             .get_mut(slot)
             .and_then(|e| e.subs.get_mut(&unsub.sid))
+            .filter(|sub| !sub.ended)
         {
             sub.remaining = Some(unsub.max_msgs);
         }
     }
 
-    fn remove_sub(&mut self, slot: SlotId, sid: u32) {
-        let Some(sub) = self.table.get_mut(slot).and_then(|e| e.subs.remove(&sid)) else {
-            return;
-        };
-        self.index
-            .remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, sid));
-        self.stats.subscriptions -= 1;
-    }
-
     fn on_pub(&mut self, slot: SlotId, p: Pub<'_>) {
+        if self.shutdown.is_some() {
+            self.stats.drops.draining += 1;
+            return;
+        }
         let limits = &self.config.index.limits;
         if let Err(e) = validate_subject(p.subject, limits) {
             self.send_err(slot, 0, ErrorCode::InvalidSubject, &e.to_string());
@@ -259,99 +274,6 @@ impl Server {
         }
         self.stats.msgs_in += 1;
         self.stats.bytes_in += p.payload.len() as u64;
-        let no_echo = self.table.get(slot).is_some_and(|e| e.no_echo);
-        let mut matches = std::mem::take(&mut self.matches);
-        self.index.match_into(p.subject, &mut matches);
-        let mut listeners = 0usize;
-        for key in matches.iter() {
-            let (target, sid) = split_key(key);
-            if no_echo && target == slot {
-                continue;
-            }
-            listeners += 1;
-            let msg = Msg {
-                sid,
-                subject: p.subject,
-                reply: p.reply,
-                headers: p.headers,
-                no_responders: false,
-                payload: p.payload,
-            };
-            self.deliver(target, &msg);
-        }
-        if p.request
-            && listeners == 0
-            && let Some(reply) = p.reply
-        {
-            self.answer_no_responders(slot, reply, &mut matches);
-        }
-        self.matches = matches;
-    }
-
-    /// Tells the requester at once that nobody listens, on its own subscription to `reply`.
-    fn answer_no_responders(
-        &mut self,
-        slot: SlotId,
-        reply: &str,
-        matches: &mut crate::subject::MatchResult<super::SubKey>,
-    ) {
-        self.index.match_into(reply, matches);
-        let own = matches
-            .iter()
-            .map(split_key)
-            .find(|(target, _)| *target == slot);
-        if let Some((_, sid)) = own {
-            self.stats.no_responders += 1;
-            let msg = Msg {
-                sid,
-                subject: reply,
-                reply: None,
-                headers: None,
-                no_responders: true,
-                payload: &[],
-            };
-            self.deliver(slot, &msg);
-        }
-    }
-
-    /// Writes one MSG into the subscriber's stream, or drops and counts it when its send
-    /// buffer is full.
-    fn deliver(&mut self, slot: SlotId, msg: &Msg<'_>) {
-        let Some(entry) = self.table.get_mut(slot) else {
-            return;
-        };
-        if !entry.subs.contains_key(&msg.sid) {
-            return;
-        }
-        let written = entry.session.write_frame(&Frame::Msg(*msg));
-        let sub = entry.subs.get_mut(&msg.sid).expect("checked above");
-        match written {
-            Ok(()) => {
-                sub.stats.delivered += 1;
-                sub.slow = false;
-                self.stats.msgs_out += 1;
-                self.stats.bytes_out += msg.payload.len() as u64;
-                let finished = match &mut sub.remaining {
-                    Some(n) => {
-                        *n -= 1;
-                        *n == 0
-                    }
-                    None => false,
-                };
-                self.table.mark_dirty(slot);
-                if finished {
-                    self.remove_sub(slot, msg.sid);
-                }
-            }
-            Err(_) => {
-                sub.stats.dropped += 1;
-                self.stats.drops.slow_consumer += 1;
-                if !sub.slow {
-                    sub.slow = true;
-                    let name = entry.name.clone();
-                    self.push_event(ServerEvent::SlowConsumer { name, sid: msg.sid });
-                }
-            }
-        }
+        self.route(Origin::Session(slot), Target::Everyone, &p);
     }
 }

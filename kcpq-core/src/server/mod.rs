@@ -6,7 +6,11 @@
 //! `poll_timeout`.
 
 mod config;
+mod delivery;
 mod frames;
+mod owner;
+mod routing;
+mod shutdown;
 mod stats;
 mod table;
 
@@ -26,10 +30,14 @@ use crate::subject::{MatchResult, SubscriptionIndex};
 
 pub use config::{
     DEFAULT_CONNECT_DEADLINE, DEFAULT_DEAD_AFTER, DEFAULT_MAX_EVENTS, DEFAULT_MAX_PAYLOAD,
-    DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
-    DEFAULT_PING_INTERVAL, ServerConfig, ServerConfigError,
+    DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_SERVER_REQUESTS,
+    DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION, DEFAULT_PING_INTERVAL,
+    DEFAULT_SHUTDOWN_LINGER, DEFAULT_SUBSCRIPTION_QUEUE_BYTES, ServerConfig, ServerConfigError,
 };
+pub use owner::{ServerPublishError, ServerSubscribeError};
 pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
+
+use crate::client::{Message, RequestFailure, RequestId};
 
 use table::{SessionTable, SlotId};
 
@@ -69,14 +77,22 @@ pub enum ServerEvent {
         /// Why.
         reason: CloseReason,
     },
-    /// A message could not be delivered to a subscription because the session's send buffer was
-    /// full. Reported once per burst: at the first drop after a successful delivery.
+    /// A subscription's queue overflowed and its policy dropped messages (the client was told
+    /// with an ERR too). Reported once per burst: at the first drop after a successful push.
     SlowConsumer {
         /// The client's name.
         name: String,
         /// The subscription id.
         sid: u32,
     },
+    /// A message for one of the owner's subscriptions ([`Server::subscribe`]).
+    Message(Message),
+    /// The reply to one of the owner's requests ([`Server::request`]).
+    Reply(RequestId, Message),
+    /// One of the owner's requests ended without a reply.
+    RequestFailed(RequestId, RequestFailure),
+    /// [`Server::shutdown`] (or a drain) is complete: every session is closed.
+    ShutdownComplete,
 }
 
 /// One session as the owner of a [`Server`] sees it.
@@ -116,6 +132,23 @@ pub struct SubscriptionInfo {
 /// A subscription as the index stores it: (slot << 32) | sid. Ordered by session, then sid.
 type SubKey = u64;
 
+/// The session slot of the owner's own subscriptions (never a real session: sessions are
+/// bounded by `max_sessions`, far below).
+const LOCAL_SLOT: SlotId = SlotId::MAX;
+
+/// A shutdown or drain in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shutdown {
+    /// Draining: no new sessions or publishes; queued messages are still delivered until
+    /// `deadline`, then the shutdown starts.
+    Draining { deadline: Instant },
+    /// CLOSE sent to every session; sessions are dropped once it is acknowledged or at
+    /// `deadline`.
+    Closing { deadline: Instant },
+    /// Every session is closed.
+    Done,
+}
+
 fn sub_key(slot: SlotId, sid: u32) -> SubKey {
     (u64::from(slot) << 32) | u64::from(sid)
 }
@@ -139,6 +172,14 @@ pub struct Server {
     matches: MatchResult<SubKey>,
     stats: ServerStats,
     next_client_number: u64,
+    owner: owner::Owner,
+    /// Bytes in all subscription queues.
+    pending_bytes: usize,
+    /// Unsent bytes under which queued frames move into a session's stream.
+    watermark: usize,
+    /// The bound of each subscription queue.
+    queue_limits: crate::queue::QueueLimits,
+    shutdown: Option<Shutdown>,
 }
 
 impl Server {
@@ -151,8 +192,19 @@ impl Server {
         now: Instant,
     ) -> Result<Server, ServerConfigError> {
         config.validate()?;
-        let rng = Rng::from_seed(seed);
+        let mut rng = Rng::from_seed(seed);
+        let token: [u8; 8] = rng.bytes();
+        let inbox = format!(
+            "{}.server-{:016x}",
+            config.inbox_prefix,
+            u64::from_le_bytes(token)
+        );
         Ok(Server {
+            owner: owner::Owner::new(inbox),
+            pending_bytes: 0,
+            watermark: config.watermark(),
+            queue_limits: config.queue_limits(),
+            shutdown: None,
             responder: HandshakeResponder::new(keys, rng, config.responder.clone(), now),
             table: SessionTable::default(),
             index: SubscriptionIndex::new(config.index.clone()),
@@ -181,6 +233,7 @@ impl Server {
             + hs.dropped_bad_cookie
             + hs.dropped_bad_proof
             + hs.half_open_expired;
+        stats.pending_bytes = self.pending_bytes as u64;
         stats
     }
 
@@ -215,7 +268,10 @@ impl Server {
                     filter: sub.filter.clone(),
                     queue: sub.queue.clone(),
                     remaining: sub.remaining,
-                    stats: sub.stats,
+                    stats: SubscriptionStats {
+                        pending: sub.pending.len() as u64,
+                        ..sub.stats
+                    },
                 })
                 .collect(),
         )
@@ -238,6 +294,10 @@ impl Server {
             return;
         };
         let Some(slot) = self.table.find(id) else {
+            if self.shutdown.is_some() {
+                self.stats.drops.draining += 1;
+                return;
+            }
             self.establish(now, from, datagram);
             return;
         };
@@ -246,6 +306,9 @@ impl Server {
             Received::Accepted => {
                 self.table.mark_dirty(slot);
                 self.process_frames(now, slot);
+                if self.shutdown.is_some() {
+                    self.advance_shutdown(now);
+                }
             }
             Received::Dropped(drop) => self.count_open_drop(drop),
         }
@@ -262,6 +325,10 @@ impl Server {
     }
 
     fn handle_handshake(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if self.shutdown.is_some() {
+            self.stats.drops.draining += 1;
+            return;
+        }
         let mut out = [0u8; MAX_REPLY_LEN];
         let len = self
             .responder
@@ -349,6 +416,8 @@ impl Server {
     /// Runs every timer due at `now`. Safe to call at any time.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.responder.handle_timeout(now);
+        self.expire_owner_requests(now);
+        self.advance_shutdown(now);
         while let Some(slot) = self.table.pop_expired(now) {
             let Some(entry) = self.table.get_mut(slot) else {
                 continue;
@@ -378,6 +447,9 @@ impl Server {
             return Some(Transmit { destination, len });
         }
         while let Some(slot) = self.table.next_dirty() {
+            if self.has_pending(slot) {
+                self.pump(slot);
+            }
             let entry = self
                 .table
                 .get_mut(slot)
@@ -399,10 +471,15 @@ impl Server {
     /// Valid after `poll_transmit` returned `None`.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.table.next_deadline(), self.responder.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.table.next_deadline(),
+            self.responder.poll_timeout(),
+            self.owner.next_deadline(),
+            self.shutdown_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next event, if any.
@@ -417,18 +494,6 @@ impl Server {
             self.stats.drops.events += 1;
         }
         self.events.push_back(event);
-    }
-
-    /// Closes every session, telling each client with CLOSE. Drain `poll_transmit` afterwards
-    /// to send the CLOSE frames.
-    pub fn close_all(&mut self, reason: &str) {
-        let slots: Vec<SlotId> = self.table.iter().map(|(slot, _)| slot).collect();
-        for slot in slots {
-            if let Some(entry) = self.table.get_mut(slot) {
-                let _ = entry.session.write_frame(&Frame::Close(Close { reason }));
-            }
-            self.table.mark_dirty(slot);
-        }
     }
 
     /// Removes a session and all its subscriptions. With `tell`, a CLOSE frame with the reason
@@ -449,8 +514,11 @@ impl Server {
             self.flush_one(now, &mut entry.session);
         }
         for (sid, sub) in &entry.subs {
-            self.index
-                .remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, *sid));
+            if !sub.ended {
+                self.index
+                    .remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, *sid));
+            }
+            self.discard_pending(sub);
         }
         self.stats.subscriptions -= entry.subs.len() as u64;
         if !entry.name.is_empty() && self.names.get(&entry.name) == Some(&slot) {

@@ -17,8 +17,15 @@ pub struct ServerDrops {
     pub too_old: u64,
     /// Frames from a client that broke the protocol (the session is closed).
     pub protocol_violation: u64,
-    /// Messages not delivered because the subscriber's send buffer was full.
+    /// Messages not delivered because the subscription's queue was full (its policy chose
+    /// which message was lost).
     pub slow_consumer: u64,
+    /// Messages not queued because all subscription queues together hold `max_pending_bytes`.
+    pub server_pending_full: u64,
+    /// Messages queued for a subscription when it was unsubscribed or its session closed.
+    pub unsubscribed: u64,
+    /// PUBs ignored, and sessions refused, while the server drains or shuts down.
+    pub draining: u64,
     /// Handshake replies dropped because the reply queue was full.
     pub reply_queue_full: u64,
     /// Events dropped because the event queue was full (the oldest go first).
@@ -56,6 +63,10 @@ pub struct ServerStats {
     pub handshake_failures: u64,
     /// Requests answered at once with "no responders".
     pub no_responders: u64,
+    /// Bytes waiting in subscription queues now.
+    pub pending_bytes: u64,
+    /// Slow-consumer bursts (each reported once with an event and an ERR to the client).
+    pub slow_consumers: u64,
     /// Drops by reason.
     pub drops: ServerDrops,
 }
@@ -66,6 +77,8 @@ pub struct ServerStats {
 pub struct SubscriptionStats {
     /// Messages handed to the session's stream.
     pub delivered: u64,
-    /// Messages dropped because the session could not take them.
+    /// Messages dropped because the subscription's queue was full.
     pub dropped: u64,
+    /// Messages waiting in the subscription's queue now.
+    pub pending: u64,
 }

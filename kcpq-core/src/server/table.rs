@@ -10,7 +10,9 @@ use crate::Instant;
 use crate::crypto::SessionId;
 use crate::session::Session;
 
+use super::delivery::QueuedFrame;
 use super::stats::SubscriptionStats;
+use crate::queue::BoundedQueue;
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +28,18 @@ pub(crate) enum Phase {
 pub(crate) struct SubState {
     pub(crate) filter: String,
     pub(crate) queue: Option<String>,
-    /// Messages still to deliver before the subscription ends (`UNSUB` with a count).
+    /// Messages still to route before the subscription ends (`UNSUB` with a count).
     pub(crate) remaining: Option<u64>,
     pub(crate) stats: SubscriptionStats,
-    /// Whether the last message for it was dropped (a slow-consumer burst is reported once).
-    pub(crate) slow: bool,
+    /// Whole encoded MSG frames waiting for the session's stream to drop below its watermark.
+    pub(crate) pending: BoundedQueue<QueuedFrame>,
+    /// Whether it is in its session's round-robin list of subscriptions with pending frames.
+    pub(crate) scheduled: bool,
+    /// Routing ended (its count was reached): removed once `pending` is empty.
+    pub(crate) ended: bool,
+    /// Whether the last message was refused by the server-wide pending bound (a burst of such
+    /// drops is reported once).
+    pub(crate) over_server_cap: bool,
 }
 
 /// One live session and its broker state.
@@ -42,6 +51,10 @@ pub(crate) struct Slot {
     pub(crate) no_echo: bool,
     pub(crate) opened_at: Instant,
     pub(crate) subs: BTreeMap<u32, SubState>,
+    /// Subscriptions with pending frames, served round-robin.
+    pub(crate) ready: VecDeque<u32>,
+    /// The client's instance token from CONNECT.
+    pub(crate) instance: u64,
     /// The deadline this slot is armed at in the timer set, if any.
     armed: Option<Instant>,
     /// Whether it is in the transmit queue.
@@ -77,6 +90,8 @@ impl SessionTable {
             no_echo: false,
             opened_at: now,
             subs: BTreeMap::new(),
+            ready: VecDeque::new(),
+            instance: 0,
             armed: None,
             dirty: false,
         };

@@ -34,6 +34,8 @@ pub enum CloseReason {
     StatelessReset,
     /// All packet numbers are used up (never in practice).
     PacketNumbersExhausted,
+    /// The same client (same name and instance token) opened a new session, replacing this one.
+    Replaced,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -52,6 +54,7 @@ impl std::fmt::Display for CloseReason {
                 f.write_str("the server lost the session (stateless reset)")
             }
             CloseReason::PacketNumbersExhausted => f.write_str("packet numbers exhausted"),
+            CloseReason::Replaced => f.write_str("replaced by a new session of the same client"),
         }
     }
 }

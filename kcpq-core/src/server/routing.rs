@@ -1,0 +1,103 @@
+//! Routing one publish to the subscriptions that match it, clients' and the owner's alike.
+
+use crate::proto::{Msg, Pub};
+use crate::subject::MatchResult;
+
+use super::table::SlotId;
+use super::{LOCAL_SLOT, Server, SubKey, split_key};
+
+/// Who published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A client's session.
+    Session(SlotId),
+    /// The server's owner, through the API.
+    Owner,
+}
+
+/// Whom a publish may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// Every matching subscription.
+    Everyone,
+    /// Only the matching subscriptions of one session.
+    Session(SlotId),
+}
+
+impl Server {
+    /// Delivers `p` to every matching subscription allowed by `target`. Returns how many
+    /// subscriptions it was routed to. A request nobody listens to is answered at once.
+    pub(super) fn route(&mut self, origin: Origin, target: Target, p: &Pub<'_>) -> usize {
+        let no_echo_slot = match origin {
+            Origin::Session(slot) if self.table.get(slot).is_some_and(|e| e.no_echo) => Some(slot),
+            _ => None,
+        };
+        let mut matches = std::mem::take(&mut self.matches);
+        self.index.match_into(p.subject, &mut matches);
+        let mut listeners = 0usize;
+        for key in matches.iter() {
+            let (slot, sid) = split_key(key);
+            if Some(slot) == no_echo_slot || !allowed(target, slot) {
+                continue;
+            }
+            listeners += 1;
+            let msg = Msg {
+                sid,
+                subject: p.subject,
+                reply: p.reply,
+                headers: p.headers,
+                no_responders: false,
+                payload: p.payload,
+            };
+            if slot == LOCAL_SLOT {
+                self.deliver_local(&msg);
+            } else {
+                self.deliver(slot, &msg);
+            }
+        }
+        if p.request
+            && listeners == 0
+            && let Some(reply) = p.reply
+        {
+            match origin {
+                Origin::Session(slot) => self.answer_no_responders(slot, reply, &mut matches),
+                Origin::Owner => self.owner_no_responders(reply),
+            }
+        }
+        self.matches = matches;
+        listeners
+    }
+
+    /// Tells the requester at once that nobody listens, on its own subscription to `reply`.
+    fn answer_no_responders(
+        &mut self,
+        slot: SlotId,
+        reply: &str,
+        matches: &mut MatchResult<SubKey>,
+    ) {
+        self.index.match_into(reply, matches);
+        let own = matches
+            .iter()
+            .map(split_key)
+            .find(|(target, _)| *target == slot);
+        if let Some((_, sid)) = own {
+            self.stats.no_responders += 1;
+            let msg = Msg {
+                sid,
+                subject: reply,
+                reply: None,
+                headers: None,
+                no_responders: true,
+                payload: &[],
+            };
+            self.deliver(slot, &msg);
+        }
+    }
+}
+
+fn allowed(target: Target, slot: SlotId) -> bool {
+    match target {
+        Target::Everyone => true,
+        Target::Session(only) => slot == only,
+    }
+}
