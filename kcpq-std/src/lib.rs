@@ -60,7 +60,4 @@ pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};
 pub use kcpq_core::server::ServerConfig;
 pub use kcpq_core::server::{ServerEvent, ServerStats, SessionInfo};
 pub use message::Message;
-pub use server::{
-    BindError, DEFAULT_SERVER_EVENT_CAPACITY, DEFAULT_SHUTDOWN_LINGER, QueryError, Server,
-    ShutdownError,
-};
+pub use server::{BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ShutdownError};

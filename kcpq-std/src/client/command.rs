@@ -23,7 +23,7 @@ pub(crate) enum Command {
     /// `Client::subscribe`; answered once the server confirmed.
     Subscribe {
         filter: String,
-        queue: Option<String>,
+        options: kcpq_core::client::SubscribeOptions,
         inbox: Arc<Inbox>,
         reply: Reply<Result<Sid, SubscribeError>>,
     },

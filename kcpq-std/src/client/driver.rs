@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use kcpq_core::client::{
     Client as Core, ClientEvent, FlushError as CoreFlushError, FlushId,
     PublishError as CorePublishError, RequestFailure, RequestId, Sid,
-    SubscribeError as CoreSubscribeError, UnsubscribeError as CoreUnsubscribeError,
+    SubscribeError as CoreSubscribeError,
 };
 use kcpq_core::crypto::HandshakeError;
 use kcpq_core::server::Transmit;
@@ -121,10 +121,10 @@ impl ClientDriver {
             },
             Command::Subscribe {
                 filter,
-                queue,
+                options,
                 inbox,
                 reply,
-            } => match self.core.subscribe(&filter, queue.as_deref()) {
+            } => match self.core.subscribe_with(&filter, &options) {
                 Ok(sid) => {
                     self.subs.insert(
                         sid,
@@ -134,14 +134,6 @@ impl ClientDriver {
                         },
                     );
                     self.pending_subs.insert(sid, reply);
-                }
-                Err(CoreSubscribeError::BufferFull) => {
-                    return Err(Command::Subscribe {
-                        filter,
-                        queue,
-                        inbox,
-                        reply,
-                    });
                 }
                 Err(CoreSubscribeError::Closed) => answer(reply, Err(SubscribeError::Closed)),
                 Err(e) => answer(reply, Err(SubscribeError::Invalid(e))),
@@ -155,9 +147,6 @@ impl ClientDriver {
                         }
                     }
                 },
-                Err(CoreUnsubscribeError::BufferFull) => {
-                    return Err(Command::Unsubscribe { sid, after });
-                }
                 Err(_) => self.forget(sid),
             },
             Command::Request {
@@ -246,6 +235,20 @@ impl ClientDriver {
                 }
                 self.events.push(Event::Disconnected(reason));
             }
+            ClientEvent::Reconnected {
+                server_name,
+                client_name,
+            } => {
+                self.shared
+                    .max_payload
+                    .store(self.core.max_payload(), Ordering::Relaxed);
+                self.events.push(Event::Reconnected {
+                    server_name,
+                    client_name,
+                });
+            }
+            // Reported by `finish` once the core says it is closed.
+            ClientEvent::Closed => {}
             ClientEvent::Subscribed(sid) => {
                 if let Some(reply) = self.pending_subs.remove(&sid) {
                     answer(reply, Ok(sid));

@@ -15,8 +15,17 @@ pub enum Event {
         /// This client's name as the server knows it.
         client_name: String,
     },
-    /// The session ended.
+    /// The session ended. Unless the client was closed (then [`Event::Closed`] follows), it
+    /// reconnects by itself and restores its subscriptions.
     Disconnected(CloseReason),
+    /// A new session is ready after a disconnect; every subscription has been restored.
+    /// Messages published while no session existed were not delivered (at most once).
+    Reconnected {
+        /// The server's name.
+        server_name: String,
+        /// This client's name as the server knows it.
+        client_name: String,
+    },
     /// A subscription's queue was full and messages were dropped (once per burst).
     SlowConsumer {
         /// The subscription.
@@ -41,6 +50,7 @@ pub enum Event {
     ServerError(ServerError),
     /// An event of the core this adapter passes on unchanged.
     Core(ClientEvent),
-    /// The client has ended; no more events follow.
+    /// The client has ended (after `close`, a failed first connect, or when reconnecting gave
+    /// up); no more events follow.
     Closed,
 }

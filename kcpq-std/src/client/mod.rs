@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kcpq_core::client::{Client as Core, ClientConfig, PublishError as CorePublishError};
+use kcpq_core::client::{
+    Client as Core, ClientConfig, PublishError as CorePublishError,
+    SubscribeOptions as CoreSubscribeOptions,
+};
 use kcpq_core::crypto::KeySet;
 use kcpq_core::proto::encode_headers;
 use kcpq_core::subject::{SubjectLimits, validate_subject};
@@ -55,7 +58,8 @@ pub struct ClientOptions {
     pub server: String,
     /// The pre-shared keys; the first is used.
     pub keys: KeySet,
-    /// The core client's settings (name, KCP, connect timeout in `handshake`, bounds).
+    /// The core client's settings: name, KCP, connect timeout (`handshake`), reconnect policy,
+    /// the default bound and overflow policy of subscription queues, other bounds.
     pub config: ClientConfig,
     /// The bound of blocking calls without their own timeout.
     pub timeout: Duration,
@@ -63,10 +67,6 @@ pub struct ClientOptions {
     pub command_capacity: usize,
     /// The bound of the event stream.
     pub event_capacity: usize,
-    /// Default queue bounds of a subscription.
-    pub queue_limits: QueueLimits,
-    /// Default overflow policy of a subscription.
-    pub overflow: OverflowPolicy,
 }
 
 impl ClientOptions {
@@ -79,8 +79,6 @@ impl ClientOptions {
             timeout: DEFAULT_TIMEOUT,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
-            queue_limits: QueueLimits::default(),
-            overflow: OverflowPolicy::default(),
         }
     }
 }
@@ -91,9 +89,10 @@ impl ClientOptions {
 pub struct SubscribeOptions {
     /// The queue group: each message goes to one member of the group.
     pub queue: Option<String>,
-    /// Queue bounds (the client's default if `None`).
+    /// Queue bounds (the client's `config.subscription_limits` if `None`).
     pub limits: Option<QueueLimits>,
-    /// Overflow policy (the client's default if `None`).
+    /// Overflow policy (the client's `config.subscription_policy` if `None`); the server
+    /// applies it too, in its queue in front of this client.
     pub overflow: Option<OverflowPolicy>,
     /// How long to wait for the server's confirmation (the client's default if `None`).
     pub timeout: Option<Duration>,
@@ -193,6 +192,8 @@ impl Client {
         let clock = Clock::start();
         let connect_wait = options.config.handshake.connect_timeout + options.timeout;
         let subject_limits = options.config.subject_limits;
+        let queue_limits = options.config.subscription_limits;
+        let overflow = options.config.subscription_policy;
         let core = Core::new(
             options.config,
             server,
@@ -236,8 +237,8 @@ impl Client {
                 client_name,
                 timeout: options.timeout,
                 subject_limits,
-                queue_limits: options.queue_limits,
-                overflow: options.overflow,
+                queue_limits,
+                overflow,
             }),
         })
     }
@@ -392,16 +393,19 @@ impl Client {
         options: &SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let inner = &self.inner;
-        let inbox = subscription::Inbox::new(
-            options.limits.unwrap_or(inner.queue_limits),
-            options.overflow.unwrap_or(inner.overflow),
-        );
+        let limits = options.limits.unwrap_or(inner.queue_limits);
+        let policy = options.overflow.unwrap_or(inner.overflow);
+        let inbox = subscription::Inbox::new(limits, policy);
+        let mut core_options = CoreSubscribeOptions::default()
+            .with_limits(limits)
+            .with_policy(policy);
+        core_options.queue_group = options.queue.clone();
         let timeout = options.timeout.unwrap_or(inner.timeout);
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
         let command = Command::Subscribe {
             filter: filter.to_owned(),
-            queue: options.queue.clone(),
+            options: core_options,
             inbox: Arc::clone(&inbox),
             reply: tx,
         };

@@ -1,7 +1,6 @@
 //! The server's I/O thread: answers handles' queries and shuts the core down.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use kcpq_core::Instant;
 use kcpq_core::server::ServerStats;
@@ -18,11 +17,9 @@ pub(crate) enum Command {
     Sessions(Reply<Vec<SessionInfo>>),
     /// `Server::stats`.
     Stats(Reply<ServerStats>),
-    /// `Server::shutdown`: CLOSE to every session, linger, stop.
-    Shutdown {
-        linger: Duration,
-        reply: Option<Reply<()>>,
-    },
+    /// `Server::shutdown`: CLOSE to every session, stop once acknowledged (or the core's
+    /// `shutdown_linger` has passed).
+    Shutdown { reply: Option<Reply<()>> },
 }
 
 /// The reason sent to clients in CLOSE at shutdown.
@@ -33,8 +30,6 @@ pub(crate) struct ServerDriver {
     core: Core,
     commands: Commands<Command>,
     events: EventSink<ServerEvent>,
-    /// Set at shutdown: keep driving (retransmitting CLOSE) until then.
-    linger_until: Option<Instant>,
     waiters: Vec<Reply<()>>,
     finished: bool,
 }
@@ -49,22 +44,14 @@ impl ServerDriver {
             core,
             commands,
             events,
-            linger_until: None,
             waiters: Vec::new(),
             finished: false,
         }
     }
 
-    fn shut_down(&mut self, now: Instant, linger: Duration) {
-        if self.linger_until.is_none() {
-            // With no session there is no CLOSE to retransmit: stop at once.
-            let linger = if self.core.session_count() == 0 {
-                Duration::ZERO
-            } else {
-                linger
-            };
-            self.core.close_all(SHUTDOWN_REASON);
-            self.linger_until = Some(now + linger);
+    fn shut_down(&mut self, now: Instant) {
+        if !self.core.is_stopping() {
+            self.core.shutdown(now, SHUTDOWN_REASON);
         }
     }
 }
@@ -80,15 +67,15 @@ impl Driven for ServerDriver {
                     match command {
                         Command::Sessions(reply) => answer(reply, self.core.sessions()),
                         Command::Stats(reply) => answer(reply, self.core.stats()),
-                        Command::Shutdown { linger, reply } => {
+                        Command::Shutdown { reply } => {
                             self.waiters.extend(reply);
-                            self.shut_down(now, linger);
+                            self.shut_down(now);
                         }
                     }
                 }
                 Taken::Empty => break,
                 Taken::Disconnected => {
-                    self.shut_down(now, super::DEFAULT_SHUTDOWN_LINGER);
+                    self.shut_down(now);
                     break;
                 }
             }
@@ -104,12 +91,6 @@ impl Driven for ServerDriver {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.core.handle_timeout(now);
-        if self.linger_until.is_some_and(|t| now >= t) {
-            self.finished = true;
-            for reply in self.waiters.drain(..) {
-                answer(reply, ());
-            }
-        }
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
@@ -120,14 +101,17 @@ impl Driven for ServerDriver {
         while let Some(event) = self.core.poll_event() {
             self.events.push(event);
         }
+        if self.core.is_shut_down() && !self.finished {
+            self.finished = true;
+            for reply in self.waiters.drain(..) {
+                answer(reply, ());
+            }
+        }
         false
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.core.poll_timeout(), self.linger_until]
-            .into_iter()
-            .flatten()
-            .min()
+        self.core.poll_timeout()
     }
 
     fn finished(&self) -> bool {

@@ -20,15 +20,14 @@ use crate::link::{Link, LinkError, await_reply, deadline_after, link, reply};
 
 use driver::{Command, ServerDriver};
 
-/// How long a stopping server keeps running after sending CLOSE to every session, so that a
-/// lost CLOSE is retransmitted: 250 ms, several KCP retransmit timeouts on a LAN.
-pub const DEFAULT_SHUTDOWN_LINGER: Duration = Duration::from_millis(250);
 /// Bound of commands from handles to the server's I/O thread.
 const COMMAND_CAPACITY: usize = 64;
 /// Bound of the server's event stream: 4096 events; beyond, new events are dropped and counted.
 pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
 /// Bound of a query (`sessions`, `stats`) without its own timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound of `shutdown` and `Drop`: above the core's shutdown linger (1 s by default).
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why `Server::bind` failed.
 #[derive(Debug, thiserror::Error)]
@@ -159,28 +158,22 @@ impl Server {
         Ok(await_reply(&rx, deadline)?)
     }
 
-    /// Sends CLOSE to every session, keeps running for [`DEFAULT_SHUTDOWN_LINGER`] so lost
-    /// CLOSE frames are retransmitted, then stops and joins the thread (the port is free after).
+    /// Sends CLOSE to every session, keeps running until each is acknowledged (at most the
+    /// configuration's `shutdown_linger`, so lost CLOSE frames are retransmitted), then stops and
+    /// joins the thread: the port is free when it returns.
     pub fn shutdown(self) {
-        let _ = self.stop(DEFAULT_SHUTDOWN_LINGER, QUERY_TIMEOUT);
+        let _ = self.stop(STOP_TIMEOUT);
     }
 
-    /// Shuts down with an explicit `linger`, waiting at most `timeout` for the thread.
-    pub fn shutdown_timeout(
-        self,
-        linger: Duration,
-        timeout: Duration,
-    ) -> Result<(), ShutdownError> {
-        self.stop(linger, timeout)
+    /// Shuts down, waiting at most `timeout` for the thread.
+    pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.stop(timeout)
     }
 
-    fn stop(&self, linger: Duration, timeout: Duration) -> Result<(), ShutdownError> {
+    fn stop(&self, timeout: Duration) -> Result<(), ShutdownError> {
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
-        let command = Command::Shutdown {
-            linger,
-            reply: Some(tx),
-        };
+        let command = Command::Shutdown { reply: Some(tx) };
         match self.link.send(command, deadline) {
             Ok(()) => match await_reply(&rx, deadline) {
                 Ok(()) | Err(LinkError::Closed) => {}
@@ -203,6 +196,6 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.stop(DEFAULT_SHUTDOWN_LINGER, QUERY_TIMEOUT);
+        let _ = self.stop(STOP_TIMEOUT);
     }
 }

@@ -36,3 +36,16 @@ pub fn options(server_addr: impl ToString, name: &str) -> ClientOptions {
 pub fn client(server: &Server, name: &str) -> Client {
     Client::connect_with(options(server.local_addr(), name)).expect("connect")
 }
+
+/// The first event matching `want` within [`WAIT`], skipping others.
+pub fn wait_for<T>(events: &kcpq_std::Events<T>, want: impl Fn(&T) -> bool) -> Option<T> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match events.recv_timeout(left) {
+            Ok(event) if want(&event) => return Some(event),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
