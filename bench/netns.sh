@@ -59,6 +59,9 @@ status)
             echo "== $ns"
             ip -n "$ns" -brief addr
             ip -n "$ns" route
+            # TX "dropped" on a TUN device: packets the kernel dropped because the forwarder did
+            # not read them fast enough (the device queue, txqueuelen, was full).
+            ip -n "$ns" -s link show dev "$([ "$ns" = "$NS_A" ] && echo "$DEV_A" || echo "$DEV_B")"
         else
             echo "== $ns: absent"
         fi
