@@ -7,10 +7,11 @@ mod cli;
 mod forward;
 mod sys;
 
+use std::fs::File;
 use std::io;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::Instant;
 
@@ -50,21 +51,12 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let a = tun::open(&side_a).map_err(|e| format!("{}: {e}", describe(&side_a)))?;
     let b = tun::open(&side_b).map_err(|e| format!("{}: {e}", describe(&side_b)))?;
     let (notes, inbox) = mpsc::channel();
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1]).map_err(|e| e.to_string())?;
-    let signal_notes = notes.clone();
-    thread::spawn(move || {
-        for signal in signals.forever() {
-            if signal_notes.send(Note::Signal(signal)).is_err() {
-                return;
-            }
-        }
-    });
+    forward_signals(notes.clone())?;
 
     let origin = Instant::now();
-    let clone = |file: &std::fs::File| file.try_clone().map_err(|e| e.to_string());
+    let clone = |file: &File| file.try_clone().map_err(|e| e.to_string());
     let mut labelled = Vec::new();
     for (label, stream, source, sink) in [("a->b", 0, clone(&a)?, clone(&b)?), ("b->a", 1, b, a)] {
-        let counters = Arc::new(Counters::default());
         let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
         rng.set_stream(stream);
         let direction = Direction {
@@ -73,18 +65,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             impairment: impairment.clone(),
             rng,
             schedule: Schedule::new(args.limit),
-            counters: Arc::clone(&counters),
+            counters: Arc::new(Counters::default()),
             origin,
         };
-        let failures = notes.clone();
-        thread::Builder::new()
-            .name(label.to_owned())
-            .spawn(move || {
-                let error = direction.run();
-                let _ = failures.send(Note::Failed(label, error));
-            })
-            .map_err(|e| e.to_string())?;
-        labelled.push((label, counters));
+        labelled.push((label, Arc::clone(&direction.counters)));
+        spawn(label, direction, notes.clone())?;
     }
     eprintln!(
         "kcpq-impair: forwarding {} <-> {} with {:?}, seed {}, limit {} packets",
@@ -94,7 +79,40 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         args.seed,
         args.limit
     );
+    serve(&inbox, &labelled, origin)
+}
 
+/// Turns SIGINT, SIGTERM and SIGUSR1 into notes for the main thread.
+fn forward_signals(notes: Sender<Note>) -> Result<(), String> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1]).map_err(|e| e.to_string())?;
+    thread::spawn(move || {
+        for signal in signals.forever() {
+            if notes.send(Note::Signal(signal)).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Runs one direction on its own thread, which sends a note if it ever stops.
+fn spawn(label: &'static str, direction: Direction, notes: Sender<Note>) -> Result<(), String> {
+    thread::Builder::new()
+        .name(label.to_owned())
+        .spawn(move || {
+            let error = direction.run();
+            let _ = notes.send(Note::Failed(label, error));
+        })
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Prints the report on SIGUSR1 and, before returning, on SIGINT, SIGTERM or a failed direction.
+fn serve(
+    inbox: &Receiver<Note>,
+    labelled: &[(&'static str, Arc<Counters>)],
+    origin: Instant,
+) -> Result<ExitCode, String> {
     let report = || -> Result<Report, String> {
         Ok(Report {
             directions: labelled
