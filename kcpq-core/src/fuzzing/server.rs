@@ -132,13 +132,13 @@ fn server_config(flags: u8) -> ServerConfig {
             half_open_lifetime: Duration::from_secs(2),
             ..ResponderConfig::default()
         },
-        max_events: 8,
+        max_events: 4,
         max_pending_replies: 4,
         subscription_queue: QueueLimits {
             max_messages: 1 + usize::from(flags & 3),
             max_bytes: 64,
         },
-        max_pending_bytes: if flags & 4 == 0 { 700 } else { 4000 },
+        max_pending_bytes: if flags & 4 == 0 { 300 } else { 4000 },
         low_watermark: if flags & 8 == 0 { None } else { Some(150) },
         shutdown_linger: Duration::from_millis(300),
         max_requests: 3,
@@ -584,11 +584,11 @@ impl Harness {
         }
     }
 
-    fn to_server(&mut self, from: SocketAddr, mut datagram: Vec<u8>) {
+    fn deliver_to_server(&mut self, from: SocketAddr, mut datagram: Vec<u8>) {
         self.server.handle_datagram(self.now, from, &mut datagram);
     }
 
-    fn to_peer(&mut self, k: usize, mut datagram: Vec<u8>) {
+    fn deliver_to_peer(&mut self, k: usize, mut datagram: Vec<u8>) {
         self.peers[k].actor.handle_datagram(self.now, &mut datagram);
     }
 
@@ -600,12 +600,12 @@ impl Harness {
             self.settle_rounds += 1;
             for k in 0..PEERS {
                 while let Some(d) = self.peers[k].to_server.pop_front() {
-                    self.to_server(addr(k), d);
+                    self.deliver_to_server(addr(k), d);
                 }
                 while !self.peers[k].deaf
                     && let Some(d) = self.peers[k].to_peer.pop_front()
                 {
-                    self.to_peer(k, d);
+                    self.deliver_to_peer(k, d);
                 }
             }
             self.drain();
@@ -847,12 +847,12 @@ impl Harness {
         match input.byte() % 8 {
             0 => {
                 while let Some(d) = self.peers[k].to_server.pop_front() {
-                    self.to_server(addr(k), d);
+                    self.deliver_to_server(addr(k), d);
                 }
             }
             1 => {
                 while let Some(d) = self.peers[k].to_peer.pop_front() {
-                    self.to_peer(k, d);
+                    self.deliver_to_peer(k, d);
                 }
             }
             2 | 3 => {
@@ -874,9 +874,9 @@ impl Harness {
                     queue.remove(i).expect("index in range")
                 };
                 if to_server {
-                    self.to_server(addr(k), d);
+                    self.deliver_to_server(addr(k), d);
                 } else {
-                    self.to_peer(k, d);
+                    self.deliver_to_peer(k, d);
                 }
             }
             4 => {
@@ -889,7 +889,7 @@ impl Harness {
                 // datagrams.
                 let from = addr((k + 1 + usize::from(input.byte() % 3)) % PEERS);
                 while let Some(d) = self.peers[k].to_server.pop_front() {
-                    self.to_server(from, d);
+                    self.deliver_to_server(from, d);
                 }
             }
             _ => {
@@ -996,7 +996,7 @@ impl Harness {
             OP_RAW => {
                 let len = usize::from(input.byte());
                 let datagram = input.take(len);
-                self.to_server(addr(k), datagram);
+                self.deliver_to_server(addr(k), datagram);
             }
             OP_SPAWN => self.spawn(k, input),
             OP_CLIENT => self.client_op(k, input),
@@ -1022,7 +1022,7 @@ impl Harness {
                 if let Some(b) = d.get_mut(at) {
                     *b ^= mask;
                 }
-                self.to_server(addr(k), d);
+                self.deliver_to_server(addr(k), d);
             }
             _ => unreachable!("operation codes are taken modulo OPS"),
         }
