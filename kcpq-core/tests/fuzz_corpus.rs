@@ -16,6 +16,7 @@ const TARGETS: &[(&str, EntryPoint)] = &[
     ("kcp_endpoint", fuzzing::kcp::kcp_endpoint),
     ("kcp_segment_decode", fuzzing::kcp::kcp_segment_decode),
     ("proto_decode", fuzzing::proto::proto_decode),
+    ("server_session", fuzzing::server::server_session),
     ("subject_index", fuzzing::subject::subject_index),
 ];
 

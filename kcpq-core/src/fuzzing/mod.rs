@@ -7,4 +7,5 @@
 pub mod crypto;
 pub mod kcp;
 pub mod proto;
+pub mod server;
 pub mod subject;
