@@ -137,6 +137,9 @@ impl Client {
         if outcome.first_of_burst() {
             self.push_event(ClientEvent::SlowConsumer { sid: msg.sid });
         }
+        if self.subs.get(&msg.sid).is_some_and(|s| s.ended) {
+            self.push_event(ClientEvent::Unsubscribed(msg.sid));
+        }
         if ended_empty {
             self.subs.remove(&msg.sid);
         }

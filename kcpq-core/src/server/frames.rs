@@ -120,9 +120,7 @@ impl Server {
             return Err((CloseReason::ProtocolViolation(message), false));
         }
         let name = if c.name.is_empty() {
-            let n = self.next_client_number;
-            self.next_client_number += 1;
-            format!("client-{n}")
+            self.assign_name()
         } else {
             c.name.to_owned()
         };
@@ -170,6 +168,20 @@ impl Server {
         self.stats.sessions_opened += 1;
         self.push_event(ServerEvent::SessionOpened { name, addr });
         Ok(())
+    }
+
+    /// A name for a client that chose none: `client-<start token>-<n>`, never one in use. The
+    /// token, random per server start, keeps a client that reconnects with the name a previous
+    /// run of this server gave it from colliding with a new client's.
+    fn assign_name(&mut self) -> String {
+        loop {
+            let n = self.next_client_number;
+            self.next_client_number += 1;
+            let name = format!("client-{:08x}-{n}", self.name_token);
+            if !self.names.contains_key(&name) {
+                return name;
+            }
+        }
     }
 
     fn on_sub(&mut self, slot: SlotId, sub: Sub<'_>) {

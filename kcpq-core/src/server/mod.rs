@@ -172,6 +172,8 @@ pub struct Server {
     matches: MatchResult<SubKey>,
     stats: ServerStats,
     next_client_number: u64,
+    /// Random per server start, part of server-assigned client names.
+    name_token: u32,
     owner: owner::Owner,
     /// Bytes in all subscription queues.
     pending_bytes: usize,
@@ -194,6 +196,7 @@ impl Server {
         config.validate()?;
         let mut rng = Rng::from_seed(seed);
         let token: [u8; 8] = rng.bytes();
+        let name_token = u32::from_le_bytes(rng.bytes());
         let inbox = format!(
             "{}.server-{:016x}",
             config.inbox_prefix,
@@ -214,6 +217,7 @@ impl Server {
             matches: MatchResult::new(),
             stats: ServerStats::default(),
             next_client_number: 1,
+            name_token,
             config,
         })
     }
