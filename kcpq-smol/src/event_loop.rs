@@ -154,6 +154,10 @@ pub(crate) async fn run<O: Owner>(
         }
     }
     io.send_batch().await;
+    // Refuse further commands and drop those already queued, so their callers' answer
+    // channels close instead of waiting forever.
+    commands.close();
+    while commands.try_recv().is_ok() {}
 }
 
 /// Drains transmits and events (whose handling may queue more output), then sends the batch.

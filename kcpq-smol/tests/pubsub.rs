@@ -8,9 +8,13 @@ use std::time::Duration;
 use common::{bounded, client, server};
 use futures_lite::{StreamExt, stream};
 use kcpq_smol::core::crypto::{HandshakeError, Key, KeySet};
-use kcpq_smol::{Client, ClientOptions, ConnectError, RequestError};
+use kcpq_smol::{Client, ClientOptions, ConnectError, RequestError, Subscription};
 
 const BOUND: Duration = Duration::from_secs(20);
+
+async fn next(sub: &mut Subscription) -> String {
+    sub.next().await.expect("a message").subject
+}
 
 #[test]
 fn wildcards_match_one_token_or_the_rest() {
@@ -23,17 +27,11 @@ fn wildcards_match_one_token_or_the_rest() {
         for subject in ["orders.new", "orders.eu.new", "other.new", "orders.end"] {
             publisher.publish(subject, subject).await.expect("publish");
         }
-        let next = |s: &mut kcpq_smol::Subscription| {
-            let s = &mut *s;
-            async move { s.next().await.expect("a message").subject }
-        };
         assert_eq!(next(&mut star).await, "orders.new");
         assert_eq!(next(&mut star).await, "orders.end");
         assert_eq!(next(&mut rest).await, "orders.new");
         assert_eq!(next(&mut rest).await, "orders.eu.new");
         assert_eq!(next(&mut rest).await, "orders.end");
-        let message = rest.next().await;
-        assert!(message.is_none() || message.is_some_and(|m| m.subject != "other.new"));
     });
 }
 

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use async_channel::Sender;
 use bytes::Bytes;
-use kcpq_core::Instant;
 use kcpq_core::client::{
     Client as Core, ClientEvent, ClientStats, FlushId, RequestFailure, RequestId, ServerError, Sid,
     SubscribeOptions,
 };
+use kcpq_core::{CloseReason, Instant};
 
 use super::error::{ConnectError, FlushError, PublishError, RequestError, SubscribeError};
 use super::{Connected, Event};
@@ -80,6 +80,8 @@ pub(crate) struct Driver {
     connect: Option<Reply<Result<Connected, ConnectError>>>,
     /// The last error the server sent before the session was ready (why it refused).
     refusal: Option<ServerError>,
+    /// Why the last session attempt ended before it was ready.
+    lost_before_ready: Option<CloseReason>,
     events: Sender<Event>,
     closers: Vec<Reply<()>>,
     /// The configured bound and policy of subscriptions that do not choose their own.
@@ -102,6 +104,7 @@ impl Driver {
             flushes: HashMap::new(),
             connect: Some(connect),
             refusal: None,
+            lost_before_ready: None,
             events,
             closers: Vec::new(),
             default_queue,
@@ -135,9 +138,7 @@ impl Driver {
             let _ = done.try_send(Err(FlushError::Closed));
         }
         if let Some(connect) = self.connect.take() {
-            let _ = connect.try_send(Err(ConnectError::Disconnected(
-                kcpq_core::CloseReason::Local,
-            )));
+            let _ = connect.try_send(Err(ConnectError::Disconnected(CloseReason::Local)));
         }
         self.emit(Event::Closed);
         for closer in self.closers.drain(..) {
@@ -202,12 +203,11 @@ impl Owner for Driver {
                 }
             }
             ClientEvent::Disconnected(reason) => {
-                if let Some(connect) = self.connect.take() {
-                    let error = match self.refusal.take() {
-                        Some(refusal) => ConnectError::Refused(refusal),
-                        None => ConnectError::Disconnected(reason.clone()),
-                    };
-                    let _ = connect.try_send(Err(error));
+                if self.connect.is_some() {
+                    // The core tries again by itself; `connect` fails at `Closed` or its timeout.
+                    log::debug!("session lost before it was ready: {reason}");
+                    self.lost_before_ready = Some(reason);
+                    return;
                 }
                 self.emit(Event::Disconnected(reason));
             }
@@ -220,9 +220,10 @@ impl Owner for Driver {
             }),
             ClientEvent::Closed => {
                 if let Some(connect) = self.connect.take() {
-                    let error = match self.refusal.take() {
-                        Some(refusal) => ConnectError::Refused(refusal),
-                        None => ConnectError::Disconnected(kcpq_core::CloseReason::Local),
+                    let error = match (self.refusal.take(), self.lost_before_ready.take()) {
+                        (Some(refusal), _) => ConnectError::Refused(refusal),
+                        (None, Some(reason)) => ConnectError::Disconnected(reason),
+                        (None, None) => ConnectError::Disconnected(CloseReason::Local),
                     };
                     let _ = connect.try_send(Err(error));
                 }

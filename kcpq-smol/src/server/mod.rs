@@ -222,6 +222,8 @@ impl Server {
         log::info!("KCPQ server listening on udp://{local_addr}");
         let mut driver = Driver::new(core, clock, event_tx);
         crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
+        // Free the port before telling anyone the server stopped, so it can be bound again.
+        drop(io);
         drop(commands);
         driver.finish();
         Ok(())
