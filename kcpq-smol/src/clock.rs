@@ -23,24 +23,24 @@ impl Clock {
     }
 
     /// The current time as the core counts it.
-    pub(crate) fn now(&self) -> Instant {
+    pub(crate) fn now(self) -> Instant {
         self.core(std::time::Instant::now())
     }
 
     /// `at` as the core counts it.
-    pub(crate) fn core(&self, at: std::time::Instant) -> Instant {
+    pub(crate) fn core(self, at: std::time::Instant) -> Instant {
         let micros =
             u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX);
         Instant::from_micros(micros)
     }
 
     /// A core instant as an operating-system instant.
-    pub(crate) fn to_std(&self, at: Instant) -> std::time::Instant {
+    pub(crate) fn std_instant(self, at: Instant) -> std::time::Instant {
         self.epoch + Duration::from_micros(at.as_micros())
     }
 
     /// A core instant as wall-clock time (for display only).
-    pub(crate) fn to_wall(&self, at: Instant) -> SystemTime {
+    pub(crate) fn wall_time(self, at: Instant) -> SystemTime {
         self.wall_epoch + Duration::from_micros(at.as_micros())
     }
 }

@@ -117,7 +117,7 @@ pub(crate) async fn run<O: Owner>(
             .min();
         let wake = next_wake(
             io,
-            deadline.map(|t| clock.to_std(t)),
+            deadline.map(|t| clock.std_instant(t)),
             commands,
             commands_open,
         )

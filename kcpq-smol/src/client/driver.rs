@@ -153,7 +153,7 @@ impl Driver {
         };
         let item = Item {
             message,
-            received: self.clock.to_std(now),
+            received: self.clock.std_instant(now),
         };
         if entry.queue.push(item).first_of_burst() {
             let (_, dropped) = entry.queue.counts();
@@ -240,7 +240,7 @@ impl Owner for Driver {
             ClientEvent::Message(message) => self.on_message(now, message),
             ClientEvent::Reply(id, message) => {
                 if let Some(request) = self.requests.remove(&id) {
-                    let message = Message::from_core(message, self.clock.to_std(now));
+                    let message = Message::from_core(message, self.clock.std_instant(now));
                     let _ = request.done.try_send(Ok(message));
                 }
             }

@@ -89,8 +89,8 @@ impl Driver {
             .map(|s| ClientInfo {
                 name: s.name,
                 addr: s.addr,
-                connected_since: self.clock.to_wall(s.connected_since),
-                last_heard: self.clock.to_wall(s.last_heard),
+                connected_since: self.clock.wall_time(s.connected_since),
+                last_heard: self.clock.wall_time(s.last_heard),
                 rtt: s.rtt,
                 subscriptions: s.subscriptions,
             })
@@ -161,7 +161,7 @@ impl Owner for Driver {
                 if let Some(queue) = self.subs.get(&message.sid) {
                     let item = Item {
                         message,
-                        received: self.clock.to_std(now),
+                        received: self.clock.std_instant(now),
                     };
                     if queue.push(item).first_of_burst() {
                         log::warn!("a subscription of the server's owner is dropping messages");
@@ -170,7 +170,7 @@ impl Owner for Driver {
             }
             CoreEvent::Reply(id, message) => {
                 if let Some(request) = self.requests.remove(&id) {
-                    let message = Message::from_core(message, self.clock.to_std(now));
+                    let message = Message::from_core(message, self.clock.std_instant(now));
                     let _ = request.done.try_send(Ok(message));
                 }
             }
