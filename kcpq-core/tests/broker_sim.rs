@@ -9,23 +9,7 @@ use kcpq_core::client::{ClientConfig, ClientEvent};
 use kcpq_core::server::ServerConfig;
 use sim::net::LinkConfig;
 use sim::world::World;
-
-fn seeds(default_count: u64) -> Vec<u64> {
-    match std::env::var("KCPQ_SEED") {
-        Ok(s) => vec![s.parse().expect("KCPQ_SEED is a number")],
-        Err(_) => (0..default_count).collect(),
-    }
-}
-
-fn messages_of(events: &[ClientEvent], sid: u32) -> Vec<Vec<u8>> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::Message(m) if m.sid == sid => Some(m.payload.clone()),
-            _ => None,
-        })
-        .collect()
-}
+use sim::{messages_of, seeds};
 
 #[test]
 fn pub_sub_delivers_exactly_once_in_order_over_a_lossy_network() {

@@ -3,9 +3,61 @@
 //! The blocking adapter for KCPQ: one std thread per client or server drives a `kcpq-core` state
 //! machine over a `std::net::UdpSocket`, with no async runtime in the dependency tree.
 //!
-//! **Status:** not built yet. This crate is a placeholder in the workspace so the layering is
-//! visible from the start; the blocking client and server arrive once the core's broker state
-//! machines exist. See the README's status section.
+//! ```no_run
+//! use std::time::Duration;
+//! use kcpq_std::{Client, Server, ServerConfig};
+//! use kcpq_std::core::crypto::KeySet;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keys = KeySet::from_env()?;
+//! let server = Server::bind("127.0.0.1:4222", &keys, ServerConfig::default())?;
+//! let client = Client::connect(server.local_addr(), &keys)?;
+//! let sub = client.subscribe("orders.>")?;
+//! client.publish("orders.new", b"42")?;
+//! let message = sub.recv_timeout(Duration::from_secs(1))?;
+//! assert_eq!(message.payload, b"42");
+//! client.close();
+//! server.shutdown();
+//! # Ok(()) }
+//! ```
+//!
+//! ## Threads
+//!
+//! Each [`Client`] and each [`Server`] owns one I/O thread. It follows the core's drain contract
+//! literally (see `driver`): apply the handles' commands, send every datagram `poll_transmit`
+//! yields, hand out every event, then sleep in `recv_from` with a read timeout equal to
+//! `poll_timeout` (no timer: no timeout), so an idle client or server does not wake up. Handles
+//! talk to it through a bounded `sync_channel` and wake it with a one-byte datagram from a
+//! private loopback socket (see the `io` module). Callback subscriptions each have one more
+//! thread that runs the callback.
+//!
+//! ## Queues and bounds
+//!
+//! Commands (bounded, `publish` waits for room up to a timeout), events (bounded, overflow
+//! counted), and each subscription's messages ([`queue::BoundedQueue`] with its
+//! [`queue::OverflowPolicy`], a [`Event::SlowConsumer`] once per burst of drops) are all bounded.
 #![warn(missing_docs)]
 
+mod client;
+mod clock;
+mod driver;
+mod events;
+mod io;
+mod link;
+mod message;
+pub mod queue;
+mod server;
+
 pub use kcpq_core as core;
+
+pub use client::{
+    CallbackSubscription, Client, ClientOptions, CloseError, ConnectError,
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_TIMEOUT, Event, FlushError,
+    PublishError, RequestError, SubscribeError, SubscribeOptions, Subscription, UnsubscribeError,
+};
+pub use clock::RandomnessError;
+pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};
+pub use kcpq_core::server::ServerConfig;
+pub use kcpq_core::server::{ServerEvent, ServerStats, SessionInfo};
+pub use message::Message;
+pub use server::{BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ShutdownError};

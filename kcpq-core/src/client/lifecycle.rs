@@ -26,7 +26,10 @@ impl Client {
             }
             Conn::AwaitInfo(session) | Conn::Ready(session) | Conn::Closing(session, _) => {
                 match session.handle_datagram(now, from, datagram) {
-                    Received::Accepted => self.process_frames(now),
+                    Received::Accepted => {
+                        self.process_frames(now);
+                        self.finish_close_if_acknowledged();
+                    }
                     Received::Dropped(OpenDrop::NotData)
                         if session.is_stateless_reset(datagram) =>
                     {
@@ -299,6 +302,17 @@ impl Client {
         }
         self.subs.retain(|_, sub| !sub.messages.is_empty());
         self.close(now);
+    }
+
+    /// A closing session whose CLOSE (and everything before it) is acknowledged is done at once,
+    /// not at the end of its linger time.
+    fn finish_close_if_acknowledged(&mut self) {
+        if let Conn::Closing(session, _) = &self.conn
+            && session.is_flushed()
+        {
+            self.push_event(ClientEvent::Disconnected(CloseReason::Local));
+            self.terminate();
+        }
     }
 
     /// Runs every timer due at `now`. Safe to call at any time.

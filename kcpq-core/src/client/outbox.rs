@@ -85,3 +85,60 @@ impl Outbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{FrameDecoder, Pub, Sub, SubFlags};
+
+    #[test]
+    fn retain_publishes_keeps_only_pub_frames_in_order() {
+        let mut outbox = Outbox::new(1 << 20);
+        const ONE: &[u8] = &[1];
+        const TWO: &[u8] = &[2];
+        let publish = |payload: &'static [u8]| {
+            Frame::Pub(Pub {
+                subject: "a",
+                reply: None,
+                headers: None,
+                request: false,
+                payload,
+            })
+        };
+        assert!(outbox.push(&publish(ONE)));
+        assert!(outbox.push(&Frame::Sub(Sub {
+            req_id: 1,
+            sid: 1,
+            filter: "a",
+            queue: None,
+            flags: SubFlags::default(),
+        })));
+        assert!(outbox.push(&Frame::Ping { req_id: 2 }));
+        assert!(outbox.push(&publish(TWO)));
+        outbox.retain_publishes();
+
+        let mut decoder = FrameDecoder::new(1 << 20);
+        decoder.push(&outbox.buf[outbox.start..]);
+        let mut payloads = Vec::new();
+        while let Some(frame) = decoder.next_frame() {
+            match frame.expect("valid frames") {
+                Frame::Pub(p) => payloads.push(p.payload[0]),
+                other => panic!("kept {other:?}"),
+            }
+        }
+        assert_eq!(payloads, vec![1, 2]);
+    }
+
+    #[test]
+    fn push_refuses_beyond_the_bound() {
+        let mut outbox = Outbox::new(16);
+        assert!(outbox.push(&Frame::Ping { req_id: 1 }));
+        assert!(!outbox.push(&Frame::Pub(Pub {
+            subject: "a",
+            reply: None,
+            headers: None,
+            request: false,
+            payload: &[0; 16],
+        })));
+    }
+}

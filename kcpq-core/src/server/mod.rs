@@ -509,8 +509,10 @@ impl Server {
                 &mut entry.session,
                 &Frame::Close(Close { reason: &message }),
             );
-        } else if matches!(reason, CloseReason::PeerClosed(_)) {
-            // Acknowledge the peer's CLOSE so it need not wait for its linger time.
+        } else {
+            // Send what the stream holds in one last datagram: the acknowledgement of the
+            // peer's CLOSE (so it need not wait for its linger time), or the ERR that explains
+            // a refusal (duplicate name, unsupported version).
             self.flush_one(now, &mut entry.session);
         }
         for (sid, sub) in &entry.subs {

@@ -1,5 +1,6 @@
 //! A server and many clients on one simulated network, on a virtual clock.
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -48,6 +49,13 @@ pub struct World {
     pub peers: Vec<Peer>,
     buf: Vec<u8>,
     pub steps: u64,
+    /// Calls of `server.handle_timeout` (its wake-ups).
+    pub server_wakeups: u64,
+    /// Client address -> index in `peers`.
+    by_addr: HashMap<SocketAddr, usize>,
+    /// Client deadlines, so a step touches only the clients that have work.
+    client_timers: BTreeSet<(Instant, usize)>,
+    armed: Vec<Option<Instant>>,
 }
 
 impl World {
@@ -63,7 +71,22 @@ impl World {
             peers: Vec::new(),
             buf: vec![0u8; 65_536],
             steps: 0,
+            server_wakeups: 0,
+            by_addr: HashMap::new(),
+            client_timers: BTreeSet::new(),
+            armed: Vec::new(),
         }
+    }
+
+    /// Replaces the server by a new one with no state, at the same address (a restart).
+    pub fn restart_server(&mut self, config: ServerConfig, generation: u64) {
+        self.server = Server::new(
+            config,
+            &keys(),
+            seed_for(self.seed, 1_000_000 + generation),
+            self.now,
+        )
+        .expect("valid config");
     }
 
     /// Adds a client that starts connecting now; returns its index.
@@ -74,22 +97,32 @@ impl World {
     /// Adds a client with its own key set.
     pub fn add_client_with_keys(&mut self, config: ClientConfig, keys: &KeySet) -> usize {
         let index = self.peers.len();
-        let port = 10_000 + u16::try_from(index).expect("fewer than 55 000 clients");
-        let addr = SocketAddr::from(([10, 0, 1, 1], port));
+        let port = 10_000 + u16::try_from(index % 50_000).expect("below 50 000");
+        let addr = SocketAddr::from(([10, 0, 1 + (index / 50_000) as u8, 1], port));
         let seed = seed_for(self.seed, 1 + index as u64);
         let client = Client::new(config, SERVER, keys, seed, self.now);
+        self.by_addr.insert(addr, index);
         self.peers.push(Peer {
             addr,
             client,
             events: Vec::new(),
             not_reading: false,
         });
-        self.drain();
+        self.drain_server();
+        self.drain_peer(index);
         index
     }
 
-    /// Sends everything every state machine has to send, and collects events.
+    /// Sends everything every state machine has to send, and collects events. Call it after
+    /// API calls on any client.
     pub fn drain(&mut self) {
+        self.drain_server();
+        for i in 0..self.peers.len() {
+            self.drain_peer(i);
+        }
+    }
+
+    fn drain_server(&mut self) {
         while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
             self.net
                 .send(self.now, SERVER, t.destination, &self.buf[..t.len]);
@@ -97,34 +130,48 @@ impl World {
         while let Some(e) = self.server.poll_event() {
             self.server_events.push(e);
         }
-        for peer in &mut self.peers {
-            while let Some(t) = peer.client.poll_transmit(self.now, &mut self.buf) {
-                self.net
-                    .send(self.now, peer.addr, t.destination, &self.buf[..t.len]);
+    }
+
+    /// Drains one client and re-arms its timer.
+    fn drain_peer(&mut self, i: usize) {
+        let peer = &mut self.peers[i];
+        while let Some(t) = peer.client.poll_transmit(self.now, &mut self.buf) {
+            self.net
+                .send(self.now, peer.addr, t.destination, &self.buf[..t.len]);
+        }
+        while !peer.not_reading
+            && let Some(e) = peer.client.poll_event()
+        {
+            peer.events.push(e);
+        }
+        let next = peer.client.poll_timeout();
+        if self.armed.len() <= i {
+            self.armed.resize(i + 1, None);
+        }
+        if self.armed[i] != next {
+            if let Some(at) = self.armed[i] {
+                self.client_timers.remove(&(at, i));
             }
-            while !peer.not_reading
-                && let Some(e) = peer.client.poll_event()
-            {
-                peer.events.push(e);
+            if let Some(at) = next {
+                self.client_timers.insert((at, i));
             }
+            self.armed[i] = next;
         }
     }
 
     fn next_wakeup(&self) -> Option<Instant> {
-        let mut next = [self.net.next_delivery(), self.server.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
-        for peer in &self.peers {
-            if let Some(t) = peer.client.poll_timeout() {
-                next = Some(next.map_or(t, |n: Instant| n.min(t)));
-            }
-        }
-        next
+        [
+            self.net.next_delivery(),
+            self.server.poll_timeout(),
+            self.client_timers.first().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Advances to the next event (a delivery or a timer), handles everything due, drains.
-    /// Returns false when nothing at all is pending or `limit` would be passed.
+    /// Advances to the next event (a delivery or a timer), handles everything due, drains what
+    /// was touched. Returns false when nothing at all is pending or `limit` would be passed.
     pub fn step(&mut self, limit: Instant) -> bool {
         let Some(next) = self.next_wakeup() else {
             return false;
@@ -134,22 +181,34 @@ impl World {
         }
         self.now = self.now.max(next);
         self.steps += 1;
+        let mut touched = BTreeSet::new();
         while let Some(mut d) = self.net.deliver_due(self.now) {
             if d.to == SERVER {
                 self.server.handle_datagram(self.now, d.from, &mut d.data);
-            } else if let Some(peer) = self.peers.iter_mut().find(|p| p.addr == d.to) {
-                peer.client.handle_datagram(self.now, d.from, &mut d.data);
+            } else if let Some(&i) = self.by_addr.get(&d.to) {
+                self.peers[i]
+                    .client
+                    .handle_datagram(self.now, d.from, &mut d.data);
+                touched.insert(i);
             }
         }
         if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.server_wakeups += 1;
             self.server.handle_timeout(self.now);
         }
-        for peer in &mut self.peers {
-            if peer.client.poll_timeout().is_some_and(|t| t <= self.now) {
-                peer.client.handle_timeout(self.now);
+        while let Some(&(at, i)) = self.client_timers.first() {
+            if at > self.now {
+                break;
             }
+            self.client_timers.pop_first();
+            self.armed[i] = None;
+            self.peers[i].client.handle_timeout(self.now);
+            touched.insert(i);
         }
-        self.drain();
+        self.drain_server();
+        for i in touched {
+            self.drain_peer(i);
+        }
         true
     }
 

@@ -1,0 +1,47 @@
+//! What client handles ask of the I/O thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kcpq_core::client::Sid;
+
+use super::error::{FlushError, RequestError, SubscribeError};
+use super::subscription::Inbox;
+use crate::link::Reply;
+use crate::message::Message;
+
+/// One API call, carried to the I/O thread.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// `Client::publish` and friends (fire and forget).
+    Publish {
+        subject: String,
+        reply: Option<String>,
+        headers: Option<Vec<u8>>,
+        payload: Vec<u8>,
+    },
+    /// `Client::subscribe`; answered once the server confirmed.
+    Subscribe {
+        filter: String,
+        options: kcpq_core::client::SubscribeOptions,
+        inbox: Arc<Inbox>,
+        reply: Reply<Result<Sid, SubscribeError>>,
+    },
+    /// `Subscription::unsubscribe` (now, or after a count).
+    Unsubscribe { sid: Sid, after: Option<u64> },
+    /// `Client::request`; answered with the reply or the failure.
+    Request {
+        subject: String,
+        headers: Option<Vec<u8>>,
+        payload: Vec<u8>,
+        timeout: Duration,
+        reply: Reply<Result<Message, RequestError>>,
+    },
+    /// `Client::flush`; answered after the server's round trip.
+    Flush {
+        timeout: Duration,
+        reply: Reply<Result<(), FlushError>>,
+    },
+    /// `Client::close`; answered once the session has ended.
+    Close { reply: Option<Reply<()>> },
+}

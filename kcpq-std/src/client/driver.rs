@@ -1,0 +1,430 @@
+//! The client's I/O thread: applies handles' commands to the core and routes its events to
+//! subscriptions, waiting requests and the event stream.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use kcpq_core::client::{
+    Client as Core, ClientEvent, FlushError as CoreFlushError, FlushId,
+    PublishError as CorePublishError, RequestFailure, RequestId, Sid,
+    SubscribeError as CoreSubscribeError,
+};
+use kcpq_core::crypto::HandshakeError;
+use kcpq_core::server::Transmit;
+use kcpq_core::{CloseReason, Instant};
+
+use super::command::Command;
+use super::error::{FlushError, RequestError, SubscribeError};
+use super::event::Event;
+use super::subscription::Inbox;
+use crate::driver::Driven;
+use crate::events::EventSink;
+use crate::link::{Commands, Reply, Taken, answer};
+use crate::message::Message;
+
+/// Commands taken per loop turn before the I/O thread serves the network again.
+const MAX_COMMANDS_PER_TURN: usize = 4096;
+
+/// State the handles read without a round trip.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The server's payload limit (from INFO).
+    pub(crate) max_payload: AtomicUsize,
+    /// Turns of the I/O loop so far.
+    pub(crate) turns: AtomicU64,
+}
+
+/// Who the first `Connected` or failure goes to.
+#[derive(Debug)]
+pub(crate) enum ConnectOutcome {
+    /// Ready: the server's name and this client's name.
+    Connected(String, String),
+    /// The handshake failed.
+    Handshake(HandshakeError),
+    /// The session ended before it was ready.
+    Disconnected(CloseReason),
+}
+
+#[derive(Debug)]
+struct SubEntry {
+    inbox: Arc<Inbox>,
+    remaining: Option<u64>,
+}
+
+/// The core client and everything waiting on it.
+pub(crate) struct ClientDriver {
+    core: Core,
+    commands: Commands<Command>,
+    parked: Option<Command>,
+    subs: HashMap<Sid, SubEntry>,
+    pending_subs: HashMap<Sid, Reply<Result<Sid, SubscribeError>>>,
+    requests: HashMap<RequestId, Reply<Result<Message, RequestError>>>,
+    flushes: HashMap<FlushId, Reply<Result<(), FlushError>>>,
+    connect: Option<Reply<ConnectOutcome>>,
+    close_waiters: Vec<Reply<()>>,
+    closing: bool,
+    events: EventSink<Event>,
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl ClientDriver {
+    pub(crate) fn new(
+        core: Core,
+        commands: Commands<Command>,
+        connect: Reply<ConnectOutcome>,
+        events: EventSink<Event>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        ClientDriver {
+            core,
+            commands,
+            parked: None,
+            subs: HashMap::new(),
+            pending_subs: HashMap::new(),
+            requests: HashMap::new(),
+            flushes: HashMap::new(),
+            connect: Some(connect),
+            close_waiters: Vec::new(),
+            closing: false,
+            events,
+            shared,
+            finished: false,
+        }
+    }
+
+    /// Applies one command; gives it back if the core's outbox is full (it is retried after
+    /// the next turn, and no further command is taken meanwhile: back-pressure).
+    fn apply(&mut self, now: Instant, command: Command) -> Result<(), Command> {
+        match command {
+            Command::Publish {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => match self
+                .core
+                .publish(&subject, reply.as_deref(), headers.as_deref(), &payload)
+            {
+                Ok(()) | Err(CorePublishError::Closed) => {}
+                Err(CorePublishError::BufferFull { .. }) => {
+                    return Err(Command::Publish {
+                        subject,
+                        reply,
+                        headers,
+                        payload,
+                    });
+                }
+                Err(error) => self.events.push(Event::PublishFailed { subject, error }),
+            },
+            Command::Subscribe {
+                filter,
+                options,
+                inbox,
+                reply,
+            } => match self.core.subscribe_with(&filter, &options) {
+                Ok(sid) => {
+                    self.subs.insert(
+                        sid,
+                        SubEntry {
+                            inbox,
+                            remaining: None,
+                        },
+                    );
+                    self.pending_subs.insert(sid, reply);
+                }
+                Err(CoreSubscribeError::Closed) => answer(reply, Err(SubscribeError::Closed)),
+                Err(e) => answer(reply, Err(SubscribeError::Invalid(e))),
+            },
+            Command::Unsubscribe { sid, after } => match self.core.unsubscribe(sid, after) {
+                Ok(()) => match after {
+                    None => self.forget(sid),
+                    Some(n) => {
+                        if let Some(entry) = self.subs.get_mut(&sid) {
+                            entry.remaining = Some(n);
+                        }
+                    }
+                },
+                Err(_) => self.forget(sid),
+            },
+            Command::Request {
+                subject,
+                headers,
+                payload,
+                timeout,
+                reply,
+            } => match self
+                .core
+                .request(now, &subject, headers.as_deref(), &payload, timeout)
+            {
+                Ok(id) => {
+                    self.requests.insert(id, reply);
+                }
+                Err(CorePublishError::BufferFull { .. }) => {
+                    return Err(Command::Request {
+                        subject,
+                        headers,
+                        payload,
+                        timeout,
+                        reply,
+                    });
+                }
+                Err(CorePublishError::Closed) => answer(reply, Err(RequestError::Closed)),
+                Err(e) => answer(reply, Err(RequestError::Invalid(e))),
+            },
+            Command::Flush { timeout, reply } => match self.core.flush(now, timeout) {
+                Ok(id) => {
+                    self.flushes.insert(id, reply);
+                }
+                Err(CoreFlushError::BufferFull) => return Err(Command::Flush { timeout, reply }),
+                Err(CoreFlushError::Closed) => answer(reply, Err(FlushError::Closed)),
+                Err(e) => answer(reply, Err(FlushError::Invalid(e))),
+            },
+            Command::Close { reply } => {
+                self.core.close(now);
+                self.closing = true;
+                self.close_waiters.extend(reply);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a subscription on this side and ends its stream.
+    fn forget(&mut self, sid: Sid) {
+        if let Some(entry) = self.subs.remove(&sid) {
+            entry.inbox.close();
+        }
+        if let Some(reply) = self.pending_subs.remove(&sid) {
+            answer(reply, Err(SubscribeError::Closed));
+        }
+    }
+
+    /// Routes one event; returns whether the core's API was called.
+    fn on_event(&mut self, event: ClientEvent) -> bool {
+        match event {
+            ClientEvent::Message(m) => return self.deliver(m),
+            ClientEvent::Connected {
+                server_name,
+                client_name,
+            } => {
+                self.shared
+                    .max_payload
+                    .store(self.core.max_payload(), Ordering::Relaxed);
+                if let Some(reply) = self.connect.take() {
+                    let outcome =
+                        ConnectOutcome::Connected(server_name.clone(), client_name.clone());
+                    answer(reply, outcome);
+                }
+                self.events.push(Event::Connected {
+                    server_name,
+                    client_name,
+                });
+            }
+            ClientEvent::ConnectFailed(error) => {
+                if let Some(reply) = self.connect.take() {
+                    answer(reply, ConnectOutcome::Handshake(error.clone()));
+                }
+                self.events
+                    .push(Event::Core(ClientEvent::ConnectFailed(error)));
+            }
+            ClientEvent::Disconnected(reason) => {
+                if let Some(reply) = self.connect.take() {
+                    answer(reply, ConnectOutcome::Disconnected(reason.clone()));
+                }
+                self.events.push(Event::Disconnected(reason));
+            }
+            ClientEvent::Reconnected {
+                server_name,
+                client_name,
+            } => {
+                self.shared
+                    .max_payload
+                    .store(self.core.max_payload(), Ordering::Relaxed);
+                self.events.push(Event::Reconnected {
+                    server_name,
+                    client_name,
+                });
+            }
+            // Reported by `finish` once the core says it is closed.
+            ClientEvent::Closed => {}
+            ClientEvent::Subscribed(sid) => {
+                if let Some(reply) = self.pending_subs.remove(&sid) {
+                    answer(reply, Ok(sid));
+                }
+                if self.subs.get(&sid).is_some_and(|e| e.inbox.is_closed()) {
+                    return self.withdraw(sid);
+                }
+            }
+            ClientEvent::SubscribeFailed(sid, error) => {
+                if let Some(entry) = self.subs.remove(&sid) {
+                    entry.inbox.close();
+                }
+                match self.pending_subs.remove(&sid) {
+                    Some(reply) => answer(reply, Err(SubscribeError::Refused(error))),
+                    None => self.events.push(Event::SubscriptionFailed { sid, error }),
+                }
+            }
+            ClientEvent::Reply(id, m) => {
+                if let Some(reply) = self.requests.remove(&id) {
+                    answer(reply, Ok(Message::from_core(m, std::time::Instant::now())));
+                }
+            }
+            ClientEvent::RequestFailed(id, failure) => {
+                if let Some(reply) = self.requests.remove(&id) {
+                    let error = match failure {
+                        RequestFailure::NoResponders => RequestError::NoResponders,
+                        RequestFailure::TimedOut => RequestError::TimedOut,
+                        _ => RequestError::Disconnected,
+                    };
+                    answer(reply, Err(error));
+                }
+            }
+            ClientEvent::Flushed(id) => {
+                if let Some(reply) = self.flushes.remove(&id) {
+                    answer(reply, Ok(()));
+                }
+            }
+            ClientEvent::FlushFailed(id) => {
+                if let Some(reply) = self.flushes.remove(&id) {
+                    answer(reply, Err(FlushError::TimedOut));
+                }
+            }
+            ClientEvent::SlowConsumer { sid } => self.events.push(Event::SlowConsumer { sid }),
+            ClientEvent::ServerError(error) => self.events.push(Event::ServerError(error)),
+            other => self.events.push(Event::Core(other)),
+        }
+        false
+    }
+
+    /// Puts a message into its subscription's queue; returns whether the core's API was called.
+    fn deliver(&mut self, m: kcpq_core::client::Message) -> bool {
+        let sid = m.sid;
+        let Some(entry) = self.subs.get_mut(&sid) else {
+            return false;
+        };
+        let message = Message::from_core(m, std::time::Instant::now());
+        match entry.inbox.push(message) {
+            None => return self.withdraw(sid),
+            Some(outcome) if outcome.first_of_burst() => {
+                self.events.push(Event::SlowConsumer { sid });
+            }
+            Some(_) => {}
+        }
+        if let Some(n) = &mut entry.remaining {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.forget(sid);
+            }
+        }
+        false
+    }
+
+    /// Unsubscribes a subscription whose handle is gone.
+    fn withdraw(&mut self, sid: Sid) -> bool {
+        self.forget(sid);
+        let _ = self.core.unsubscribe(sid, None);
+        true
+    }
+
+    /// The core is closed for good: end every stream and answer everyone still waiting.
+    fn finish(&mut self) {
+        self.finished = true;
+        for (_, entry) in self.subs.drain() {
+            entry.inbox.close();
+        }
+        for (_, reply) in self.pending_subs.drain() {
+            answer(reply, Err(SubscribeError::Closed));
+        }
+        for (_, reply) in self.requests.drain() {
+            answer(reply, Err(RequestError::Disconnected));
+        }
+        for (_, reply) in self.flushes.drain() {
+            answer(reply, Err(FlushError::Closed));
+        }
+        if let Some(reply) = self.connect.take() {
+            answer(reply, ConnectOutcome::Disconnected(CloseReason::Local));
+        }
+        for reply in self.close_waiters.drain(..) {
+            answer(reply, ());
+        }
+        self.events.push(Event::Closed);
+    }
+}
+
+impl Driven for ClientDriver {
+    fn commands(&mut self, now: Instant) {
+        self.commands.rearm();
+        if let Some(command) = self.parked.take()
+            && let Err(back) = self.apply(now, command)
+        {
+            self.parked = Some(back);
+            return;
+        }
+        let mut taken = 0;
+        loop {
+            if taken == MAX_COMMANDS_PER_TURN {
+                self.commands.wake();
+                break;
+            }
+            match self.commands.take() {
+                Taken::Command(command) => {
+                    taken += 1;
+                    if let Err(back) = self.apply(now, command) {
+                        self.parked = Some(back);
+                        break;
+                    }
+                }
+                Taken::Empty => break,
+                Taken::Disconnected => {
+                    if !self.closing {
+                        self.closing = true;
+                        self.core.close(now);
+                    }
+                    break;
+                }
+            }
+        }
+        if taken > 0 {
+            self.commands.made_room();
+        }
+    }
+
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.core.handle_datagram(now, from, datagram);
+        if self.closing {
+            // The core finishes a close when its CLOSE is acknowledged, but checks that only in
+            // handle_timeout, and its poll_timeout does not ask for a call when the ACK arrives;
+            // a spurious call (harmless by the contract) ends the close without the linger wait.
+            self.core.handle_timeout(now);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.core.poll_transmit(now, buf)
+    }
+
+    fn events(&mut self, _now: Instant) -> bool {
+        let mut called = false;
+        while let Some(event) = self.core.poll_event() {
+            called |= self.on_event(event);
+        }
+        if self.core.is_closed() && !self.finished {
+            self.finish();
+        }
+        called
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}

@@ -1,0 +1,503 @@
+//! The blocking client: a handle over an I/O thread that drives a `kcpq_core` client.
+//!
+//! Every call that waits has a bound: `publish` waits for room in the command queue at most the
+//! client's default timeout (`ClientOptions::timeout`), `subscribe` and `flush` wait for the
+//! server's answer as long, `request` as long as its own timeout, and each has a form that takes
+//! the timeout explicitly.
+
+mod command;
+mod driver;
+mod error;
+mod event;
+mod subscription;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use kcpq_core::client::{
+    Client as Core, ClientConfig, PublishError as CorePublishError,
+    SubscribeOptions as CoreSubscribeOptions,
+};
+use kcpq_core::crypto::KeySet;
+use kcpq_core::proto::encode_headers;
+use kcpq_core::subject::{SubjectLimits, validate_subject};
+
+use crate::clock::{Clock, os_seed};
+use crate::events::{Events, events};
+use crate::io::IoSocket;
+use crate::link::{Link, LinkError, await_reply, deadline_after, link, reply};
+use crate::message::Message;
+use crate::queue::{OverflowPolicy, QueueLimits};
+
+use command::Command;
+use driver::{ClientDriver, ConnectOutcome, Shared};
+
+pub use error::{
+    CloseError, ConnectError, FlushError, PublishError, RequestError, SubscribeError,
+    UnsubscribeError,
+};
+pub use event::Event;
+pub use subscription::{CallbackSubscription, Subscription};
+
+/// Default bound of every blocking call without its own timeout: 10 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound of commands queued from handles to the I/O thread: 1024. Publishing faster
+/// than the network makes `publish` wait for room (back-pressure), up to the timeout.
+pub const DEFAULT_COMMAND_CAPACITY: usize = 1024;
+/// Default bound of the event stream: 1024 events; beyond, new events are dropped and counted.
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+
+/// How to connect. Start from [`ClientOptions::new`] and change fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// The server address (`host:port`), resolved at connect time.
+    pub server: String,
+    /// The pre-shared keys; the first is used.
+    pub keys: KeySet,
+    /// The core client's settings: name, KCP, connect timeout (`handshake`), reconnect policy,
+    /// the default bound and overflow policy of subscription queues, other bounds.
+    pub config: ClientConfig,
+    /// The bound of blocking calls without their own timeout.
+    pub timeout: Duration,
+    /// The bound of the command queue to the I/O thread.
+    pub command_capacity: usize,
+    /// The bound of the event stream.
+    pub event_capacity: usize,
+}
+
+impl ClientOptions {
+    /// Options with defaults for connecting to `server` with `keys`.
+    pub fn new(server: impl Into<String>, keys: KeySet) -> Self {
+        ClientOptions {
+            server: server.into(),
+            keys,
+            config: ClientConfig::default(),
+            timeout: DEFAULT_TIMEOUT,
+            command_capacity: DEFAULT_COMMAND_CAPACITY,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+        }
+    }
+}
+
+/// Options of one subscription.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SubscribeOptions {
+    /// The queue group: each message goes to one member of the group.
+    pub queue: Option<String>,
+    /// Queue bounds (the client's `config.subscription_limits` if `None`).
+    pub limits: Option<QueueLimits>,
+    /// Overflow policy (the client's `config.subscription_policy` if `None`); the server
+    /// applies it too, in its queue in front of this client.
+    pub overflow: Option<OverflowPolicy>,
+    /// How long to wait for the server's confirmation (the client's default if `None`).
+    pub timeout: Option<Duration>,
+}
+
+impl SubscribeOptions {
+    /// Options with the client's defaults and no queue group.
+    pub fn new() -> Self {
+        SubscribeOptions::default()
+    }
+
+    /// Sets the queue group.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// Sets the queue bounds.
+    pub fn limits(mut self, limits: QueueLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Sets the overflow policy.
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = Some(policy);
+        self
+    }
+
+    /// Sets the confirmation timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    link: Link<Command>,
+    events: Events<Event>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    server: SocketAddr,
+    server_name: String,
+    client_name: String,
+    timeout: Duration,
+    subject_limits: SubjectLimits,
+    queue_limits: QueueLimits,
+    overflow: OverflowPolicy,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The I/O thread also closes when every handle is gone; this makes it immediate.
+        let _ = self.link.try_send(Command::Close { reply: None });
+    }
+}
+
+/// A KCPQ client. Cloning gives another handle to the same connection; the connection closes
+/// when [`Client::close`] is called or the last handle (subscriptions aside) is dropped.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+fn unspecified_like(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    }
+}
+
+impl Client {
+    /// Connects to `server` with the first key of `keys` and default options, waiting until
+    /// the session is ready or the connect timeout (10 s) has passed.
+    pub fn connect(
+        server: impl ToSocketAddrs + std::fmt::Debug,
+        keys: &KeySet,
+    ) -> Result<Client, ConnectError> {
+        let addr = resolve(server)?;
+        Client::connect_with(ClientOptions::new(addr.to_string(), keys.clone()))
+    }
+
+    /// Connects with `options`, waiting until the session is ready or the connect timeout
+    /// (`options.config.handshake.connect_timeout`) has passed.
+    pub fn connect_with(options: ClientOptions) -> Result<Client, ConnectError> {
+        let server = resolve(options.server.as_str())?;
+        let socket = UdpSocket::bind(unspecified_like(server))?;
+        let (io, waker) = IoSocket::new(socket)?;
+        let (link, commands) = link(options.command_capacity, waker);
+        let (sink, events) = events(options.event_capacity);
+        let shared = Arc::new(Shared {
+            max_payload: AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD),
+            turns: AtomicU64::new(0),
+        });
+        let io_shared = Arc::clone(&shared);
+        let clock = Clock::start();
+        let connect_wait = options.config.handshake.connect_timeout + options.timeout;
+        let subject_limits = options.config.subject_limits;
+        let queue_limits = options.config.subscription_limits;
+        let overflow = options.config.subscription_policy;
+        let core = Core::new(
+            options.config,
+            server,
+            &options.keys,
+            os_seed()?,
+            clock.now(),
+        );
+        let (connect_tx, connect_rx) = reply();
+        let mut driver = ClientDriver::new(core, commands, connect_tx, sink, Arc::clone(&shared));
+        let thread = std::thread::Builder::new()
+            .name("kcpq-client".to_owned())
+            .spawn(move || crate::driver::run(&mut driver, &io, &clock, &io_shared.turns))?;
+        let (server_name, client_name) =
+            match await_reply(&connect_rx, deadline_after(connect_wait)) {
+                Ok(ConnectOutcome::Connected(s, c)) => (s, c),
+                Ok(failure) => {
+                    let _ = thread.join();
+                    return Err(match failure {
+                        ConnectOutcome::Handshake(e) => ConnectError::Handshake(e),
+                        ConnectOutcome::Disconnected(r) => ConnectError::Disconnected(r),
+                        ConnectOutcome::Connected(..) => unreachable!("matched above"),
+                    });
+                }
+                Err(LinkError::TimedOut) => {
+                    let _ = link.try_send(Command::Close { reply: None });
+                    return Err(ConnectError::TimedOut);
+                }
+                Err(LinkError::Closed) => {
+                    let _ = thread.join();
+                    return Err(ConnectError::Disconnected(kcpq_core::CloseReason::Local));
+                }
+            };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                link,
+                events,
+                shared,
+                thread: Mutex::new(Some(thread)),
+                server,
+                server_name,
+                client_name,
+                timeout: options.timeout,
+                subject_limits,
+                queue_limits,
+                overflow,
+            }),
+        })
+    }
+
+    /// The server's address.
+    pub fn server_addr(&self) -> SocketAddr {
+        self.inner.server
+    }
+
+    /// The server's name (from its INFO at the first connect).
+    pub fn server_name(&self) -> &str {
+        &self.inner.server_name
+    }
+
+    /// This client's name as the server knows it.
+    pub fn client_name(&self) -> &str {
+        &self.inner.client_name
+    }
+
+    /// The server's payload limit (headers included).
+    pub fn max_payload(&self) -> usize {
+        self.inner.shared.max_payload.load(Ordering::Relaxed)
+    }
+
+    /// How many times the I/O thread has woken up so far (datagrams, timers, commands): a
+    /// diagnostic; an idle client wakes up only for its heartbeat.
+    pub fn io_wakeups(&self) -> u64 {
+        self.inner.shared.turns.load(Ordering::Relaxed)
+    }
+
+    /// The stream of events (connection changes, slow consumers, server errors). Bounded: an
+    /// application that does not read it loses events, counted in [`Events::dropped`].
+    pub fn events(&self) -> Events<Event> {
+        self.inner.events.clone()
+    }
+
+    /// Publishes `payload` on `subject`. Fire and forget; [`Client::flush`] for a round trip.
+    pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<(), PublishError> {
+        self.publish_with(subject, None, &[], payload, self.inner.timeout)
+    }
+
+    /// Publishes with a reply subject, for the receiver to answer.
+    pub fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply: &str,
+        payload: &[u8],
+    ) -> Result<(), PublishError> {
+        self.publish_with(subject, Some(reply), &[], payload, self.inner.timeout)
+    }
+
+    /// Publishes with an optional reply subject and headers, waiting at most `timeout` for room
+    /// in the command queue.
+    pub fn publish_with(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<(), PublishError> {
+        let headers = self.check(subject, reply, headers, payload)?;
+        let command = Command::Publish {
+            subject: subject.to_owned(),
+            reply: reply.map(str::to_owned),
+            headers,
+            payload: payload.to_vec(),
+        };
+        Ok(self.inner.link.send(command, deadline_after(timeout))?)
+    }
+
+    /// Validates what the core would, so the caller gets the error; encodes the headers.
+    fn check(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<Option<Vec<u8>>, CorePublishError> {
+        let limits = &self.inner.subject_limits;
+        validate_subject(subject, limits)?;
+        if let Some(r) = reply {
+            validate_subject(r, limits)?;
+        }
+        let encoded = if headers.is_empty() {
+            None
+        } else {
+            let mut out = Vec::new();
+            encode_headers(headers.iter().copied(), &mut out)?;
+            Some(out)
+        };
+        let size = payload.len() + encoded.as_ref().map_or(0, Vec::len);
+        let max = self.max_payload();
+        if size > max {
+            return Err(CorePublishError::PayloadTooLarge { size, max });
+        }
+        Ok(encoded)
+    }
+
+    /// Sends a request and waits up to `timeout` for the first reply.
+    pub fn request(
+        &self,
+        subject: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        self.request_with(subject, &[], payload, timeout)
+    }
+
+    /// Sends a request with headers and waits up to `timeout` for the first reply.
+    pub fn request_with(
+        &self,
+        subject: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        let headers = self.check(subject, None, headers, payload)?;
+        let deadline = deadline_after(timeout);
+        let (tx, rx) = reply();
+        let command = Command::Request {
+            subject: subject.to_owned(),
+            headers,
+            payload: payload.to_vec(),
+            timeout,
+            reply: tx,
+        };
+        self.inner.link.send(command, deadline)?;
+        // The core times the request out itself; the margin covers a busy I/O thread.
+        await_reply(&rx, deadline + Duration::from_millis(500))?
+    }
+
+    /// Subscribes to `filter` (`*` matches one token, `>` the rest), waiting for the server's
+    /// confirmation.
+    pub fn subscribe(&self, filter: &str) -> Result<Subscription, SubscribeError> {
+        self.subscribe_with(filter, &SubscribeOptions::new())
+    }
+
+    /// Subscribes as a member of queue group `queue`: each message goes to one member.
+    pub fn queue_subscribe(
+        &self,
+        filter: &str,
+        queue: &str,
+    ) -> Result<Subscription, SubscribeError> {
+        self.subscribe_with(filter, &SubscribeOptions::new().queue(queue))
+    }
+
+    /// Subscribes with explicit options.
+    pub fn subscribe_with(
+        &self,
+        filter: &str,
+        options: &SubscribeOptions,
+    ) -> Result<Subscription, SubscribeError> {
+        let inner = &self.inner;
+        let limits = options.limits.unwrap_or(inner.queue_limits);
+        let policy = options.overflow.unwrap_or(inner.overflow);
+        let inbox = subscription::Inbox::new(limits, policy);
+        let mut core_options = CoreSubscribeOptions::default()
+            .with_limits(limits)
+            .with_policy(policy);
+        core_options.queue_group = options.queue.clone();
+        let timeout = options.timeout.unwrap_or(inner.timeout);
+        let deadline = deadline_after(timeout);
+        let (tx, rx) = reply();
+        let command = Command::Subscribe {
+            filter: filter.to_owned(),
+            options: core_options,
+            inbox: Arc::clone(&inbox),
+            reply: tx,
+        };
+        inner.link.send(command, deadline)?;
+        match await_reply(&rx, deadline) {
+            Ok(Ok(sid)) => Ok(Subscription::new(
+                sid,
+                filter.to_owned(),
+                inbox,
+                inner.link.clone(),
+                inner.timeout,
+            )),
+            Ok(Err(e)) => Err(e),
+            Err(e) => {
+                // The I/O thread unsubscribes a subscription whose inbox is closed.
+                inbox.close();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Subscribes and calls `callback` for every message, on a dedicated thread per
+    /// subscription (a slow callback delays only its own subscription).
+    pub fn subscribe_callback(
+        &self,
+        filter: &str,
+        options: &SubscribeOptions,
+        callback: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, SubscribeError> {
+        let subscription = self.subscribe_with(filter, options)?;
+        CallbackSubscription::spawn(subscription, callback).map_err(|_| SubscribeError::Closed)
+    }
+
+    /// Waits until the server has processed everything sent before (the default timeout).
+    pub fn flush(&self) -> Result<(), FlushError> {
+        self.flush_timeout(self.inner.timeout)
+    }
+
+    /// Waits up to `timeout` until the server has processed everything sent before.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let deadline = deadline_after(timeout);
+        let (tx, rx) = reply();
+        self.inner
+            .link
+            .send(Command::Flush { timeout, reply: tx }, deadline)?;
+        await_reply(&rx, deadline + Duration::from_millis(500))?
+    }
+
+    /// Closes the connection (sending CLOSE and waiting for it to be acknowledged, at most
+    /// the core's `close_linger`) and stops the I/O thread. Subscriptions end.
+    pub fn close(&self) {
+        let _ = self.close_timeout(self.inner.timeout);
+    }
+
+    /// Closes, waiting at most `timeout` for the I/O thread to finish.
+    pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
+        let deadline = deadline_after(timeout);
+        let (tx, rx) = reply();
+        match self
+            .inner
+            .link
+            .send(Command::Close { reply: Some(tx) }, deadline)
+        {
+            Ok(()) => match await_reply(&rx, deadline) {
+                Ok(()) | Err(LinkError::Closed) => {}
+                Err(LinkError::TimedOut) => return Err(CloseError::TimedOut),
+            },
+            Err(LinkError::Closed) => {}
+            Err(LinkError::TimedOut) => return Err(CloseError::TimedOut),
+        }
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        Ok(())
+    }
+}
+
+fn resolve(server: impl ToSocketAddrs + std::fmt::Debug) -> Result<SocketAddr, ConnectError> {
+    let label = format!("{server:?}");
+    let mut addrs = server
+        .to_socket_addrs()
+        .map_err(|e| ConnectError::Resolve(label.clone(), e))?;
+    addrs.next().ok_or_else(|| {
+        ConnectError::Resolve(
+            label,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "it resolved to no address"),
+        )
+    })
+}

@@ -1,0 +1,288 @@
+//! Subscriptions: the per-subscription bounded queue shared with the I/O thread, the blocking
+//! receiving handle, and callback subscriptions.
+//!
+//! A callback subscription runs its callback on a dedicated thread of its own, so a slow
+//! callback delays only its own subscription (its queue fills and the policy applies), never the
+//! I/O thread or other subscriptions.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kcpq_core::client::Sid;
+
+use super::command::Command;
+use super::error::UnsubscribeError;
+use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
+use crate::link::{Link, deadline_after};
+use crate::message::Message;
+use crate::queue::{BoundedQueue, OverflowPolicy, PushOutcome, QueueLimits};
+
+#[derive(Debug)]
+struct State {
+    queue: BoundedQueue<Message>,
+    closed: bool,
+}
+
+/// The queue of one subscription, filled by the I/O thread and emptied by the application.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+impl Inbox {
+    pub(crate) fn new(limits: QueueLimits, policy: OverflowPolicy) -> Arc<Inbox> {
+        Arc::new(Inbox {
+            state: Mutex::new(State {
+                queue: BoundedQueue::new(limits, policy),
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a message; `None` if the application has closed the subscription.
+    pub(crate) fn push(&self, message: Message) -> Option<PushOutcome> {
+        let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
+        let outcome = state.queue.push(message);
+        drop(state);
+        self.ready.notify_one();
+        Some(outcome)
+    }
+
+    /// Ends the stream: readers get what is queued, then `Closed`.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(m) = state.queue.pop() {
+                return Ok(m);
+            }
+            if state.closed {
+                return Err(RecvTimeoutError::Closed);
+            }
+            state = match deadline {
+                None => self
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                    self.ready
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// A subscription: a blocking stream of the messages matching its filter.
+///
+/// Messages wait in a bounded queue (see [`QueueLimits`], [`OverflowPolicy`]); dropping the
+/// handle unsubscribes. Iterating blocks for each message and ends when the subscription ends.
+#[derive(Debug)]
+pub struct Subscription {
+    sid: Sid,
+    subject: String,
+    inbox: Arc<Inbox>,
+    link: Link<Command>,
+    timeout: Duration,
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        sid: Sid,
+        subject: String,
+        inbox: Arc<Inbox>,
+        link: Link<Command>,
+        timeout: Duration,
+    ) -> Self {
+        Subscription {
+            sid,
+            subject,
+            inbox,
+            link,
+            timeout,
+        }
+    }
+
+    /// The subscription id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The subject filter.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Waits for the next message; `Err` once the subscription has ended and its queue is empty.
+    pub fn recv(&self) -> Result<Message, RecvError> {
+        self.inbox.recv_until(None).map_err(|_| RecvError)
+    }
+
+    /// Waits up to `timeout` for the next message.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
+        self.inbox.recv_until(Some(deadline_after(timeout)))
+    }
+
+    /// The next message if one is waiting.
+    pub fn try_recv(&self) -> Result<Message, TryRecvError> {
+        let mut state = self.inbox.lock();
+        match state.queue.pop() {
+            Some(m) => Ok(m),
+            None if state.closed => Err(TryRecvError::Closed),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Messages waiting in the queue.
+    pub fn pending(&self) -> usize {
+        self.inbox.lock().queue.len()
+    }
+
+    /// Messages dropped by the queue's overflow policy so far.
+    pub fn dropped(&self) -> u64 {
+        self.inbox.lock().queue.dropped()
+    }
+
+    /// Ends the subscription after `count` more messages (the server stops sending then).
+    pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
+        let command = Command::Unsubscribe {
+            sid: self.sid,
+            after: Some(count.max(1)),
+        };
+        Ok(self.link.send(command, deadline_after(self.timeout))?)
+    }
+
+    /// Ends the subscription now. Messages already queued are discarded.
+    pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
+        self.inbox.close();
+        let command = Command::Unsubscribe {
+            sid: self.sid,
+            after: None,
+        };
+        Ok(self.link.send(command, deadline_after(self.timeout))?)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if !self.inbox.is_closed() {
+            self.inbox.close();
+            // Best effort; if the queue is full, the I/O thread unsubscribes when the next
+            // message for this closed inbox arrives.
+            let _ = self.link.try_send(Command::Unsubscribe {
+                sid: self.sid,
+                after: None,
+            });
+        }
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Message;
+
+    /// Blocks for the next message; ends when the subscription ends.
+    fn next(&mut self) -> Option<Message> {
+        self.recv().ok()
+    }
+}
+
+/// A subscription whose messages are handed to a callback on a dedicated thread.
+/// Dropping the handle unsubscribes without waiting for the thread.
+#[derive(Debug)]
+pub struct CallbackSubscription {
+    subscription: Subscription,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CallbackSubscription {
+    /// Starts the thread that calls `callback` for each message of `subscription`.
+    pub(crate) fn spawn(
+        subscription: Subscription,
+        mut callback: impl FnMut(Message) + Send + 'static,
+    ) -> std::io::Result<CallbackSubscription> {
+        let reader = Arc::clone(&subscription.inbox);
+        let thread = std::thread::Builder::new()
+            .name(format!("kcpq-sub-{}", subscription.sid))
+            .spawn(move || {
+                while let Ok(message) = reader.recv_until(None) {
+                    callback(message);
+                }
+            })?;
+        Ok(CallbackSubscription {
+            subscription,
+            thread: Some(thread),
+        })
+    }
+
+    /// The subscription id.
+    pub fn sid(&self) -> Sid {
+        self.subscription.sid
+    }
+
+    /// The subject filter.
+    pub fn subject(&self) -> &str {
+        &self.subscription.subject
+    }
+
+    /// Messages waiting for the callback.
+    pub fn pending(&self) -> usize {
+        self.subscription.pending()
+    }
+
+    /// Messages dropped by the queue's overflow policy so far.
+    pub fn dropped(&self) -> u64 {
+        self.subscription.dropped()
+    }
+
+    /// Ends the subscription after `count` more messages.
+    pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
+        self.subscription.unsubscribe_after(count)
+    }
+
+    /// Ends the subscription now and waits until the callback has returned for the last time
+    /// (unless called from the callback itself, which cannot wait for itself).
+    pub fn unsubscribe(mut self) -> Result<(), UnsubscribeError> {
+        self.subscription.inbox.close();
+        let result = self
+            .subscription
+            .link
+            .send(
+                Command::Unsubscribe {
+                    sid: self.subscription.sid,
+                    after: None,
+                },
+                deadline_after(self.subscription.timeout),
+            )
+            .map_err(UnsubscribeError::from);
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
+        result
+    }
+}

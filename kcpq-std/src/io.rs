@@ -1,0 +1,194 @@
+//! The I/O socket of one driver thread and the waker that interrupts its sleep.
+//!
+//! The I/O thread sleeps in `recv_from` with a read timeout equal to the core's `poll_timeout`.
+//! A handle that queues a command must interrupt that sleep. std offers no portable way to wait
+//! on a socket and a channel at once (no `poll` without `libc` or `unsafe`), so each driver owns
+//! a private **waker socket**: a UDP socket bound to an ephemeral port on the loopback address.
+//! Waking sends one byte from it to the I/O socket; the I/O thread recognises the datagram by
+//! its source address (the waker's own, which nothing else can bind while we hold it) and
+//! discards it before the core sees it. Wakes coalesce through a flag: a handle sends a datagram
+//! only if no wake is outstanding, and the I/O thread re-arms the flag before it reads commands,
+//! so a burst of publishes costs one datagram, and no command is left unseen (the flag is
+//! cleared before the channel is drained, and set after a command is queued). Datagrams from
+//! any other local process at that address could at worst cause a spurious wake-up.
+//!
+//! A socketpair would do the same but needs platform code; a loopback datagram is portable std.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The largest UDP payload, so no datagram is ever truncated.
+pub(crate) const MAX_DATAGRAM: usize = 65_536;
+
+/// The socket buffer size asked of the OS, each way: 4 MiB, a full KCP window (1024 segments of
+/// ~1.4 KB) with room to spare, so a burst is not dropped by the kernel before the I/O thread
+/// reads it. The OS may cap it (Linux: `net.core.rmem_max` / `wmem_max`).
+pub(crate) const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Datagrams read without blocking after the first one, before the core's output is drained.
+/// Reading a batch lets KCP acknowledge it with one ACK datagram instead of one per segment.
+const RECV_BATCH: usize = 64;
+
+/// The loopback address of `addr`'s family.
+fn loopback_of(addr: SocketAddr) -> IpAddr {
+    match addr {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    }
+}
+
+/// Wakes the I/O thread from its sleep in `recv_from`. Shared by every handle of one driver.
+#[derive(Debug)]
+pub(crate) struct Waker {
+    socket: UdpSocket,
+    target: SocketAddr,
+    pending: AtomicBool,
+}
+
+impl Waker {
+    /// A waker aimed at the I/O socket bound at `io_addr`.
+    fn new(io_addr: SocketAddr) -> io::Result<Waker> {
+        let loopback = loopback_of(io_addr);
+        let target_ip = if io_addr.ip().is_unspecified() {
+            loopback
+        } else {
+            io_addr.ip()
+        };
+        let socket = UdpSocket::bind(SocketAddr::new(loopback, 0))?;
+        Ok(Waker {
+            socket,
+            target: SocketAddr::new(target_ip, io_addr.port()),
+            pending: AtomicBool::new(false),
+        })
+    }
+
+    /// Interrupts the I/O thread's sleep, unless a wake is already on its way.
+    pub(crate) fn wake(&self) {
+        if !self.pending.swap(true, Ordering::SeqCst)
+            && let Err(e) = self.socket.send_to(&[0], self.target)
+        {
+            // The I/O thread still wakes at its next deadline or datagram; allow a retry.
+            self.pending.store(false, Ordering::SeqCst);
+            log::warn!("kcpq-std: waking the I/O thread failed: {e}");
+        }
+    }
+
+    /// Called by the I/O thread before it reads commands: the next wake sends a datagram.
+    pub(crate) fn rearm(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+    }
+
+    fn address(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+/// What one wait on the I/O socket produced.
+pub(crate) enum Wait {
+    /// The deadline passed (or the socket reported a transient error).
+    TimedOut,
+    /// Only wake-ups (or nothing the core should see) arrived.
+    Woken,
+    /// At least one datagram was given to the handler.
+    Datagrams,
+}
+
+/// The UDP socket a driver thread owns, with the address of its waker.
+#[derive(Debug)]
+pub(crate) struct IoSocket {
+    socket: UdpSocket,
+    waker_addr: SocketAddr,
+}
+
+impl IoSocket {
+    /// Takes ownership of `socket` and makes the waker that interrupts its reads.
+    pub(crate) fn new(socket: UdpSocket) -> io::Result<(IoSocket, Waker)> {
+        let sock = socket2::SockRef::from(&socket);
+        for (what, result) in [
+            ("receive", sock.set_recv_buffer_size(SOCKET_BUFFER_BYTES)),
+            ("send", sock.set_send_buffer_size(SOCKET_BUFFER_BYTES)),
+        ] {
+            if let Err(e) = result {
+                log::warn!("kcpq-std: cannot raise the UDP {what} buffer: {e}");
+            }
+        }
+        let waker = Waker::new(socket.local_addr()?)?;
+        let waker_addr = waker.address()?;
+        Ok((IoSocket { socket, waker_addr }, waker))
+    }
+
+    /// Sends one datagram. UDP is unreliable anyway: a failed send is logged and KCP resends.
+    pub(crate) fn send(&self, to: SocketAddr, bytes: &[u8]) {
+        if let Err(e) = self.socket.send_to(bytes, to) {
+            log::debug!("kcpq-std: send to {to} failed: {e}");
+        }
+    }
+
+    /// Sleeps until a datagram arrives or `timeout` passes (`None`: no deadline), then reads
+    /// what else is already queued, up to a batch, without blocking. Every datagram that is not
+    /// a wake-up goes to `handle` with its source.
+    pub(crate) fn wait(
+        &self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+        mut handle: impl FnMut(SocketAddr, &mut [u8]),
+    ) -> Wait {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Wait::TimedOut;
+        }
+        if let Err(e) = self.socket.set_read_timeout(timeout) {
+            log::warn!("kcpq-std: set_read_timeout failed: {e}");
+            return Wait::TimedOut;
+        }
+        let mut delivered = false;
+        match self.socket.recv_from(buf) {
+            Ok((len, from)) => delivered |= self.dispatch(from, &mut buf[..len], &mut handle),
+            Err(e) => {
+                if !is_timeout(&e) {
+                    log::debug!("kcpq-std: recv failed: {e}");
+                }
+                return Wait::TimedOut;
+            }
+        }
+        if self.socket.set_nonblocking(true).is_ok() {
+            for _ in 0..RECV_BATCH {
+                match self.socket.recv_from(buf) {
+                    Ok((len, from)) => {
+                        delivered |= self.dispatch(from, &mut buf[..len], &mut handle)
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.socket.set_nonblocking(false) {
+                log::warn!("kcpq-std: set_nonblocking(false) failed: {e}");
+            }
+        }
+        if delivered {
+            Wait::Datagrams
+        } else {
+            Wait::Woken
+        }
+    }
+
+    fn dispatch(
+        &self,
+        from: SocketAddr,
+        datagram: &mut [u8],
+        handle: &mut impl FnMut(SocketAddr, &mut [u8]),
+    ) -> bool {
+        if from == self.waker_addr {
+            return false;
+        }
+        handle(from, datagram);
+        true
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}

@@ -1,0 +1,191 @@
+//! Handles to I/O thread: a bounded command channel that wakes the thread, with back-pressure
+//! that has a deadline, and one-shot replies.
+//!
+//! `std::sync::mpsc::SyncSender` has no stable `send_timeout`, so a full channel is waited out
+//! on a condition variable the I/O thread signals each time it has taken commands (a generation
+//! counter avoids missing a signal that comes between the failed `try_send` and the wait).
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::io::Waker;
+
+/// Why a command did not reach the I/O thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkError {
+    /// The I/O thread has stopped.
+    Closed,
+    /// The channel stayed full until the deadline.
+    TimedOut,
+}
+
+/// Signalled by the I/O thread whenever it has taken commands off the channel.
+#[derive(Debug, Default)]
+struct Space {
+    generation: Mutex<u64>,
+    taken: Condvar,
+}
+
+/// The sending side, cloned into every handle.
+#[derive(Debug)]
+pub(crate) struct Link<C> {
+    tx: SyncSender<C>,
+    waker: Arc<Waker>,
+    space: Arc<Space>,
+}
+
+impl<C> Clone for Link<C> {
+    fn clone(&self) -> Self {
+        Link {
+            tx: self.tx.clone(),
+            waker: Arc::clone(&self.waker),
+            space: Arc::clone(&self.space),
+        }
+    }
+}
+
+/// The receiving side, owned by the I/O thread.
+#[derive(Debug)]
+pub(crate) struct Commands<C> {
+    rx: Receiver<C>,
+    waker: Arc<Waker>,
+    space: Arc<Space>,
+}
+
+/// A bounded channel of `capacity` commands to the I/O thread woken by `waker`.
+pub(crate) fn link<C>(capacity: usize, waker: Waker) -> (Link<C>, Commands<C>) {
+    let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+    let waker = Arc::new(waker);
+    let space = Arc::new(Space::default());
+    (
+        Link {
+            tx,
+            waker: Arc::clone(&waker),
+            space: Arc::clone(&space),
+        },
+        Commands { rx, waker, space },
+    )
+}
+
+impl<C> Link<C> {
+    /// Queues `command` and wakes the I/O thread, waiting for room until `deadline`.
+    pub(crate) fn send(&self, command: C, deadline: Instant) -> Result<(), LinkError> {
+        let mut command = command;
+        loop {
+            let seen = *self
+                .space
+                .generation
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match self.tx.try_send(command) {
+                Ok(()) => {
+                    self.waker.wake();
+                    return Ok(());
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(LinkError::Closed),
+                Err(TrySendError::Full(back)) => command = back,
+            }
+            self.waker.wake();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(LinkError::TimedOut);
+            }
+            let generation = self
+                .space
+                .generation
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if *generation == seen {
+                drop(
+                    self.space
+                        .taken
+                        .wait_timeout(generation, left)
+                        .unwrap_or_else(PoisonError::into_inner),
+                );
+            }
+        }
+    }
+
+    /// Queues `command` without waiting: for best-effort messages from `Drop`.
+    pub(crate) fn try_send(&self, command: C) -> bool {
+        let sent = self.tx.try_send(command).is_ok();
+        if sent {
+            self.waker.wake();
+        }
+        sent
+    }
+}
+
+/// What the I/O thread found on the channel.
+pub(crate) enum Taken<C> {
+    /// A command.
+    Command(C),
+    /// Nothing now.
+    Empty,
+    /// Every handle is gone.
+    Disconnected,
+}
+
+impl<C> Commands<C> {
+    /// Re-arms the waker; call before taking commands, so a command queued after this call
+    /// sends a fresh wake-up.
+    pub(crate) fn rearm(&self) {
+        self.waker.rearm();
+    }
+
+    /// Wakes the I/O thread itself: it stopped taking commands before the channel was empty.
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// The next command, if any.
+    pub(crate) fn take(&self) -> Taken<C> {
+        match self.rx.try_recv() {
+            Ok(c) => Taken::Command(c),
+            Err(TryRecvError::Empty) => Taken::Empty,
+            Err(TryRecvError::Disconnected) => Taken::Disconnected,
+        }
+    }
+
+    /// Tells handles waiting for room that commands were taken.
+    pub(crate) fn made_room(&self) {
+        let mut generation = self
+            .space
+            .generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *generation = generation.wrapping_add(1);
+        self.space.taken.notify_all();
+    }
+}
+
+/// Where the I/O thread sends the one answer to a command.
+pub(crate) type Reply<T> = SyncSender<T>;
+
+/// A reply channel and its receiving end.
+pub(crate) fn reply<T>() -> (Reply<T>, Receiver<T>) {
+    mpsc::sync_channel(1)
+}
+
+/// Sends the answer; the handle may have given up waiting, which is fine.
+pub(crate) fn answer<T>(reply: Reply<T>, value: T) {
+    let _ = reply.try_send(value);
+}
+
+/// Waits for an answer until `deadline`.
+pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Instant) -> Result<T, LinkError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match rx.recv_timeout(left) {
+        Ok(v) => Ok(v),
+        Err(RecvTimeoutError::Timeout) => Err(LinkError::TimedOut),
+        Err(RecvTimeoutError::Disconnected) => Err(LinkError::Closed),
+    }
+}
+
+/// `now + timeout`, saturating far in the future instead of overflowing.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+}

@@ -1,0 +1,103 @@
+//! Publish/subscribe over real UDP on 127.0.0.1: wildcards, headers, queue groups, callbacks.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::mpsc;
+
+use common::{WAIT, client, server};
+use kcpq_std::{RecvTimeoutError, SubscribeOptions, TryRecvError};
+
+#[test]
+fn wildcards_deliver_what_matches_and_nothing_else() {
+    let server = server();
+    let publisher = client(&server, "pub");
+    let subscriber = client(&server, "sub");
+    let star = subscriber.subscribe("orders.*").expect("subscribe *");
+    let rest = subscriber.subscribe("orders.>").expect("subscribe >");
+    publisher.publish("orders.new", b"1").expect("publish");
+    publisher
+        .publish_with("orders.eu.paid", Some("answers"), &[("k", "v")], b"2", WAIT)
+        .expect("publish with reply and headers");
+    publisher.publish("invoices.new", b"3").expect("publish");
+    publisher.flush().expect("flush");
+
+    let m = star.recv_timeout(WAIT).expect("orders.new on *");
+    assert_eq!(
+        (m.subject.as_str(), m.payload.as_slice()),
+        ("orders.new", &b"1"[..])
+    );
+    assert!(m.received_at <= std::time::Instant::now());
+    let a = rest.recv_timeout(WAIT).expect("first on >");
+    let b = rest.recv_timeout(WAIT).expect("second on >");
+    assert_eq!(a.subject, "orders.new");
+    assert_eq!(b.subject, "orders.eu.paid");
+    assert_eq!(b.reply.as_deref(), Some("answers"));
+    assert_eq!(b.header("k"), Some("v"));
+    // The subscriber's own round trip orders after everything the server sent it before.
+    subscriber.flush().expect("flush");
+    assert_eq!(star.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(rest.try_recv(), Err(TryRecvError::Empty));
+
+    publisher.close();
+    subscriber.close();
+    assert_eq!(star.recv_timeout(WAIT), Err(RecvTimeoutError::Closed));
+    server.shutdown();
+}
+
+#[test]
+fn a_queue_group_delivers_each_message_to_one_member() {
+    let server = server();
+    let publisher = client(&server, "pub");
+    let a = client(&server, "a");
+    let b = client(&server, "b");
+    let qa = a.queue_subscribe("jobs.>", "workers").expect("member a");
+    let qb = b.queue_subscribe("jobs.>", "workers").expect("member b");
+    let plain = b.subscribe("jobs.>").expect("plain");
+    for i in 0..50u32 {
+        publisher
+            .publish("jobs.run", &i.to_le_bytes())
+            .expect("publish");
+    }
+    publisher.flush().expect("flush");
+    let mut seen = BTreeSet::new();
+    for _ in 0..50 {
+        let m = plain.recv_timeout(WAIT).expect("plain gets every message");
+        seen.insert(m.payload);
+    }
+    assert_eq!(seen.len(), 50);
+    a.flush().expect("flush a");
+    b.flush().expect("flush b");
+    let mut members = Vec::new();
+    for sub in [&qa, &qb] {
+        while let Ok(m) = sub.try_recv() {
+            members.push(m.payload);
+        }
+    }
+    members.sort();
+    let all: Vec<_> = seen.into_iter().collect();
+    assert_eq!(members, all, "each message went to exactly one member");
+    server.shutdown();
+}
+
+#[test]
+fn a_callback_subscription_runs_on_its_own_thread_until_unsubscribed() {
+    let server = server();
+    let c = client(&server, "cb");
+    let (tx, rx) = mpsc::channel();
+    let sub = c
+        .subscribe_callback("ticks", &SubscribeOptions::new(), move |m| {
+            let _ = tx.send((m.payload, std::thread::current().name().map(str::to_owned)));
+        })
+        .expect("callback subscription");
+    c.publish("ticks", b"a").expect("publish");
+    let (payload, thread) = rx.recv_timeout(WAIT).expect("callback ran");
+    assert_eq!(payload, b"a");
+    assert!(thread.is_some_and(|n| n.starts_with("kcpq-sub-")));
+    sub.unsubscribe().expect("unsubscribe");
+    assert!(
+        rx.recv_timeout(WAIT).is_err(),
+        "callback thread ended, sender dropped"
+    );
+    server.shutdown();
+}
