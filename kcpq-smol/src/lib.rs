@@ -1,11 +1,55 @@
 //! # kcpq-smol
 //!
-//! The async adapter for KCPQ on smol / async-io / futures-lite. One task owns the UDP socket and a
-//! `kcpq-core` state machine; API handles talk to it over bounded channels.
+//! KCPQ on smol / async-io / futures-lite: an async [`Client`], an embeddable [`Server`], and
+//! the `kcpq-server` and `kcpq` binaries (behind the default `cli` feature).
 //!
-//! **Status:** not built yet. This crate is a placeholder in the workspace so the layering is
-//! visible from the start; the client, the embeddable server and the `kcpq-server` binary arrive
-//! once the core's broker state machines exist. See the README's status section.
+//! One task owns each UDP socket and its `kcpq-core` state machine, following the core's drain
+//! contract (no fixed tick: it sleeps until a datagram, an API command, or the core's next
+//! deadline). API handles talk to it over bounded channels. This crate holds no protocol logic.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use futures_lite::StreamExt;
+//! use kcpq_smol::{Client, core::crypto::KeySet};
+//!
+//! let keys = KeySet::from_env()?;
+//! let client = Client::connect("127.0.0.1:4000".parse()?, keys).await?;
+//! let mut sub = client.subscribe("orders.>").await?;
+//! client.publish("orders.new", "42").await?;
+//! if let Some(message) = sub.next().await {
+//!     println!("{}: {:?}", message.subject, message.payload);
+//! }
+//! client.close().await;
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
+mod client;
+mod clock;
+mod event_loop;
+mod inbox;
+pub mod keys;
+mod message;
+mod server;
+mod socket;
+mod timeout;
+
 pub use kcpq_core as core;
+
+pub use client::{
+    CallbackSubscription, Client, ClientOptions, ClosedError, ConnectError,
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
+    DEFAULT_OPERATION_TIMEOUT, Event, Events, FlushError, PublishError, RequestError,
+    SubscribeError, Subscription, UnsubscribeError,
+};
+pub use kcpq_core::client::SubscribeOptions;
+pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+pub use message::Message;
+pub use server::{
+    BindError, ClientInfo, DEFAULT_SERVER_EVENT_CAPACITY, OwnerPublishError, OwnerRequestError,
+    OwnerSubscribeError, Server, ServerEvent, ServerEvents, ServerHandle, ServerOptions,
+    ServerSubscription, StoppedError,
+};
+pub use socket::{DEFAULT_SOCKET_BUFFER, SocketOptions};
+pub use timeout::{Elapsed, with_timeout};

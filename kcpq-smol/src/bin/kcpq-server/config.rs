@@ -1,0 +1,124 @@
+//! The `kcpq.toml` file and its merge with the command line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kcpq_smol::core::kcp::KcpConfig;
+use kcpq_smol::core::server::ServerConfig;
+use serde::Deserialize;
+
+/// The KCP presets a user can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Preset {
+    /// Low latency (the default).
+    Fast,
+    /// Large frames at high rates: bigger windows and send buffer.
+    Video,
+    /// The reference KCP's conservative behaviour, with congestion control.
+    Normal,
+}
+
+impl Preset {
+    fn kcp(self) -> KcpConfig {
+        match self {
+            Preset::Fast => KcpConfig::fast(),
+            Preset::Video => KcpConfig::video(),
+            Preset::Normal => KcpConfig::normal(),
+        }
+    }
+}
+
+/// Everything `kcpq.toml` may set; every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    /// UDP address to listen on.
+    pub(crate) listen: Option<SocketAddr>,
+    /// Key file.
+    pub(crate) key_file: Option<PathBuf>,
+    /// HTTP monitoring address.
+    pub(crate) monitor: Option<SocketAddr>,
+    /// Server name sent to clients.
+    pub(crate) server_name: Option<String>,
+    /// KCP preset.
+    pub(crate) preset: Option<Preset>,
+    /// Largest payload, headers included, in bytes.
+    pub(crate) max_payload: Option<usize>,
+    /// Most sessions at once.
+    pub(crate) max_sessions: Option<usize>,
+    /// Most subscriptions per session.
+    pub(crate) max_subscriptions_per_session: Option<usize>,
+    /// Per-session send buffer, in bytes (pending bytes per session).
+    pub(crate) send_buffer_bytes: Option<usize>,
+    /// Heartbeat interval clients are told to use, in seconds.
+    pub(crate) ping_interval_secs: Option<u64>,
+    /// Silence after which a session is dead, in seconds.
+    pub(crate) dead_after_secs: Option<u64>,
+    /// Time given to CLOSE frames at shutdown, in milliseconds.
+    pub(crate) shutdown_linger_ms: Option<u64>,
+    /// Requested socket receive buffer, in bytes.
+    pub(crate) socket_recv_buffer: Option<usize>,
+    /// Requested socket send buffer, in bytes.
+    pub(crate) socket_send_buffer: Option<usize>,
+}
+
+/// Why the configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// Unreadable.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not valid TOML or unknown keys.
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+}
+
+impl FileConfig {
+    /// Reads `path`.
+    pub(crate) fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// The core server configuration these settings describe.
+    pub(crate) fn server_config(&self) -> ServerConfig {
+        let mut config = ServerConfig::default();
+        if let Some(name) = &self.server_name {
+            config.server_name.clone_from(name);
+        }
+        config.kcp = self.preset.unwrap_or(Preset::Fast).kcp();
+        if let Some(bytes) = self.send_buffer_bytes {
+            config.kcp.send_buffer_limit = bytes;
+        }
+        if let Some(max) = self.max_payload {
+            config.max_payload = max;
+        }
+        if let Some(max) = self.max_sessions {
+            config.max_sessions = max;
+        }
+        if let Some(max) = self.max_subscriptions_per_session {
+            config.max_subscriptions_per_session = max;
+        }
+        if let Some(secs) = self.ping_interval_secs {
+            config.ping_interval = Duration::from_secs(secs);
+        }
+        if let Some(secs) = self.dead_after_secs {
+            config.dead_after = Duration::from_secs(secs);
+        }
+        config
+    }
+}

@@ -1,0 +1,131 @@
+//! `kcpq-server`: the KCPQ broker.
+//!
+//! Reads `--config kcpq.toml` if given (flags override it), finds or creates the key, listens on
+//! UDP, optionally serves monitoring over HTTP, and shuts down gracefully on SIGINT/SIGTERM.
+
+mod config;
+mod monitor;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use clap::Parser;
+use futures_lite::StreamExt;
+use kcpq_smol::keys::{KeySource, server_keys};
+use kcpq_smol::{Server, ServerOptions};
+
+use config::{FileConfig, Preset};
+
+/// Default UDP address.
+const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+
+/// The KCPQ broker: NATS-style publish/subscribe over KCP with pre-shared-key encryption.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// UDP address to listen on [default: 127.0.0.1:4000].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Key file (one 64-hex-character key per line). Without it: $KCPQ_AES256_KEY_HEX, then
+    /// ./kcpq.key, created with a fresh key on first start.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// TOML file with limits, heartbeats and the KCP preset; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Serve /healthz, /varz, /connz and /metrics over HTTP on this address.
+    #[arg(long)]
+    monitor: Option<SocketAddr>,
+    /// KCP preset.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Largest payload (headers included), in bytes.
+    #[arg(long)]
+    max_payload: Option<usize>,
+    /// Server name sent to clients.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+    match smol::block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("kcpq-server: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut file = match &args.config {
+        Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
+        None => FileConfig::default(),
+    };
+    file.listen = args.listen.or(file.listen);
+    file.key_file = args.key_file.or(file.key_file);
+    file.monitor = args.monitor.or(file.monitor);
+    file.preset = args.preset.or(file.preset);
+    file.max_payload = args.max_payload.or(file.max_payload);
+    file.server_name = args.name.or(file.server_name);
+
+    let cwd = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
+    let (keys, source) = server_keys(file.key_file.as_deref(), &cwd).map_err(|e| e.to_string())?;
+    match &source {
+        KeySource::Created(path) => println!(
+            "created a new key in {} (mode 0600); give this file to clients, or run them in this directory",
+            path.display()
+        ),
+        other => println!("using the key from the {other}"),
+    }
+
+    let listen = match file.listen {
+        Some(addr) => addr,
+        None => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
+    };
+    let mut options = ServerOptions::new(listen, keys);
+    options.config = file.server_config();
+    if let Some(ms) = file.shutdown_linger_ms {
+        options.config.shutdown_linger = Duration::from_millis(ms);
+    }
+    if let Some(bytes) = file.socket_recv_buffer {
+        options.socket.recv_buffer = bytes;
+    }
+    if let Some(bytes) = file.socket_send_buffer {
+        options.socket.send_buffer = bytes;
+    }
+    let server = Server::bind_with(options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let handle = server.handle();
+    let started = SystemTime::now();
+
+    if let Some(addr) = file.monitor {
+        let listener = smol::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot serve monitoring on {addr}: {e}"))?;
+        println!("monitoring on http://{addr} (/healthz /varz /connz /metrics)");
+        smol::spawn(monitor::serve(listener, handle.clone(), started)).detach();
+    }
+
+    let mut signals =
+        async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    let stopper = handle.clone();
+    smol::spawn(async move {
+        if let Some(Ok(signal)) = signals.next().await {
+            log::info!("received {signal:?}");
+            stopper.shutdown("server shutting down").await;
+        }
+    })
+    .detach();
+
+    println!("kcpq-server listening on udp://{}", server.local_addr());
+    server.run().await.map_err(|e| e.to_string())?;
+    println!("kcpq-server stopped");
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! The monitoring endpoint: a minimal HTTP/1.1 server on async-io answering GET /healthz,
+//! /varz (JSON stats), /connz (JSON sessions) and /metrics (Prometheus text). One request per
+//! connection, bounded request size and read time.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use kcpq_smol::core::server::ServerStats;
+use kcpq_smol::{ClientInfo, ServerHandle, with_timeout};
+use serde_json::json;
+use smol::net::{TcpListener, TcpStream};
+
+/// Largest request head read.
+const MAX_REQUEST: usize = 8 * 1024;
+/// Time a client has to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves the monitor on `listener` until the process ends.
+pub(crate) async fn serve(listener: TcpListener, server: ServerHandle, started: SystemTime) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                log::warn!("monitor: accept failed: {e}");
+                continue;
+            }
+        };
+        let server = server.clone();
+        smol::spawn(async move {
+            if let Err(e) = answer(stream, &server, started).await {
+                log::debug!("monitor: {e}");
+            }
+        })
+        .detach();
+    }
+}
+
+async fn answer(
+    mut stream: TcpStream,
+    server: &ServerHandle,
+    started: SystemTime,
+) -> std::io::Result<()> {
+    let path = match with_timeout(READ_TIMEOUT, read_path(&mut stream)).await {
+        Ok(Ok(path)) => path,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Ok(()),
+    };
+    let (status, content_type, body) = route(&path, server, started).await;
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.flush().await
+}
+
+/// Reads the request head and returns the path of a GET (without its query string).
+async fn read_path(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let mut words = text.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    if method != "GET" {
+        return Ok(String::new());
+    }
+    Ok(target.split('?').next().unwrap_or("").to_owned())
+}
+
+async fn route(
+    path: &str,
+    server: &ServerHandle,
+    started: SystemTime,
+) -> (&'static str, &'static str, String) {
+    const JSON: &str = "application/json";
+    const TEXT: &str = "text/plain; charset=utf-8";
+    const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+    let unavailable = (
+        "503 Service Unavailable",
+        TEXT,
+        "server stopped\n".to_owned(),
+    );
+    match path {
+        "/healthz" => ("200 OK", JSON, json!({"status": "ok"}).to_string()),
+        "/varz" => match server.stats().await {
+            Ok(stats) => ("200 OK", JSON, varz(&stats, server.local_addr(), started)),
+            Err(_) => unavailable,
+        },
+        "/connz" => match server.clients().await {
+            Ok(clients) => ("200 OK", JSON, connz(&clients)),
+            Err(_) => unavailable,
+        },
+        "/metrics" => match server.stats().await {
+            Ok(stats) => ("200 OK", PROMETHEUS, metrics(&stats)),
+            Err(_) => unavailable,
+        },
+        "" => ("405 Method Not Allowed", TEXT, "only GET\n".to_owned()),
+        _ => (
+            "404 Not Found",
+            TEXT,
+            "try /healthz, /varz, /connz or /metrics\n".to_owned(),
+        ),
+    }
+}
+
+fn unix_secs(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Every counter, by its name in /varz and /metrics.
+fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
+    let d = &stats.drops;
+    vec![
+        ("connections", stats.sessions, "Sessions open now."),
+        (
+            "total_connections",
+            stats.sessions_opened,
+            "Sessions opened since start.",
+        ),
+        (
+            "closed_connections",
+            stats.sessions_closed,
+            "Sessions closed since start.",
+        ),
+        (
+            "subscriptions",
+            stats.subscriptions,
+            "Subscriptions held now.",
+        ),
+        ("in_msgs", stats.msgs_in, "Messages published by clients."),
+        (
+            "in_bytes",
+            stats.bytes_in,
+            "Payload bytes published by clients.",
+        ),
+        (
+            "out_msgs",
+            stats.msgs_out,
+            "Messages delivered to subscriptions.",
+        ),
+        (
+            "out_bytes",
+            stats.bytes_out,
+            "Payload bytes delivered to subscriptions.",
+        ),
+        ("in_datagrams", stats.datagrams_in, "Datagrams received."),
+        ("out_datagrams", stats.datagrams_out, "Datagrams sent."),
+        (
+            "slow_consumers",
+            d.slow_consumer,
+            "Messages dropped for slow consumers.",
+        ),
+        (
+            "handshake_failures",
+            stats.handshake_failures,
+            "Handshakes that did not complete.",
+        ),
+        (
+            "no_responders",
+            stats.no_responders,
+            "Requests answered with no responders.",
+        ),
+        (
+            "drops_malformed_datagram",
+            d.malformed_datagram,
+            "Malformed datagrams dropped.",
+        ),
+        (
+            "drops_unknown_session",
+            d.unknown_session,
+            "Datagrams for unknown sessions.",
+        ),
+        (
+            "drops_bad_tag",
+            d.bad_tag,
+            "Datagrams failing authentication.",
+        ),
+        (
+            "drops_duplicate",
+            d.duplicate,
+            "Replayed or duplicated datagrams.",
+        ),
+        (
+            "drops_too_old",
+            d.too_old,
+            "Datagrams older than the replay window.",
+        ),
+        (
+            "drops_protocol_violation",
+            d.protocol_violation,
+            "Frames breaking the protocol.",
+        ),
+        (
+            "drops_reply_queue_full",
+            d.reply_queue_full,
+            "Handshake replies dropped.",
+        ),
+        ("drops_events", d.events, "Server events dropped."),
+        (
+            "drops_session_limit",
+            d.session_limit,
+            "Sessions refused at the limit.",
+        ),
+    ]
+}
+
+fn varz(stats: &ServerStats, addr: SocketAddr, started: SystemTime) -> String {
+    let mut object = serde_json::Map::new();
+    object.insert("server_addr".into(), json!(addr.to_string()));
+    object.insert("start".into(), json!(unix_secs(started)));
+    let uptime = SystemTime::now()
+        .duration_since(started)
+        .unwrap_or_default();
+    object.insert("uptime_secs".into(), json!(uptime.as_secs_f64()));
+    for (name, value, _) in counters(stats) {
+        object.insert(name.into(), json!(value));
+    }
+    serde_json::Value::Object(object).to_string()
+}
+
+fn connz(clients: &[ClientInfo]) -> String {
+    let now = SystemTime::now();
+    let connections: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "addr": c.addr.to_string(),
+                "start": unix_secs(c.connected_since),
+                "uptime_secs": now.duration_since(c.connected_since).unwrap_or_default().as_secs_f64(),
+                "last_activity": unix_secs(c.last_heard),
+                "idle_secs": now.duration_since(c.last_heard).unwrap_or_default().as_secs_f64(),
+                "rtt_ms": c.rtt.as_secs_f64() * 1000.0,
+                "subscriptions": c.subscriptions,
+            })
+        })
+        .collect();
+    json!({"num_connections": clients.len(), "connections": connections}).to_string()
+}
+
+fn metrics(stats: &ServerStats) -> String {
+    let mut out = String::new();
+    for (name, value, help) in counters(stats) {
+        let gauge = matches!(name, "connections" | "subscriptions");
+        let (kind, suffix) = if gauge {
+            ("gauge", "")
+        } else {
+            ("counter", "_total")
+        };
+        let _ = writeln!(out, "# HELP kcpq_{name}{suffix} {help}");
+        let _ = writeln!(out, "# TYPE kcpq_{name}{suffix} {kind}");
+        let _ = writeln!(out, "kcpq_{name}{suffix} {value}");
+    }
+    out
+}

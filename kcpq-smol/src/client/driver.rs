@@ -1,0 +1,367 @@
+//! The client's driver task: it owns the core [`Client`](kcpq_core::client::Client), turns API
+//! commands into core calls and core events into answers, messages and [`Event`]s.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_channel::Sender;
+use bytes::Bytes;
+use kcpq_core::client::{
+    Client as Core, ClientEvent, ClientStats, FlushId, RequestFailure, RequestId, ServerError, Sid,
+    SubscribeOptions,
+};
+use kcpq_core::{CloseReason, Instant};
+
+use super::error::{ConnectError, FlushError, PublishError, RequestError, SubscribeError};
+use super::{Connected, Event};
+use crate::clock::Clock;
+use crate::event_loop::Owner;
+use crate::inbox::{Item, SubQueue};
+use crate::message::Message;
+use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+
+/// The answer channel of one command (capacity one, used once).
+pub(crate) type Reply<T> = Sender<T>;
+
+/// What API handles ask of the driver.
+pub(crate) enum Command {
+    Publish {
+        subject: String,
+        reply: Option<String>,
+        headers: Option<Vec<u8>>,
+        payload: Bytes,
+        done: Reply<Result<(), PublishError>>,
+    },
+    Request {
+        subject: String,
+        payload: Bytes,
+        timeout: Duration,
+        done: Reply<Result<Message, RequestError>>,
+    },
+    Subscribe {
+        filter: String,
+        options: SubscribeOptions,
+        done: Reply<Result<(Sid, SubQueue), SubscribeError>>,
+    },
+    Unsubscribe {
+        sid: Sid,
+    },
+    Flush {
+        timeout: Duration,
+        done: Reply<Result<(), FlushError>>,
+    },
+    Stats {
+        done: Reply<ClientStats>,
+    },
+    Close {
+        done: Reply<()>,
+    },
+}
+
+struct SubEntry {
+    queue: SubQueue,
+    /// Waiting for the server's OK.
+    confirm: Option<Reply<Result<(Sid, SubQueue), SubscribeError>>>,
+}
+
+struct PendingRequest {
+    subject: String,
+    timeout: Duration,
+    done: Reply<Result<Message, RequestError>>,
+}
+
+/// The state the driver task owns.
+pub(crate) struct Driver {
+    pub(crate) core: Core,
+    clock: Clock,
+    subs: HashMap<Sid, SubEntry>,
+    requests: HashMap<RequestId, PendingRequest>,
+    flushes: HashMap<FlushId, (Duration, Reply<Result<(), FlushError>>)>,
+    connect: Option<Reply<Result<Connected, ConnectError>>>,
+    /// The last error the server sent before the session was ready (why it refused).
+    refusal: Option<ServerError>,
+    /// Why the last session attempt ended before it was ready.
+    lost_before_ready: Option<CloseReason>,
+    events: Sender<Event>,
+    closers: Vec<Reply<()>>,
+    /// The configured bound and policy of subscriptions that do not choose their own.
+    default_queue: (QueueLimits, OverflowPolicy),
+}
+
+impl Driver {
+    pub(crate) fn new(
+        core: Core,
+        default_queue: (QueueLimits, OverflowPolicy),
+        clock: Clock,
+        connect: Reply<Result<Connected, ConnectError>>,
+        events: Sender<Event>,
+    ) -> Driver {
+        Driver {
+            core,
+            clock,
+            subs: HashMap::new(),
+            requests: HashMap::new(),
+            flushes: HashMap::new(),
+            connect: Some(connect),
+            refusal: None,
+            lost_before_ready: None,
+            events,
+            closers: Vec::new(),
+            default_queue,
+        }
+    }
+
+    fn emit(&self, event: Event) {
+        if self.events.try_send(event).is_err() {
+            log::debug!("client event dropped: nobody reads events() or its queue is full");
+        }
+    }
+
+    fn remove_sub(&mut self, sid: Sid) {
+        if let Some(entry) = self.subs.remove(&sid) {
+            entry.queue.close();
+        }
+    }
+
+    /// Everything ended: answers whatever still waits.
+    pub(crate) fn finish(mut self) {
+        for (_, entry) in self.subs.drain() {
+            entry.queue.close();
+            if let Some(confirm) = entry.confirm {
+                let _ = confirm.try_send(Err(SubscribeError::Closed));
+            }
+        }
+        for (_, request) in self.requests.drain() {
+            let _ = request.done.try_send(Err(RequestError::Disconnected));
+        }
+        for (_, (_, done)) in self.flushes.drain() {
+            let _ = done.try_send(Err(FlushError::Closed));
+        }
+        if let Some(connect) = self.connect.take() {
+            let _ = connect.try_send(Err(ConnectError::Disconnected(CloseReason::Local)));
+        }
+        self.emit(Event::Closed);
+        for closer in self.closers.drain(..) {
+            let _ = closer.try_send(());
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, message: kcpq_core::client::Message) {
+        let sid = message.sid;
+        let Some(entry) = self.subs.get(&sid) else {
+            return;
+        };
+        let item = Item {
+            message,
+            received: self.clock.std_instant(now),
+        };
+        if entry.queue.push(item).first_of_burst() {
+            let (_, dropped) = entry.queue.counts();
+            self.emit(Event::SlowConsumer { sid, dropped });
+        }
+    }
+
+    fn on_subscribed(&mut self, sid: Sid) {
+        let Some(entry) = self.subs.get_mut(&sid) else {
+            return;
+        };
+        let Some(confirm) = entry.confirm.take() else {
+            return;
+        };
+        if confirm.try_send(Ok((sid, entry.queue.clone()))).is_err() {
+            // The caller stopped waiting (timeout or dropped future): undo the subscription.
+            let _ = self.core.unsubscribe(sid, None);
+            self.remove_sub(sid);
+        }
+    }
+}
+
+impl Owner for Driver {
+    type M = Core;
+    type Command = Command;
+
+    fn machine(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn on_event(&mut self, now: Instant, event: ClientEvent) {
+        match event {
+            ClientEvent::Connected {
+                server_name,
+                client_name,
+            } => {
+                if let Some(connect) = self.connect.take() {
+                    let _ = connect.try_send(Ok(Connected {
+                        server_name,
+                        client_name,
+                    }));
+                }
+            }
+            ClientEvent::ConnectFailed(error) => {
+                if let Some(connect) = self.connect.take() {
+                    let _ = connect.try_send(Err(ConnectError::Handshake(error)));
+                }
+            }
+            ClientEvent::Disconnected(reason) => {
+                if self.connect.is_some() {
+                    // The core tries again by itself; `connect` fails at `Closed` or its timeout.
+                    log::debug!("session lost before it was ready: {reason}");
+                    self.lost_before_ready = Some(reason);
+                    return;
+                }
+                self.emit(Event::Disconnected(reason));
+            }
+            ClientEvent::Reconnected {
+                server_name,
+                client_name,
+            } => self.emit(Event::Reconnected {
+                server_name,
+                client_name,
+            }),
+            ClientEvent::Closed => {
+                if let Some(connect) = self.connect.take() {
+                    let error = match (self.refusal.take(), self.lost_before_ready.take()) {
+                        (Some(refusal), _) => ConnectError::Refused(refusal),
+                        (None, Some(reason)) => ConnectError::Disconnected(reason),
+                        (None, None) => ConnectError::Disconnected(CloseReason::Local),
+                    };
+                    let _ = connect.try_send(Err(error));
+                }
+            }
+            ClientEvent::Subscribed(sid) => self.on_subscribed(sid),
+            ClientEvent::SubscribeFailed(sid, error) => {
+                if let Some(entry) = self.subs.remove(&sid) {
+                    entry.queue.close();
+                    if let Some(confirm) = entry.confirm {
+                        let _ = confirm.try_send(Err(SubscribeError::Refused(error)));
+                    }
+                }
+            }
+            ClientEvent::Message(message) => self.on_message(now, message),
+            ClientEvent::Reply(id, message) => {
+                if let Some(request) = self.requests.remove(&id) {
+                    let message = Message::from_core(message, self.clock.std_instant(now));
+                    let _ = request.done.try_send(Ok(message));
+                }
+            }
+            ClientEvent::RequestFailed(id, failure) => {
+                if let Some(request) = self.requests.remove(&id) {
+                    let error = match failure {
+                        RequestFailure::NoResponders => RequestError::NoResponders(request.subject),
+                        RequestFailure::TimedOut => RequestError::TimedOut {
+                            subject: request.subject,
+                            timeout: request.timeout,
+                        },
+                        _ => RequestError::Disconnected,
+                    };
+                    let _ = request.done.try_send(Err(error));
+                }
+            }
+            ClientEvent::Flushed(id) => {
+                if let Some((_, done)) = self.flushes.remove(&id) {
+                    let _ = done.try_send(Ok(()));
+                }
+            }
+            ClientEvent::FlushFailed(id) => {
+                if let Some((timeout, done)) = self.flushes.remove(&id) {
+                    let _ = done.try_send(Err(FlushError::TimedOut(timeout)));
+                }
+            }
+            ClientEvent::SlowConsumer { sid } => {
+                let dropped = self.core.stats().dropped_slow_consumer;
+                self.emit(Event::SlowConsumer { sid, dropped });
+            }
+            ClientEvent::ServerError(error) => {
+                if self.connect.is_some() {
+                    self.refusal = Some(error.clone());
+                }
+                self.emit(Event::ServerError(error));
+            }
+            other => log::debug!("client event not handled by kcpq-smol: {other:?}"),
+        }
+    }
+
+    fn on_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Publish {
+                subject,
+                reply,
+                headers,
+                payload,
+                done,
+            } => {
+                let result =
+                    self.core
+                        .publish(&subject, reply.as_deref(), headers.as_deref(), &payload);
+                let _ = done.try_send(result.map_err(PublishError::from));
+            }
+            Command::Request {
+                subject,
+                payload,
+                timeout,
+                done,
+            } => match self.core.request(now, &subject, None, &payload, timeout) {
+                Ok(id) => {
+                    self.requests.insert(
+                        id,
+                        PendingRequest {
+                            subject,
+                            timeout,
+                            done,
+                        },
+                    );
+                }
+                Err(e) => {
+                    let _ = done.try_send(Err(e.into()));
+                }
+            },
+            Command::Subscribe {
+                filter,
+                options,
+                done,
+            } => match self.core.subscribe_with(&filter, &options) {
+                Ok(sid) => {
+                    let limits = options.limits.unwrap_or(self.default_queue.0);
+                    let policy = options.policy.unwrap_or(self.default_queue.1);
+                    let entry = SubEntry {
+                        queue: SubQueue::new(limits, policy),
+                        confirm: Some(done),
+                    };
+                    self.subs.insert(sid, entry);
+                }
+                Err(e) => {
+                    let _ = done.try_send(Err(e.into()));
+                }
+            },
+            Command::Unsubscribe { sid } => {
+                if let Err(e) = self.core.unsubscribe(sid, None) {
+                    log::debug!("unsubscribe {sid}: {e}");
+                }
+                self.remove_sub(sid);
+            }
+            Command::Flush { timeout, done } => match self.core.flush(now, timeout) {
+                Ok(id) => {
+                    self.flushes.insert(id, (timeout, done));
+                }
+                Err(e) => {
+                    let _ = done.try_send(Err(e.into()));
+                }
+            },
+            Command::Stats { done } => {
+                let _ = done.try_send(self.core.stats().clone());
+            }
+            Command::Close { done } => {
+                self.closers.push(done);
+                self.core.close(now);
+            }
+        }
+    }
+
+    fn on_commands_closed(&mut self, now: Instant) {
+        self.core.close(now);
+    }
+
+    fn done(&self, _now: Instant) -> bool {
+        self.core.is_closed()
+    }
+}

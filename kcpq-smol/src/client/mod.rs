@@ -1,0 +1,422 @@
+//! The async client: [`Client`] is a cheap, cloneable handle to a driver task that owns the UDP
+//! socket and the core's client state machine.
+
+mod driver;
+mod error;
+mod subscription;
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use bytes::Bytes;
+use futures_lite::Stream;
+use kcpq_core::CloseReason;
+use kcpq_core::client::{ClientConfig, ClientStats, ServerError, Sid, SubscribeOptions};
+use kcpq_core::crypto::KeySet;
+
+pub use error::{
+    ClosedError, ConnectError, FlushError, PublishError, RequestError, SubscribeError,
+    UnsubscribeError,
+};
+pub use subscription::{CallbackSubscription, Subscription};
+
+use crate::clock::{Clock, fresh_seed};
+use crate::message::Message;
+use crate::socket::{SocketOptions, UdpIo};
+use crate::timeout::{Elapsed, with_timeout};
+use driver::{Command, Driver};
+
+/// Default time `connect` waits for the session: 5 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default bound of calls that wait for the server (subscribe, flush): 5 s.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default bound of commands waiting for the driver task: 4096. A full queue makes callers wait
+/// (backpressure), within their operation timeout.
+pub const DEFAULT_COMMAND_CAPACITY: usize = 4096;
+/// Default bound of undelivered [`Event`]s: 1024; beyond it new events are dropped and logged.
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+
+/// Everything [`Client::connect_with`] takes. Start from [`ClientOptions::new`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// The server's address.
+    pub server: SocketAddr,
+    /// The pre-shared keys (the first one connects).
+    pub keys: KeySet,
+    /// The core client's settings (name, KCP preset, heartbeats, bounds).
+    pub config: ClientConfig,
+    /// How long `connect` waits for the session (also the handshake's own timeout).
+    pub connect_timeout: Duration,
+    /// How long subscribe, flush and publish wait at most.
+    pub operation_timeout: Duration,
+    /// The local address to bind; `None` picks an ephemeral port on every interface.
+    pub bind: Option<SocketAddr>,
+    /// Socket buffer sizes.
+    pub socket: SocketOptions,
+    /// Bound of the command queue to the driver task.
+    pub command_capacity: usize,
+    /// Bound of the event queue.
+    pub event_capacity: usize,
+}
+
+impl ClientOptions {
+    /// Defaults for connecting to `server` with `keys`.
+    pub fn new(server: SocketAddr, keys: KeySet) -> ClientOptions {
+        ClientOptions {
+            server,
+            keys,
+            config: ClientConfig::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            bind: None,
+            socket: SocketOptions::default(),
+            command_capacity: DEFAULT_COMMAND_CAPACITY,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+        }
+    }
+}
+
+/// What the client reports besides messages, from [`Client::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The session ended; the client reconnects by itself (unless it was closed) and restores
+    /// every subscription.
+    Disconnected(CloseReason),
+    /// A new session is ready after a disconnect; every subscription is active again.
+    /// Messages published while no session existed were not delivered to this client.
+    Reconnected {
+        /// The server's name.
+        server_name: String,
+        /// This client's name as the server knows it.
+        client_name: String,
+    },
+    /// Messages for a subscription were dropped because its queue was full (once per burst).
+    SlowConsumer {
+        /// The subscription.
+        sid: Sid,
+        /// Messages it has dropped so far.
+        dropped: u64,
+    },
+    /// The server reported an error not tied to an operation.
+    ServerError(ServerError),
+    /// The client is closed for good; no event follows.
+    Closed,
+}
+
+/// The stream of [`Event`]s. Several streams share the events: each goes to one of them.
+#[derive(Debug)]
+pub struct Events(Pin<Box<Receiver<Event>>>);
+
+impl Stream for Events {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// The session's names, learnt at connect.
+#[derive(Debug, Clone)]
+pub(crate) struct Connected {
+    server_name: String,
+    client_name: String,
+}
+
+#[derive(Debug)]
+struct Inner {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    connected: Connected,
+    operation_timeout: Duration,
+}
+
+/// A connection to a KCPQ server. Clones share the connection; it closes when the last clone
+/// and the last subscription are dropped, or at [`Client::close`].
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
+    async_channel::bounded(1)
+}
+
+impl Client {
+    /// Connects to `server` with `keys` and default options; returns once the session is ready.
+    pub async fn connect(server: SocketAddr, keys: KeySet) -> Result<Client, ConnectError> {
+        Client::connect_with(ClientOptions::new(server, keys)).await
+    }
+
+    /// Connects with `options`; returns once the session is ready, or fails within
+    /// `options.connect_timeout`.
+    pub async fn connect_with(options: ClientOptions) -> Result<Client, ConnectError> {
+        let mut config = options.config;
+        config.handshake.connect_timeout = options.connect_timeout;
+        let bind = options.bind.unwrap_or(match options.server {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+        });
+        let mut io = UdpIo::bind(bind, &options.socket, config.kcp.mtu + 64)
+            .map_err(ConnectError::Socket)?;
+        let seed = fresh_seed().map_err(ConnectError::Socket)?;
+        let default_queue = (config.subscription_limits, config.subscription_policy);
+        let clock = Clock::start();
+        let core = kcpq_core::client::Client::new(
+            config,
+            options.server,
+            &options.keys,
+            seed,
+            clock.now(),
+        );
+        let (commands, command_rx) = async_channel::bounded(options.command_capacity.max(1));
+        let (event_tx, events) = async_channel::bounded(options.event_capacity.max(1));
+        let (connect_tx, connect_rx) = oneshot();
+        let mut driver = Driver::new(core, default_queue, clock, connect_tx, event_tx);
+        smol::spawn(async move {
+            crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
+            driver.finish();
+        })
+        .detach();
+        // The handshake times out by itself; the margin covers a silent driver.
+        let bound = options.connect_timeout + Duration::from_secs(1);
+        let connected = match with_timeout(bound, connect_rx.recv()).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(ConnectError::Disconnected(CloseReason::Local)),
+            Err(Elapsed) => return Err(ConnectError::TimedOut(options.connect_timeout)),
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                commands,
+                events,
+                connected,
+                operation_timeout: options.operation_timeout,
+            }),
+        })
+    }
+
+    /// The server's name.
+    pub fn server_name(&self) -> &str {
+        &self.inner.connected.server_name
+    }
+
+    /// This client's name as the server knows it.
+    pub fn client_name(&self) -> &str {
+        &self.inner.connected.client_name
+    }
+
+    /// Sends `command` and waits for its answer, within `timeout`.
+    async fn call<T>(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(Sender<T>) -> Command,
+    ) -> Result<T, CallError> {
+        let (done, answer) = oneshot();
+        let exchange = async {
+            self.inner
+                .commands
+                .send(make(done))
+                .await
+                .map_err(|_| CallError::Closed)?;
+            answer.recv().await.map_err(|_| CallError::Closed)
+        };
+        with_timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(CallError::TimedOut))
+    }
+
+    /// Publishes `payload` on `subject`. Never acknowledged by the server; see [`Client::flush`].
+    pub async fn publish(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_full(subject, None, None, payload.into()).await
+    }
+
+    /// Publishes `payload` on `subject` asking for replies on `reply`.
+    pub async fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_full(subject, Some(reply), None, payload.into())
+            .await
+    }
+
+    /// Publishes with headers (name, value pairs) and an optional reply subject.
+    pub async fn publish_with_headers(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        let mut block = Vec::new();
+        kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
+            .map_err(|e| PublishError::Refused(e.into()))?;
+        self.publish_full(subject, reply, Some(block), payload.into())
+            .await
+    }
+
+    async fn publish_full(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<Vec<u8>>,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let timeout = self.inner.operation_timeout;
+        let result = self
+            .call(timeout, |done| Command::Publish {
+                subject: subject.to_owned(),
+                reply: reply.map(str::to_owned),
+                headers,
+                payload,
+                done,
+            })
+            .await;
+        match result {
+            Ok(result) => result,
+            Err(CallError::Closed) => Err(PublishError::Closed),
+            Err(CallError::TimedOut) => Err(PublishError::TimedOut(timeout)),
+        }
+    }
+
+    /// Sends a request and waits up to `timeout` for the first reply.
+    pub async fn request(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        let payload = payload.into();
+        // The core times the request out; the margin covers a busy driver.
+        let result = self
+            .call(timeout + Duration::from_secs(1), |done| Command::Request {
+                subject: subject.to_owned(),
+                payload,
+                timeout,
+                done,
+            })
+            .await;
+        match result {
+            Ok(result) => result,
+            Err(CallError::Closed) => Err(RequestError::Closed),
+            Err(CallError::TimedOut) => Err(RequestError::TimedOut {
+                subject: subject.to_owned(),
+                timeout,
+            }),
+        }
+    }
+
+    /// Waits until the server has processed everything sent before (a round trip), within the
+    /// operation timeout.
+    pub async fn flush(&self) -> Result<(), FlushError> {
+        self.flush_timeout(self.inner.operation_timeout).await
+    }
+
+    /// [`Client::flush`] with its own timeout.
+    pub async fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let result = self
+            .call(timeout + Duration::from_secs(1), |done| Command::Flush {
+                timeout,
+                done,
+            })
+            .await;
+        match result {
+            Ok(result) => result,
+            Err(CallError::Closed) => Err(FlushError::Closed),
+            Err(CallError::TimedOut) => Err(FlushError::TimedOut(timeout)),
+        }
+    }
+
+    /// Subscribes to `filter` (`*` matches one token, `>` the rest); returns once the server
+    /// confirmed it.
+    pub async fn subscribe(&self, filter: &str) -> Result<Subscription, SubscribeError> {
+        self.subscribe_with(filter, SubscribeOptions::default())
+            .await
+    }
+
+    /// Subscribes to `filter` as a member of queue group `queue`.
+    pub async fn queue_subscribe(
+        &self,
+        filter: &str,
+        queue: &str,
+    ) -> Result<Subscription, SubscribeError> {
+        self.subscribe_with(filter, SubscribeOptions::queue_group(queue))
+            .await
+    }
+
+    /// Subscribes with options (queue group, queue bound and overflow policy; the policy also
+    /// applies to the server's queue in front of this client).
+    pub async fn subscribe_with(
+        &self,
+        filter: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, SubscribeError> {
+        let timeout = self.inner.operation_timeout;
+        let result = self
+            .call(timeout, |done| Command::Subscribe {
+                filter: filter.to_owned(),
+                options,
+                done,
+            })
+            .await;
+        let (sid, queue) = match result {
+            Ok(result) => result?,
+            Err(CallError::Closed) => return Err(SubscribeError::Closed),
+            Err(CallError::TimedOut) => return Err(SubscribeError::TimedOut(timeout)),
+        };
+        Ok(Subscription::new(
+            sid,
+            filter.to_owned(),
+            queue,
+            self.inner.commands.clone(),
+        ))
+    }
+
+    /// Subscribes and calls `callback` with every message, on a task of smol's global executor.
+    pub async fn subscribe_callback<F>(
+        &self,
+        filter: &str,
+        callback: F,
+    ) -> Result<CallbackSubscription, SubscribeError>
+    where
+        F: FnMut(Message) + Send + 'static,
+    {
+        let subscription = self.subscribe(filter).await?;
+        Ok(CallbackSubscription::spawn(subscription, callback))
+    }
+
+    /// The client's events (disconnects, slow consumers, server errors).
+    pub fn events(&self) -> Events {
+        Events(Box::pin(self.inner.events.clone()))
+    }
+
+    /// The core client's counters.
+    pub async fn stats(&self) -> Result<ClientStats, ClosedError> {
+        self.call(self.inner.operation_timeout, |done| Command::Stats { done })
+            .await
+            .map_err(|_| ClosedError)
+    }
+
+    /// Closes the connection: what is queued is sent, the server is told, and every
+    /// subscription stream ends. Waits at most the core's close linger plus the operation timeout.
+    pub async fn close(&self) {
+        let _ = self
+            .call(self.inner.operation_timeout, |done| Command::Close { done })
+            .await;
+    }
+}
+
+/// Why a command got no answer.
+enum CallError {
+    Closed,
+    TimedOut,
+}

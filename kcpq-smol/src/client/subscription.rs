@@ -1,0 +1,133 @@
+//! A subscription as a stream of messages, and its callback form.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_channel::Sender;
+use futures_lite::{Stream, StreamExt};
+use kcpq_core::client::Sid;
+
+use super::driver::Command;
+use super::error::UnsubscribeError;
+use crate::inbox::SubQueue;
+use crate::message::Message;
+
+/// A confirmed subscription: a [`Stream`] of the messages it receives, in order.
+///
+/// The stream ends after [`Subscription::unsubscribe`] or when the client closes. Dropping it
+/// unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    sid: Sid,
+    filter: String,
+    queue: SubQueue,
+    commands: Sender<Command>,
+    active: bool,
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        sid: Sid,
+        filter: String,
+        queue: SubQueue,
+        commands: Sender<Command>,
+    ) -> Subscription {
+        Subscription {
+            sid,
+            filter,
+            queue,
+            commands,
+            active: true,
+        }
+    }
+
+    /// The subscription id (as events such as [`Event::SlowConsumer`](crate::Event) name it).
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The subject filter.
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// Messages received and not yet taken from the stream.
+    pub fn pending(&self) -> usize {
+        self.queue.counts().0
+    }
+
+    /// Messages dropped because the subscription's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.queue.counts().1
+    }
+
+    /// Stops the subscription. Messages already queued are discarded with it.
+    pub async fn unsubscribe(mut self) -> Result<(), UnsubscribeError> {
+        self.active = false;
+        self.queue.close();
+        self.commands
+            .send(Command::Unsubscribe { sid: self.sid })
+            .await
+            .map_err(|_| UnsubscribeError::Closed)
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Message;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.queue
+            .poll_pop(cx)
+            .map(|item| item.map(Message::from_item))
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if self.active
+            && self
+                .commands
+                .try_send(Command::Unsubscribe { sid: self.sid })
+                .is_err()
+        {
+            log::debug!(
+                "subscription {} dropped while the command queue was full or closed; it ends with the client",
+                self.sid
+            );
+        }
+    }
+}
+
+/// A subscription whose messages are handed to a callback on a task of smol's global
+/// executor. Dropping it (or [`CallbackSubscription::unsubscribe`]) stops the task and
+/// unsubscribes.
+#[derive(Debug)]
+pub struct CallbackSubscription {
+    sid: Sid,
+    task: smol::Task<()>,
+}
+
+impl CallbackSubscription {
+    pub(crate) fn spawn<F>(mut subscription: Subscription, mut callback: F) -> CallbackSubscription
+    where
+        F: FnMut(Message) + Send + 'static,
+    {
+        let sid = subscription.sid;
+        let task = smol::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                callback(message);
+            }
+        });
+        CallbackSubscription { sid, task }
+    }
+
+    /// The subscription id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// Stops the callback task and unsubscribes.
+    pub async fn unsubscribe(self) {
+        self.task.cancel().await;
+    }
+}

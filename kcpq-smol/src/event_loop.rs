@@ -1,0 +1,225 @@
+//! The one event loop both drivers run, following the core's drain contract literally: after
+//! every input (a datagram, a timeout, an API call) drain `poll_transmit` into the outgoing batch
+//! and `poll_event` until both are empty, then sleep until a datagram, a command or
+//! `poll_timeout`, whichever comes first. There is no fixed tick.
+
+use std::net::SocketAddr;
+
+use async_channel::Receiver;
+use async_io::Timer;
+use futures_lite::future;
+use kcpq_core::Instant;
+use kcpq_core::server::Transmit;
+
+use crate::clock::Clock;
+use crate::socket::UdpIo;
+
+/// Most datagrams or commands handled in one wake-up before output is sent, so that neither
+/// input starves the other and batches stay small.
+const MAX_BURST: usize = 64;
+
+/// Largest datagram read (the UDP maximum).
+const RECV_BUF: usize = 65_536;
+
+/// A core state machine as the loop drives it: the four calls of the drain contract.
+pub(crate) trait Machine {
+    /// What `poll_event` yields.
+    type Event;
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]);
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit>;
+    fn poll_event(&mut self) -> Option<Self::Event>;
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+impl Machine for kcpq_core::client::Client {
+    type Event = kcpq_core::client::ClientEvent;
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.handle_datagram(now, from, datagram);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.poll_transmit(now, buf)
+    }
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        self.poll_event()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+}
+
+impl Machine for kcpq_core::server::Server {
+    type Event = kcpq_core::server::ServerEvent;
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.handle_datagram(now, from, datagram);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.poll_transmit(now, buf)
+    }
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        self.poll_event()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+}
+
+/// The task that owns a state machine: it handles its events and the API's commands.
+pub(crate) trait Owner {
+    /// The state machine.
+    type M: Machine;
+    /// What API handles send.
+    type Command;
+    fn machine(&mut self) -> &mut Self::M;
+    fn on_event(&mut self, now: Instant, event: <Self::M as Machine>::Event);
+    fn on_command(&mut self, now: Instant, command: Self::Command);
+    /// Every API handle is gone.
+    fn on_commands_closed(&mut self, now: Instant);
+    /// A deadline of the owner's own, beside the machine's.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// Whether the loop should end.
+    fn done(&self, now: Instant) -> bool;
+}
+
+enum Wake<C> {
+    Readable,
+    Command(C),
+    CommandsClosed,
+    Timer,
+}
+
+/// Runs `owner` until it is done.
+pub(crate) async fn run<O: Owner>(
+    owner: &mut O,
+    io: &mut UdpIo,
+    clock: Clock,
+    commands: &Receiver<O::Command>,
+) {
+    let mut buf = vec![0u8; RECV_BUF];
+    let mut commands_open = true;
+    let mut now = clock.now();
+    loop {
+        drain(owner, io, now).await;
+        if owner.done(now) {
+            break;
+        }
+        let deadline = [owner.machine().poll_timeout(), owner.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        let wake = next_wake(
+            io,
+            deadline.map(|t| clock.std_instant(t)),
+            commands,
+            commands_open,
+        )
+        .await;
+        now = clock.now();
+        match wake {
+            Wake::Readable => {
+                for _ in 0..MAX_BURST {
+                    let Some((from, len)) = io.try_recv(&mut buf) else {
+                        break;
+                    };
+                    owner.machine().handle_datagram(now, from, &mut buf[..len]);
+                    drain_unsent(owner, io, now).await;
+                }
+            }
+            Wake::Command(command) => {
+                owner.on_command(now, command);
+                for _ in 1..MAX_BURST {
+                    drain_unsent(owner, io, now).await;
+                    let Ok(command) = commands.try_recv() else {
+                        break;
+                    };
+                    owner.on_command(now, command);
+                }
+            }
+            Wake::CommandsClosed => {
+                commands_open = false;
+                owner.on_commands_closed(now);
+            }
+            Wake::Timer => {}
+        }
+        if owner.machine().poll_timeout().is_some_and(|t| t <= now) {
+            owner.machine().handle_timeout(now);
+        }
+    }
+    io.send_batch().await;
+    // Refuse further commands and drop those already queued, so their callers' answer
+    // channels close instead of waiting forever.
+    commands.close();
+    while commands.try_recv().is_ok() {}
+}
+
+/// Drains transmits and events (whose handling may queue more output), then sends the batch.
+async fn drain<O: Owner>(owner: &mut O, io: &mut UdpIo, now: Instant) {
+    drain_unsent(owner, io, now).await;
+    io.send_batch().await;
+}
+
+/// Drains transmits into the batch (sending it whenever it fills) and events, until both are
+/// empty; the batch may still hold datagrams afterwards.
+async fn drain_unsent<O: Owner>(owner: &mut O, io: &mut UdpIo, now: Instant) {
+    loop {
+        loop {
+            let Some(transmit) = owner.machine().poll_transmit(now, io.slot()) else {
+                io.release_slot();
+                break;
+            };
+            if io.commit(transmit) {
+                io.send_batch().await;
+            }
+        }
+        let mut handled = false;
+        while let Some(event) = owner.machine().poll_event() {
+            owner.on_event(now, event);
+            handled = true;
+        }
+        if !handled {
+            break;
+        }
+    }
+}
+
+async fn next_wake<C>(
+    io: &UdpIo,
+    deadline: Option<std::time::Instant>,
+    commands: &Receiver<C>,
+    commands_open: bool,
+) -> Wake<C> {
+    let readable = async {
+        match io.readable().await {
+            Ok(()) => Wake::Readable,
+            Err(e) => {
+                log::warn!("UDP socket error: {e}");
+                future::pending().await
+            }
+        }
+    };
+    let command = async {
+        if !commands_open {
+            return future::pending().await;
+        }
+        match commands.recv().await {
+            Ok(command) => Wake::Command(command),
+            Err(_) => Wake::CommandsClosed,
+        }
+    };
+    let timer = async {
+        match deadline {
+            Some(at) => Timer::at(at).await,
+            None => Timer::never().await,
+        };
+        Wake::Timer
+    };
+    future::or(command, future::or(readable, timer)).await
+}

@@ -1,0 +1,409 @@
+//! The broker, embeddable in an application: [`Server::bind`] opens the socket, [`Server::run`]
+//! drives the core until [`ServerHandle::shutdown`].
+
+mod driver;
+mod owner;
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use async_channel::{Receiver, Sender};
+use bytes::Bytes;
+use futures_lite::Stream;
+use kcpq_core::CloseReason;
+use kcpq_core::crypto::KeySet;
+use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
+
+use crate::clock::{Clock, fresh_seed};
+use crate::message::Message;
+use crate::socket::{SocketOptions, UdpIo};
+use driver::{Command, Driver};
+pub use owner::{OwnerPublishError, OwnerRequestError, OwnerSubscribeError, ServerSubscription};
+
+/// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
+pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
+/// Bound of queries waiting for the driver.
+const COMMAND_CAPACITY: usize = 256;
+
+/// Settings of [`Server::bind_with`] beyond the core's configuration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The keys clients may use.
+    pub keys: KeySet,
+    /// The core server's settings (limits, heartbeats, KCP).
+    pub config: ServerConfig,
+    /// Socket buffer sizes.
+    pub socket: SocketOptions,
+    /// Bound of the event queue.
+    pub event_capacity: usize,
+}
+
+impl ServerOptions {
+    /// Defaults for listening on `listen` with `keys`.
+    pub fn new(listen: SocketAddr, keys: KeySet) -> ServerOptions {
+        ServerOptions {
+            listen,
+            keys,
+            config: ServerConfig::default(),
+            socket: SocketOptions::default(),
+            event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// The configuration cannot work.
+    #[error("invalid server configuration: {0}")]
+    Config(#[from] ServerConfigError),
+    /// The socket could not be bound.
+    #[error("cannot listen on UDP {addr}: {source}")]
+    Socket {
+        /// The address.
+        addr: SocketAddr,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// No operating-system randomness to seed the server with.
+    #[error("cannot read operating-system randomness: {0}")]
+    Random(std::io::Error),
+}
+
+/// What the server reports, from [`ServerHandle::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client completed CONNECT.
+    ClientConnected {
+        /// Its name.
+        name: String,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A client's session ended (closed by either side, or a protocol violation).
+    ClientDisconnected {
+        /// Its name.
+        name: String,
+        /// Its last address.
+        addr: SocketAddr,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A client went silent (no heartbeat within `dead_after`, or KCP's dead-link limit).
+    HeartbeatTimeout {
+        /// Its name.
+        name: String,
+        /// Its last address.
+        addr: SocketAddr,
+    },
+    /// Messages to a client's subscription were dropped (once per burst).
+    SlowConsumer {
+        /// The client's name.
+        name: String,
+        /// Its subscription id.
+        sid: u32,
+    },
+}
+
+/// One connected client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientInfo {
+    /// Its name (empty until CONNECT).
+    pub name: String,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// When the session was established.
+    pub connected_since: SystemTime,
+    /// When it was last heard from.
+    pub last_heard: SystemTime,
+    /// KCP's smoothed round-trip time.
+    pub rtt: Duration,
+    /// Subscriptions it holds.
+    pub subscriptions: usize,
+}
+
+/// A bound broker, ready to [`run`](Server::run).
+#[derive(Debug)]
+pub struct Server {
+    io: UdpIo,
+    options: ServerOptions,
+    commands: Sender<Command>,
+    command_rx: Receiver<Command>,
+    events: Receiver<ServerEvent>,
+    event_tx: Sender<ServerEvent>,
+    local_addr: SocketAddr,
+}
+
+/// A cloneable handle to a running (or about to run) server.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    commands: Sender<Command>,
+    events: Receiver<ServerEvent>,
+    local_addr: SocketAddr,
+}
+
+/// The server has stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server has stopped")]
+pub struct StoppedError;
+
+impl Server {
+    /// Binds `addr` with `keys` and `config` (default socket options).
+    pub async fn bind(
+        addr: SocketAddr,
+        keys: KeySet,
+        config: ServerConfig,
+    ) -> Result<Server, BindError> {
+        let mut options = ServerOptions::new(addr, keys);
+        options.config = config;
+        Server::bind_with(options).await
+    }
+
+    /// Binds with `options`.
+    pub async fn bind_with(options: ServerOptions) -> Result<Server, BindError> {
+        options.config.validate()?;
+        let addr = options.listen;
+        let io = UdpIo::bind(addr, &options.socket, options.config.kcp.mtu + 64)
+            .map_err(|source| BindError::Socket { addr, source })?;
+        let local_addr = io
+            .local_addr()
+            .map_err(|source| BindError::Socket { addr, source })?;
+        let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
+        let (event_tx, events) = async_channel::bounded(options.event_capacity.max(1));
+        Ok(Server {
+            io,
+            options,
+            commands,
+            command_rx,
+            events,
+            event_tx,
+            local_addr,
+        })
+    }
+
+    /// The address the server listens on (with the port the system chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to query and stop the server once it runs.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            commands: self.commands.clone(),
+            events: self.events.clone(),
+            local_addr: self.local_addr,
+        }
+    }
+
+    /// Runs the broker until [`ServerHandle::shutdown`]. The core is seeded from fresh
+    /// operating-system randomness.
+    pub async fn run(self) -> Result<(), BindError> {
+        let Server {
+            mut io,
+            options,
+            commands,
+            command_rx,
+            event_tx,
+            local_addr,
+            ..
+        } = self;
+        let seed = fresh_seed().map_err(BindError::Random)?;
+        let clock = Clock::start();
+        let core =
+            kcpq_core::server::Server::new(options.config, &options.keys, seed, clock.now())?;
+        log::info!("KCPQ server listening on udp://{local_addr}");
+        let mut driver = Driver::new(core, clock, event_tx);
+        crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
+        // Free the port before telling anyone the server stopped, so it can be bound again.
+        drop(io);
+        drop(commands);
+        driver.finish();
+        Ok(())
+    }
+
+    /// Spawns [`Server::run`] on smol's global executor and returns a handle.
+    pub fn spawn(self) -> ServerHandle {
+        let handle = self.handle();
+        smol::spawn(async move {
+            if let Err(e) = self.run().await {
+                log::error!("server stopped: {e}");
+            }
+        })
+        .detach();
+        handle
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Command) -> Result<T, StoppedError> {
+        let (done, answer) = async_channel::bounded(1);
+        self.commands
+            .send(make(done))
+            .await
+            .map_err(|_| StoppedError)?;
+        answer.recv().await.map_err(|_| StoppedError)
+    }
+
+    /// Server-wide counters.
+    pub async fn stats(&self) -> Result<ServerStats, StoppedError> {
+        self.ask(|done| Command::Stats { done }).await
+    }
+
+    /// Every connected client.
+    pub async fn clients(&self) -> Result<Vec<ClientInfo>, StoppedError> {
+        self.ask(|done| Command::Clients { done }).await
+    }
+
+    /// The server's events. Several streams share them: each event goes to one of them.
+    pub fn events(&self) -> ServerEvents {
+        ServerEvents(Box::pin(self.events.clone()))
+    }
+
+    /// Sends CLOSE to every client and returns once every session is closed (acknowledged, or
+    /// after the configured `shutdown_linger`) and [`Server::run`] has ended.
+    pub async fn shutdown(&self, reason: &str) {
+        let _ = self
+            .ask(|done| Command::Shutdown {
+                reason: reason.to_owned(),
+                done,
+            })
+            .await;
+    }
+}
+
+impl ServerHandle {
+    /// Publishes `payload` on `subject` to every matching subscription, as a client would.
+    pub async fn publish(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), OwnerPublishError> {
+        self.publish_inner(None, subject, None, payload.into())
+            .await
+    }
+
+    /// Publishes only to the matching subscriptions of the client named `client`.
+    pub async fn publish_to(
+        &self,
+        client: &str,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), OwnerPublishError> {
+        self.publish_inner(Some(client), subject, None, payload.into())
+            .await
+    }
+
+    /// Publishes with a reply subject (to everyone, or to one client by name).
+    pub async fn publish_with_reply(
+        &self,
+        client: Option<&str>,
+        subject: &str,
+        reply: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), OwnerPublishError> {
+        self.publish_inner(client, subject, Some(reply), payload.into())
+            .await
+    }
+
+    async fn publish_inner(
+        &self,
+        client: Option<&str>,
+        subject: &str,
+        reply: Option<&str>,
+        payload: Bytes,
+    ) -> Result<(), OwnerPublishError> {
+        self.ask(|done| Command::Publish {
+            client: client.map(str::to_owned),
+            subject: subject.to_owned(),
+            reply: reply.map(str::to_owned),
+            payload,
+            done,
+        })
+        .await
+        .map_err(|_| OwnerPublishError::Stopped)?
+    }
+
+    /// Sends a request to whoever subscribes to `subject` and waits up to `timeout` for the
+    /// first reply.
+    pub async fn request(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, OwnerRequestError> {
+        self.request_inner(None, subject, payload.into(), timeout)
+            .await
+    }
+
+    /// Sends a request to the matching subscriptions of the client named `client` only.
+    pub async fn request_to(
+        &self,
+        client: &str,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, OwnerRequestError> {
+        self.request_inner(Some(client), subject, payload.into(), timeout)
+            .await
+    }
+
+    async fn request_inner(
+        &self,
+        client: Option<&str>,
+        subject: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Message, OwnerRequestError> {
+        self.ask(|done| Command::Request {
+            client: client.map(str::to_owned),
+            subject: subject.to_owned(),
+            payload,
+            timeout,
+            done,
+        })
+        .await
+        .map_err(|_| OwnerRequestError::Stopped)?
+    }
+
+    /// Subscribes the server's owner to `filter`, optionally in a queue group shared with
+    /// clients.
+    pub async fn subscribe(
+        &self,
+        filter: &str,
+        queue: Option<&str>,
+    ) -> Result<ServerSubscription, OwnerSubscribeError> {
+        let (sid, inbox) = self
+            .ask(|done| Command::Subscribe {
+                filter: filter.to_owned(),
+                queue: queue.map(str::to_owned),
+                done,
+            })
+            .await
+            .map_err(|_| OwnerSubscribeError::Stopped)??;
+        Ok(ServerSubscription::new(sid, inbox, self.commands.clone()))
+    }
+}
+
+/// The stream of [`ServerEvent`]s.
+#[derive(Debug)]
+pub struct ServerEvents(Pin<Box<Receiver<ServerEvent>>>);
+
+impl Stream for ServerEvents {
+    type Item = ServerEvent;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ServerEvent>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}

@@ -1,0 +1,159 @@
+//! The binaries driven as a user would: `kcpq-server` in an empty directory creates its key,
+//! `kcpq sub` and `kcpq pub` started in the same directory need no flags.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+const KEY_ENV: &str = "KCPQ_AES256_KEY_HEX";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Spawns `program` in `dir` with piped output; its stdout lines arrive on the receiver.
+fn spawn(program: &str, dir: &Path, args: &[&str]) -> (Child, Receiver<String>) {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_remove(KEY_ENV)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the binary");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a line containing `needle`, returning it.
+fn wait_for(lines: &Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|e| panic!("no line containing {needle:?}: {e}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+/// Waits for `child` to exit (its stdout closing first), at most `WAIT` for the output to end.
+fn wait_exit(child: &mut Child, lines: &Receiver<String>) -> std::process::ExitStatus {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        match lines.recv_timeout(WAIT) {
+            Ok(_) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => panic!("the process did not exit"),
+        }
+    }
+    child.wait().expect("wait")
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn server_sub_and_pub_in_one_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server_bin = env!("CARGO_BIN_EXE_kcpq-server");
+    let cli = env!("CARGO_BIN_EXE_kcpq");
+    let (server, server_out) = spawn(server_bin, dir.path(), &["--listen", "127.0.0.1:0"]);
+    let mut server = Killed(server);
+    wait_for(&server_out, "created a new key");
+    let line = wait_for(&server_out, "listening on udp://");
+    let addr = line
+        .rsplit("udp://")
+        .next()
+        .expect("address")
+        .trim()
+        .to_owned();
+    let key_file = dir.path().join("kcpq.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is private");
+    }
+
+    let (sub, sub_out) = spawn(
+        cli,
+        dir.path(),
+        &["sub", "-s", &addr, "demo.*", "--count", "3"],
+    );
+    let mut sub = Killed(sub);
+    wait_for(&sub_out, "Subscribed to demo.*");
+    let status = Command::new(cli)
+        .args(["pub", "-s", &addr, "demo.hello", "hi there", "--count", "3"])
+        .current_dir(dir.path())
+        .env_remove(KEY_ENV)
+        .status()
+        .expect("run kcpq pub");
+    assert!(status.success());
+    for i in 1..=3 {
+        let line = wait_for(&sub_out, &format!("[#{i}]"));
+        assert!(line.contains("demo.hello: hi there"), "{line}");
+    }
+    assert!(
+        wait_exit(&mut sub.0, &sub_out).success(),
+        "kcpq sub exits 0 after --count"
+    );
+
+    let output = Command::new(cli)
+        .args(["req", "-s", &addr, "nobody.home", "x", "--timeout", "2s"])
+        .current_dir(dir.path())
+        .env_remove(KEY_ENV)
+        .output()
+        .expect("run kcpq req");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no responders"), "{stderr}");
+
+    let status = Command::new("kill")
+        .args(["-INT", &server.0.id().to_string()])
+        .status()
+        .expect("send SIGINT");
+    assert!(status.success());
+    wait_for(&server_out, "kcpq-server stopped");
+    assert!(
+        wait_exit(&mut server.0, &server_out).success(),
+        "graceful shutdown exits 0"
+    );
+}
+
+#[test]
+fn the_cli_without_a_key_names_the_three_places() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_kcpq"))
+        .args(["pub", "x", "y"])
+        .current_dir(dir.path())
+        .env_remove(KEY_ENV)
+        .output()
+        .expect("run kcpq");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+    for place in ["--key-file", KEY_ENV, "kcpq.key"] {
+        assert!(stderr.contains(place), "{stderr}");
+    }
+    assert!(
+        !dir.path().join("kcpq.key").exists(),
+        "only the server creates a key"
+    );
+}

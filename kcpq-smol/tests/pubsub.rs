@@ -1,0 +1,192 @@
+//! Publish/subscribe, queue groups, request/reply and large payloads over real UDP on 127.0.0.1.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{bounded, client, server};
+use futures_lite::{StreamExt, stream};
+use kcpq_smol::core::crypto::{HandshakeError, Key, KeySet};
+use kcpq_smol::{Client, ClientOptions, ConnectError, RequestError, Subscription};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+async fn next(sub: &mut Subscription) -> String {
+    sub.next().await.expect("a message").subject
+}
+
+#[test]
+fn wildcards_match_one_token_or_the_rest() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let publisher = client(server.local_addr()).await;
+        let subscriber = client(server.local_addr()).await;
+        let mut star = subscriber.subscribe("orders.*").await.expect("subscribe *");
+        let mut rest = subscriber.subscribe("orders.>").await.expect("subscribe >");
+        for subject in ["orders.new", "orders.eu.new", "other.new", "orders.end"] {
+            publisher.publish(subject, subject).await.expect("publish");
+        }
+        assert_eq!(next(&mut star).await, "orders.new");
+        assert_eq!(next(&mut star).await, "orders.end");
+        assert_eq!(next(&mut rest).await, "orders.new");
+        assert_eq!(next(&mut rest).await, "orders.eu.new");
+        assert_eq!(next(&mut rest).await, "orders.end");
+    });
+}
+
+#[test]
+fn queue_group_members_share_the_messages() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let publisher = client(server.local_addr()).await;
+        let (a, b) = (
+            client(server.local_addr()).await,
+            client(server.local_addr()).await,
+        );
+        let worker_a = a.queue_subscribe("jobs", "workers").await.expect("a joins");
+        let worker_b = b.queue_subscribe("jobs", "workers").await.expect("b joins");
+        let mut watcher = a.subscribe("jobs").await.expect("plain subscriber");
+        for i in 0..40u32 {
+            publisher
+                .publish("jobs", i.to_string())
+                .await
+                .expect("publish");
+        }
+        let mut workers = stream::or(worker_a.map(|m| ('a', m)), worker_b.map(|m| ('b', m)));
+        let mut seen = BTreeSet::new();
+        let mut by = BTreeSet::new();
+        for _ in 0..40 {
+            let (who, message) = workers.next().await.expect("a job");
+            by.insert(who);
+            let n: u32 = std::str::from_utf8(&message.payload)
+                .expect("utf-8")
+                .parse()
+                .expect("a number");
+            assert!(seen.insert(n), "job {n} delivered twice in the group");
+        }
+        assert_eq!(seen.len(), 40);
+        for i in 0..40u32 {
+            let message = watcher
+                .next()
+                .await
+                .expect("the plain subscriber sees every job");
+            assert_eq!(message.payload, i.to_string().as_bytes());
+        }
+        assert_eq!(by.len(), 2, "both members should have received jobs");
+    });
+}
+
+#[test]
+fn request_reply_and_no_responders() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let responder = client(server.local_addr()).await;
+        let requester = client(server.local_addr()).await;
+        let mut service = responder.subscribe("svc.echo").await.expect("subscribe");
+        let answering = responder.clone();
+        let task = smol::spawn(async move {
+            while let Some(message) = service.next().await {
+                let reply = message
+                    .reply
+                    .clone()
+                    .expect("a request has a reply subject");
+                let mut body = b"echo: ".to_vec();
+                body.extend_from_slice(&message.payload);
+                answering.publish(&reply, body).await.expect("reply");
+            }
+        });
+        let reply = requester
+            .request("svc.echo", "hi", Duration::from_secs(5))
+            .await
+            .expect("a reply");
+        assert_eq!(reply.payload, &b"echo: hi"[..]);
+        let err = requester
+            .request("nobody.home", "hi", Duration::from_secs(5))
+            .await
+            .expect_err("nobody listens");
+        assert_eq!(err, RequestError::NoResponders("nobody.home".to_owned()));
+        drop(task);
+    });
+}
+
+#[test]
+fn a_one_mebibyte_payload_arrives_intact() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let publisher = client(server.local_addr()).await;
+        let subscriber = client(server.local_addr()).await;
+        let mut sub = subscriber.subscribe("big").await.expect("subscribe");
+        let payload: Vec<u8> = (0..1024 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+        publisher
+            .publish("big", payload.clone())
+            .await
+            .expect("publish 1 MiB");
+        let message = sub.next().await.expect("the message");
+        assert_eq!(message.payload.len(), payload.len());
+        assert!(message.payload == payload, "payload corrupted");
+    });
+}
+
+#[test]
+fn headers_and_callbacks() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let client = client(server.local_addr()).await;
+        let (tx, rx) = async_channel::unbounded();
+        let _callback = client
+            .subscribe_callback("h.>", move |message| {
+                let _ = tx.try_send(message);
+            })
+            .await
+            .expect("subscribe");
+        client
+            .publish_with_headers("h.one", None, &[("trace", "42")], "body")
+            .await
+            .expect("publish");
+        let message = rx.recv().await.expect("the callback ran");
+        let headers = message.headers().expect("headers");
+        assert_eq!(headers.get("trace"), Some("42"));
+        assert_eq!(message.payload, &b"body"[..]);
+    });
+}
+
+#[test]
+fn a_wrong_key_fails_within_the_connect_timeout() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let wrong = KeySet::single(Key::from_bytes([9; 32]));
+        let mut options = ClientOptions::new(server.local_addr(), wrong);
+        options.connect_timeout = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let err = Client::connect_with(options).await.expect_err("wrong key");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(
+            matches!(
+                err,
+                ConnectError::Handshake(HandshakeError::KeyMismatchOrNoServer { .. })
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("key mismatch"), "{err}");
+    });
+}
+
+#[test]
+fn unsubscribe_ends_the_stream_and_stats_count() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let client = client(server.local_addr()).await;
+        let sub = client.subscribe("u.x").await.expect("subscribe");
+        assert_eq!(server.stats().await.expect("stats").subscriptions, 1);
+        sub.unsubscribe().await.expect("unsubscribe");
+        client.flush().await.expect("flush");
+        assert_eq!(server.stats().await.expect("stats").subscriptions, 0);
+        let clients = server.clients().await.expect("clients");
+        assert_eq!(clients.len(), 1);
+        assert_eq!(clients[0].name, client.client_name());
+        client.close().await;
+        server.shutdown("test over").await;
+        assert!(server.stats().await.is_err(), "the server has stopped");
+    });
+}
