@@ -47,17 +47,22 @@ mod link;
 mod message;
 pub mod queue;
 mod server;
+mod subscription;
 
 pub use kcpq_core as core;
 
 pub use client::{
-    CallbackSubscription, Client, ClientOptions, CloseError, ConnectError,
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_TIMEOUT, Event, FlushError,
-    PublishError, RequestError, SubscribeError, SubscribeOptions, Subscription, UnsubscribeError,
+    Client, ClientOptions, CloseError, ConnectError, DEFAULT_COMMAND_CAPACITY,
+    DEFAULT_EVENT_CAPACITY, DEFAULT_TIMEOUT, DrainError, Event, FlushError, PublishError,
+    RequestError, SubscribeError, SubscribeOptions, UnsubscribeError,
 };
 pub use clock::RandomnessError;
 pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};
 pub use kcpq_core::server::ServerConfig;
 pub use kcpq_core::server::{ServerEvent, ServerStats, SessionInfo};
 pub use message::Message;
-pub use server::{BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ShutdownError};
+pub use server::{
+    BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerPublishError,
+    ServerRequestError, ServerSubscribeError, ShutdownError,
+};
+pub use subscription::{CallbackSubscription, Subscription};
