@@ -398,8 +398,16 @@ impl Client {
         let limits = options.limits.unwrap_or(inner.queue_limits);
         let policy = options.overflow.unwrap_or(inner.overflow);
         let inbox = Inbox::new(limits, policy);
+        // The core's queue only holds what one turn of the I/O thread receives before it moves
+        // it into the handle's queue; bounded at least as generously as the defaults, so the
+        // policy drops in the handle's queue, where `Subscription::dropped` counts them.
+        let defaults = QueueLimits::default();
+        let core_limits = QueueLimits {
+            max_messages: limits.max_messages.max(defaults.max_messages),
+            max_bytes: limits.max_bytes.max(defaults.max_bytes),
+        };
         let mut core_options = CoreSubscribeOptions::default()
-            .with_limits(limits)
+            .with_limits(core_limits)
             .with_policy(policy);
         core_options.queue_group = options.queue.clone();
         let timeout = options.timeout.unwrap_or(inner.timeout);
