@@ -37,9 +37,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A KCPQ broker running on its own thread. Dropping it shuts it down and waits for the thread.
 ///
-/// Its owner takes part in the traffic too (see the `owner` methods: [`Server::publish`],
-/// [`Server::publish_to`], [`Server::subscribe`], [`Server::request`], [`Server::request_to`]):
-/// its subscriptions are ordinary [`Subscription`](crate::Subscription)s.
+/// Its owner takes part in the traffic too ([`Server::publish`], [`Server::publish_to`],
+/// [`Server::subscribe`], [`Server::request`], [`Server::request_to`]); its subscriptions are
+/// ordinary [`Subscription`](crate::Subscription)s. Each of these calls waits for the I/O thread
+/// to apply it (not for the network): the core's refusal comes back from the call itself, and a
+/// publish that returned `Ok` is already queued for every matching subscriber.
 #[derive(Debug)]
 pub struct Server {
     link: Link<Command>,
