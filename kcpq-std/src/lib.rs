@@ -3,23 +3,42 @@
 //! The blocking adapter for KCPQ: one std thread per client or server drives a `kcpq-core` state
 //! machine over a `std::net::UdpSocket`, with no async runtime in the dependency tree.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use kcpq_std::{Client, Server, ServerConfig};
-//! use kcpq_std::core::crypto::KeySet;
+//! use kcpq_std::core::crypto::{Key, KeySet};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let keys = KeySet::from_env()?;
-//! let server = Server::bind("127.0.0.1:4222", &keys, ServerConfig::default())?;
+//! // In production the pre-shared key comes from the environment: `KeySet::from_env()?`.
+//! let keys = KeySet::single(Key::from_bytes([7; 32]));
+//! let server = Server::bind("127.0.0.1:0", &keys, ServerConfig::default())?;
 //! let client = Client::connect(server.local_addr(), &keys)?;
+//!
+//! // Clients publish and subscribe...
 //! let sub = client.subscribe("orders.>")?;
 //! client.publish("orders.new", b"42")?;
-//! let message = sub.recv_timeout(Duration::from_secs(1))?;
+//! let message = sub.recv_timeout(Duration::from_secs(5))?;
 //! assert_eq!(message.payload, b"42");
-//! client.close();
-//! server.shutdown();
+//!
+//! // ...and so does the server's owner: to everyone, or to one client by name.
+//! let audit = server.subscribe("orders.*")?;
+//! client.publish("orders.paid", b"42")?;
+//! assert_eq!(audit.recv_timeout(Duration::from_secs(5))?.subject, "orders.paid");
+//! server.publish_to(client.client_name(), "orders.notice", b"thanks")?;
+//!
+//! // Draining delivers what is pending before closing.
+//! client.drain(Duration::from_secs(5))?;
+//! assert_eq!(sub.recv()?.subject, "orders.paid");
+//! assert_eq!(sub.recv()?.payload, b"thanks");
+//! assert!(sub.recv().is_err(), "the subscription ends after the drain");
+//! server.drain(Duration::from_secs(5))?;
 //! # Ok(()) }
 //! ```
+//!
+//! The server's owner also sends requests ([`Server::request`], [`Server::request_to`]) and its
+//! subscriptions are ordinary [`Subscription`]s, with the same bounded queue as a client's.
+//! [`Client::close`] and [`Server::shutdown`] stop at once; [`Client::drain`] and
+//! [`Server::drain`] deliver what is queued first.
 //!
 //! ## Threads
 //!
@@ -47,17 +66,22 @@ mod link;
 mod message;
 pub mod queue;
 mod server;
+mod subscription;
 
 pub use kcpq_core as core;
 
 pub use client::{
-    CallbackSubscription, Client, ClientOptions, CloseError, ConnectError,
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_TIMEOUT, Event, FlushError,
-    PublishError, RequestError, SubscribeError, SubscribeOptions, Subscription, UnsubscribeError,
+    Client, ClientOptions, CloseError, ConnectError, DEFAULT_COMMAND_CAPACITY,
+    DEFAULT_EVENT_CAPACITY, DEFAULT_TIMEOUT, DrainError, Event, FlushError, PublishError,
+    RequestError, SubscribeError, SubscribeOptions, UnsubscribeError,
 };
 pub use clock::RandomnessError;
 pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};
 pub use kcpq_core::server::ServerConfig;
 pub use kcpq_core::server::{ServerEvent, ServerStats, SessionInfo};
 pub use message::Message;
-pub use server::{BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ShutdownError};
+pub use server::{
+    BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerPublishError,
+    ServerRequestError, ServerSubscribeError, ShutdownError,
+};
+pub use subscription::{CallbackSubscription, Subscription};

@@ -6,9 +6,9 @@ use std::time::Duration;
 use kcpq_core::client::Sid;
 
 use super::error::{FlushError, RequestError, SubscribeError};
-use super::subscription::Inbox;
 use crate::link::Reply;
 use crate::message::Message;
+use crate::subscription::Inbox;
 
 /// One API call, carried to the I/O thread.
 #[derive(Debug)]
@@ -44,4 +44,6 @@ pub(crate) enum Command {
     },
     /// `Client::close`; answered once the session has ended.
     Close { reply: Option<Reply<()>> },
+    /// `Client::drain`; answered once the session has ended.
+    Drain { timeout: Duration, reply: Reply<()> },
 }

@@ -18,11 +18,11 @@ use kcpq_core::{CloseReason, Instant};
 use super::command::Command;
 use super::error::{FlushError, RequestError, SubscribeError};
 use super::event::Event;
-use super::subscription::Inbox;
 use crate::driver::Driven;
 use crate::events::EventSink;
 use crate::link::{Commands, Reply, Taken, answer};
 use crate::message::Message;
+use crate::subscription::Inbox;
 
 /// Commands taken per loop turn before the I/O thread serves the network again.
 const MAX_COMMANDS_PER_TURN: usize = 4096;
@@ -186,6 +186,12 @@ impl ClientDriver {
                 self.core.close(now);
                 self.closing = true;
                 self.close_waiters.extend(reply);
+            }
+            Command::Drain { timeout, reply } => {
+                // Refused only when already draining or closing: that ends the same way.
+                let _ = self.core.drain(now, timeout);
+                self.closing = true;
+                self.close_waiters.push(reply);
             }
         }
         Ok(())

@@ -66,15 +66,15 @@ pub enum SubscribeError {
     Closed,
 }
 
-/// Why `unsubscribe` failed.
+/// Why `unsubscribe` failed (a client's subscription or the server owner's).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UnsubscribeError {
     /// The command queue stayed full for the whole timeout.
-    #[error("the client's command queue stayed full for the whole timeout")]
+    #[error("the command queue of the client or server stayed full for the whole timeout")]
     TimedOut,
-    /// The client is closed.
-    #[error("the client is closed")]
+    /// The client or server is closed.
+    #[error("the client or server is closed")]
     Closed,
 }
 
@@ -121,6 +121,19 @@ pub enum CloseError {
     /// The I/O thread did not finish within the timeout; it goes on closing in the background.
     #[error("the client did not finish closing within the timeout")]
     TimedOut,
+}
+
+/// Why `drain` returned before the client finished draining.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DrainError {
+    /// The I/O thread did not finish within the drain timeout plus the close linger; it goes
+    /// on in the background.
+    #[error("the client did not finish draining within the timeout")]
+    TimedOut,
+    /// The client was already closed: nothing was drained.
+    #[error("the client is closed")]
+    Closed,
 }
 
 impl From<LinkError> for PublishError {

@@ -5,11 +5,10 @@
 //! server's answer as long, `request` as long as its own timeout, and each has a form that takes
 //! the timeout explicitly.
 
-mod command;
+pub(crate) mod command;
 mod driver;
 mod error;
 mod event;
-mod subscription;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,16 +30,16 @@ use crate::io::IoSocket;
 use crate::link::{Link, LinkError, await_reply, deadline_after, link, reply};
 use crate::message::Message;
 use crate::queue::{OverflowPolicy, QueueLimits};
+use crate::subscription::{CallbackSubscription, Control, Inbox, Subscription};
 
 use command::Command;
 use driver::{ClientDriver, ConnectOutcome, Shared};
 
 pub use error::{
-    CloseError, ConnectError, FlushError, PublishError, RequestError, SubscribeError,
+    CloseError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
     UnsubscribeError,
 };
 pub use event::Event;
-pub use subscription::{CallbackSubscription, Subscription};
 
 /// Default bound of every blocking call without its own timeout: 10 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -139,6 +138,7 @@ struct Inner {
     server_name: String,
     client_name: String,
     timeout: Duration,
+    close_linger: Duration,
     subject_limits: SubjectLimits,
     queue_limits: QueueLimits,
     overflow: OverflowPolicy,
@@ -192,6 +192,7 @@ impl Client {
         let clock = Clock::start();
         let connect_wait = options.config.handshake.connect_timeout + options.timeout;
         let subject_limits = options.config.subject_limits;
+        let close_linger = options.config.close_linger;
         let queue_limits = options.config.subscription_limits;
         let overflow = options.config.subscription_policy;
         let core = Core::new(
@@ -236,6 +237,7 @@ impl Client {
                 server_name,
                 client_name,
                 timeout: options.timeout,
+                close_linger,
                 subject_limits,
                 queue_limits,
                 overflow,
@@ -395,9 +397,17 @@ impl Client {
         let inner = &self.inner;
         let limits = options.limits.unwrap_or(inner.queue_limits);
         let policy = options.overflow.unwrap_or(inner.overflow);
-        let inbox = subscription::Inbox::new(limits, policy);
+        let inbox = Inbox::new(limits, policy);
+        // The core's queue only holds what one turn of the I/O thread receives before it moves
+        // it into the handle's queue; bounded at least as generously as the defaults, so the
+        // policy drops in the handle's queue, where `Subscription::dropped` counts them.
+        let defaults = QueueLimits::default();
+        let core_limits = QueueLimits {
+            max_messages: limits.max_messages.max(defaults.max_messages),
+            max_bytes: limits.max_bytes.max(defaults.max_bytes),
+        };
         let mut core_options = CoreSubscribeOptions::default()
-            .with_limits(limits)
+            .with_limits(core_limits)
             .with_policy(policy);
         core_options.queue_group = options.queue.clone();
         let timeout = options.timeout.unwrap_or(inner.timeout);
@@ -415,7 +425,7 @@ impl Client {
                 sid,
                 filter.to_owned(),
                 inbox,
-                inner.link.clone(),
+                Control::Client(inner.link.clone()),
                 inner.timeout,
             )),
             Ok(Err(e)) => Err(e),
@@ -464,17 +474,44 @@ impl Client {
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
-        match self
-            .inner
-            .link
-            .send(Command::Close { reply: Some(tx) }, deadline)
-        {
-            Ok(()) => match await_reply(&rx, deadline) {
-                Ok(()) | Err(LinkError::Closed) => {}
-                Err(LinkError::TimedOut) => return Err(CloseError::TimedOut),
-            },
-            Err(LinkError::Closed) => {}
-            Err(LinkError::TimedOut) => return Err(CloseError::TimedOut),
+        match self.stop(Command::Close { reply: Some(tx) }, &rx, deadline) {
+            Ok(()) | Err(LinkError::Closed) => Ok(()),
+            Err(LinkError::TimedOut) => Err(CloseError::TimedOut),
+        }
+    }
+
+    /// Drains, then closes: every subscription is withdrawn, messages the server routed before
+    /// it processed that are still delivered, what waits to be sent is sent, and the session
+    /// closes, within `timeout` (then it closes anyway). Returns once the client has closed;
+    /// subscription handles still yield what they queued, then end. New publishes, requests and
+    /// subscriptions made meanwhile are dropped or refused.
+    pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
+        // The core closes at the latest after `timeout`, then lingers for the CLOSE's ACK.
+        let deadline = deadline_after(timeout + self.inner.close_linger + self.inner.timeout);
+        let (tx, rx) = reply();
+        match self.stop(Command::Drain { timeout, reply: tx }, &rx, deadline) {
+            Ok(()) => Ok(()),
+            Err(LinkError::Closed) => Err(DrainError::Closed),
+            Err(LinkError::TimedOut) => Err(DrainError::TimedOut),
+        }
+    }
+
+    /// Sends a close or drain, waits for its answer until `deadline`, and joins the I/O thread.
+    /// `Closed`: the I/O thread had already stopped.
+    fn stop(
+        &self,
+        command: Command,
+        rx: &std::sync::mpsc::Receiver<()>,
+        deadline: std::time::Instant,
+    ) -> Result<(), LinkError> {
+        let result = self.inner.link.send(command, deadline).and_then(|()| {
+            match await_reply(rx, deadline) {
+                Ok(()) | Err(LinkError::Closed) => Ok(()),
+                Err(LinkError::TimedOut) => Err(LinkError::TimedOut),
+            }
+        });
+        if result == Err(LinkError::TimedOut) {
+            return result;
         }
         let thread = self
             .inner
@@ -485,7 +522,7 @@ impl Client {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
-        Ok(())
+        result
     }
 }
 

@@ -1,6 +1,8 @@
 //! The blocking server: a handle over an I/O thread that drives a `kcpq_core` server.
 
 mod driver;
+mod error;
+mod owner;
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,72 +11,37 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use kcpq_core::crypto::KeySet;
-use kcpq_core::server::{
-    Server as Core, ServerConfig, ServerConfigError, ServerEvent, ServerStats, SessionInfo,
-};
+use kcpq_core::server::{Server as Core, ServerConfig, ServerEvent, ServerStats, SessionInfo};
 
-use crate::clock::{Clock, RandomnessError, os_seed};
+use crate::clock::{Clock, os_seed};
 use crate::events::{Events, events};
 use crate::io::IoSocket;
 use crate::link::{Link, LinkError, await_reply, deadline_after, link, reply};
 
-use driver::{Command, ServerDriver};
+use driver::ServerDriver;
+
+pub(crate) use driver::Command;
+pub use error::{
+    BindError, QueryError, ServerPublishError, ServerRequestError, ServerSubscribeError,
+    ShutdownError,
+};
 
 /// Bound of commands from handles to the server's I/O thread.
 const COMMAND_CAPACITY: usize = 64;
 /// Bound of the server's event stream: 4096 events; beyond, new events are dropped and counted.
 pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
-/// Bound of a query (`sessions`, `stats`) without its own timeout.
+/// Bound of a call (a query, or the owner's publish or subscribe) without its own timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound of `shutdown` and `Drop`: above the core's shutdown linger (1 s by default).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why `Server::bind` failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BindError {
-    /// The address did not resolve, could not be bound, or the I/O thread could not start.
-    #[error("cannot bind the server socket or start its thread: {0}")]
-    Io(#[from] std::io::Error),
-    /// The configuration cannot work.
-    #[error(transparent)]
-    Config(#[from] ServerConfigError),
-    /// The OS random number generator failed.
-    #[error(transparent)]
-    Randomness(#[from] RandomnessError),
-}
-
-/// Why a query to the server (`sessions`, `stats`) failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum QueryError {
-    /// The I/O thread did not answer within the timeout.
-    #[error("the server did not answer within the timeout")]
-    TimedOut,
-    /// The server has stopped.
-    #[error("the server has stopped")]
-    Stopped,
-}
-
-/// Why `shutdown_timeout` returned before the server stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ShutdownError {
-    /// The I/O thread did not stop within the timeout; it goes on stopping in the background.
-    #[error("the server did not stop within the timeout")]
-    TimedOut,
-}
-
-impl From<LinkError> for QueryError {
-    fn from(e: LinkError) -> Self {
-        match e {
-            LinkError::Closed => QueryError::Stopped,
-            LinkError::TimedOut => QueryError::TimedOut,
-        }
-    }
-}
-
 /// A KCPQ broker running on its own thread. Dropping it shuts it down and waits for the thread.
+///
+/// Its owner takes part in the traffic too ([`Server::publish`], [`Server::publish_to`],
+/// [`Server::subscribe`], [`Server::request`], [`Server::request_to`]); its subscriptions are
+/// ordinary [`Subscription`](crate::Subscription)s. Each of these calls waits for the I/O thread
+/// to apply it (not for the network): the core's refusal comes back from the call itself, and a
+/// publish that returned `Ok` is already queued for every matching subscriber.
 #[derive(Debug)]
 pub struct Server {
     link: Link<Command>,
@@ -82,6 +49,7 @@ pub struct Server {
     local_addr: SocketAddr,
     thread: Mutex<Option<JoinHandle<()>>>,
     turns: Arc<AtomicU64>,
+    shutdown_linger: Duration,
 }
 
 impl Server {
@@ -93,6 +61,7 @@ impl Server {
         config: ServerConfig,
     ) -> Result<Server, BindError> {
         config.validate()?;
+        let shutdown_linger = config.shutdown_linger;
         let socket = UdpSocket::bind(addr)?;
         let local_addr = socket.local_addr()?;
         let (io, waker) = IoSocket::new(socket)?;
@@ -112,6 +81,7 @@ impl Server {
             local_addr,
             thread: Mutex::new(Some(thread)),
             turns,
+            shutdown_linger,
         })
     }
 
@@ -126,8 +96,11 @@ impl Server {
         self.turns.load(Ordering::Relaxed)
     }
 
-    /// The stream of server events (sessions opened and closed, slow consumers). Bounded: an
-    /// application that does not read it loses events, counted in [`Events::dropped`].
+    /// The stream of server events (sessions opened and closed, slow consumers, shutdown
+    /// complete). Bounded: an application that does not read it loses events, counted in
+    /// [`Events::dropped`]. Messages for the owner's subscriptions and replies to its requests go
+    /// to their handles, not here; a slow consumer among the owner's own subscriptions is
+    /// reported with an empty `name`.
     pub fn events(&self) -> Events<ServerEvent> {
         self.events.clone()
     }
@@ -170,12 +143,31 @@ impl Server {
         self.stop(timeout)
     }
 
+    /// Drains: refuses new sessions and publishes at once, keeps delivering what subscription
+    /// queues hold for at most `timeout`, then shuts down (see [`Server::shutdown`]) and joins
+    /// the thread. Returns once every session is closed.
+    pub fn drain(self, timeout: Duration) -> Result<(), ShutdownError> {
+        let (tx, rx) = reply();
+        let command = Command::Drain { timeout, reply: tx };
+        let wait = timeout + self.shutdown_linger + STOP_TIMEOUT;
+        self.stop_with(command, &rx, deadline_after(wait))
+    }
+
     fn stop(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
         let command = Command::Shutdown { reply: Some(tx) };
+        self.stop_with(command, &rx, deadline_after(timeout))
+    }
+
+    /// Sends a shutdown or drain, waits for it until `deadline`, and joins the thread.
+    fn stop_with(
+        &self,
+        command: Command,
+        rx: &std::sync::mpsc::Receiver<()>,
+        deadline: std::time::Instant,
+    ) -> Result<(), ShutdownError> {
         match self.link.send(command, deadline) {
-            Ok(()) => match await_reply(&rx, deadline) {
+            Ok(()) => match await_reply(rx, deadline) {
                 Ok(()) | Err(LinkError::Closed) => {}
                 Err(LinkError::TimedOut) => return Err(ShutdownError::TimedOut),
             },

@@ -1,5 +1,7 @@
 //! Subscriptions: the per-subscription bounded queue shared with the I/O thread, the blocking
-//! receiving handle, and callback subscriptions.
+//! receiving handle, and callback subscriptions. A client's subscriptions and the server owner's
+//! ([`Server::subscribe`](crate::Server::subscribe)) are the same type; only the I/O thread they
+//! ask to unsubscribe differs.
 //!
 //! A callback subscription runs its callback on a dedicated thread of its own, so a slow
 //! callback delays only its own subscription (its queue fills and the policy applies), never the
@@ -11,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use kcpq_core::client::Sid;
 
-use super::command::Command;
-use super::error::UnsubscribeError;
+use crate::client::UnsubscribeError;
+use crate::client::command::Command as ClientCommand;
 use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::link::{Link, deadline_after};
+use crate::link::{Link, LinkError, deadline_after};
 use crate::message::Message;
 use crate::queue::{BoundedQueue, OverflowPolicy, PushOutcome, QueueLimits};
+use crate::server::Command as ServerCommand;
 
 #[derive(Debug)]
 struct State {
@@ -97,6 +100,39 @@ impl Inbox {
     }
 }
 
+/// The I/O thread a subscription belongs to, to withdraw it.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// A client's subscription.
+    Client(Link<ClientCommand>),
+    /// One of the server owner's subscriptions.
+    Server(Link<ServerCommand>),
+}
+
+impl Control {
+    /// Asks the I/O thread to end `sid` now (`None`) or after `after` more messages.
+    fn unsubscribe(
+        &self,
+        sid: Sid,
+        after: Option<u64>,
+        timeout: Duration,
+    ) -> Result<(), LinkError> {
+        let deadline = deadline_after(timeout);
+        match self {
+            Control::Client(link) => link.send(ClientCommand::Unsubscribe { sid, after }, deadline),
+            Control::Server(link) => link.send(ServerCommand::Unsubscribe { sid, after }, deadline),
+        }
+    }
+
+    /// The same without waiting: for `Drop`.
+    fn try_unsubscribe(&self, sid: Sid) {
+        let _ = match self {
+            Control::Client(link) => link.try_send(ClientCommand::Unsubscribe { sid, after: None }),
+            Control::Server(link) => link.try_send(ServerCommand::Unsubscribe { sid, after: None }),
+        };
+    }
+}
+
 /// A subscription: a blocking stream of the messages matching its filter.
 ///
 /// Messages wait in a bounded queue (see [`QueueLimits`], [`OverflowPolicy`]); dropping the
@@ -106,7 +142,7 @@ pub struct Subscription {
     sid: Sid,
     subject: String,
     inbox: Arc<Inbox>,
-    link: Link<Command>,
+    control: Control,
     timeout: Duration,
 }
 
@@ -115,14 +151,14 @@ impl Subscription {
         sid: Sid,
         subject: String,
         inbox: Arc<Inbox>,
-        link: Link<Command>,
+        control: Control,
         timeout: Duration,
     ) -> Self {
         Subscription {
             sid,
             subject,
             inbox,
-            link,
+            control,
             timeout,
         }
     }
@@ -169,21 +205,15 @@ impl Subscription {
 
     /// Ends the subscription after `count` more messages (the server stops sending then).
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
-        let command = Command::Unsubscribe {
-            sid: self.sid,
-            after: Some(count.max(1)),
-        };
-        Ok(self.link.send(command, deadline_after(self.timeout))?)
+        Ok(self
+            .control
+            .unsubscribe(self.sid, Some(count.max(1)), self.timeout)?)
     }
 
     /// Ends the subscription now. Messages already queued are discarded.
     pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
         self.inbox.close();
-        let command = Command::Unsubscribe {
-            sid: self.sid,
-            after: None,
-        };
-        Ok(self.link.send(command, deadline_after(self.timeout))?)
+        Ok(self.control.unsubscribe(self.sid, None, self.timeout)?)
     }
 }
 
@@ -193,10 +223,7 @@ impl Drop for Subscription {
             self.inbox.close();
             // Best effort; if the queue is full, the I/O thread unsubscribes when the next
             // message for this closed inbox arrives.
-            let _ = self.link.try_send(Command::Unsubscribe {
-                sid: self.sid,
-                after: None,
-            });
+            self.control.try_unsubscribe(self.sid);
         }
     }
 }
@@ -269,14 +296,8 @@ impl CallbackSubscription {
         self.subscription.inbox.close();
         let result = self
             .subscription
-            .link
-            .send(
-                Command::Unsubscribe {
-                    sid: self.subscription.sid,
-                    after: None,
-                },
-                deadline_after(self.subscription.timeout),
-            )
+            .control
+            .unsubscribe(self.subscription.sid, None, self.subscription.timeout)
             .map_err(UnsubscribeError::from);
         if let Some(thread) = self.thread.take()
             && thread.thread().id() != std::thread::current().id()

@@ -1,0 +1,206 @@
+//! The server's owner as a participant: publish to everyone or to one client by name, subscribe,
+//! and send requests, through the [`Server`] handle.
+//!
+//! Each call waits for the I/O thread to apply it to the core (not for the network), so an
+//! error from the core comes back from the call itself, and a publish that returned `Ok` has been
+//! routed: it is in the queue of every matching subscriber.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kcpq_core::proto::encode_headers;
+use kcpq_core::server::ServerPublishError as CorePublishError;
+
+use super::driver::Command;
+use super::{QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, ServerSubscribeError};
+use crate::client::SubscribeOptions;
+use crate::link::{await_reply, deadline_after, reply};
+use crate::message::Message;
+use crate::subscription::{CallbackSubscription, Control, Inbox, Subscription};
+
+/// Encodes `headers` (none: `None`).
+fn encoded(headers: &[(&str, &str)]) -> Result<Option<Vec<u8>>, CorePublishError> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    encode_headers(headers.iter().copied(), &mut out)?;
+    Ok(Some(out))
+}
+
+impl Server {
+    /// Publishes `payload` on `subject` to every matching subscription, as a client would.
+    pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<(), ServerPublishError> {
+        self.publish_with(subject, None, &[], payload)
+    }
+
+    /// Publishes with an optional reply subject and headers.
+    pub fn publish_with(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<(), ServerPublishError> {
+        self.owner_publish(None, subject, reply, headers, payload)
+    }
+
+    /// Publishes only to the matching subscriptions of the client named `client`
+    /// ([`ServerPublishError::Refused`] with `UnknownClient` if none is connected).
+    pub fn publish_to(
+        &self,
+        client: &str,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<(), ServerPublishError> {
+        self.publish_to_with(client, subject, None, &[], payload)
+    }
+
+    /// Publishes to one client by name, with an optional reply subject and headers.
+    pub fn publish_to_with(
+        &self,
+        client: &str,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<(), ServerPublishError> {
+        self.owner_publish(Some(client), subject, reply, headers, payload)
+    }
+
+    fn owner_publish(
+        &self,
+        to: Option<&str>,
+        subject: &str,
+        reply_subject: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<(), ServerPublishError> {
+        let headers = encoded(headers)?;
+        let deadline = deadline_after(QUERY_TIMEOUT);
+        let (tx, rx) = reply();
+        let command = Command::Publish {
+            to: to.map(str::to_owned),
+            subject: subject.to_owned(),
+            reply: reply_subject.map(str::to_owned),
+            headers,
+            payload: payload.to_vec(),
+            answer: tx,
+        };
+        self.link.send(command, deadline)?;
+        Ok(await_reply(&rx, deadline)??)
+    }
+
+    /// Subscribes the owner to `filter` (`*` matches one token, `>` the rest). The queue holds
+    /// at most the default [`QueueLimits`](crate::queue::QueueLimits) and drops the newest message when full.
+    pub fn subscribe(&self, filter: &str) -> Result<Subscription, ServerSubscribeError> {
+        self.subscribe_with(filter, &SubscribeOptions::new())
+    }
+
+    /// Subscribes the owner as a member of queue group `queue`, shared with clients: each
+    /// message goes to one member.
+    pub fn queue_subscribe(
+        &self,
+        filter: &str,
+        queue: &str,
+    ) -> Result<Subscription, ServerSubscribeError> {
+        self.subscribe_with(filter, &SubscribeOptions::new().queue(queue))
+    }
+
+    /// Subscribes the owner with explicit options: queue group, the bounds and overflow policy
+    /// of the subscription's queue, and how long to wait for the I/O thread.
+    pub fn subscribe_with(
+        &self,
+        filter: &str,
+        options: &SubscribeOptions,
+    ) -> Result<Subscription, ServerSubscribeError> {
+        let limits = options.limits.unwrap_or_default();
+        let policy = options.overflow.unwrap_or_default();
+        let inbox = Inbox::new(limits, policy);
+        let timeout = options.timeout.unwrap_or(QUERY_TIMEOUT);
+        let deadline = deadline_after(timeout);
+        let (tx, rx) = reply();
+        let command = Command::Subscribe {
+            filter: filter.to_owned(),
+            queue: options.queue.clone(),
+            inbox: Arc::clone(&inbox),
+            reply: tx,
+        };
+        self.link.send(command, deadline)?;
+        match await_reply(&rx, deadline) {
+            Ok(Ok(sid)) => Ok(Subscription::new(
+                sid,
+                filter.to_owned(),
+                inbox,
+                Control::Server(self.link.clone()),
+                timeout,
+            )),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => {
+                // The I/O thread withdraws a subscription whose inbox is closed.
+                inbox.close();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Subscribes the owner and calls `callback` for every message, on a dedicated thread.
+    pub fn subscribe_callback(
+        &self,
+        filter: &str,
+        options: &SubscribeOptions,
+        callback: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, ServerSubscribeError> {
+        let subscription = self.subscribe_with(filter, options)?;
+        CallbackSubscription::spawn(subscription, callback)
+            .map_err(|_| ServerSubscribeError::Stopped)
+    }
+
+    /// Sends a request to everyone on `subject` and waits up to `timeout` for the first reply.
+    pub fn request(
+        &self,
+        subject: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message, ServerRequestError> {
+        self.request_with(None, subject, &[], payload, timeout)
+    }
+
+    /// Sends a request only to the matching subscriptions of the client named `client` and waits
+    /// up to `timeout` for its reply.
+    pub fn request_to(
+        &self,
+        client: &str,
+        subject: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message, ServerRequestError> {
+        self.request_with(Some(client), subject, &[], payload, timeout)
+    }
+
+    /// Sends a request with headers, to everyone (`client: None`) or to one client by name, and
+    /// waits up to `timeout` for the first reply.
+    pub fn request_with(
+        &self,
+        client: Option<&str>,
+        subject: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message, ServerRequestError> {
+        let headers = encoded(headers)?;
+        let deadline = deadline_after(timeout);
+        let (tx, rx) = reply();
+        let command = Command::Request {
+            to: client.map(str::to_owned),
+            subject: subject.to_owned(),
+            headers,
+            payload: payload.to_vec(),
+            timeout,
+            reply: tx,
+        };
+        self.link.send(command, deadline)?;
+        // The core times the request out itself; the margin covers a busy I/O thread.
+        await_reply(&rx, deadline + Duration::from_millis(500))?
+    }
+}
