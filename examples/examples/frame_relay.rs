@@ -13,7 +13,8 @@
 //! count gaps and measure latency. Client and server use the `video` KCP preset, with
 //! `max_payload` raised to fit the frames. With `--server ADDR` the relay publishes to a running
 //! server; without, it embeds one on `--listen` (127.0.0.1:4000). Either way the key comes from
-//! `KCPQ_AES256_KEY_HEX`.
+//! `KCPQ_AES256_KEY_HEX`. `--start-after SECS` waits before the first frame, for receivers to
+//! subscribe.
 //!
 //! Run with `cargo run -p kcpq-examples --release --example frame_relay -- --fps 240 --size 100000`.
 
@@ -40,6 +41,7 @@ pub(crate) struct Options {
     pub(crate) fps: f64,
     pub(crate) size: usize,
     pub(crate) seconds: f64,
+    pub(crate) start_after: f64,
     pub(crate) subject: String,
     pub(crate) server: Option<String>,
     pub(crate) listen: String,
@@ -61,6 +63,7 @@ impl Options {
             fps: arg(args, "--fps", 240.0)?,
             size: arg(args, "--size", 100_000)?,
             seconds: arg(args, "--seconds", 10.0)?,
+            start_after: arg(args, "--start-after", 0.0)?,
             subject: arg(args, "--subject", "video.frames".to_owned())?,
             server: opt_arg(args, "--server"),
             listen: arg(args, "--listen", "127.0.0.1:4000".to_owned())?,
@@ -161,6 +164,9 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
         seq: 0,
     };
 
+    // Time for receivers to join before the first frame (with the embedded server, they can only
+    // connect once the relay runs).
+    std::thread::sleep(Duration::from_secs_f64(options.start_after.max(0.0)));
     let interval = Duration::from_secs_f64(1.0 / options.fps);
     let run_for = Duration::from_secs_f64(options.seconds.max(0.0));
     let start = Instant::now();
@@ -210,8 +216,9 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
             }
         }
     }
-    // Drain: every frame queued reaches the server before the relay leaves.
-    publisher.client.drain(Duration::from_secs(10))?;
+    // Drain: every frame queued reaches the server before the relay leaves (generously bounded:
+    // a slow link or machine may hold seconds of frames in the client's queues).
+    publisher.client.drain(Duration::from_secs(60))?;
     let sent = Sent {
         frames: publisher.seq,
         elapsed: start.elapsed(),
@@ -223,7 +230,7 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
         sent.frames as f64 / sent.elapsed.as_secs_f64()
     );
     if let Some(server) = embedded {
-        server.drain(Duration::from_secs(10))?;
+        server.drain(Duration::from_secs(60))?;
     }
     Ok(sent)
 }

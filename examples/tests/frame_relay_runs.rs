@@ -35,7 +35,7 @@ fn two_receivers_get_every_frame_in_order() {
             "--size",
             &SIZE.to_string(),
             "--idle",
-            "10",
+            "30",
         ]
         .map(String::from);
         let mut options = frame_receiver::Options::parse(&args).unwrap();
@@ -70,7 +70,7 @@ fn two_receivers_get_every_frame_in_order() {
 
     for _ in 0..2 {
         let report = finished
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(Duration::from_secs(120))
             .expect("the receiver finishes")
             .expect("the receiver succeeds");
         assert_eq!(report.frames, frames, "every frame arrived");
