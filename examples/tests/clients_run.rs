@@ -1,0 +1,66 @@
+//! Runs the publish/subscribe, request/reply and latency examples of both adapters against a
+//! server they embed on 127.0.0.1, each bounded in time.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/smol_pubsub.rs"]
+mod smol_pubsub;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/smol_request_reply.rs"]
+mod smol_request_reply;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/std_pubsub.rs"]
+mod std_pubsub;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/std_request_reply.rs"]
+mod std_request_reply;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/ping_pong.rs"]
+mod ping_pong;
+
+use std::time::Duration;
+
+/// Runs `example` on its own thread and returns its outcome, failing after 60 s.
+fn bounded<T: Send + 'static>(
+    example: impl FnOnce() -> Result<T, kcpq_examples::Error> + Send + 'static,
+) -> T {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(example().map_err(|e| e.to_string()));
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the example finishes within 60 s")
+        .expect("the example succeeds")
+}
+
+#[test]
+fn smol_pubsub_runs() {
+    bounded(|| smol::block_on(smol_pubsub::run(&[])));
+}
+
+#[test]
+fn smol_request_reply_runs() {
+    bounded(|| smol::block_on(smol_request_reply::run(&[])));
+}
+
+#[test]
+fn std_pubsub_runs() {
+    bounded(|| std_pubsub::run(&[]));
+}
+
+#[test]
+fn std_request_reply_runs() {
+    bounded(|| std_request_reply::run(&[]));
+}
+
+#[test]
+fn ping_pong_measures_every_round_trip() {
+    let args = ["--count", "200", "--rate", "500", "--size", "128"].map(String::from);
+    let latencies = bounded(move || ping_pong::run(&args));
+    assert_eq!(latencies.len(), 200);
+    assert!(latencies.percentile(50.0) <= latencies.percentile(99.0));
+}
