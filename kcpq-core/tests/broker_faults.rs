@@ -333,22 +333,29 @@ fn ten_thousand_idle_sessions_wake_the_server_rarely() {
     assert_eq!(world.server.session_count(), SESSIONS);
 }
 
+/// A publisher and a subscriber on "d" over a lossy link, with 300 numbered messages published
+/// and processed by the server (flushed). Returns the world, the subscriber and its sid.
+fn three_hundred_processed(seed: u64) -> (World, usize, u32) {
+    let mut world = World::new(seed, LinkConfig::lossy(3), quick_server());
+    let publisher = world.add_client(quick_client("pub"));
+    let subscriber = world.add_client(quick_client("sub"));
+    let sid = world.peers[subscriber].client.subscribe("d", None).unwrap();
+    world.drain();
+    world.run_until(Duration::from_secs(30), |w| {
+        w.connected(publisher)
+            && w.peers[subscriber]
+                .events
+                .contains(&ClientEvent::Subscribed(sid))
+    });
+    publish_numbered(&mut world, publisher, "d", 0..300);
+    flush(&mut world, publisher);
+    (world, subscriber, sid)
+}
+
 #[test]
 fn client_drain_delivers_everything_pending_before_it_closes() {
     for seed in seeds(20) {
-        let mut world = World::new(seed, LinkConfig::lossy(3), quick_server());
-        let publisher = world.add_client(quick_client("pub"));
-        let subscriber = world.add_client(quick_client("sub"));
-        let sid = world.peers[subscriber].client.subscribe("d", None).unwrap();
-        world.drain();
-        world.run_until(Duration::from_secs(30), |w| {
-            w.connected(publisher)
-                && w.peers[subscriber]
-                    .events
-                    .contains(&ClientEvent::Subscribed(sid))
-        });
-        publish_numbered(&mut world, publisher, "d", 0..300);
-        flush(&mut world, publisher);
+        let (mut world, subscriber, sid) = three_hundred_processed(seed);
         let now = world.now;
         world.peers[subscriber]
             .client
@@ -376,19 +383,7 @@ fn client_drain_delivers_everything_pending_before_it_closes() {
 #[test]
 fn server_drain_delivers_what_is_queued_then_closes_every_session() {
     for seed in seeds(20) {
-        let mut world = World::new(seed, LinkConfig::lossy(3), quick_server());
-        let publisher = world.add_client(quick_client("pub"));
-        let subscriber = world.add_client(quick_client("sub"));
-        let sid = world.peers[subscriber].client.subscribe("d", None).unwrap();
-        world.drain();
-        world.run_until(Duration::from_secs(30), |w| {
-            w.connected(publisher)
-                && w.peers[subscriber]
-                    .events
-                    .contains(&ClientEvent::Subscribed(sid))
-        });
-        publish_numbered(&mut world, publisher, "d", 0..300);
-        flush(&mut world, publisher);
+        let (mut world, subscriber, sid) = three_hundred_processed(seed);
         let now = world.now;
         world.server.drain(now, Duration::from_secs(30));
         world.drain();
