@@ -17,11 +17,10 @@ use bytes::Bytes;
 use futures_lite::Stream;
 use kcpq_core::CloseReason;
 use kcpq_core::client::{
-    ClientConfig, ClientStats, PublishError as CorePublishError, ServerError, Sid,
-    SubscribeOptions,
+    ClientConfig, ClientStats, PublishError as CorePublishError, ServerError, Sid, SubscribeOptions,
 };
-use kcpq_core::subject::{SubjectLimits, validate_subject};
 use kcpq_core::crypto::KeySet;
+use kcpq_core::subject::{SubjectLimits, validate_subject};
 
 pub use error::{
     ClosedError, ConnectError, FlushError, PublishError, RequestError, SubscribeError,
@@ -173,7 +172,7 @@ impl Client {
             .map_err(ConnectError::Socket)?;
         let seed = fresh_seed().map_err(ConnectError::Socket)?;
         let default_queue = (config.subscription_limits, config.subscription_policy);
-        let subject_limits = config.subject_limits.clone();
+        let subject_limits = config.subject_limits;
         let max_payload = Arc::new(AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD));
         let clock = Clock::start();
         let core = kcpq_core::client::Client::new(
