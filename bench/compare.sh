@@ -78,7 +78,7 @@ one() { # $1 = out file, $2 = label, rest = command
   local out=$1 label=$2; shift 2
   local line
   line=$(timeout 300 "$@")
-  [ -n "$line" ] || line="{\"test\":\"$3\",\"error\":\"no output (timeout?)\"}"
+  [ -n "$line" ] || line="{\"test\":\"$2\",\"error\":\"no output (timeout?)\"}"
   echo "$line" >> "$out"
   echo "[$label] ${*:3} -> ${line:0:150}" >&2
 }

@@ -1,7 +1,7 @@
-//! The one event loop both drivers run, following the core's drain contract literally: after
-//! every input (a datagram, a timeout, an API call) drain `poll_transmit` into the outgoing batch
-//! and `poll_event` until both are empty, then sleep until a datagram, a command or
-//! `poll_timeout`, whichever comes first. There is no fixed tick.
+//! The one event loop both drivers run, following the core's drain contract: after every wake-up
+//! (the burst of datagrams the socket holds, a burst of API commands, a timeout) drain
+//! `poll_transmit` into the outgoing batch and `poll_event` until both are empty, then sleep
+//! until a datagram, a command or `poll_timeout`, whichever comes first. There is no fixed tick.
 
 use std::net::SocketAddr;
 
@@ -135,12 +135,14 @@ pub(crate) async fn run<O: Owner>(
         now = clock.now();
         match wake {
             Wake::Readable => {
+                // The whole burst first, then the output (drained at the top of the loop):
+                // messages arriving in consecutive datagrams leave coalesced, and one ACK
+                // answers the burst instead of one per datagram.
                 for _ in 0..MAX_BURST {
                     let Some((from, len)) = io.try_recv(&mut buf) else {
                         break;
                     };
                     owner.machine().handle_datagram(now, from, &mut buf[..len]);
-                    drain_unsent(owner, io, now).await;
                 }
             }
             Wake::Command(command) => {
