@@ -33,7 +33,7 @@ echo "building kcpq-impair (release)..." >&2
 FWD=${CARGO_TARGET_DIR:-$ROOT/target}/release/kcpq-impair
 
 if [ "$MODE" = quick ]; then
-  PINGS=500; SECONDS_FRAMES=5
+  PINGS=300; SECONDS_FRAMES=5
 else
   PINGS=2000; SECONDS_FRAMES=10
 fi
@@ -121,7 +121,9 @@ for loss in 0 1 5; do
   NATS_OUT=$RES/nats-impaired-loss$loss-$MODE.jsonl
   KCPQ_OUT=$RES/kcpq-impaired-loss$loss-$MODE.jsonl
   : > "$NATS_OUT"; : > "$KCPQ_OUT"
-  both "$loss" latency --size 128 --count "$PINGS" --rate 1000 > /dev/null
+  # 200 warm-up pings come first and each waits a whole RTT: allow far more than the
+  # default 60 s cap, or the lossy runs end before measuring anything.
+  both "$loss" latency --size 128 --count "$PINGS" --rate 1000 --timeout 280 > /dev/null
   cpu=$(both "$loss" frames --size 100000 --fps 240 --seconds "$SECONDS_FRAMES" --subs 2)
   if [ "$cpu" -gt 50 ]; then
     echo "forwarder used ${cpu}% of a core at 240 fps: frames again at 60 fps" >&2
