@@ -30,7 +30,11 @@
 //!   twice is harmless). API calls (`publish`, `subscribe`, `request`, `flush`, `close`, ...) only
 //!   change state and queue output; they never block.
 //! - **After every input or API call, drain**: call `poll_transmit(now, &mut buf)` and send each
-//!   datagram until it returns `None`, then take `poll_event()` until `None`.
+//!   datagram until it returns `None`, then take `poll_event()` until `None`. A burst of inputs
+//!   that are already waiting (the datagrams one readiness wake-up finds, a run of API calls)
+//!   may be handled first and drained once: output then coalesces into fuller datagrams and one
+//!   ACK answers the burst. Keep bursts bounded (the adapters take at most 64 datagrams or 256
+//!   calls) so that output is not held back long.
 //! - **Then sleep** until the next datagram or `poll_timeout()`, whichever comes first. `None`
 //!   means no timer is pending: sleep until a datagram arrives or the application calls the API.
 //!   `poll_timeout` is only meaningful after `poll_transmit` returned `None`.

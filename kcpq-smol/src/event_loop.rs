@@ -1,7 +1,7 @@
-//! The one event loop both drivers run, following the core's drain contract literally: after
-//! every input (a datagram, a timeout, an API call) drain `poll_transmit` into the outgoing batch
-//! and `poll_event` until both are empty, then sleep until a datagram, a command or
-//! `poll_timeout`, whichever comes first. There is no fixed tick.
+//! The one event loop both drivers run, following the core's drain contract: after every wake-up
+//! (the burst of datagrams the socket holds, a burst of API commands, a timeout) drain
+//! `poll_transmit` into the outgoing batch and `poll_event` until both are empty, then sleep
+//! until a datagram, a command or `poll_timeout`, whichever comes first. There is no fixed tick.
 
 use std::net::SocketAddr;
 
@@ -17,6 +17,10 @@ use crate::socket::UdpIo;
 /// Most datagrams or commands handled in one wake-up before output is sent, so that neither
 /// input starves the other and batches stay small.
 const MAX_BURST: usize = 64;
+
+/// Most commands handled in one wake-up before output is drained: enough to fill several
+/// datagrams with small publishes, few enough to keep the first one's latency low.
+const MAX_COMMAND_BURST: usize = 256;
 
 /// Largest datagram read (the UDP maximum).
 const RECV_BUF: usize = 65_536;
@@ -81,6 +85,11 @@ pub(crate) trait Owner {
     fn on_command(&mut self, now: Instant, command: Self::Command);
     /// Every API handle is gone.
     fn on_commands_closed(&mut self, now: Instant);
+    /// Whether the owner takes commands now; `false` leaves them queued in the bounded channel,
+    /// so senders wait (back-pressure). Called before every sleep, after output was drained.
+    fn accepts_commands(&mut self, _now: Instant) -> bool {
+        true
+    }
     /// A deadline of the owner's own, beside the machine's.
     fn deadline(&self) -> Option<Instant> {
         None
@@ -115,28 +124,35 @@ pub(crate) async fn run<O: Owner>(
             .into_iter()
             .flatten()
             .min();
+        let accepting = commands_open && owner.accepts_commands(now);
         let wake = next_wake(
             io,
             deadline.map(|t| clock.std_instant(t)),
             commands,
-            commands_open,
+            accepting,
         )
         .await;
         now = clock.now();
         match wake {
             Wake::Readable => {
+                // The whole burst first, then the output (drained at the top of the loop):
+                // messages arriving in consecutive datagrams leave coalesced, and one ACK
+                // answers the burst instead of one per datagram.
                 for _ in 0..MAX_BURST {
                     let Some((from, len)) = io.try_recv(&mut buf) else {
                         break;
                     };
                     owner.machine().handle_datagram(now, from, &mut buf[..len]);
-                    drain_unsent(owner, io, now).await;
                 }
             }
             Wake::Command(command) => {
+                // The whole burst first, then the output: publishes queued back to back are
+                // coalesced into full datagrams instead of one datagram each.
                 owner.on_command(now, command);
-                for _ in 1..MAX_BURST {
-                    drain_unsent(owner, io, now).await;
+                for _ in 1..MAX_COMMAND_BURST {
+                    if !owner.accepts_commands(now) {
+                        break;
+                    }
                     let Ok(command) = commands.try_recv() else {
                         break;
                     };
@@ -194,7 +210,7 @@ async fn next_wake<C>(
     io: &UdpIo,
     deadline: Option<std::time::Instant>,
     commands: &Receiver<C>,
-    commands_open: bool,
+    accepting: bool,
 ) -> Wake<C> {
     let readable = async {
         match io.readable().await {
@@ -206,7 +222,7 @@ async fn next_wake<C>(
         }
     };
     let command = async {
-        if !commands_open {
+        if !accepting {
             return future::pending().await;
         }
         match commands.recv().await {

@@ -2,13 +2,15 @@
 //! commands into core calls and core events into answers, messages and [`Event`]s.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_channel::Sender;
 use bytes::Bytes;
 use kcpq_core::client::{
-    Client as Core, ClientEvent, ClientStats, FlushId, RequestFailure, RequestId, ServerError, Sid,
-    SubscribeOptions,
+    Client as Core, ClientEvent, ClientStats, FlushId, PublishError as CorePublishError,
+    RequestFailure, RequestId, ServerError, Sid, SubscribeOptions,
 };
 use kcpq_core::{CloseReason, Instant};
 
@@ -32,6 +34,9 @@ pub(crate) enum Command {
         payload: Bytes,
         done: Reply<Result<(), PublishError>>,
     },
+    /// A publish nobody waits for (checked on the caller's side); parked while the outbox is
+    /// full, which stops the driver taking commands until it drains.
+    Send(Send),
     Request {
         subject: String,
         payload: Bytes,
@@ -56,6 +61,13 @@ pub(crate) enum Command {
     Close {
         done: Reply<()>,
     },
+}
+
+/// A publish that needs no answer.
+pub(crate) struct Send {
+    pub(crate) subject: String,
+    pub(crate) reply: Option<String>,
+    pub(crate) payload: Bytes,
 }
 
 struct SubEntry {
@@ -86,6 +98,10 @@ pub(crate) struct Driver {
     closers: Vec<Reply<()>>,
     /// The configured bound and policy of subscriptions that do not choose their own.
     default_queue: (QueueLimits, OverflowPolicy),
+    /// A [`Command::Send`] the full outbox refused, retried before any further command.
+    parked: Option<Send>,
+    /// The server's payload limit, shared with the API handles that check it.
+    max_payload: Arc<AtomicUsize>,
 }
 
 impl Driver {
@@ -95,6 +111,7 @@ impl Driver {
         clock: Clock,
         connect: Reply<Result<Connected, ConnectError>>,
         events: Sender<Event>,
+        max_payload: Arc<AtomicUsize>,
     ) -> Driver {
         Driver {
             core,
@@ -108,6 +125,8 @@ impl Driver {
             events,
             closers: Vec::new(),
             default_queue,
+            parked: None,
+            max_payload,
         }
     }
 
@@ -161,6 +180,29 @@ impl Driver {
         }
     }
 
+    /// Hands `send` to the core; keeps it when the outbox is full. True when it was taken.
+    fn try_send(&mut self, send: Send) -> bool {
+        let result = self
+            .core
+            .publish(&send.subject, send.reply.as_deref(), None, &send.payload);
+        match result {
+            Ok(()) => true,
+            Err(CorePublishError::BufferFull { .. }) if !self.core.is_closed() => {
+                self.parked = Some(send);
+                false
+            }
+            Err(e) => {
+                log::debug!("publish to {} dropped: {e}", send.subject);
+                true
+            }
+        }
+    }
+
+    fn learn_limits(&self) {
+        self.max_payload
+            .store(self.core.max_payload(), Ordering::Relaxed);
+    }
+
     fn on_subscribed(&mut self, sid: Sid) {
         let Some(entry) = self.subs.get_mut(&sid) else {
             return;
@@ -190,6 +232,7 @@ impl Owner for Driver {
                 server_name,
                 client_name,
             } => {
+                self.learn_limits();
                 if let Some(connect) = self.connect.take() {
                     let _ = connect.try_send(Ok(Connected {
                         server_name,
@@ -214,10 +257,13 @@ impl Owner for Driver {
             ClientEvent::Reconnected {
                 server_name,
                 client_name,
-            } => self.emit(Event::Reconnected {
-                server_name,
-                client_name,
-            }),
+            } => {
+                self.learn_limits();
+                self.emit(Event::Reconnected {
+                    server_name,
+                    client_name,
+                });
+            }
             ClientEvent::Closed => {
                 if let Some(connect) = self.connect.take() {
                     let error = match (self.refusal.take(), self.lost_before_ready.take()) {
@@ -295,6 +341,9 @@ impl Owner for Driver {
                         .publish(&subject, reply.as_deref(), headers.as_deref(), &payload);
                 let _ = done.try_send(result.map_err(PublishError::from));
             }
+            Command::Send(send) => {
+                self.try_send(send);
+            }
             Command::Request {
                 subject,
                 payload,
@@ -354,6 +403,13 @@ impl Owner for Driver {
                 self.closers.push(done);
                 self.core.close(now);
             }
+        }
+    }
+
+    fn accepts_commands(&mut self, _now: Instant) -> bool {
+        match self.parked.take() {
+            Some(send) => self.try_send(send),
+            None => true,
         }
     }
 

@@ -8,6 +8,7 @@ mod subscription;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,8 +16,11 @@ use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
 use kcpq_core::CloseReason;
-use kcpq_core::client::{ClientConfig, ClientStats, ServerError, Sid, SubscribeOptions};
+use kcpq_core::client::{
+    ClientConfig, ClientStats, PublishError as CorePublishError, ServerError, Sid, SubscribeOptions,
+};
 use kcpq_core::crypto::KeySet;
+use kcpq_core::subject::{SubjectLimits, validate_subject};
 
 pub use error::{
     ClosedError, ConnectError, FlushError, PublishError, RequestError, SubscribeError,
@@ -130,6 +134,9 @@ pub(crate) struct Connected {
 #[derive(Debug)]
 struct Inner {
     commands: Sender<Command>,
+    /// The server's payload limit, kept current by the driver.
+    max_payload: Arc<AtomicUsize>,
+    subject_limits: SubjectLimits,
     events: Receiver<Event>,
     connected: Connected,
     operation_timeout: Duration,
@@ -165,6 +172,8 @@ impl Client {
             .map_err(ConnectError::Socket)?;
         let seed = fresh_seed().map_err(ConnectError::Socket)?;
         let default_queue = (config.subscription_limits, config.subscription_policy);
+        let subject_limits = config.subject_limits;
+        let max_payload = Arc::new(AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD));
         let clock = Clock::start();
         let core = kcpq_core::client::Client::new(
             config,
@@ -176,7 +185,14 @@ impl Client {
         let (commands, command_rx) = async_channel::bounded(options.command_capacity.max(1));
         let (event_tx, events) = async_channel::bounded(options.event_capacity.max(1));
         let (connect_tx, connect_rx) = oneshot();
-        let mut driver = Driver::new(core, default_queue, clock, connect_tx, event_tx);
+        let mut driver = Driver::new(
+            core,
+            default_queue,
+            clock,
+            connect_tx,
+            event_tx,
+            max_payload.clone(),
+        );
         smol::spawn(async move {
             crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
             driver.finish();
@@ -192,6 +208,8 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 commands,
+                max_payload,
+                subject_limits,
                 events,
                 connected,
                 operation_timeout: options.operation_timeout,
@@ -230,23 +248,63 @@ impl Client {
     }
 
     /// Publishes `payload` on `subject`. Never acknowledged by the server; see [`Client::flush`].
+    ///
+    /// The subject and the payload size are checked here; the message is then queued for the
+    /// driver without waiting for it, so consecutive publishes share datagrams. When the queue
+    /// (or the core's outbox behind it) is full, this waits, at most the operation timeout.
     pub async fn publish(
         &self,
         subject: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
-        self.publish_full(subject, None, None, payload.into()).await
+        self.send(subject, None, payload.into()).await
     }
 
-    /// Publishes `payload` on `subject` asking for replies on `reply`.
+    /// Publishes `payload` on `subject` asking for replies on `reply`; queued as
+    /// [`Client::publish`] is.
     pub async fn publish_with_reply(
         &self,
         subject: &str,
         reply: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
-        self.publish_full(subject, Some(reply), None, payload.into())
-            .await
+        self.send(subject, Some(reply), payload.into()).await
+    }
+
+    async fn send(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let refused = |e: CorePublishError| PublishError::Refused(e);
+        validate_subject(subject, &self.inner.subject_limits).map_err(|e| refused(e.into()))?;
+        if let Some(reply) = reply {
+            validate_subject(reply, &self.inner.subject_limits).map_err(|e| refused(e.into()))?;
+        }
+        let max = self.inner.max_payload.load(Ordering::Relaxed);
+        if payload.len() > max {
+            return Err(refused(CorePublishError::PayloadTooLarge {
+                size: payload.len(),
+                max,
+            }));
+        }
+        let command = Command::Send(driver::Send {
+            subject: subject.to_owned(),
+            reply: reply.map(str::to_owned),
+            payload,
+        });
+        let command = match self.inner.commands.try_send(command) {
+            Ok(()) => return Ok(()),
+            Err(async_channel::TrySendError::Closed(_)) => return Err(PublishError::Closed),
+            Err(async_channel::TrySendError::Full(command)) => command,
+        };
+        let timeout = self.inner.operation_timeout;
+        match with_timeout(timeout, self.inner.commands.send(command)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(PublishError::Closed),
+            Err(Elapsed) => Err(PublishError::TimedOut(timeout)),
+        }
     }
 
     /// Publishes with headers (name, value pairs) and an optional reply subject.

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: nats-server + natsbench against kcpq-server + kcpq-bench, on 127.0.0.1.
+#
+#   bench/compare.sh [quick|full]        # quick: a few minutes; full: natsbench's whole matrix
+#   RUNS=3 bench/compare.sh full         # repeat the set (interleaved) RUNS times
+#   IMPAIR=1 bench/compare.sh quick      # also latency + frames through kcpq-impair (root)
+#
+# Builds both tools in release (natsbench with CARGO_TARGET_DIR=/tmp/natsbench-target so shared/
+# stays clean), needs `nats-server` on PATH (Debian package nats-server; not installed here),
+# starts both servers and stops each by its PID. Every benchmark call is wrapped in `timeout`.
+# Writes bench/results/{nats,kcpq}-MODE.jsonl (raw lines) and bench/results/summary-MODE.md
+# (summarize.py: NATS as base, KCPQ as other, ratio = KCPQ / NATS).
+set -u
+MODE=${1:-quick}
+case "$MODE" in quick | full) ;; *) echo "usage: $0 [quick|full]" >&2; exit 2 ;; esac
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NATSBENCH_DIR=${NATSBENCH_DIR:-$ROOT/../shared/bench/natsbench}
+[ -d "$NATSBENCH_DIR" ] || NATSBENCH_DIR=/work/shared/bench/natsbench
+RUNS=${RUNS:-1}
+NATS_PORT=${NATS_PORT:-14222}
+NATS_MON=${NATS_MON:-18222}
+KCPQ_PORT=${KCPQ_PORT:-14000}
+RES=$ROOT/bench/results
+mkdir -p "$RES"
+NATS_OUT=$RES/nats-$MODE.jsonl
+KCPQ_OUT=$RES/kcpq-$MODE.jsonl
+SUMMARY=$RES/summary-$MODE.md
+: > "$NATS_OUT"; : > "$KCPQ_OUT"
+
+command -v nats-server > /dev/null || {
+  echo "nats-server not found: apt-get install nats-server" >&2; exit 1; }
+command -v python3 > /dev/null || { echo "python3 not found" >&2; exit 1; }
+
+echo "building kcpq-bench and kcpq-server (release)..." >&2
+(cd "$ROOT" && cargo build --release -q -p kcpq-smol --bin kcpq-bench --bin kcpq-server) || exit 1
+echo "building natsbench (release, CARGO_TARGET_DIR=/tmp/natsbench-target)..." >&2
+(cd "$NATSBENCH_DIR" && CARGO_TARGET_DIR=/tmp/natsbench-target cargo build --release -q) || exit 1
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+KB=$TARGET/release/kcpq-bench
+KS=$TARGET/release/kcpq-server
+NB=/tmp/natsbench-target/release/natsbench
+
+ulimit -n "$(ulimit -Hn)"
+WORK=$(mktemp -d /tmp/kcpq-compare.XXXXXX)
+NATS_PID=""
+KCPQ_PID=""
+
+start_nats() {
+  nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MON" >> "$WORK/nats.log" 2>&1 &
+  NATS_PID=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$NATS_MON/healthz" > /dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "nats-server did not become healthy" >&2; exit 1
+}
+start_kcpq() {
+  (cd "$WORK" && exec "$KS" --listen "127.0.0.1:$KCPQ_PORT" >> "$WORK/kcpq.log" 2>&1) &
+  KCPQ_PID=$!
+  for _ in $(seq 1 100); do
+    grep -q "listening" "$WORK/kcpq.log" 2> /dev/null && return 0
+    sleep 0.1
+  done
+  echo "kcpq-server did not start" >&2; exit 1
+}
+stop_pid() { # $1 = pid
+  [ -n "$1" ] || return 0
+  kill "$1" 2> /dev/null
+  for _ in $(seq 1 100); do kill -0 "$1" 2> /dev/null || break; sleep 0.1; done
+  kill -0 "$1" 2> /dev/null && kill -9 "$1" 2> /dev/null
+  wait "$1" 2> /dev/null
+}
+stop_all() { stop_pid "$NATS_PID"; NATS_PID=""; stop_pid "$KCPQ_PID"; KCPQ_PID=""; }
+trap 'stop_all; rm -rf "$WORK"' EXIT INT TERM
+
+# One JSON line per call; a missing line becomes an error line.
+one() { # $1 = out file, $2 = label, rest = command
+  local out=$1 label=$2; shift 2
+  local line
+  line=$(timeout 300 "$@")
+  [ -n "$line" ] || line="{\"test\":\"$2\",\"error\":\"no output (timeout?)\"}"
+  echo "$line" >> "$out"
+  echo "[$label] ${*:3} -> ${line:0:150}" >&2
+}
+both() { # $1 = run, rest = test args (same for both tools)
+  local r=$1; shift
+  one "$NATS_OUT" nats "$NB" "$@" --url "nats://127.0.0.1:$NATS_PORT" --server-pid "$NATS_PID" \
+    --varz "http://127.0.0.1:$NATS_MON/varz" --tag "run=$r"
+  one "$KCPQ_OUT" kcpq "$KB" "$@" --url "kcp://127.0.0.1:$KCPQ_PORT" --server-pid "$KCPQ_PID" \
+    --key-file "$WORK/kcpq.key" --tag "run=$r"
+}
+
+python3 - "$NATS_OUT" "$KCPQ_OUT" "$RUNS" << 'PY'
+import json, os, platform, subprocess, sys, time
+v = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout.strip()
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+meta = {"test": "meta", "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+        "load": open("/proc/loadavg").read().split()[:3], "runs": int(sys.argv[3]), "ts": int(time.time())}
+open(sys.argv[1], "a").write(json.dumps(dict(meta, server=v, async_nats="0.51")) + "\n")
+open(sys.argv[2], "a").write(json.dumps(dict(meta, server="kcpq-server", async_nats="–")) + "\n")
+PY
+
+if [ "$MODE" = quick ]; then
+  TP="16 200000 1|128 200000 1|128 100000 2"
+  FANIN="4 16 50000"
+  LAT="128"
+  FRAMES="100000 240 5 2"
+  CONNS="1000"
+else
+  TP="16 2000000 1|16 2000000 2|128 1000000 1|128 1000000 2|128 500000 4|1024 500000 1|1024 500000 2"
+  FANIN="2 16 500000|4 16 250000|8 16 125000|16 16 62500|4 128 250000"
+  LAT="16 128 1024"
+  FRAMES="100000 240 10 2|1000000 60 5 2"
+  CONNS="1000 5000 10000"
+fi
+
+for r in $(seq 1 "$RUNS"); do
+  start_nats; start_kcpq
+  IFS='|' read -ra cfgs <<< "$TP"
+  for cfg in "${cfgs[@]}"; do
+    set -- $cfg
+    both "$r" throughput --size "$1" --count "$2" --subs "$3"
+  done
+  IFS='|' read -ra cfgs <<< "$FANIN"
+  for cfg in "${cfgs[@]}"; do
+    set -- $cfg
+    both "$r" fanin --pubs "$1" --size "$2" --count "$3"
+  done
+  for s in $LAT; do both "$r" latency --size "$s" --count 5000 --rate 1000; done
+  [ "$MODE" = full ] && both "$r" latency --size 128 --count 10000 --rate 0
+  one "$NATS_OUT" nats "$NB" udplat --size 128 --count 5000 --rate 1000 --tag "run=$r"
+  one "$KCPQ_OUT" kcpq "$KB" udplat --size 128 --count 5000 --rate 1000 --tag "run=$r"
+  IFS='|' read -ra cfgs <<< "$FRAMES"
+  for cfg in "${cfgs[@]}"; do
+    set -- $cfg
+    both "$r" frames --size "$1" --fps "$2" --seconds "$3" --subs "$4"
+  done
+  for n in $CONNS; do
+    stop_all; start_nats; start_kcpq; sleep 1
+    both "$r" conns --n "$n" --concurrency 64 --settle 2
+  done
+  stop_all
+done
+
+if [ -n "${IMPAIR:-}" ]; then
+  "$ROOT/bench/impaired.sh" "$MODE" "$NB" "$KB" "$KS" || echo "impaired runs failed" >&2
+fi
+
+{
+  echo "# kcpq vs NATS ($MODE, $(date -u +%Y-%m-%dT%H:%MZ))"
+  echo
+  echo "base = nats-server ($NATS_OUT), other = kcpq-server ($KCPQ_OUT); ratio = KCPQ / NATS."
+  echo
+  python3 "$NATSBENCH_DIR/summarize.py" "$NATS_OUT" "$KCPQ_OUT"
+} > "$SUMMARY"
+echo "wrote $SUMMARY" >&2

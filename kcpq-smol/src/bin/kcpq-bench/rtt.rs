@@ -1,0 +1,140 @@
+//! latency (ping-pong through the server) and udplat (raw UDP echo, the floor).
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use futures_lite::{StreamExt, future};
+use serde_json::{Value, json};
+
+use crate::stats::{Snap, le_u64, merge, payload, percentiles_us};
+use crate::{BenchError, Ctx, Pacer, barrier, next_until, subscribe};
+
+/// Pinger (SUB pong, PUB ping) and echo (SUB ping, PUB pong) connections; one ping outstanding.
+pub(crate) async fn latency(
+    ctx: &Ctx,
+    size: usize,
+    count: u64,
+    rate: f64,
+    warmup: u64,
+) -> Result<Value, BenchError> {
+    let ping = ctx.subject("lat.ping");
+    let pong = ctx.subject("lat.pong");
+    let echo = ctx.connect().await?;
+    let mut echo_sub = subscribe(&echo, &ping, 65_536, size).await?;
+    let pinger = ctx.connect().await?;
+    let mut pong_sub = subscribe(&pinger, &pong, 65_536, size).await?;
+    if !(barrier(&echo).await && barrier(&pinger).await) {
+        return Err(BenchError::Barrier("latency"));
+    }
+    let echo_task = {
+        let (echo, pong) = (echo.clone(), pong.clone());
+        smol::spawn(async move {
+            while let Some(m) = echo_sub.next().await {
+                if echo.publish(&pong, m.payload).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let s0 = Snap::take(ctx.pid());
+    let deadline = Instant::now() + ctx.timeout;
+    let mut pacer = Pacer::new(rate);
+    let mut rtts = Vec::with_capacity(count as usize);
+    let (mut lost, mut stale, mut sent) = (0u64, 0u64, 0u64);
+    for i in 0..warmup + count {
+        pacer.tick().await;
+        if Instant::now() > deadline {
+            break;
+        }
+        let body = payload(size, &i.to_le_bytes());
+        let t = Instant::now();
+        pinger.publish(&ping, body).await?;
+        sent += 1;
+        loop {
+            match next_until(&mut pong_sub, t + Duration::from_secs(1)).await {
+                Some(Some(m)) => {
+                    let rtt = t.elapsed();
+                    if le_u64(&m.payload, 0) == Some(i) {
+                        if i >= warmup {
+                            rtts.push(rtt.as_nanos() as u64);
+                        }
+                        break;
+                    }
+                    stale += 1;
+                }
+                _ => {
+                    lost += 1;
+                    break;
+                }
+            }
+        }
+    }
+    let s1 = Snap::take(ctx.pid());
+    drop(echo_task);
+    let mut out = json!({
+        "test": "latency", "size": size, "count": count, "rate": rate, "warmup": warmup,
+        "sent": sent, "lost": lost, "stale_replies": stale,
+        "rtt_us": percentiles_us(&mut rtts), "usage": s0.usage(&s1),
+    });
+    merge(&mut out, ctx.common());
+    Ok(out)
+}
+
+/// The same loop over two plain UDP sockets on 127.0.0.1, with an echo task between them.
+pub(crate) async fn udplat(
+    size: usize,
+    count: u64,
+    rate: f64,
+    warmup: u64,
+) -> Result<Value, BenchError> {
+    let echo = Async::<UdpSocket>::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let pinger = Async::<UdpSocket>::bind((Ipv4Addr::LOCALHOST, 0))?;
+    pinger.get_ref().connect(echo.get_ref().local_addr()?)?;
+    let echo_task = smol::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+            if echo.send_to(&buf[..n], from).await.is_err() {
+                break;
+            }
+        }
+    });
+    let s0 = Snap::take(None);
+    let mut pacer = Pacer::new(rate);
+    let mut rtts = Vec::with_capacity(count as usize);
+    let mut lost = 0u64;
+    let mut buf = vec![0u8; 65_536];
+    for i in 0..warmup + count {
+        pacer.tick().await;
+        let body = payload(size, &i.to_le_bytes());
+        let t = Instant::now();
+        pinger.send(&body).await?;
+        loop {
+            let deadline = t + Duration::from_secs(1);
+            let received = future::or(async { Some(pinger.recv(&mut buf).await) }, async {
+                Timer::at(deadline).await;
+                None
+            })
+            .await;
+            match received {
+                Some(Ok(n)) if le_u64(&buf[..n], 0) == Some(i) => {
+                    if i >= warmup {
+                        rtts.push(t.elapsed().as_nanos() as u64);
+                    }
+                    break;
+                }
+                Some(Ok(_)) => {}
+                _ => {
+                    lost += 1;
+                    break;
+                }
+            }
+        }
+    }
+    let s1 = Snap::take(None);
+    drop(echo_task);
+    Ok(
+        json!({"test": "udplat", "size": size, "count": count, "rate": rate, "lost": lost,
+              "rtt_us": percentiles_us(&mut rtts), "usage": s0.usage(&s1)}),
+    )
+}
