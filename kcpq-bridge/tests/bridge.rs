@@ -195,7 +195,13 @@ async fn messages_cross_both_ways_with_mapping() {
         subject = "edge1.cmd.*"
         to_subject = "cmd.*"
     "#;
-    let config = bridge_config(dir.path(), "b1", kcpq.local_addr(), &nats_server.url(), routes);
+    let config = bridge_config(
+        dir.path(),
+        "b1",
+        kcpq.local_addr(),
+        &nats_server.url(),
+        routes,
+    );
     let bridge = timeout(WAIT, Bridge::start(config))
         .await
         .expect("the bridge starts in time")
@@ -225,14 +231,19 @@ async fn messages_cross_both_ways_with_mapping() {
     let message = next_kcpq(&mut kcpq_sub).await;
     assert_eq!(message.subject, "cmd.reboot");
     assert_eq!(&message.payload[..], b"now");
-    let origin = message.headers().and_then(|h| h.get(ORIGIN_HEADER).map(str::to_owned));
+    let origin = message
+        .headers()
+        .and_then(|h| h.get(ORIGIN_HEADER).map(str::to_owned));
     assert_eq!(origin.as_deref(), Some("b1"));
 
     // A subject outside every route stays where it was published.
     nats.publish("edge1.other", "stays".into())
         .await
         .expect("nats publish");
-    assert_eq!(next_nats(&mut nats_sub).await.subject.as_str(), "edge1.other");
+    assert_eq!(
+        next_nats(&mut nats_sub).await.subject.as_str(),
+        "edge1.other"
+    );
     let stats = bridge.stats();
     assert_eq!(stats.kcpq_to_nats.forwarded, 1, "{stats}");
     assert_eq!(stats.nats_to_kcpq.forwarded, 1, "{stats}");
@@ -252,7 +263,13 @@ async fn overlapping_two_way_routes_do_not_loop() {
         from = "nats"
         subject = "shared.>"
     "#;
-    let config = bridge_config(dir.path(), "b2", kcpq.local_addr(), &nats_server.url(), routes);
+    let config = bridge_config(
+        dir.path(),
+        "b2",
+        kcpq.local_addr(),
+        &nats_server.url(),
+        routes,
+    );
     let bridge = timeout(WAIT, Bridge::start(config))
         .await
         .expect("the bridge starts in time")
@@ -264,7 +281,10 @@ async fn overlapping_two_way_routes_do_not_loop() {
     let mut kcpq_sub = client.subscribe("shared.>").await.expect("kcpq subscribe");
 
     // From KCPQ: the copy the bridge puts on NATS comes back to the bridge and is dropped there.
-    client.publish("shared.a", "k1").await.expect("kcpq publish");
+    client
+        .publish("shared.a", "k1")
+        .await
+        .expect("kcpq publish");
     assert_eq!(&next_kcpq(&mut kcpq_sub).await.payload[..], b"k1");
     assert_eq!(&next_nats(&mut nats_sub).await.payload[..], b"k1");
     let stats = stats_until(&bridge, |s| s.nats_to_kcpq.looped == 1).await;
@@ -284,7 +304,10 @@ async fn overlapping_two_way_routes_do_not_loop() {
 
     // Every message the bridge took is accounted for: nothing more is on its way, so neither
     // side sees a second copy. A last message from each side proves the streams hold no extra.
-    client.publish("shared.end", "k2").await.expect("kcpq publish");
+    client
+        .publish("shared.end", "k2")
+        .await
+        .expect("kcpq publish");
     nats.publish("shared.end", "n2".into())
         .await
         .expect("nats publish");
@@ -297,7 +320,10 @@ async fn overlapping_two_way_routes_do_not_loop() {
     assert_eq!(stats.nats_to_kcpq.forwarded, 2, "{stats}");
     assert_eq!(stats.kcpq_to_nats.looped, 2, "{stats}");
     assert_eq!(stats.nats_to_kcpq.looped, 2, "{stats}");
-    let mut kcpq_tail = vec![next_kcpq(&mut kcpq_sub).await, next_kcpq(&mut kcpq_sub).await];
+    let mut kcpq_tail = vec![
+        next_kcpq(&mut kcpq_sub).await,
+        next_kcpq(&mut kcpq_sub).await,
+    ];
     let mut nats_tail = vec![
         next_nats(&mut nats_sub).await.payload,
         next_nats(&mut nats_sub).await.payload,
@@ -346,7 +372,10 @@ async fn the_bridge_survives_a_nats_server_restart() {
     let probes = async {
         for i in 0u32.. {
             let payload = format!("up{i}");
-            client.publish("up.probe", payload.clone()).await.expect("kcpq publish");
+            client
+                .publish("up.probe", payload.clone())
+                .await
+                .expect("kcpq publish");
             if let Ok(Some(message)) = timeout(Duration::from_millis(500), nats_sub.next()).await {
                 assert!(message.payload.starts_with(b"up"));
                 return;
@@ -362,8 +391,7 @@ async fn the_bridge_survives_a_nats_server_restart() {
                 .await
                 .expect("nats publish");
             nats.flush().await.expect("nats flush");
-            if let Ok(Some(message)) = timeout(Duration::from_millis(500), kcpq_sub.next()).await
-            {
+            if let Ok(Some(message)) = timeout(Duration::from_millis(500), kcpq_sub.next()).await {
                 assert_eq!(message.subject, "down.probe");
                 return;
             }
