@@ -48,7 +48,7 @@ pub enum StartError {
         /// The client's reason.
         source: async_nats::SubscribeError,
     },
-    /// The NATS server did not confirm the subscriptions.
+    /// The NATS subscriptions could not be written to the server.
     #[error("nats flush: {0}")]
     NatsFlush(#[from] async_nats::client::FlushError),
 }
@@ -90,7 +90,11 @@ pub struct Bridge {
 
 impl Bridge {
     /// Connects to both sides (retrying until each answers, and logging every failure),
-    /// subscribes every route, and returns once every subscription is confirmed.
+    /// subscribes every route, and returns once the KCPQ server has confirmed every KCPQ
+    /// subscription and the NATS subscriptions are written to the NATS server (async-nats has
+    /// no round trip to await: the server registers them before anything the bridge publishes
+    /// later on that connection, but a message another client publishes right away may miss
+    /// them).
     ///
     /// Runs on a multi-threaded tokio runtime. The KCPQ client needs no runtime of its own: its
     /// driver runs on smol's global executor threads and its futures are runtime-agnostic.
@@ -109,11 +113,21 @@ impl Bridge {
         let nats_to_kcpq = Arc::new(Direction::default());
         let (to_nats, to_nats_rx) = mpsc::channel(config.queue_capacity);
         let (to_kcpq, to_kcpq_rx) = mpsc::channel(config.queue_capacity);
-        let mut tasks = vec![
+        let tasks = vec![
             tokio::spawn(publish_nats(nats.clone(), to_nats_rx, kcpq_to_nats.clone())),
             tokio::spawn(publish_kcpq(kcpq.clone(), to_kcpq_rx, nats_to_kcpq.clone())),
             tokio::spawn(watch_kcpq(id.clone(), kcpq.events(), events.clone())),
         ];
+        // From here on, an error drops the bridge, which aborts the tasks already started.
+        let mut bridge = Bridge {
+            id: id.clone(),
+            kcpq: kcpq.clone(),
+            nats: nats.clone(),
+            kcpq_to_nats: kcpq_to_nats.clone(),
+            nats_to_kcpq: nats_to_kcpq.clone(),
+            events,
+            tasks,
+        };
         for route in &config.routes {
             let filter = route.map.filter().to_owned();
             let task = match route.from {
@@ -148,26 +162,18 @@ impl Bridge {
                     tokio::spawn(pump.nats(sub))
                 }
             };
-            tasks.push(task);
+            bridge.tasks.push(task);
         }
         nats.flush().await?;
         if let Some(interval) = config.stats_interval {
-            tasks.push(tokio::spawn(log_stats(
-                id.clone(),
+            bridge.tasks.push(tokio::spawn(log_stats(
+                id,
                 interval,
-                kcpq_to_nats.clone(),
-                nats_to_kcpq.clone(),
+                kcpq_to_nats,
+                nats_to_kcpq,
             )));
         }
-        Ok(Bridge {
-            id,
-            kcpq,
-            nats,
-            kcpq_to_nats,
-            nats_to_kcpq,
-            events,
-            tasks,
-        })
+        Ok(bridge)
     }
 
     /// This bridge's id, as written in [`ORIGIN_HEADER`].
@@ -193,8 +199,10 @@ impl Bridge {
         for task in self.tasks.drain(..) {
             task.abort();
         }
-        if let Err(e) = tokio::time::timeout(Duration::from_secs(5), self.nats.flush()).await {
-            debug!("bridge {}: nats flush at shutdown: {e}", self.id);
+        match tokio::time::timeout(Duration::from_secs(5), self.nats.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("bridge {}: nats flush at shutdown: {e}", self.id),
+            Err(_) => warn!("bridge {}: nats flush at shutdown took over 5 s", self.id),
         }
         self.kcpq.close().await;
         info!("bridge {}: stopped; {}", self.id, self.stats());
