@@ -4,13 +4,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
+use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use kcpq_bridge::{Bridge, BridgeEvent, Config, ORIGIN_HEADER, Stats};
+use kcpq_bridge::{Bridge, BridgeEvent, Config, DirectionStats, ORIGIN_HEADER, Stats};
 use kcpq_smol::core::crypto::{Key, KeySet};
 use kcpq_smol::core::server::ServerConfig;
 use kcpq_smol::{Server, ServerHandle};
@@ -18,7 +19,17 @@ use tokio::time::timeout;
 
 /// Bound of every single wait.
 const WAIT: Duration = Duration::from_secs(10);
+/// Bound of a bridge's start, which retries a KCPQ handshake that timed out (5 s each) on a
+/// starved machine.
+const START: Duration = Duration::from_secs(30);
 const KEY_BYTE: u8 = 7;
+
+/// Shows the bridge's and the clients' logs of a failing test (`RUST_LOG=debug` for more).
+fn init_logs() {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .is_test(true)
+        .try_init();
+}
 
 /// The nats-server binary, or a failure that says how to get it.
 fn nats_server_binary() -> PathBuf {
@@ -121,6 +132,28 @@ async fn nats_client(url: &str) -> async_nats::Client {
         .expect("connect to nats-server")
 }
 
+/// Subscribes `client` to `filter` and returns once nats-server has registered it. async-nats's
+/// `flush` only empties the client's buffer, so this publishes on `probe` (which `filter` must
+/// match) on the same connection and waits for it: the server handles a connection's operations
+/// in order. Call it before the bridge starts, so that the bridge does not see the probe.
+async fn nats_subscribe(
+    client: &async_nats::Client,
+    filter: &str,
+    probe: &str,
+) -> async_nats::Subscriber {
+    let mut sub = client
+        .subscribe(filter.to_owned())
+        .await
+        .expect("nats subscribe");
+    client
+        .publish(probe.to_owned(), "probe".into())
+        .await
+        .expect("nats publish");
+    client.flush().await.expect("nats flush");
+    assert_eq!(next_nats(&mut sub).await.subject.as_str(), probe);
+    sub
+}
+
 /// Writes the key file and the bridge's configuration in `dir`, then loads it.
 fn bridge_config(dir: &Path, id: &str, kcpq: SocketAddr, nats: &str, routes: &str) -> Config {
     let hex: String = std::iter::repeat_n(format!("{KEY_BYTE:02x}"), 32).collect();
@@ -135,18 +168,30 @@ fn bridge_config(dir: &Path, id: &str, kcpq: SocketAddr, nats: &str, routes: &st
     Config::load(&path).expect("a valid configuration")
 }
 
-async fn next_kcpq(sub: &mut kcpq_smol::Subscription) -> kcpq_smol::Message {
-    timeout(WAIT, sub.next())
-        .await
-        .expect("a KCPQ message within 10 s")
-        .expect("the KCPQ subscription is open")
+/// The next message of `sub`, within [`WAIT`]; a failure names the caller's line.
+#[track_caller]
+fn next_kcpq(
+    sub: &mut kcpq_smol::Subscription,
+) -> impl Future<Output = kcpq_smol::Message> + '_ {
+    let caller = Location::caller();
+    async move {
+        timeout(WAIT, sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("no KCPQ message within {WAIT:?} (waited at {caller})"))
+            .unwrap_or_else(|| panic!("the KCPQ subscription ended (waited at {caller})"))
+    }
 }
 
-async fn next_nats(sub: &mut async_nats::Subscriber) -> async_nats::Message {
-    timeout(WAIT, sub.next())
-        .await
-        .expect("a NATS message within 10 s")
-        .expect("the NATS subscription is open")
+/// The next message of `sub`, within [`WAIT`]; a failure names the caller's line.
+#[track_caller]
+fn next_nats(sub: &mut async_nats::Subscriber) -> impl Future<Output = async_nats::Message> + '_ {
+    let caller = Location::caller();
+    async move {
+        timeout(WAIT, sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("no NATS message within {WAIT:?} (waited at {caller})"))
+            .unwrap_or_else(|| panic!("the NATS subscription ended (waited at {caller})"))
+    }
 }
 
 /// Waits (bounded) until the bridge's counters satisfy `done`; they cannot be awaited.
@@ -182,6 +227,7 @@ async fn next_event(events: &mut tokio::sync::broadcast::Receiver<BridgeEvent>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_cross_both_ways_with_mapping() {
+    init_logs();
     let nats_server = NatsServer::start();
     let kcpq = kcpq_server().await;
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -202,56 +248,84 @@ async fn messages_cross_both_ways_with_mapping() {
         &nats_server.url(),
         routes,
     );
-    let bridge = timeout(WAIT, Bridge::start(config))
+    // One publisher and one observer (subscribed to everything) per side: each observer sees,
+    // in order, what its side's publisher sent and what the bridge forwarded.
+    let nats_pub = nats_client(&nats_server.url()).await;
+    let nats_obs = nats_client(&nats_server.url()).await;
+    let mut nats_all = nats_subscribe(&nats_obs, ">", "probe").await;
+    let bridge = timeout(START, Bridge::start(config))
         .await
         .expect("the bridge starts in time")
         .expect("the bridge starts");
+    let kcpq_pub = kcpq_client(&kcpq).await;
+    let kcpq_obs = kcpq_client(&kcpq).await;
+    let mut kcpq_all = kcpq_obs.subscribe(">").await.expect("kcpq subscribe");
 
-    let nats = nats_client(&nats_server.url()).await;
-    let mut nats_sub = nats.subscribe("edge1.>").await.expect("nats subscribe");
-    nats.flush().await.expect("nats flush");
-    let client = kcpq_client(&kcpq).await;
-    let mut kcpq_sub = client.subscribe("cmd.>").await.expect("kcpq subscribe");
-
-    client
+    // KCPQ to NATS: a subject outside every route, then a routed one. NATS sees only the
+    // routed one, under its mapped subject, headers kept and the origin marker added.
+    kcpq_pub
+        .publish("other.x", "stays")
+        .await
+        .expect("kcpq publish");
+    kcpq_pub
         .publish_with_headers("telemetry.cpu.load", None, &[("Unit", "%")], "42")
         .await
         .expect("kcpq publish");
-    let message = next_nats(&mut nats_sub).await;
+    let message = next_nats(&mut nats_all).await;
     assert_eq!(message.subject.as_str(), "edge1.telemetry.cpu.load");
     assert_eq!(&message.payload[..], b"42");
     let headers = message.headers.expect("headers");
     assert_eq!(headers.get("Unit").map(|v| v.as_str()), Some("%"));
     assert_eq!(headers.get(ORIGIN_HEADER).map(|v| v.as_str()), Some("b1"));
+    assert_eq!(next_kcpq(&mut kcpq_all).await.subject, "other.x");
+    assert_eq!(next_kcpq(&mut kcpq_all).await.subject, "telemetry.cpu.load");
 
-    nats.publish("edge1.cmd.reboot", "now".into())
+    // NATS to KCPQ, the same way. nats-server has registered the bridge's subscription: the
+    // bridge sent it before the message `nats_all` just received from it.
+    nats_pub
+        .publish("edge1.other", "stays".into())
         .await
         .expect("nats publish");
-    nats.flush().await.expect("nats flush");
-    let message = next_kcpq(&mut kcpq_sub).await;
+    nats_pub
+        .publish("edge1.cmd.reboot", "now".into())
+        .await
+        .expect("nats publish");
+    nats_pub.flush().await.expect("nats flush");
+    let message = next_kcpq(&mut kcpq_all).await;
     assert_eq!(message.subject, "cmd.reboot");
     assert_eq!(&message.payload[..], b"now");
     let origin = message
         .headers()
         .and_then(|h| h.get(ORIGIN_HEADER).map(str::to_owned));
     assert_eq!(origin.as_deref(), Some("b1"));
-
-    // A subject outside every route stays where it was published.
-    nats.publish("edge1.other", "stays".into())
-        .await
-        .expect("nats publish");
+    assert_eq!(next_nats(&mut nats_all).await.subject.as_str(), "edge1.other");
     assert_eq!(
-        next_nats(&mut nats_sub).await.subject.as_str(),
-        "edge1.other"
+        next_nats(&mut nats_all).await.subject.as_str(),
+        "edge1.cmd.reboot"
     );
-    let stats = bridge.stats();
-    assert_eq!(stats.kcpq_to_nats.forwarded, 1, "{stats}");
-    assert_eq!(stats.nats_to_kcpq.forwarded, 1, "{stats}");
+
+    // `cmd.reboot` on KCPQ matches no KCPQ route, so nothing went back to NATS: the next NATS
+    // message is the next routed KCPQ one.
+    kcpq_pub
+        .publish("telemetry.end", "end")
+        .await
+        .expect("kcpq publish");
+    assert_eq!(
+        next_nats(&mut nats_all).await.subject.as_str(),
+        "edge1.telemetry.end"
+    );
+    let stats = stats_until(&bridge, |s| {
+        s.kcpq_to_nats.forwarded == 2 && s.nats_to_kcpq.forwarded == 1
+    })
+    .await;
+    assert_eq!(stats.kcpq_to_nats.received, 2, "{stats}");
+    assert_eq!(stats.nats_to_kcpq.received, 1, "{stats}");
     bridge.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_two_way_routes_do_not_loop() {
+    init_logs();
     let nats_server = NatsServer::start();
     let kcpq = kcpq_server().await;
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -270,13 +344,12 @@ async fn overlapping_two_way_routes_do_not_loop() {
         &nats_server.url(),
         routes,
     );
-    let bridge = timeout(WAIT, Bridge::start(config))
+    let nats = nats_client(&nats_server.url()).await;
+    let mut nats_sub = nats_subscribe(&nats, "shared.>", "shared.probe").await;
+    let bridge = timeout(START, Bridge::start(config))
         .await
         .expect("the bridge starts in time")
         .expect("the bridge starts");
-    let nats = nats_client(&nats_server.url()).await;
-    let mut nats_sub = nats.subscribe("shared.>").await.expect("nats subscribe");
-    nats.flush().await.expect("nats flush");
     let client = kcpq_client(&kcpq).await;
     let mut kcpq_sub = client.subscribe("shared.>").await.expect("kcpq subscribe");
 
@@ -287,8 +360,12 @@ async fn overlapping_two_way_routes_do_not_loop() {
         .expect("kcpq publish");
     assert_eq!(&next_kcpq(&mut kcpq_sub).await.payload[..], b"k1");
     assert_eq!(&next_nats(&mut nats_sub).await.payload[..], b"k1");
-    let stats = stats_until(&bridge, |s| s.nats_to_kcpq.looped == 1).await;
-    assert_eq!(stats.kcpq_to_nats.forwarded, 1, "{stats}");
+    // The bridge counts a message as forwarded once its publish returns, which may be after the
+    // copy came back: wait for both counts.
+    let stats = stats_until(&bridge, |s| {
+        s.kcpq_to_nats.forwarded == 1 && s.nats_to_kcpq.looped == 1
+    })
+    .await;
     assert_eq!(stats.nats_to_kcpq.forwarded, 0, "{stats}");
 
     // From NATS: the same the other way.
@@ -298,8 +375,10 @@ async fn overlapping_two_way_routes_do_not_loop() {
     nats.flush().await.expect("nats flush");
     assert_eq!(&next_nats(&mut nats_sub).await.payload[..], b"n1");
     assert_eq!(&next_kcpq(&mut kcpq_sub).await.payload[..], b"n1");
-    let stats = stats_until(&bridge, |s| s.kcpq_to_nats.looped == 1).await;
-    assert_eq!(stats.nats_to_kcpq.forwarded, 1, "{stats}");
+    let stats = stats_until(&bridge, |s| {
+        s.nats_to_kcpq.forwarded == 1 && s.kcpq_to_nats.looped == 1
+    })
+    .await;
     assert_eq!(stats.kcpq_to_nats.forwarded, 1, "{stats}");
 
     // Every message the bridge took is accounted for: nothing more is on its way, so neither
@@ -312,14 +391,11 @@ async fn overlapping_two_way_routes_do_not_loop() {
         .await
         .expect("nats publish");
     nats.flush().await.expect("nats flush");
-    let stats = stats_until(&bridge, |s| {
-        s.kcpq_to_nats.received == 4 && s.nats_to_kcpq.received == 4
+    let settled = |d: &DirectionStats| d.received == 4 && d.forwarded == 2 && d.looped == 2;
+    stats_until(&bridge, |s| {
+        settled(&s.kcpq_to_nats) && settled(&s.nats_to_kcpq)
     })
     .await;
-    assert_eq!(stats.kcpq_to_nats.forwarded, 2, "{stats}");
-    assert_eq!(stats.nats_to_kcpq.forwarded, 2, "{stats}");
-    assert_eq!(stats.kcpq_to_nats.looped, 2, "{stats}");
-    assert_eq!(stats.nats_to_kcpq.looped, 2, "{stats}");
     let mut kcpq_tail = vec![
         next_kcpq(&mut kcpq_sub).await,
         next_kcpq(&mut kcpq_sub).await,
@@ -338,6 +414,7 @@ async fn overlapping_two_way_routes_do_not_loop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bridge_survives_a_nats_server_restart() {
+    init_logs();
     let nats_server = NatsServer::start();
     let url = nats_server.url();
     let kcpq = kcpq_server().await;
@@ -351,7 +428,7 @@ async fn the_bridge_survives_a_nats_server_restart() {
         subject = "down.>"
     "#;
     let config = bridge_config(dir.path(), "b3", kcpq.local_addr(), &url, routes);
-    let bridge = timeout(WAIT, Bridge::start(config))
+    let bridge = timeout(START, Bridge::start(config))
         .await
         .expect("the bridge starts in time")
         .expect("the bridge starts");
@@ -367,8 +444,7 @@ async fn the_bridge_survives_a_nats_server_restart() {
     // The bridge restores its NATS subscription right after reconnecting; each probe waits a
     // little for its answer, and the probes as a whole are bounded.
     let nats = nats_client(&nats_server.url()).await;
-    let mut nats_sub = nats.subscribe("up.>").await.expect("nats subscribe");
-    nats.flush().await.expect("nats flush");
+    let mut nats_sub = nats_subscribe(&nats, "up.>", "up.sync").await;
     let probes = async {
         for i in 0u32.. {
             let payload = format!("up{i}");
