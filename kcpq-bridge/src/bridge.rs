@@ -2,7 +2,7 @@
 //! from one side, and a task per direction that publishes them on the other.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -255,6 +255,9 @@ fn nats_options(
 ) -> async_nats::ConnectOptions {
     let id = config.id.clone();
     let events = events.clone();
+    // While the server is unreachable every reconnection attempt reports an error: the first
+    // one of an outage is a warning, the others are debug lines.
+    let erring = Arc::new(AtomicBool::new(false));
     let mut options = async_nats::ConnectOptions::new()
         .name(&config.id)
         .max_reconnects(None)
@@ -263,15 +266,25 @@ fn nats_options(
         .event_callback(move |event| {
             let id = id.clone();
             let events = events.clone();
+            let erring = erring.clone();
             async move {
                 let surfaced = match event {
                     async_nats::Event::Connected => {
+                        erring.store(false, Ordering::Relaxed);
                         info!("bridge {id}: nats connected");
                         Some(BridgeEvent::NatsConnected)
                     }
                     async_nats::Event::Disconnected => {
                         warn!("bridge {id}: nats disconnected; reconnecting");
                         Some(BridgeEvent::NatsDisconnected)
+                    }
+                    error @ async_nats::Event::ClientError(_) => {
+                        if erring.swap(true, Ordering::Relaxed) {
+                            debug!("bridge {id}: nats {error}");
+                        } else {
+                            warn!("bridge {id}: nats {error} (until reconnected: debug log only)");
+                        }
+                        None
                     }
                     other => {
                         warn!("bridge {id}: nats {other}");
