@@ -64,6 +64,9 @@ pub enum ConfigError {
     /// The bridge id is empty or not a plain token.
     #[error("the bridge id {0:?} must be non-empty printable ASCII without spaces, ':' or ','")]
     Id(String),
+    /// `[nats]` names a user without a password, or a password without a user.
+    #[error("[nats] needs both user and password, or neither")]
+    NatsCredentials,
     /// There is nothing to bridge.
     #[error("the configuration holds no route")]
     NoRoute,
@@ -205,6 +208,9 @@ impl Config {
             }
             None => random_id(),
         };
+        if file.nats.user.is_some() != file.nats.password.is_some() {
+            return Err(ConfigError::NatsCredentials);
+        }
         if file.routes.is_empty() {
             return Err(ConfigError::NoRoute);
         }
@@ -288,6 +294,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("example.toml");
+        let config = Config::load(&path).expect("a valid example");
+        assert_eq!(config.id, "edge1");
+        assert_eq!(config.kcpq_addr, "127.0.0.1:4000");
+        assert_eq!(config.kcpq_key_file, None);
+        assert_eq!(
+            config.routes[0].map.map("telemetry.cpu.load").as_deref(),
+            Some("edge1.telemetry.cpu.load")
+        );
+        assert_eq!(
+            config.routes[1].map.map("edge1.cmd.reboot").as_deref(),
+            Some("cmd.reboot")
+        );
+    }
+
+    #[test]
     fn bad_urls_ids_and_routes_are_refused() {
         let bad_url = SAMPLE.replace("kcp://127.0.0.1:4000", "udp://127.0.0.1:4000");
         assert!(matches!(
@@ -303,6 +326,11 @@ mod tests {
         assert!(matches!(
             Config::from_toml(&bad_route, Path::new(".")),
             Err(ConfigError::Route { index: 1, .. })
+        ));
+        let lone_user = SAMPLE.replace("4222\"", "4222\"\nuser = \"u\"");
+        assert!(matches!(
+            Config::from_toml(&lone_user, Path::new(".")),
+            Err(ConfigError::NatsCredentials)
         ));
         let unknown = format!("{SAMPLE}\n[extra]\n");
         assert!(matches!(
