@@ -170,9 +170,7 @@ fn bridge_config(dir: &Path, id: &str, kcpq: SocketAddr, nats: &str, routes: &st
 
 /// The next message of `sub`, within [`WAIT`]; a failure names the caller's line.
 #[track_caller]
-fn next_kcpq(
-    sub: &mut kcpq_smol::Subscription,
-) -> impl Future<Output = kcpq_smol::Message> + '_ {
+fn next_kcpq(sub: &mut kcpq_smol::Subscription) -> impl Future<Output = kcpq_smol::Message> + '_ {
     let caller = Location::caller();
     async move {
         timeout(WAIT, sub.next())
@@ -298,7 +296,10 @@ async fn messages_cross_both_ways_with_mapping() {
         .headers()
         .and_then(|h| h.get(ORIGIN_HEADER).map(str::to_owned));
     assert_eq!(origin.as_deref(), Some("b1"));
-    assert_eq!(next_nats(&mut nats_all).await.subject.as_str(), "edge1.other");
+    assert_eq!(
+        next_nats(&mut nats_all).await.subject.as_str(),
+        "edge1.other"
+    );
     assert_eq!(
         next_nats(&mut nats_all).await.subject.as_str(),
         "edge1.cmd.reboot"
@@ -396,17 +397,16 @@ async fn overlapping_two_way_routes_do_not_loop() {
         settled(&s.kcpq_to_nats) && settled(&s.nats_to_kcpq)
     })
     .await;
-    let mut kcpq_tail = vec![
-        next_kcpq(&mut kcpq_sub).await,
-        next_kcpq(&mut kcpq_sub).await,
+    let mut kcpq_tail = [
+        next_kcpq(&mut kcpq_sub).await.payload,
+        next_kcpq(&mut kcpq_sub).await.payload,
     ];
-    let mut nats_tail = vec![
+    let mut nats_tail = [
         next_nats(&mut nats_sub).await.payload,
         next_nats(&mut nats_sub).await.payload,
     ];
-    kcpq_tail.sort_by(|a, b| a.payload.cmp(&b.payload));
+    kcpq_tail.sort();
     nats_tail.sort();
-    let kcpq_tail: Vec<&[u8]> = kcpq_tail.iter().map(|m| &m.payload[..]).collect();
     assert_eq!(kcpq_tail, [&b"k2"[..], &b"n2"[..]]);
     assert_eq!(nats_tail, [&b"k2"[..], &b"n2"[..]]);
     bridge.shutdown().await;
