@@ -348,6 +348,17 @@ fn auto_unsubscribe_stats_and_session_list() {
             .iter()
             .all(|s| s.rtt > Duration::ZERO && s.last_heard > s.connected_since)
     );
+    // Everything was acknowledged by now: nothing in flight, waiting or queued, and the
+    // counters saw the MSG frames leave and their ACKs come back.
+    let sub_session = sessions.iter().find(|s| s.name == "cam-1").unwrap();
+    let t = &sub_session.transport;
+    assert_eq!(
+        (t.in_flight_segments, t.unsent_bytes, t.queued_msgs),
+        (0, 0, 0)
+    );
+    assert!(t.remote_window > 0 && t.rto >= Duration::from_millis(1));
+    assert!(t.kcp.data_segments_out >= 1, "the 3 MSG frames were sent");
+    assert!(t.kcp.acks_in >= 1, "and acknowledged");
 }
 
 #[test]

@@ -134,17 +134,7 @@ pub(crate) async fn run<O: Owner>(
         .await;
         now = clock.now();
         match wake {
-            Wake::Readable => {
-                // The whole burst first, then the output (drained at the top of the loop):
-                // messages arriving in consecutive datagrams leave coalesced, and one ACK
-                // answers the burst instead of one per datagram.
-                for _ in 0..MAX_BURST {
-                    let Some((from, len)) = io.try_recv(&mut buf) else {
-                        break;
-                    };
-                    owner.machine().handle_datagram(now, from, &mut buf[..len]);
-                }
-            }
+            Wake::Readable => receive_burst(owner, io, now, &mut buf),
             Wake::Command(command) => {
                 // The whole burst first, then the output: publishes queued back to back are
                 // coalesced into full datagrams instead of one datagram each.
@@ -158,6 +148,10 @@ pub(crate) async fn run<O: Owner>(
                     };
                     owner.on_command(now, command);
                 }
+                // Commands win the race in `next_wake`, so a caller publishing without pause
+                // would keep the socket unread: ACKs would wait, the peer's RTO would fire and
+                // it would retransmit what already arrived. Read what is queued every time.
+                receive_burst(owner, io, now, &mut buf);
             }
             Wake::CommandsClosed => {
                 commands_open = false;
@@ -168,12 +162,28 @@ pub(crate) async fn run<O: Owner>(
         if owner.machine().poll_timeout().is_some_and(|t| t <= now) {
             owner.machine().handle_timeout(now);
         }
+        // A wake-up that found work ready never returned to the executor; without this, a busy
+        // driver would starve every task sharing its thread (another client's driver whose
+        // ACKs then arrive late, the subscriber reading its stream).
+        future::yield_now().await;
     }
     io.send_batch().await;
     // Refuse further commands and drop those already queued, so their callers' answer
     // channels close instead of waiting forever.
     commands.close();
     while commands.try_recv().is_ok() {}
+}
+
+/// Handles the datagrams the socket holds, up to [`MAX_BURST`], before any output: messages
+/// arriving in consecutive datagrams leave coalesced, and one ACK answers the burst instead of
+/// one per datagram.
+fn receive_burst<O: Owner>(owner: &mut O, io: &UdpIo, now: Instant, buf: &mut [u8]) {
+    for _ in 0..MAX_BURST {
+        let Some((from, len)) = io.try_recv(buf) else {
+            break;
+        };
+        owner.machine().handle_datagram(now, from, &mut buf[..len]);
+    }
 }
 
 /// Drains transmits and events (whose handling may queue more output), then sends the batch.

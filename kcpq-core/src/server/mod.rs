@@ -23,6 +23,7 @@ use crate::crypto::reset::MAX_RESET_LEN;
 use crate::crypto::{
     EstablishDrop, HandshakeResponder, KeySet, OpenDrop, is_handshake_packet, peek_session_id,
 };
+use crate::kcp::KcpStats;
 use crate::proto::{Close, Frame};
 use crate::rng::{Rng, Seed};
 use crate::session::{CloseReason, Received, Session};
@@ -111,6 +112,29 @@ pub struct SessionInfo {
     pub rtt: std::time::Duration,
     /// Subscriptions it holds.
     pub subscriptions: usize,
+    /// The state of its KCP stream and the frames waiting for it.
+    pub transport: TransportInfo,
+}
+
+/// Where a session's outgoing data stands: what tells a slow link from a slow reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportInfo {
+    /// Data segments sent (or admitted into the window) and not yet acknowledged.
+    pub in_flight_segments: usize,
+    /// Stream bytes written but waiting for the send window to open.
+    pub unsent_bytes: usize,
+    /// The client's last advertised free receive window, in segments (0 stalls sending).
+    pub remote_window: u16,
+    /// KCP's current retransmission timeout.
+    pub rto: std::time::Duration,
+    /// MSG frames waiting in the session's subscription queues (the stream was above its
+    /// low watermark when they were routed).
+    pub queued_msgs: usize,
+    /// Bytes of those frames.
+    pub queued_bytes: usize,
+    /// The KCP endpoint's counters (datagrams, retransmissions, ACKs, drops).
+    pub kcp: KcpStats,
 }
 
 /// One subscription of a session, with its counters.
@@ -147,6 +171,20 @@ enum Shutdown {
     Closing { deadline: Instant },
     /// Every session is closed.
     Done,
+}
+
+/// The transport snapshot of one session for [`Server::sessions`].
+fn transport_info(slot: &table::Slot) -> TransportInfo {
+    let kcp = slot.session.kcp();
+    TransportInfo {
+        in_flight_segments: kcp.unacked_segments(),
+        unsent_bytes: kcp.unsent_bytes(),
+        remote_window: kcp.remote_window(),
+        rto: kcp.rto(),
+        queued_msgs: slot.subs.values().map(|s| s.pending.len()).sum(),
+        queued_bytes: slot.subs.values().map(|s| s.pending.bytes()).sum(),
+        kcp: kcp.stats().clone(),
+    }
 }
 
 fn sub_key(slot: SlotId, sid: u32) -> SubKey {
@@ -257,6 +295,7 @@ impl Server {
                 last_heard: slot.session.last_heard(),
                 rtt: slot.session.kcp().srtt(),
                 subscriptions: slot.subs.len(),
+                transport: transport_info(slot),
             })
             .collect()
     }

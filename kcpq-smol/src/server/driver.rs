@@ -93,6 +93,7 @@ impl Driver {
                 last_heard: self.clock.wall_time(s.last_heard),
                 rtt: s.rtt,
                 subscriptions: s.subscriptions,
+                transport: s.transport,
             })
             .collect()
     }

@@ -128,6 +128,8 @@ pub struct ClientInfo {
     pub rtt: Duration,
     /// Subscriptions it holds.
     pub subscriptions: usize,
+    /// Its KCP stream's state and counters, and the messages queued for it.
+    pub transport: kcpq_core::server::TransportInfo,
 }
 
 /// A bound broker, ready to [`run`](Server::run).

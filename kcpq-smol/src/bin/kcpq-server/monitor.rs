@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use kcpq_smol::core::kcp::KcpStats;
 use kcpq_smol::core::server::ServerStats;
 use kcpq_smol::{ClientInfo, ServerHandle, with_timeout};
 use serde_json::json;
@@ -243,10 +244,36 @@ fn connz(clients: &[ClientInfo]) -> String {
                 "idle_secs": now.duration_since(c.last_heard).unwrap_or_default().as_secs_f64(),
                 "rtt_ms": c.rtt.as_secs_f64() * 1000.0,
                 "subscriptions": c.subscriptions,
+                "in_flight_segments": c.transport.in_flight_segments,
+                "unsent_bytes": c.transport.unsent_bytes,
+                "remote_window": c.transport.remote_window,
+                "rto_ms": c.transport.rto.as_secs_f64() * 1000.0,
+                "pending_msgs": c.transport.queued_msgs,
+                "pending_bytes": c.transport.queued_bytes,
+                "kcp": kcp_json(&c.transport.kcp),
             })
         })
         .collect();
     json!({"num_connections": clients.len(), "connections": connections}).to_string()
+}
+
+/// One session's KCP counters, named as in `KcpStats`.
+fn kcp_json(k: &KcpStats) -> serde_json::Value {
+    json!({
+        "datagrams_in": k.datagrams_in,
+        "datagrams_out": k.datagrams_out,
+        "bytes_in": k.bytes_in,
+        "bytes_out": k.bytes_out,
+        "data_segments_out": k.data_segments_out,
+        "retransmits_timeout": k.retransmits_timeout,
+        "retransmits_fast": k.retransmits_fast,
+        "acks_in": k.acks_in,
+        "acks_out": k.acks_out,
+        "window_probes_out": k.window_probes_out,
+        "window_updates_out": k.window_updates_out,
+        "duplicate_segments": k.duplicate_segments,
+        "dropped_segments": k.drops.total(),
+    })
 }
 
 fn metrics(stats: &ServerStats) -> String {
