@@ -134,7 +134,7 @@ pub(crate) async fn run<O: Owner>(
         .await;
         now = clock.now();
         match wake {
-            Wake::Readable => receive_burst(owner, io, now, &mut buf),
+            Wake::Readable | Wake::Timer => {}
             Wake::Command(command) => {
                 // The whole burst first, then the output: publishes queued back to back are
                 // coalesced into full datagrams instead of one datagram each.
@@ -148,17 +148,18 @@ pub(crate) async fn run<O: Owner>(
                     };
                     owner.on_command(now, command);
                 }
-                // Commands win the race in `next_wake`, so a caller publishing without pause
-                // would keep the socket unread: ACKs would wait, the peer's RTO would fire and
-                // it would retransmit what already arrived. Read what is queued every time.
-                receive_burst(owner, io, now, &mut buf);
             }
             Wake::CommandsClosed => {
                 commands_open = false;
                 owner.on_commands_closed(now);
             }
-            Wake::Timer => {}
         }
+        // Read what the socket holds on every wake-up, whatever woke us, and before the
+        // timers run. Commands win the race in `next_wake`, so a caller publishing without
+        // pause would otherwise keep the socket unread; and after a stall (a descheduled
+        // process, a paused VM) the retransmission timers and the ACKs that make them moot are
+        // ready together: handling the timers first would retransmit what already arrived.
+        receive_burst(owner, io, now, &mut buf);
         if owner.machine().poll_timeout().is_some_and(|t| t <= now) {
             owner.machine().handle_timeout(now);
         }
