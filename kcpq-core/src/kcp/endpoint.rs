@@ -25,6 +25,8 @@ pub(crate) const PROBE_LIMIT_MS: u32 = 120_000;
 /// A segment is fast-retransmitted only while transmitted at most this often
 /// (`IKCP_FASTACK_LIMIT`).
 pub(crate) const FAST_RESEND_LIMIT: u32 = 5;
+/// Most segments retransmitted when timers expire together (see [`Kcp::check_timeouts`]).
+pub(crate) const TIMEOUT_PROBES: usize = 2;
 /// Probe flag: send a WASK.
 pub(crate) const ASK_SEND: u8 = 1;
 /// Probe flag: send a WINS.
@@ -78,6 +80,9 @@ pub(crate) struct SendSegment {
     /// Must be (re)transmitted by the next `poll_transmit`.
     pub(crate) pending: bool,
     pub(crate) acked: bool,
+    /// Its timer expired but it was held back while older segments probe the path: it is
+    /// retransmitted when the peer answers a probe without having acknowledged it.
+    pub(crate) held: bool,
 }
 
 /// A received data segment (in the reorder buffer or the in-order receive queue).
@@ -155,6 +160,9 @@ pub struct Kcp {
     pub(crate) scan_sn: u32,
     /// A lower bound of every unacknowledged, transmitted, not pending segment's `resendts`.
     pub(crate) earliest_resend: Option<u32>,
+    /// While segments are held back after a timeout: when the probes were decided. An ACK
+    /// echoing a timestamp at or after it answers the probes.
+    pub(crate) probing_since: Option<u32>,
 
     pub(crate) cwnd: u32,
     pub(crate) ssthresh: u32,
@@ -230,6 +238,7 @@ impl Kcp {
             pending: 0,
             scan_sn: initial_sn,
             earliest_resend: None,
+            probing_since: None,
             cwnd: 1,
             ssthresh: THRESH_MIN,
             incr: mss as u64,
@@ -252,13 +261,18 @@ impl Kcp {
         })
     }
 
-    /// Advances the clock to `now` (never backwards) and runs every timer that is due:
-    /// retransmission timeouts, the ACK delay and the window probe.
-    pub(crate) fn tick(&mut self, now: Instant) {
+    /// Advances the clock to `now` (never backwards).
+    pub(crate) fn advance_clock(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
         }
         self.current = self.now.as_millis() as u32;
+    }
+
+    /// Advances the clock to `now` and runs every timer that is due: retransmission
+    /// timeouts, the ACK delay and the window probe.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        self.advance_clock(now);
         self.check_timeouts();
         if let Some(deadline) = self.ack_deadline {
             if diff(self.current, deadline) >= 0 {
@@ -274,52 +288,124 @@ impl Kcp {
         self.tick(now);
     }
 
-    /// Marks every transmitted segment whose RTO expired for retransmission, backing off its
-    /// RTO, and recomputes the earliest retransmission deadline.
+    /// Handles expired retransmission timers and recomputes the earliest deadline.
+    ///
+    /// When at most [`TIMEOUT_PROBES`] segments expired, each is retransmitted and its RTO
+    /// backed off, as the reference does. When more expired together, the oldest
+    /// `TIMEOUT_PROBES` are retransmitted as probes and the others are *held*: their deadline
+    /// moves to the probes' and they are not sent. Many timers expiring at once means the
+    /// path or one of the two hosts stalled (a descheduled process, a paused VM, a delay spike)
+    /// far more often than it means a window of independent losses; after a stall the peer
+    /// usually holds the originals and its ACKs are on their way, so resending the whole
+    /// window would double the load exactly when queues are fullest (the duplicates then
+    /// overflow socket buffers and turn into real losses). The first ACK that echoes a
+    /// timestamp sent at or after the probes was sent after the peer saw everything that
+    /// reached it, so held segments still unacknowledged then are lost: they are retransmitted
+    /// at once ([`Kcp::release_held`]). A true burst loss thus costs one more round trip; a
+    /// stall costs two duplicate segments instead of a window. This is TCP's F-RTO idea
+    /// (RFC 5682) in KCP's terms; `KcpStats::timeouts_held` counts the held segments.
     pub(crate) fn check_timeouts(&mut self) {
         match self.earliest_resend {
             Some(e) if diff(self.current, e) >= 0 => {}
             _ => return,
         }
         let current = self.current;
-        let rx_rto = self.rtt.rto();
-        let mut lost = false;
+        let expired = self
+            .snd_buf
+            .iter()
+            .filter(|seg| self.is_expired(seg))
+            .take(TIMEOUT_PROBES + 1)
+            .count();
+        let hold = expired > TIMEOUT_PROBES;
+        let mut probes = 0;
+        let mut probe_deadline = current;
         let mut earliest: Option<u32> = None;
-        for seg in self.snd_buf.iter_mut() {
+        for i in 0..self.snd_buf.len() {
+            let seg = self.snd_buf[i];
             if seg.acked || seg.xmit == 0 || seg.pending {
                 continue;
             }
-            if diff(current, seg.resendts) >= 0 {
-                seg.xmit += 1;
-                let step = if self.config.nodelay {
-                    seg.rto / 2
-                } else {
-                    seg.rto.max(rx_rto)
-                };
-                seg.rto = seg.rto.saturating_add(step).min(super::config::MAX_RTO_MS);
-                seg.resendts = current.wrapping_add(seg.rto);
-                seg.pending = true;
-                self.pending += 1;
-                if diff(seg.sn, self.scan_sn) < 0 {
-                    self.scan_sn = seg.sn;
-                }
-                if seg.xmit >= self.config.dead_link {
-                    self.state = KcpState::DeadLink;
-                }
-                self.stats.retransmits_timeout += 1;
-                lost = true;
+            if diff(current, seg.resendts) < 0 {
+                earliest = Some(match earliest {
+                    Some(e) if diff(e, seg.resendts) <= 0 => e,
+                    _ => seg.resendts,
+                });
                 continue;
             }
+            if hold && probes == TIMEOUT_PROBES {
+                let seg = &mut self.snd_buf[i];
+                if !seg.held {
+                    seg.held = true;
+                    self.stats.timeouts_held += 1;
+                }
+                seg.resendts = probe_deadline;
+                continue;
+            }
+            probes += 1;
+            self.retransmit_on_timeout(i);
+            if probes == 1 {
+                probe_deadline = self.snd_buf[i].resendts;
+            }
+        }
+        if hold {
+            self.probing_since = Some(current);
             earliest = Some(match earliest {
-                Some(e) if diff(e, seg.resendts) <= 0 => e,
-                _ => seg.resendts,
+                Some(e) if diff(e, probe_deadline) <= 0 => e,
+                _ => probe_deadline,
             });
         }
         self.earliest_resend = earliest;
-        if lost {
+        if probes > 0 {
             self.ssthresh = (self.effective_window() / 2).max(THRESH_MIN);
             self.cwnd = 1;
             self.incr = self.mss as u64;
+        }
+    }
+
+    /// Whether `seg` was transmitted, is unacknowledged, not already queued for
+    /// retransmission, and its timer expired.
+    fn is_expired(&self, seg: &SendSegment) -> bool {
+        !seg.acked && seg.xmit > 0 && !seg.pending && diff(self.current, seg.resendts) >= 0
+    }
+
+    /// Queues `snd_buf[i]` for retransmission after its timer expired, backing off its RTO.
+    fn retransmit_on_timeout(&mut self, i: usize) {
+        let current = self.current;
+        let rx_rto = self.rtt.rto();
+        let nodelay = self.config.nodelay;
+        let seg = &mut self.snd_buf[i];
+        seg.xmit += 1;
+        seg.held = false;
+        let step = if nodelay {
+            seg.rto / 2
+        } else {
+            seg.rto.max(rx_rto)
+        };
+        seg.rto = seg.rto.saturating_add(step).min(super::config::MAX_RTO_MS);
+        seg.resendts = current.wrapping_add(seg.rto);
+        seg.pending = true;
+        let (sn, xmit) = (seg.sn, seg.xmit);
+        self.pending += 1;
+        if diff(sn, self.scan_sn) < 0 {
+            self.scan_sn = sn;
+        }
+        if xmit >= self.config.dead_link {
+            self.state = KcpState::DeadLink;
+        }
+        self.stats.retransmits_timeout += 1;
+    }
+
+    /// The peer answered a timeout probe: every held segment it has not acknowledged is lost;
+    /// retransmit them now (see [`Kcp::check_timeouts`]).
+    pub(crate) fn release_held(&mut self) {
+        self.probing_since = None;
+        for i in 0..self.snd_buf.len() {
+            let seg = &self.snd_buf[i];
+            if seg.held && !seg.acked && !seg.pending {
+                self.retransmit_on_timeout(i);
+            } else if seg.held {
+                self.snd_buf[i].held = false;
+            }
         }
     }
 

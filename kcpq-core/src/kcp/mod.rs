@@ -48,6 +48,12 @@
 //!   over the MSS, a wrong conv or an unknown command stops parsing the datagram and is
 //!   counted ([`KcpDrops`]); the reference accepts some of these (an `una` past `snd_nxt` would
 //!   acknowledge unsent data).
+//! - **Timers run after the input.** `handle_datagram` applies ACKs before it checks
+//!   retransmission timers, so a timer that expired while its ACK was on the way never fires.
+//! - **A stall resends two probes, not the window.** When more than two timers expire
+//!   together, the two oldest segments are resent and the others held until an ACK answers the
+//!   probes (then the ones still unacknowledged are resent) or the probes' own timer expires;
+//!   see `docs/kcp.md` and [`KcpStats::timeouts_held`].
 //! - **Per-segment RTO capped at 60 s.** The reference lets a segment's backed-off RTO grow
 //!   without bound (and wrap); here it stops at 60 s.
 //! - **Fast-ack counting** follows the reference's default (every ACK for a later segment

@@ -14,8 +14,17 @@ impl Kcp {
     /// [`KcpStats::drops`](super::KcpStats::drops). At the first malformed segment (truncated,
     /// unknown command, wrong conv, payload over the MSS, `una` or ACK of unsent data) the rest
     /// of the datagram is dropped; segments before it stay processed.
+    ///
+    /// Timers run after the datagram is applied, so a retransmission timer that expired while
+    /// its ACK was on the way (in this datagram) never fires.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.advance_clock(now);
+        self.apply_datagram(datagram);
         self.tick(now);
+    }
+
+    /// Applies the segments of one datagram (the body of [`Kcp::handle_datagram`]).
+    fn apply_datagram(&mut self, datagram: &[u8]) {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
         if datagram.is_empty() {
@@ -24,6 +33,7 @@ impl Kcp {
         }
         let prev_una = self.snd_una();
         let mut max_ack: Option<(u32, u32)> = None;
+        let mut probe_answered = false;
         for item in Segments::new(datagram) {
             let (header, payload) = match item {
                 Ok(ok) => ok,
@@ -50,6 +60,9 @@ impl Kcp {
                     if rtt >= 0 {
                         self.rtt.on_sample(rtt as u32);
                     }
+                    if let Some(since) = self.probing_since {
+                        probe_answered |= diff(header.ts, since) >= 0;
+                    }
                     self.on_ack(header.sn);
                     max_ack = match max_ack {
                         Some((sn, _)) if diff(header.sn, sn) <= 0 => max_ack,
@@ -60,6 +73,9 @@ impl Kcp {
                 Command::WindowProbe => self.probe_flags |= ASK_TELL,
                 Command::WindowSize => {}
             }
+        }
+        if probe_answered {
+            self.release_held();
         }
         if let Some((sn, _)) = max_ack {
             self.on_fastack(sn);
@@ -74,7 +90,6 @@ impl Kcp {
         {
             self.ack_deadline = Some(self.current.wrapping_add(self.config.ack_delay));
         }
-        self.update_probe();
     }
 
     /// Checks what the codec cannot: conv, payload size, and that `una`/ACK refer to sent data.
@@ -140,6 +155,7 @@ impl Kcp {
             if threshold > 0 && seg.fastack >= threshold && seg.xmit <= FAST_RESEND_LIMIT {
                 seg.xmit += 1;
                 seg.fastack = 0;
+                seg.held = false;
                 seg.resendts = current.wrapping_add(seg.rto);
                 seg.pending = true;
                 self.pending += 1;

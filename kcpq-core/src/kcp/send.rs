@@ -173,6 +173,7 @@ impl Kcp {
                 xmit: 0,
                 pending: true,
                 acked: false,
+                held: false,
             });
             self.snd_nxt = self.snd_nxt.wrapping_add(1);
             self.unacked += 1;

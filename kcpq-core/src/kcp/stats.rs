@@ -24,6 +24,10 @@ pub struct KcpStats {
     pub retransmits_timeout: u64,
     /// Data segments retransmitted because later segments were acknowledged (fast resend).
     pub retransmits_fast: u64,
+    /// Expired segments held back while the oldest ones probed the path, because more timers
+    /// expired together than a loss explains (a stall). Those the peer then acknowledged were
+    /// spurious timeouts avoided; the others count again in `retransmits_timeout`.
+    pub timeouts_held: u64,
     /// ACK segments received.
     pub acks_in: u64,
     /// ACK segments sent.

@@ -610,3 +610,136 @@ fn sequence_numbers_and_timestamps_wrap() {
         "RTT estimate sane across the wrap"
     );
 }
+
+/// Ten one-segment messages from `a`, sent at `t0`; returns the datagrams (one segment each).
+fn ten_segments(a: &mut Kcp, t0: Instant) -> Vec<Vec<u8>> {
+    for i in 0..10u8 {
+        a.write(&[i; 150]).unwrap();
+    }
+    let out = drain(a, t0);
+    assert_eq!(out.len(), 10);
+    out
+}
+
+fn data_sns(datagrams: &[Vec<u8>]) -> Vec<u32> {
+    datagrams
+        .iter()
+        .flat_map(|d| header_at(d))
+        .filter(|h| h.cmd == Command::Push)
+        .map(|h| h.sn)
+        .collect()
+}
+
+#[test]
+fn ack_arriving_with_the_expired_timer_prevents_the_retransmission() {
+    let t0 = Instant::from_millis(1000);
+    let config = small(false);
+    let mut a = Kcp::new(CONV, config.clone(), t0);
+    let mut b = Kcp::new(CONV, config, t0);
+    let out = ten_segments(&mut a, t0);
+    deliver(&mut b, t0, &out);
+    let acks = drain(&mut b, t0);
+    // `a` stalls past every RTO; the ACKs were waiting for it and are handled first.
+    let late = t0 + Duration::from_millis(500);
+    deliver(&mut a, late, &acks);
+    assert!(drain(&mut a, late).is_empty());
+    assert_eq!(a.stats().retransmits_timeout, 0);
+    assert_eq!(a.unacked_segments(), 0);
+    assert_eq!(a.poll_timeout(), None);
+}
+
+#[test]
+fn a_stall_sends_two_probes_and_holds_the_rest_of_the_window() {
+    let t0 = Instant::from_millis(1000);
+    let config = small(false);
+    let mut a = Kcp::new(CONV, config.clone(), t0);
+    let mut b = Kcp::new(CONV, config, t0);
+    let out = ten_segments(&mut a, t0);
+    deliver(&mut b, t0, &out);
+    let acks = drain(&mut b, t0);
+    // Both hosts stall; `a` wakes first and its timers fire before any ACK arrived.
+    let late = t0 + Duration::from_millis(500);
+    a.handle_timeout(late);
+    let probes = drain(&mut a, late);
+    assert_eq!(
+        data_sns(&probes),
+        vec![0, 1],
+        "only the oldest two are resent"
+    );
+    assert_eq!(a.stats().retransmits_timeout, 2);
+    assert_eq!(a.stats().timeouts_held, 8);
+    // The peer's ACKs of the originals arrive: nothing else is ever resent.
+    deliver(&mut a, late, &acks);
+    assert!(drain(&mut a, late).is_empty());
+    assert_eq!(a.unacked_segments(), 0);
+    deliver(&mut b, late, &probes);
+    let dup_acks = drain(&mut b, late);
+    deliver(&mut a, late, &dup_acks);
+    assert!(drain(&mut a, late).is_empty());
+    assert_eq!(a.stats().retransmits_timeout, 2);
+    assert_eq!(a.poll_timeout(), None);
+    let mut buf = [0u8; 200];
+    for i in 0..10u8 {
+        assert_eq!(b.read_message(&mut buf), Ok(Some(150)));
+        assert_eq!(buf[0], i);
+    }
+}
+
+#[test]
+fn a_lost_window_is_resent_once_the_probes_are_answered() {
+    let t0 = Instant::from_millis(1000);
+    let config = small(false);
+    let mut a = Kcp::new(CONV, config.clone(), t0);
+    let mut b = Kcp::new(CONV, config, t0);
+    let _lost = ten_segments(&mut a, t0);
+    let first_rto = t0 + Duration::from_millis(200);
+    a.handle_timeout(first_rto);
+    let probes = drain(&mut a, first_rto);
+    assert_eq!(data_sns(&probes), vec![0, 1]);
+    // The held segments wait for the probes' answer (or the probes' own timer), not their own.
+    let held_deadline = a.poll_timeout().unwrap();
+    assert!(held_deadline > first_rto);
+    // The probes arrive 20 ms later and their ACKs 20 ms after that.
+    let t1 = first_rto + Duration::from_millis(20);
+    deliver(&mut b, t1, &probes);
+    let acks = drain(&mut b, t1);
+    let t2 = t1 + Duration::from_millis(20);
+    assert!(t2 < held_deadline);
+    deliver(&mut a, t2, &acks);
+    let resent = drain(&mut a, t2);
+    assert_eq!(data_sns(&resent), (2..10).collect::<Vec<u32>>());
+    assert_eq!(a.stats().retransmits_timeout, 10);
+    assert_eq!(a.stats().timeouts_held, 8);
+    deliver(&mut b, t2, &resent);
+    settle(&mut a, &mut b, t2);
+    assert_eq!(a.unacked_segments(), 0);
+    let mut buf = [0u8; 200];
+    for i in 0..10u8 {
+        assert_eq!(b.read_message(&mut buf), Ok(Some(150)));
+        assert_eq!(buf[0], i);
+    }
+}
+
+#[test]
+fn lost_probes_back_off_and_keep_the_window_held() {
+    let t0 = Instant::from_millis(1000);
+    let mut a = Kcp::new(CONV, small(false), t0);
+    let _lost = ten_segments(&mut a, t0);
+    let mut now = t0;
+    let mut sent = 0;
+    for round in 0..4 {
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+        let probes = drain(&mut a, now);
+        assert_eq!(data_sns(&probes), vec![0, 1], "round {round}");
+        sent += 2;
+    }
+    assert_eq!(a.stats().retransmits_timeout, sent);
+    assert_eq!(
+        a.stats().timeouts_held,
+        8,
+        "each held segment is counted once"
+    );
+    // Backed off: the next deadline is further away than the first RTO.
+    assert!(a.poll_timeout().unwrap() - now > Duration::from_millis(200));
+}

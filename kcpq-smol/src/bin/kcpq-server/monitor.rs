@@ -267,6 +267,7 @@ fn kcp_json(k: &KcpStats) -> serde_json::Value {
         "data_segments_out": k.data_segments_out,
         "retransmits_timeout": k.retransmits_timeout,
         "retransmits_fast": k.retransmits_fast,
+        "timeouts_held": k.timeouts_held,
         "acks_in": k.acks_in,
         "acks_out": k.acks_out,
         "window_probes_out": k.window_probes_out,
