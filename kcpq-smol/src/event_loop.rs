@@ -22,9 +22,6 @@ const MAX_BURST: usize = 64;
 /// datagrams with small publishes, few enough to keep the first one's latency low.
 const MAX_COMMAND_BURST: usize = 256;
 
-/// Largest datagram read (the UDP maximum).
-const RECV_BUF: usize = 65_536;
-
 /// A core state machine as the loop drives it: the four calls of the drain contract.
 pub(crate) trait Machine {
     /// What `poll_event` yields.
@@ -112,7 +109,6 @@ pub(crate) async fn run<O: Owner>(
     clock: Clock,
     commands: &Receiver<O::Command>,
 ) {
-    let mut buf = vec![0u8; RECV_BUF];
     let mut commands_open = true;
     let mut now = clock.now();
     loop {
@@ -159,7 +155,7 @@ pub(crate) async fn run<O: Owner>(
         // pause would otherwise keep the socket unread; and after a stall (a descheduled
         // process, a paused VM) the retransmission timers and the ACKs that make them moot are
         // ready together: handling the timers first would retransmit what already arrived.
-        receive_burst(owner, io, now, &mut buf);
+        receive_burst(owner, io, now);
         if owner.machine().poll_timeout().is_some_and(|t| t <= now) {
             owner.machine().handle_timeout(now);
         }
@@ -177,14 +173,12 @@ pub(crate) async fn run<O: Owner>(
 
 /// Handles the datagrams the socket holds, up to [`MAX_BURST`], before any output: messages
 /// arriving in consecutive datagrams leave coalesced, and one ACK answers the burst instead of
-/// one per datagram.
-fn receive_burst<O: Owner>(owner: &mut O, io: &UdpIo, now: Instant, buf: &mut [u8]) {
-    for _ in 0..MAX_BURST {
-        let Some((from, len)) = io.try_recv(buf) else {
-            break;
-        };
-        owner.machine().handle_datagram(now, from, &mut buf[..len]);
-    }
+/// one per datagram. With offload, datagrams the kernel handed over beyond the burst (in a
+/// batched read or a GRO train) wait in `io`, which then reports itself readable at once.
+fn receive_burst<O: Owner>(owner: &mut O, io: &mut UdpIo, now: Instant) {
+    io.recv_batch(MAX_BURST, |from, datagram| {
+        owner.machine().handle_datagram(now, from, datagram);
+    });
 }
 
 /// Drains transmits and events (whose handling may queue more output), then sends the batch.

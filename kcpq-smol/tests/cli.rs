@@ -157,3 +157,24 @@ fn the_cli_without_a_key_names_the_three_places() {
         "only the server creates a key"
     );
 }
+
+#[test]
+fn the_server_without_udp_offload_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, server_out) = spawn(
+        env!("CARGO_BIN_EXE_kcpq-server"),
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--no-udp-offload"],
+    );
+    let _server = Killed(server);
+    let line = wait_for(&server_out, "listening on udp://");
+    let addr = line.rsplit("udp://").next().expect("address").trim();
+    let output = Command::new(env!("CARGO_BIN_EXE_kcpq"))
+        .args(["req", "-s", addr, "nobody.home", "x", "--timeout", "2s"])
+        .current_dir(dir.path())
+        .env_remove(KEY_ENV)
+        .output()
+        .expect("run kcpq req");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no responders"), "a round trip: {stderr}");
+}

@@ -46,6 +46,7 @@ pub(crate) async fn conns(
                 keys: ctx.keys.clone(),
                 server_pid: None,
                 timeout: ctx.timeout,
+                udp_offload: ctx.udp_offload,
             };
             smol::spawn(async move {
                 let mut results: Vec<Result<Opened, String>> = Vec::new();

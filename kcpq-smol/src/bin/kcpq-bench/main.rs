@@ -48,6 +48,10 @@ struct Args {
     /// Free text copied into the JSON line.
     #[arg(long, global = true)]
     tag: Option<String>,
+    /// One plain system call per UDP datagram in every connection: no recvmmsg, GRO or GSO
+    /// (to compare with the default, batched I/O).
+    #[arg(long, global = true)]
+    no_udp_offload: bool,
     #[command(subcommand)]
     test: Test,
 }
@@ -174,6 +178,8 @@ pub(crate) struct Ctx {
     keys: KeySet,
     pub(crate) server_pid: Option<String>,
     pub(crate) timeout: Duration,
+    /// Whether connections batch their UDP I/O (`--no-udp-offload` turns it off).
+    udp_offload: bool,
 }
 
 impl Ctx {
@@ -191,6 +197,7 @@ impl Ctx {
         let mut options = ClientOptions::new(self.server, self.keys.clone());
         options.operation_timeout = self.timeout.max(Duration::from_secs(5));
         options.connect_timeout = Duration::from_secs(10);
+        options.socket.offload = self.udp_offload;
         let client = Client::connect_with(options).await?;
         let mut events = client.events();
         smol::spawn(async move {
@@ -217,6 +224,7 @@ impl Ctx {
             "server_slow_consumers_delta": Value::Null,
             "server_rss_kb_end": self.pid().and_then(|p| stats::status_kb(p, "VmRSS")),
             "client_rss_kb_end": stats::status_kb("self", "VmRSS"),
+            "client_udp_offload": self.udp_offload,
         })
     }
 }
@@ -320,6 +328,7 @@ fn context(args: &Args, timeout: Duration) -> Result<Ctx, BenchError> {
         keys,
         server_pid: args.server_pid.clone(),
         timeout,
+        udp_offload: !args.no_udp_offload,
     })
 }
 

@@ -62,6 +62,8 @@ pub(crate) struct FileConfig {
     pub(crate) socket_recv_buffer: Option<usize>,
     /// Requested socket send buffer, in bytes.
     pub(crate) socket_send_buffer: Option<usize>,
+    /// Batched UDP system calls and segmentation offload (recvmmsg, GRO, GSO); default on.
+    pub(crate) socket_offload: Option<bool>,
 }
 
 /// Why the configuration file could not be used.
@@ -120,5 +122,24 @@ impl FileConfig {
             config.dead_after = Duration::from_secs(secs);
         }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileConfig;
+
+    #[test]
+    fn socket_settings_parse_and_offload_is_unset_by_default() {
+        let file: FileConfig = toml::from_str(
+            "socket_recv_buffer = 1024\nsocket_send_buffer = 2048\nsocket_offload = false\n",
+        )
+        .expect("valid config");
+        assert_eq!(file.socket_recv_buffer, Some(1024));
+        assert_eq!(file.socket_send_buffer, Some(2048));
+        assert_eq!(file.socket_offload, Some(false));
+        let empty: FileConfig = toml::from_str("").expect("empty config");
+        assert_eq!(empty.socket_offload, None);
+        assert!(toml::from_str::<FileConfig>("socket_offload = \"no\"\n").is_err());
     }
 }

@@ -47,6 +47,10 @@ struct Args {
     /// Server name sent to clients.
     #[arg(long)]
     name: Option<String>,
+    /// One plain system call per UDP datagram: no recvmmsg, GRO or GSO (`socket_offload =
+    /// false` in the config file).
+    #[arg(long)]
+    no_udp_offload: bool,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,9 @@ async fn run(args: Args) -> Result<(), String> {
     file.preset = args.preset.or(file.preset);
     file.max_payload = args.max_payload.or(file.max_payload);
     file.server_name = args.name.or(file.server_name);
+    if args.no_udp_offload {
+        file.socket_offload = Some(false);
+    }
 
     let cwd = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
     let (keys, source) = server_keys(file.key_file.as_deref(), &cwd).map_err(|e| e.to_string())?;
@@ -97,6 +104,9 @@ async fn run(args: Args) -> Result<(), String> {
     }
     if let Some(bytes) = file.socket_send_buffer {
         options.socket.send_buffer = bytes;
+    }
+    if let Some(offload) = file.socket_offload {
+        options.socket.offload = offload;
     }
     let server = Server::bind_with(options)
         .await

@@ -1,0 +1,336 @@
+//! UDP socket I/O, kept apart so that the event loop does not care how datagrams cross the
+//! kernel boundary: it queues outgoing datagrams with [`UdpIo::slot`] / [`UdpIo::commit`],
+//! flushes them with [`UdpIo::send_batch`], and takes incoming ones with [`UdpIo::recv_batch`].
+//!
+//! # Batching (offload)
+//!
+//! With [`SocketOptions::offload`] on (the default), the socket is driven through `quinn-udp`,
+//! which uses the kernel's batched calls where they exist:
+//!
+//! - **Receive**: one `recvmmsg` call fills up to [`RECV_SLOTS`] buffers. On Linux the socket also
+//!   enables `UDP_GRO`: the kernel may hand over a *train* of consecutive datagrams from one
+//!   sender in one buffer, every datagram `stride` bytes long but the last; the train is split
+//!   back into datagrams here. Datagrams read beyond the caller's burst bound stay queued in user
+//!   space and are handled first by the next call ([`UdpIo::has_pending`] tells the event loop
+//!   not to sleep on them).
+//! - **Send**: consecutive queued datagrams to the same destination with the same length (the
+//!   last may be shorter) leave in one `sendmsg` carrying a `UDP_SEGMENT` control message (GSO,
+//!   Linux 4.18 and later): the kernel, or the network card, cuts the train into datagrams. A
+//!   train holds at most `max_gso_segments` (64 on Linux) datagrams and [`MAX_GSO_BYTES`] bytes.
+//!   Datagrams to different destinations, or of other lengths, leave in separate calls
+//!   (`quinn-udp` 0.6 sends with `sendmsg`, not `sendmmsg`).
+//!
+//! # Fallbacks
+//!
+//! - Where GSO or GRO is missing (other systems, older kernels), `quinn-udp` reports one segment:
+//!   every datagram leaves in its own call and every receive buffer holds one datagram
+//!   (`recvmmsg` still batches where it exists, `recvmsg` elsewhere).
+//! - A device that refuses GSO at send time (`EIO`/`EINVAL`: no checksum offload, IPsec) makes
+//!   `quinn-udp` turn GSO off for the socket; the train that failed is resent one datagram at a
+//!   time, so nothing is lost to the switch.
+//! - When `quinn-udp` cannot set the socket up, a warning is logged and the plain path is used.
+//! - With offload off: one `recv_from` / `send_to` per datagram and no socket option beyond the
+//!   buffer sizes, exactly as before offload existed.
+//!
+//! Offload changes one more thing: `quinn-udp` sets don't-fragment on the socket
+//! (`IP_PMTUDISC_PROBE`, `IPV6_DONTFRAG`), so a datagram larger than the interface MTU is refused
+//! instead of being fragmented. KCPQ's default datagrams (1400 bytes) fit a 1500-byte path.
+
+mod offload;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+
+use async_io::Async;
+use kcpq_core::server::Transmit;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use offload::Offload;
+
+/// Default size requested for the socket's receive and send buffers: 4 MiB. Bursts of KCP
+/// segments (a window of 1024 segments is 1.4 MB) must not overflow the kernel's queue; Linux
+/// caps the request at `net.core.rmem_max` / `wmem_max` unless those are raised.
+pub const DEFAULT_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Most datagrams collected before they are sent: a batch bounds the memory and the latency of
+/// the first datagram in it.
+const MAX_BATCH: usize = 64;
+
+/// Size of one receive buffer: the largest UDP datagram, which is also the largest train the
+/// kernel coalesces with GRO (its total, headers included, stays within the 64 KiB of one IP
+/// packet), so neither is ever truncated.
+const RECV_SLOT_LEN: usize = 65_536;
+
+/// Receive buffers one batched receive call may fill (with offload): 16 calls' worth of
+/// datagrams per system call, for 1 MiB of buffers per socket (untouched pages cost no memory).
+pub(crate) const RECV_SLOTS: usize = 16;
+
+/// Most payload bytes in one GSO train: the kernel builds the train as one UDP datagram, whose
+/// payload is at most 65 535 bytes minus the 20-byte IPv4 and 8-byte UDP headers.
+pub(crate) const MAX_GSO_BYTES: usize = 65_507;
+
+/// Socket settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SocketOptions {
+    /// Requested `SO_RCVBUF`, in bytes (the kernel may grant less).
+    pub recv_buffer: usize,
+    /// Requested `SO_SNDBUF`, in bytes (the kernel may grant less).
+    pub send_buffer: usize,
+    /// Batch datagrams with the kernel's offloads where available: `recvmmsg` and GRO on
+    /// receive, GSO (`UDP_SEGMENT`) on send, with clean fallbacks where they are missing.
+    /// Default `true`; `false` makes one plain system call per datagram. With it on, the socket
+    /// also refuses to fragment datagrams larger than the interface MTU.
+    pub offload: bool,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            recv_buffer: DEFAULT_SOCKET_BUFFER,
+            send_buffer: DEFAULT_SOCKET_BUFFER,
+            offload: true,
+        }
+    }
+}
+
+/// Counts of the socket's work, logged at debug level when it closes: they show how much the
+/// offloads batched (datagrams per system call).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IoStats {
+    /// Datagrams handed to the kernel.
+    pub(crate) sent: u64,
+    /// Send system calls that succeeded (one per datagram, or per GSO train).
+    pub(crate) send_calls: u64,
+    /// Most datagrams in one send call.
+    pub(crate) largest_send: usize,
+    /// Datagrams the kernel refused (dropped, as packet loss).
+    pub(crate) send_failures: u64,
+    /// Datagrams received.
+    pub(crate) received: u64,
+    /// Receive system calls that returned data.
+    pub(crate) recv_calls: u64,
+    /// Most datagrams returned by one receive call.
+    pub(crate) largest_recv: usize,
+}
+
+/// How datagrams cross the kernel boundary.
+#[derive(Debug)]
+enum Path {
+    /// One `recv_from` / `send_to` per datagram, into this buffer.
+    Plain(Vec<u8>),
+    /// Batched calls and segmentation offload.
+    Offload(Box<Offload>),
+}
+
+/// A bound UDP socket with an outgoing batch.
+#[derive(Debug)]
+pub(crate) struct UdpIo {
+    socket: Async<UdpSocket>,
+    path: Path,
+    slot_len: usize,
+    batch: Vec<u8>,
+    queued: Vec<(SocketAddr, usize)>,
+    /// Bytes of `batch` holding queued datagrams.
+    used: usize,
+    stats: IoStats,
+}
+
+impl UdpIo {
+    /// Binds `addr` with `options`; datagrams are at most `max_datagram` bytes.
+    pub(crate) fn bind(
+        addr: SocketAddr,
+        options: &SocketOptions,
+        max_datagram: usize,
+    ) -> io::Result<UdpIo> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if let Err(e) = socket.set_recv_buffer_size(options.recv_buffer) {
+            log::warn!("cannot set SO_RCVBUF to {}: {e}", options.recv_buffer);
+        }
+        if let Err(e) = socket.set_send_buffer_size(options.send_buffer) {
+            log::warn!("cannot set SO_SNDBUF to {}: {e}", options.send_buffer);
+        }
+        socket.bind(&addr.into())?;
+        let socket = Async::new(UdpSocket::from(socket))?;
+        let path = match options.offload {
+            true => match Offload::new(socket.get_ref()) {
+                Ok(offload) => Path::Offload(Box::new(offload)),
+                Err(e) => {
+                    log::warn!("UDP offload unavailable ({e}); one system call per datagram");
+                    Path::Plain(vec![0; RECV_SLOT_LEN])
+                }
+            },
+            false => Path::Plain(vec![0; RECV_SLOT_LEN]),
+        };
+        Ok(UdpIo {
+            socket,
+            path,
+            slot_len: max_datagram,
+            batch: Vec::with_capacity(max_datagram * MAX_BATCH),
+            queued: Vec::with_capacity(MAX_BATCH),
+            used: 0,
+            stats: IoStats::default(),
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.get_ref().local_addr()
+    }
+
+    /// Whether batched offload is in use (it was asked for and the socket accepted it).
+    pub(crate) fn offload(&self) -> bool {
+        matches!(self.path, Path::Offload(_))
+    }
+
+    /// Most datagrams one GSO train may hold now (1 without offload or without GSO).
+    pub(crate) fn max_gso_segments(&self) -> usize {
+        match &self.path {
+            Path::Plain(_) => 1,
+            Path::Offload(offload) => offload.max_gso_segments(),
+        }
+    }
+
+    /// Most datagrams the kernel puts in one receive buffer (1 without offload or without GRO).
+    #[cfg(test)]
+    pub(crate) fn gro_segments(&self) -> usize {
+        match &self.path {
+            Path::Plain(_) => 1,
+            Path::Offload(offload) => offload.gro_segments(),
+        }
+    }
+
+    /// The counts so far.
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> IoStats {
+        self.stats
+    }
+
+    /// Waits until a datagram can be read (at once when some were read but not yet handled).
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        if self.has_pending() {
+            return Ok(());
+        }
+        self.socket.readable().await
+    }
+
+    /// Whether datagrams already read from the kernel wait for the next [`UdpIo::recv_batch`].
+    pub(crate) fn has_pending(&self) -> bool {
+        match &self.path {
+            Path::Plain(_) => false,
+            Path::Offload(offload) => offload.has_pending(),
+        }
+    }
+
+    /// Hands up to `max` received datagrams to `handle` (sender, datagram) without waiting, in
+    /// arrival order; returns how many. Stops early when nothing more is queued. Receive errors
+    /// (an ICMP report on some systems) are logged and read as "nothing queued".
+    pub(crate) fn recv_batch(
+        &mut self,
+        max: usize,
+        mut handle: impl FnMut(SocketAddr, &mut [u8]),
+    ) -> usize {
+        let handled = match &mut self.path {
+            Path::Plain(buf) => {
+                let mut handled = 0;
+                while handled < max {
+                    match self.socket.get_ref().recv_from(buf) {
+                        Ok((len, from)) => {
+                            handle(from, &mut buf[..len]);
+                            handled += 1;
+                            self.stats.recv_calls += 1;
+                            self.stats.largest_recv = self.stats.largest_recv.max(1);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            log::debug!("UDP receive error: {e}");
+                            break;
+                        }
+                    }
+                }
+                handled
+            }
+            Path::Offload(offload) => {
+                offload.recv_batch(self.socket.get_ref(), max, &mut self.stats, handle)
+            }
+        };
+        self.stats.received += handled as u64;
+        handled
+    }
+
+    /// The buffer the next outgoing datagram is written into.
+    pub(crate) fn slot(&mut self) -> &mut [u8] {
+        let start = self.batch.len();
+        self.batch.resize(start + self.slot_len, 0);
+        &mut self.batch[start..]
+    }
+
+    /// Keeps the datagram just written into [`UdpIo::slot`]; true when the batch is full.
+    pub(crate) fn commit(&mut self, transmit: Transmit) -> bool {
+        let len = transmit.len.min(self.slot_len);
+        self.queued.push((transmit.destination, len));
+        self.used += len;
+        self.batch.truncate(self.used);
+        self.queued.len() >= MAX_BATCH
+    }
+
+    /// Forgets a slot taken with [`UdpIo::slot`] that was not used.
+    pub(crate) fn release_slot(&mut self) {
+        self.batch.truncate(self.used);
+    }
+
+    /// Sends every queued datagram, in order. A datagram the system refuses is dropped and
+    /// logged: to the protocol above, that is packet loss, which KCP and the handshake recover
+    /// from.
+    pub(crate) async fn send_batch(&mut self) {
+        match &self.path {
+            Path::Plain(_) => {
+                let mut offset = 0;
+                for &(destination, len) in &self.queued {
+                    let datagram = &self.batch[offset..offset + len];
+                    offset += len;
+                    match self.socket.send_to(datagram, destination).await {
+                        Ok(_) => {
+                            self.stats.sent += 1;
+                            self.stats.send_calls += 1;
+                            self.stats.largest_send = self.stats.largest_send.max(1);
+                        }
+                        Err(e) => {
+                            self.stats.send_failures += 1;
+                            log::debug!("UDP send to {destination} failed: {e}");
+                        }
+                    }
+                }
+            }
+            Path::Offload(offload) => {
+                let mut offset = 0;
+                let mut queued = &self.queued[..];
+                while !queued.is_empty() {
+                    let train = offload::next_train(queued, offload.max_gso_segments());
+                    let contents = &self.batch[offset..offset + train.bytes];
+                    offload
+                        .send_train(&self.socket, queued[0].0, contents, &train, &mut self.stats)
+                        .await;
+                    offset += train.bytes;
+                    queued = &queued[train.count..];
+                }
+            }
+        }
+        self.queued.clear();
+        self.batch.clear();
+        self.used = 0;
+    }
+}
+
+impl Drop for UdpIo {
+    fn drop(&mut self) {
+        log::debug!(
+            "UDP socket closed (offload {}, GSO trains up to {} datagrams): {:?}",
+            self.offload(),
+            self.max_gso_segments(),
+            self.stats
+        );
+    }
+}
