@@ -42,11 +42,8 @@ pub(crate) async fn conns(
         .map(|_| {
             let (next, base) = (next.clone(), base.clone());
             let ctx = Ctx {
-                server: ctx.server,
-                keys: ctx.keys.clone(),
                 server_pid: None,
-                timeout: ctx.timeout,
-                udp_offload: ctx.udp_offload,
+                ..ctx.clone()
             };
             smol::spawn(async move {
                 let mut results: Vec<Result<Opened, String>> = Vec::new();

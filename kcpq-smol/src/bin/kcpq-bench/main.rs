@@ -17,6 +17,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use futures_lite::{StreamExt, future};
 use kcpq_smol::core::crypto::KeySet;
+use kcpq_smol::core::kcp::KcpConfig;
 use kcpq_smol::keys::client_keys;
 use kcpq_smol::{
     Client, ClientOptions, ConnectError, Event, Message, PublishError, QueueLimits, SubscribeError,
@@ -52,8 +53,33 @@ struct Args {
     /// (to compare with the default, batched I/O).
     #[arg(long, global = true)]
     no_udp_offload: bool,
+    /// KCP preset of every connection the bench opens (the server chooses its own with
+    /// `kcpq-server --preset`; each side's windows bound what the other may send it).
+    #[arg(long, value_enum, default_value_t = Preset::Fast, global = true)]
+    preset: Preset,
     #[command(subcommand)]
     test: Test,
+}
+
+/// The KCP presets of `kcpq_core::kcp::KcpConfig`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Preset {
+    /// Low latency (the default).
+    Fast,
+    /// Large frames at high rates: bigger windows and send buffer.
+    Video,
+    /// The reference KCP's conservative behaviour, with congestion control.
+    Normal,
+}
+
+impl Preset {
+    fn kcp(self) -> KcpConfig {
+        match self {
+            Preset::Fast => KcpConfig::fast(),
+            Preset::Video => KcpConfig::video(),
+            Preset::Normal => KcpConfig::normal(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -173,6 +199,7 @@ pub(crate) enum BenchError {
 }
 
 /// What every test needs.
+#[derive(Clone)]
 pub(crate) struct Ctx {
     server: SocketAddr,
     keys: KeySet,
@@ -180,6 +207,8 @@ pub(crate) struct Ctx {
     pub(crate) timeout: Duration,
     /// Whether connections batch their UDP I/O (`--no-udp-offload` turns it off).
     udp_offload: bool,
+    /// KCP preset of every connection (`--preset`).
+    preset: Preset,
 }
 
 impl Ctx {
@@ -198,6 +227,7 @@ impl Ctx {
         options.operation_timeout = self.timeout.max(Duration::from_secs(5));
         options.connect_timeout = Duration::from_secs(10);
         options.socket.offload = self.udp_offload;
+        options.config.kcp = self.preset.kcp();
         let client = Client::connect_with(options).await?;
         let mut events = client.events();
         smol::spawn(async move {
@@ -225,6 +255,7 @@ impl Ctx {
             "server_rss_kb_end": self.pid().and_then(|p| stats::status_kb(p, "VmRSS")),
             "client_rss_kb_end": stats::status_kb("self", "VmRSS"),
             "client_udp_offload": self.udp_offload,
+            "client_kcp_preset": format!("{:?}", self.preset).to_lowercase(),
         })
     }
 }
@@ -329,6 +360,7 @@ fn context(args: &Args, timeout: Duration) -> Result<Ctx, BenchError> {
         server_pid: args.server_pid.clone(),
         timeout,
         udp_offload: !args.no_udp_offload,
+        preset: args.preset,
     })
 }
 
