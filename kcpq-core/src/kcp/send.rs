@@ -80,7 +80,14 @@ impl Kcp {
     /// when [`Kcp::send_capacity`] is smaller, [`KcpWriteError::TooLarge`] when it can never
     /// fit. Nothing is queued on error.
     pub fn write(&mut self, data: &[u8]) -> Result<(), KcpWriteError> {
-        let len = data.len();
+        self.write_parts(&[data])
+    }
+
+    /// [`Kcp::write`] of the concatenation of `parts` (in message mode: one message), copying
+    /// each byte once, straight into the send buffer: a frame header and a large payload need
+    /// not be joined first. Accepted whole or refused whole, like `write`.
+    pub fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), KcpWriteError> {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
         if self.config.stream && len == 0 {
             return Ok(());
         }
@@ -94,8 +101,9 @@ impl Kcp {
             return Err(KcpWriteError::TooLarge { len, max });
         }
         // Exact cost: payload plus a header per new segment (an empty message is one segment).
+        let tail_room = self.tail_room();
         let new_segments = if self.config.stream {
-            (len - len.min(self.tail_room())).div_ceil(self.mss)
+            (len - len.min(tail_room)).div_ceil(self.mss)
         } else {
             len.div_ceil(self.mss).max(1)
         };
@@ -109,44 +117,45 @@ impl Kcp {
                 available: self.send_capacity(),
             });
         }
-        let mut rest = data;
+        // Queued segments are the tail of the ring, so the new bytes continue the last one.
+        let mut offset = self.ring.end_offset();
+        for part in parts {
+            self.ring.push(part);
+        }
+        let mut rest = len;
         if self.config.stream {
-            let room = self.tail_room();
-            if room > 0 {
-                let take = room.min(rest.len());
-                self.ring.push(&rest[..take]);
-                if let Some(last) = self.snd_queue.back_mut() {
-                    last.len += take;
-                }
-                rest = &rest[take..];
+            let take = tail_room.min(rest);
+            if let Some(last) = self.snd_queue.back_mut().filter(|_| take > 0) {
+                last.len += take;
+                offset += take as u64;
+                rest -= take;
             }
-            while !rest.is_empty() {
-                let take = self.mss.min(rest.len());
-                self.push_queued(&rest[..take], 0);
-                rest = &rest[take..];
+            while rest > 0 {
+                let take = self.mss.min(rest);
+                self.snd_queue.push_back(QueuedSegment {
+                    offset,
+                    len: take,
+                    frg: 0,
+                });
+                offset += take as u64;
+                rest -= take;
             }
         } else {
-            let count = len.div_ceil(self.mss).max(1);
-            for i in 0..count {
-                let take = self.mss.min(rest.len());
-                // count <= 256 (max_message_len), so count - 1 - i fits a byte.
-                self.push_queued(&rest[..take], (count - 1 - i) as u8);
-                rest = &rest[take..];
+            for i in 0..new_segments {
+                let take = self.mss.min(rest);
+                // new_segments <= 256 (max_message_len), so the fragment index fits a byte.
+                self.snd_queue.push_back(QueuedSegment {
+                    offset,
+                    len: take,
+                    frg: (new_segments - 1 - i) as u8,
+                });
+                offset += take as u64;
+                rest -= take;
             }
         }
         self.queued_bytes += len;
         self.update_probe();
         Ok(())
-    }
-
-    fn push_queued(&mut self, bytes: &[u8], frg: u8) {
-        let offset = self.ring.end_offset();
-        self.ring.push(bytes);
-        self.snd_queue.push_back(QueuedSegment {
-            offset,
-            len: bytes.len(),
-            frg,
-        });
     }
 
     /// Moves queued segments into the send buffer while the window allows, giving them

@@ -743,3 +743,41 @@ fn lost_probes_back_off_and_keep_the_window_held() {
     // Backed off: the next deadline is further away than the first RTO.
     assert!(a.poll_timeout().unwrap() - now > Duration::from_millis(200));
 }
+
+#[test]
+fn write_parts_equals_one_write_of_the_concatenation() {
+    let t0 = Instant::from_millis(5);
+    let head = pattern(7, 1);
+    let body = pattern(500, 2);
+    let joined = [head.as_slice(), body.as_slice()].concat();
+    for stream in [true, false] {
+        let mut one = Kcp::new(CONV, small(stream), t0);
+        let mut parts = Kcp::new(CONV, small(stream), t0);
+        // A short write first, so stream mode fills the room left in its last segment.
+        one.write(b"abc").unwrap();
+        parts.write(b"abc").unwrap();
+        one.write(&joined).unwrap();
+        parts.write_parts(&[&head, &[], &body]).unwrap();
+        assert_eq!(
+            drain(&mut one, t0),
+            drain(&mut parts, t0),
+            "stream {stream}"
+        );
+        assert_eq!(one.buffered_bytes(), parts.buffered_bytes());
+    }
+    let mut full = Kcp::new(
+        CONV,
+        KcpConfig {
+            send_buffer_limit: 700,
+            ..small(true)
+        },
+        t0,
+    );
+    full.write(&[9; 300]).unwrap();
+    let before = full.buffered_bytes();
+    assert!(matches!(
+        full.write_parts(&[&head, &body]),
+        Err(KcpWriteError::Full { len: 507, .. })
+    ));
+    assert_eq!(full.buffered_bytes(), before, "refused whole");
+}

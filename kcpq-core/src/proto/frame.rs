@@ -332,7 +332,7 @@ fn msg_flags(reply: Option<&str>, headers: Option<Headers<'_>>, extra: u8) -> u8
     f
 }
 
-impl Frame<'_> {
+impl<'a> Frame<'a> {
     /// The frame's type byte.
     pub fn frame_type(&self) -> FrameType {
         match self {
@@ -386,6 +386,14 @@ impl Frame<'_> {
     /// Appends the encoded frame (length prefix, type, body) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.reserve(self.encoded_len());
+        let payload = self.encode_head(out);
+        out.extend_from_slice(payload);
+    }
+
+    /// Appends the encoded frame to `out` except its payload, which ends every frame that has
+    /// one (PUB, MSG), and returns the payload: written after the head, it completes the
+    /// frame. Lets a writer copy a large payload once, straight into its destination.
+    pub fn encode_head(&self, out: &mut Vec<u8>) -> &'a [u8] {
         put_u32(out, u32::try_from(self.body_len()).unwrap_or(u32::MAX));
         out.push(self.frame_type() as u8);
         match self {
@@ -419,7 +427,8 @@ impl Frame<'_> {
             Frame::Pub(p) => {
                 let extra = if p.request { MsgFlags::REQUEST } else { 0 };
                 out.push(msg_flags(p.reply, p.headers, extra));
-                encode_message_fields(out, p.subject, p.reply, p.headers, p.payload);
+                encode_message_head(out, p.subject, p.reply, p.headers);
+                return p.payload;
             }
             Frame::Msg(m) => {
                 put_u32(out, m.sid);
@@ -429,7 +438,8 @@ impl Frame<'_> {
                     0
                 };
                 out.push(msg_flags(m.reply, m.headers, extra));
-                encode_message_fields(out, m.subject, m.reply, m.headers, m.payload);
+                encode_message_head(out, m.subject, m.reply, m.headers);
+                return m.payload;
             }
             Frame::Ping { req_id } | Frame::Pong { req_id } | Frame::Ok { req_id } => {
                 put_u32(out, *req_id);
@@ -441,15 +451,16 @@ impl Frame<'_> {
             }
             Frame::Close(c) => put_str16(out, c.reason),
         }
+        &[]
     }
 }
 
-fn encode_message_fields(
+/// The fields of PUB and MSG before the payload (which runs to the end of the frame).
+fn encode_message_head(
     out: &mut Vec<u8>,
     subject: &str,
     reply: Option<&str>,
     headers: Option<Headers<'_>>,
-    payload: &[u8],
 ) {
     put_str16(out, subject);
     if let Some(r) = reply {
@@ -458,7 +469,6 @@ fn encode_message_fields(
     if let Some(h) = headers {
         put_bytes32(out, h.as_bytes());
     }
-    out.extend_from_slice(payload);
 }
 
 /// Why a frame body did not parse.
@@ -591,6 +601,17 @@ mod tests {
         let body_len = u32::from_le_bytes(wire[..4].try_into().unwrap()) as usize;
         assert_eq!(body_len, frame.body_len());
         assert_eq!(parse_body(&wire[4..]), Ok(frame));
+        // The head leaves out exactly the payload, which completes the frame.
+        let mut head = Vec::new();
+        let tail = frame.encode_head(&mut head);
+        match frame {
+            Frame::Pub(Pub { payload, .. }) | Frame::Msg(Msg { payload, .. }) => {
+                assert_eq!(tail, payload)
+            }
+            _ => assert!(tail.is_empty()),
+        }
+        assert_eq!(head.len() + tail.len(), wire.len());
+        assert_eq!(&wire[..head.len()], head.as_slice());
     }
 
     #[test]

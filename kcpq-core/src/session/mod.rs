@@ -184,10 +184,12 @@ impl Session {
     }
 
     /// Encodes `frame` into the KCP stream. Refused whole when KCP's send buffer is full.
+    /// The payload is copied once, straight into KCP's send buffer (only the head is encoded
+    /// into a scratch buffer).
     pub(crate) fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), KcpWriteError> {
         self.encode_buf.clear();
-        frame.encode(&mut self.encode_buf);
-        self.kcp.write(&self.encode_buf)
+        let payload = frame.encode_head(&mut self.encode_buf);
+        self.kcp.write_parts(&[&self.encode_buf, payload])
     }
 
     /// Writes already encoded frame bytes into the KCP stream, refused whole when full.
