@@ -41,6 +41,8 @@ KS=$TARGET/release/kcpq-server
 NB=/tmp/natsbench-target/release/natsbench
 
 ulimit -n "$(ulimit -Hn)"
+# natsbench runs on 2 tokio workers; give kcpq-bench's smol executor the same 2 threads.
+export SMOL_THREADS=${SMOL_THREADS:-2}
 WORK=$(mktemp -d /tmp/kcpq-compare.XXXXXX)
 NATS_PID=""
 KCPQ_PID=""

@@ -7,8 +7,8 @@
 //! token = HMAC-SHA256(K_reset, "kcpq v1 reset token" || session id)[..16]
 //! ```
 //!
-//! `K_reset` comes from a PSK (see the [key schedule](super#key-schedule)), so only key holders can make or check a
-//! token, and a restarted server with the same keys produces the same tokens. The server does not
+//! `K_reset` comes from a PSK (see the [key schedule](super#key-schedule)), so only key holders
+//! can make or check a token, and a restarted server with the same keys produces the same tokens. The server does not
 //! know which of its keys the lost session used, so it sends one token per key, primary first, as
 //! many as fit while keeping the reset strictly smaller than the datagram that caused it (never
 //! more than [`MAX_RESET_TOKENS`]); a client compares every token against its own in constant time.
