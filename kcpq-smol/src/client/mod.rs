@@ -38,11 +38,17 @@ use driver::{Command, Driver};
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default bound of calls that wait for the server (subscribe, flush): 5 s.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default bound of commands waiting for the driver task: 4096. A full queue makes callers wait
-/// (backpressure), within their operation timeout.
-pub const DEFAULT_COMMAND_CAPACITY: usize = 4096;
-/// Default bound of undelivered [`Event`]s: 1024; beyond it new events are dropped and logged.
-pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+/// Default bound of commands waiting for the driver task: 512, two of the driver's bursts, so
+/// callers fill one while it applies the other. A full queue makes callers wait (backpressure),
+/// within their operation timeout. Publishes leave this queue at once for the core's outbox
+/// (bounded in bytes), so a deeper queue adds latency, not throughput; and its slots are
+/// allocated and touched when the client is made (about 120 bytes each), which counts for
+/// processes with many clients.
+pub const DEFAULT_COMMAND_CAPACITY: usize = 512;
+/// Default bound of undelivered [`Event`]s (connection changes, server errors, slow-consumer
+/// notices; messages travel in their subscriptions): 256; beyond it new events are dropped and
+/// logged.
+pub const DEFAULT_EVENT_CAPACITY: usize = 256;
 
 /// Everything [`Client::connect_with`] takes. Start from [`ClientOptions::new`].
 #[derive(Debug, Clone)]
