@@ -31,6 +31,8 @@ mod event_loop;
 mod inbox;
 pub mod keys;
 mod message;
+#[cfg(feature = "cli")]
+pub mod preset;
 mod server;
 mod socket;
 mod timeout;

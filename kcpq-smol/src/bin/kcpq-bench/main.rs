@@ -17,8 +17,8 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use futures_lite::{StreamExt, future};
 use kcpq_smol::core::crypto::KeySet;
-use kcpq_smol::core::kcp::KcpConfig;
 use kcpq_smol::keys::client_keys;
+use kcpq_smol::preset::Preset;
 use kcpq_smol::{
     Client, ClientOptions, ConnectError, Event, Message, PublishError, QueueLimits, SubscribeError,
     SubscribeOptions, Subscription,
@@ -59,27 +59,6 @@ struct Args {
     preset: Preset,
     #[command(subcommand)]
     test: Test,
-}
-
-/// The KCP presets of `kcpq_core::kcp::KcpConfig`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Preset {
-    /// Low latency (the default).
-    Fast,
-    /// Large frames at high rates: bigger windows and send buffer.
-    Video,
-    /// The reference KCP's conservative behaviour, with congestion control.
-    Normal,
-}
-
-impl Preset {
-    fn kcp(self) -> KcpConfig {
-        match self {
-            Preset::Fast => KcpConfig::fast(),
-            Preset::Video => KcpConfig::video(),
-            Preset::Normal => KcpConfig::normal(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Subcommand)]

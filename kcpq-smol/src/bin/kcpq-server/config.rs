@@ -4,31 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kcpq_smol::core::kcp::KcpConfig;
 use kcpq_smol::core::server::ServerConfig;
+use kcpq_smol::preset::Preset;
 use serde::Deserialize;
-
-/// The KCP presets a user can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Preset {
-    /// Low latency (the default).
-    Fast,
-    /// Large frames at high rates: bigger windows and send buffer.
-    Video,
-    /// The reference KCP's conservative behaviour, with congestion control.
-    Normal,
-}
-
-impl Preset {
-    fn kcp(self) -> KcpConfig {
-        match self {
-            Preset::Fast => KcpConfig::fast(),
-            Preset::Video => KcpConfig::video(),
-            Preset::Normal => KcpConfig::normal(),
-        }
-    }
-}
 
 /// Everything `kcpq.toml` may set; every field is optional.
 #[derive(Debug, Default, Deserialize)]

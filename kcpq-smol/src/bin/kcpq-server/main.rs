@@ -16,7 +16,8 @@ use futures_lite::StreamExt;
 use kcpq_smol::keys::{KeySource, server_keys};
 use kcpq_smol::{Server, ServerOptions};
 
-use config::{FileConfig, Preset};
+use config::FileConfig;
+use kcpq_smol::preset::Preset;
 
 /// Default UDP address.
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
