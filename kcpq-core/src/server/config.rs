@@ -27,10 +27,16 @@ pub const DEFAULT_MAX_EVENTS: usize = 65_536;
 /// when full, new replies are dropped and counted (the peer retransmits).
 pub const DEFAULT_MAX_PENDING_REPLIES: usize = 4096;
 
-/// Default bound of one subscription's queue on the server: 65 536 messages and 8 MiB (raised to
-/// hold at least two messages of `max_payload`). Messages wait there only while the client's
-/// stream is above its low watermark, that is while the client reads slower than it is sent to.
-pub const DEFAULT_SUBSCRIPTION_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+/// Default bound of one subscription's queue on the server in bytes: 64 MiB (raised to hold at
+/// least two messages of `max_payload`), NATS's default pending limit per connection. Messages
+/// wait there only while the client's stream is above its low watermark, that is while the
+/// client reads slower than it is sent to; the bound decides how long a burst (four publishers
+/// into one subscriber, say) is absorbed before messages are dropped as a slow consumer.
+pub const DEFAULT_SUBSCRIPTION_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// Default bound of one subscription's queue on the server in messages: 1 048 576, so that
+/// small messages meet the byte bound first (a queued 16-byte message weighs about 40 bytes
+/// encoded and costs about 100 bytes of memory with its allocation).
+pub const DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES: usize = 1 << 20;
 /// Default server-wide bound of bytes waiting in subscription queues: 1 GiB. Beyond it new
 /// messages for slow subscriptions are dropped and counted (`drops.server_pending_full`).
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 1024 * 1024 * 1024;
@@ -104,7 +110,7 @@ impl Default for ServerConfig {
             max_events: DEFAULT_MAX_EVENTS,
             max_pending_replies: DEFAULT_MAX_PENDING_REPLIES,
             subscription_queue: QueueLimits {
-                max_messages: crate::queue::DEFAULT_QUEUE_MESSAGES,
+                max_messages: DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES,
                 max_bytes: DEFAULT_SUBSCRIPTION_QUEUE_BYTES,
             },
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
