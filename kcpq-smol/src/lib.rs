@@ -23,6 +23,9 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`Client::close`] and [`ServerHandle::shutdown`] stop at once; [`Client::drain`] and
+//! [`ServerHandle::drain`] deliver what is queued first, like NATS's drain.
 #![warn(missing_docs)]
 
 mod client;
@@ -42,7 +45,7 @@ pub use kcpq_core as core;
 pub use client::{
     CallbackSubscription, Client, ClientOptions, ClosedError, ConnectError,
     DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
-    DEFAULT_OPERATION_TIMEOUT, Event, Events, FlushError, PublishError, RequestError,
+    DEFAULT_OPERATION_TIMEOUT, DrainError, Event, Events, FlushError, PublishError, RequestError,
     SubscribeError, Subscription, UnsubscribeError,
 };
 pub use kcpq_core::client::SubscribeOptions;

@@ -14,7 +14,9 @@ use kcpq_core::client::{
 };
 use kcpq_core::{CloseReason, Instant};
 
-use super::error::{ConnectError, FlushError, PublishError, RequestError, SubscribeError};
+use super::error::{
+    ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
+};
 use super::{Connected, Event};
 use crate::clock::Clock;
 use crate::event_loop::Owner;
@@ -61,6 +63,11 @@ pub(crate) enum Command {
     Close {
         done: Reply<()>,
     },
+    /// Answered at once when the core refuses, else once the client has closed.
+    Drain {
+        timeout: Duration,
+        done: Reply<Result<(), DrainError>>,
+    },
 }
 
 /// A publish that needs no answer.
@@ -96,6 +103,8 @@ pub(crate) struct Driver {
     lost_before_ready: Option<CloseReason>,
     events: Sender<Event>,
     closers: Vec<Reply<()>>,
+    /// Callers of a drain the core accepted, answered once the client has closed.
+    drainers: Vec<Reply<Result<(), DrainError>>>,
     /// The configured bound and policy of subscriptions that do not choose their own.
     default_queue: (QueueLimits, OverflowPolicy),
     /// A [`Command::Send`] the full outbox refused, retried before any further command.
@@ -124,6 +133,7 @@ impl Driver {
             lost_before_ready: None,
             events,
             closers: Vec::new(),
+            drainers: Vec::new(),
             default_queue,
             parked: None,
             max_payload,
@@ -162,6 +172,9 @@ impl Driver {
         self.emit(Event::Closed);
         for closer in self.closers.drain(..) {
             let _ = closer.try_send(());
+        }
+        for drainer in self.drainers.drain(..) {
+            let _ = drainer.try_send(Ok(()));
         }
     }
 
@@ -403,6 +416,12 @@ impl Owner for Driver {
                 self.closers.push(done);
                 self.core.close(now);
             }
+            Command::Drain { timeout, done } => match self.core.drain(now, timeout) {
+                Ok(()) => self.drainers.push(done),
+                Err(e) => {
+                    let _ = done.try_send(Err(e.into()));
+                }
+            },
         }
     }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use kcpq_core::CloseReason;
 use kcpq_core::client::{
-    FlushError as CoreFlushError, PublishError as CorePublishError, ServerError,
-    SubscribeError as CoreSubscribeError, UnsubscribeError as CoreUnsubscribeError,
+    DrainError as CoreDrainError, FlushError as CoreFlushError, PublishError as CorePublishError,
+    ServerError, SubscribeError as CoreSubscribeError, UnsubscribeError as CoreUnsubscribeError,
 };
 use kcpq_core::crypto::HandshakeError;
 
@@ -115,6 +115,35 @@ pub enum FlushError {
     /// The client is closed.
     #[error("the client is closed")]
     Closed,
+}
+
+/// Why `drain` returned before the client finished draining.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DrainError {
+    /// Another drain is in progress; the client closes when it ends (watch for
+    /// [`Event::Closed`](crate::Event::Closed)).
+    #[error("the client is already draining; it closes when that drain ends")]
+    AlreadyDraining,
+    /// The client is closed or closing: nothing was drained.
+    #[error("the client is already closed")]
+    Closed,
+    /// The driver did not finish within the drain timeout plus the close linger and the
+    /// operation timeout; the client goes on closing in the background.
+    #[error(
+        "the client did not finish draining within {0:?}; it goes on closing in the background"
+    )]
+    TimedOut(Duration),
+}
+
+impl From<CoreDrainError> for DrainError {
+    fn from(e: CoreDrainError) -> Self {
+        match e {
+            CoreDrainError::AlreadyDraining => DrainError::AlreadyDraining,
+            // The core's error is non-exhaustive: any other refusal means it will not drain.
+            _ => DrainError::Closed,
+        }
+    }
 }
 
 /// The client is closed.

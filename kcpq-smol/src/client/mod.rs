@@ -23,7 +23,7 @@ use kcpq_core::crypto::KeySet;
 use kcpq_core::subject::{SubjectLimits, validate_subject};
 
 pub use error::{
-    ClosedError, ConnectError, FlushError, PublishError, RequestError, SubscribeError,
+    ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
     UnsubscribeError,
 };
 pub use subscription::{CallbackSubscription, Subscription};
@@ -146,10 +146,12 @@ struct Inner {
     events: Receiver<Event>,
     connected: Connected,
     operation_timeout: Duration,
+    /// The core's `close_linger`: how long a closing session waits for its CLOSE's ACK.
+    close_linger: Duration,
 }
 
 /// A connection to a KCPQ server. Clones share the connection; it closes when the last clone
-/// and the last subscription are dropped, or at [`Client::close`].
+/// and the last subscription are dropped, or at [`Client::close`] or [`Client::drain`].
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -179,6 +181,7 @@ impl Client {
         let seed = fresh_seed().map_err(ConnectError::Socket)?;
         let default_queue = (config.subscription_limits, config.subscription_policy);
         let subject_limits = config.subject_limits;
+        let close_linger = config.close_linger;
         let max_payload = Arc::new(AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD));
         let clock = Clock::start();
         let core = kcpq_core::client::Client::new(
@@ -219,6 +222,7 @@ impl Client {
                 events,
                 connected,
                 operation_timeout: options.operation_timeout,
+                close_linger,
             }),
         })
     }
@@ -476,6 +480,31 @@ impl Client {
         let _ = self
             .call(self.inner.operation_timeout, |done| Command::Close { done })
             .await;
+    }
+
+    /// Drains, then closes, like NATS's drain: every subscription is withdrawn, messages the
+    /// server routed before it processed that are still delivered, what waits to be sent
+    /// (publishes made before this call included) reaches the server, and the session closes,
+    /// within `timeout` (then it closes anyway). Returns once the client has closed; subscription
+    /// streams still yield what they queued, then end. Publishes, requests and subscriptions
+    /// made meanwhile are dropped or refused.
+    ///
+    /// Known limit: messages the server routed but still holds in a subscription's queue (beyond
+    /// its low watermark, not yet in the session's stream) are discarded with the subscription.
+    ///
+    /// Waits at most `timeout` plus the core's close linger plus the operation timeout.
+    pub async fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
+        // The core closes at the latest after `timeout`, then lingers for the CLOSE's ACK; the
+        // operation timeout covers a full command queue and a busy driver.
+        let bound = timeout + self.inner.close_linger + self.inner.operation_timeout;
+        let result = self
+            .call(bound, |done| Command::Drain { timeout, done })
+            .await;
+        match result {
+            Ok(result) => result,
+            Err(CallError::Closed) => Err(DrainError::Closed),
+            Err(CallError::TimedOut) => Err(DrainError::TimedOut(bound)),
+        }
     }
 }
 

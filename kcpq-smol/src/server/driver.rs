@@ -52,6 +52,11 @@ pub(crate) enum Command {
         reason: String,
         done: Sender<()>,
     },
+    /// Deliver what is queued (at most `timeout`), then shut down; answered once stopped.
+    Drain {
+        timeout: Duration,
+        done: Sender<()>,
+    },
 }
 
 struct PendingRequest {
@@ -261,6 +266,13 @@ impl Owner for Driver {
                     log::info!("shutting down: {reason}");
                 }
                 self.core.shutdown(now, &reason);
+            }
+            Command::Drain { timeout, done } => {
+                self.stoppers.push(done);
+                if !self.core.is_stopping() {
+                    log::info!("draining for at most {timeout:?}");
+                    self.core.drain(now, timeout);
+                }
             }
         }
     }

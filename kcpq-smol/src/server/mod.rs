@@ -1,5 +1,5 @@
 //! The broker, embeddable in an application: [`Server::bind`] opens the socket, [`Server::run`]
-//! drives the core until [`ServerHandle::shutdown`].
+//! drives the core until [`ServerHandle::shutdown`] or [`ServerHandle::drain`].
 
 mod driver;
 mod owner;
@@ -205,8 +205,8 @@ impl Server {
         }
     }
 
-    /// Runs the broker until [`ServerHandle::shutdown`]. The core is seeded from fresh
-    /// operating-system randomness.
+    /// Runs the broker until [`ServerHandle::shutdown`] or [`ServerHandle::drain`]. The core is
+    /// seeded from fresh operating-system randomness.
     pub async fn run(self) -> Result<(), BindError> {
         let Server {
             mut io,
@@ -283,6 +283,14 @@ impl ServerHandle {
                 done,
             })
             .await;
+    }
+
+    /// Drains, then shuts down: refuses new sessions and publishes at once, keeps delivering
+    /// what the subscription queues hold for at most `timeout`, then sends CLOSE to every
+    /// client as [`ServerHandle::shutdown`] does. Returns once every session is closed and
+    /// [`Server::run`] has ended. A server already draining or shutting down goes on as it was.
+    pub async fn drain(&self, timeout: Duration) {
+        let _ = self.ask(|done| Command::Drain { timeout, done }).await;
     }
 }
 
