@@ -474,8 +474,11 @@ impl Client {
             .map_err(|_| ClosedError)
     }
 
-    /// Closes the connection: what is queued is sent, the server is told, and every
-    /// subscription stream ends. Waits at most the core's close linger plus the operation timeout.
+    /// Closes the connection at once: the server is told (CLOSE, acknowledged within the core's
+    /// close linger), and every subscription stream ends after what it already holds. Publishes
+    /// still waiting in the client's outbox behind a full KCP send buffer are dropped; use
+    /// [`Client::drain`] to have everything sent first. Waits at most the operation timeout for
+    /// the driver to confirm.
     pub async fn close(&self) {
         let _ = self
             .call(self.inner.operation_timeout, |done| Command::Close { done })
