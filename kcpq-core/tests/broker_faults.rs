@@ -381,6 +381,46 @@ fn client_drain_delivers_everything_pending_before_it_closes() {
 }
 
 #[test]
+fn client_drain_delivers_what_waits_in_the_servers_subscription_queue() {
+    for seed in seeds(10) {
+        // A tiny watermark and send window keep most of the 300 messages in the server's
+        // subscription queue, outside the subscriber's KCP stream, when the drain starts.
+        let mut config = quick_server();
+        config.low_watermark = Some(256);
+        config.kcp.send_window = 4;
+        let mut world = World::new(seed, LinkConfig::lossy(3), config);
+        let publisher = world.add_client(quick_client("pub"));
+        let subscriber = world.add_client(quick_client("sub"));
+        let sid = world.peers[subscriber].client.subscribe("d", None).unwrap();
+        world.drain();
+        world.run_until(Duration::from_secs(30), |w| {
+            w.connected(publisher)
+                && w.peers[subscriber]
+                    .events
+                    .contains(&ClientEvent::Subscribed(sid))
+        });
+        publish_numbered(&mut world, publisher, "d", 0..300);
+        flush(&mut world, publisher);
+        assert!(
+            world.server.stats().pending_bytes > 0,
+            "seed {seed}: messages wait in the server's queue"
+        );
+        let now = world.now;
+        world.peers[subscriber]
+            .client
+            .drain(now, Duration::from_secs(30))
+            .unwrap();
+        world.drain();
+        world.run_until(Duration::from_secs(60), |w| {
+            w.peers[subscriber].events.contains(&ClientEvent::Closed)
+        });
+        let got = numbers(&messages_of(&world.peers[subscriber].events, sid));
+        assert_eq!(got, (0..300).collect::<Vec<_>>(), "seed {seed}");
+        assert_eq!(world.server.stats().drops.unsubscribed, 0, "seed {seed}");
+    }
+}
+
+#[test]
 fn server_drain_delivers_what_is_queued_then_closes_every_session() {
     for seed in seeds(20) {
         let (mut world, subscriber, sid) = three_hundred_processed(seed);

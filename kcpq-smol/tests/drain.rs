@@ -158,11 +158,9 @@ fn a_subscriber_drain_delivers_what_was_routed_then_ends_its_streams() {
     });
 }
 
-/// What the core's client drain does not deliver yet: messages routed before the UNSUB that
-/// still wait in the subscription's queue on the server (beyond its low watermark, outside the
-/// KCP stream) are discarded with the subscription when the server processes the UNSUB.
+/// Messages routed before the UNSUB that still wait in the subscription's queue on the server
+/// (beyond its low watermark, outside the KCP stream) are delivered before the drain's PONG.
 #[test]
-#[ignore = "kcpq-core: a client drain loses what waits in the server's subscription queue"]
 fn a_subscriber_drain_delivers_what_waits_in_the_servers_queue() {
     const MESSAGES: u32 = 2000;
     bounded(BOUND, async {

@@ -12,7 +12,7 @@
 use crate::proto::{ErrFrame, ErrorCode, Frame, Msg};
 use crate::queue::{PushOutcome, Weighed};
 
-use super::table::{SlotId, SubState};
+use super::table::{MAX_DEFERRED_PONGS, SlotId, SubState};
 use super::{Server, ServerEvent};
 
 impl Server {
@@ -67,9 +67,12 @@ impl Server {
             let mut bytes = Vec::with_capacity(size);
             frame.encode(&mut bytes);
             let before = sub.pending.bytes();
+            let seq = entry.next_queued_seq;
+            entry.next_queued_seq += 1;
             let outcome = sub.pending.push(QueuedFrame {
                 bytes,
                 payload_len: msg.payload.len(),
+                seq,
             });
             self.pending_bytes = self.pending_bytes + sub.pending.bytes() - before;
             if !sub.pending.is_empty() && !sub.scheduled {
@@ -158,11 +161,72 @@ impl Server {
         for sid in finished {
             self.remove_sub(slot, sid);
         }
+        self.release_pongs(slot);
     }
 
-    /// Whether frames wait in any queue of `slot`.
-    pub(super) fn has_pending(&self, slot: SlotId) -> bool {
-        self.table.get(slot).is_some_and(|e| !e.ready.is_empty())
+    /// PING: answered once every frame queued before it is in the stream, so a PONG never
+    /// overtakes messages routed before its PING (a flush or a drain waits for them).
+    pub(super) fn on_ping(&mut self, slot: SlotId, req_id: u32) {
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
+        if entry.ready.is_empty() && entry.deferred_pongs.is_empty() {
+            self.send_pong(slot, req_id);
+        } else if entry.deferred_pongs.len() >= MAX_DEFERRED_PONGS {
+            log::debug!(
+                "kcpq server: {}: {MAX_DEFERRED_PONGS} PONGs already wait; answering at once",
+                entry.name
+            );
+            self.send_pong(slot, req_id);
+        } else {
+            let barrier = entry.next_queued_seq;
+            entry.deferred_pongs.push_back((barrier, req_id));
+        }
+    }
+
+    /// Writes a PONG into the session's stream (a refusal only means the client stopped
+    /// reading; its liveness timers end it).
+    fn send_pong(&mut self, slot: SlotId, req_id: u32) {
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
+        if entry.session.write_frame(&Frame::Pong { req_id }).is_err() {
+            self.stats.drops.slow_consumer += 1;
+        }
+        self.table.mark_dirty(slot);
+    }
+
+    /// Sends the deferred PONGs whose frames are all in the stream.
+    fn release_pongs(&mut self, slot: SlotId) {
+        let Some(entry) = self.table.get_mut(slot) else {
+            return;
+        };
+        if entry.deferred_pongs.is_empty() {
+            return;
+        }
+        let oldest_queued = entry
+            .subs
+            .values()
+            .filter_map(|sub| sub.pending.front().map(|frame| frame.seq))
+            .min();
+        let mut due = Vec::new();
+        while let Some(&(barrier, req_id)) = entry.deferred_pongs.front() {
+            if oldest_queued.is_some_and(|oldest| oldest < barrier) {
+                break;
+            }
+            entry.deferred_pongs.pop_front();
+            due.push(req_id);
+        }
+        for req_id in due {
+            self.send_pong(slot, req_id);
+        }
+    }
+
+    /// Whether frames wait in any queue of `slot`, or PONGs wait for them.
+    pub(super) fn has_pending_output(&self, slot: SlotId) -> bool {
+        self.table
+            .get(slot)
+            .is_some_and(|e| !e.ready.is_empty() || !e.deferred_pongs.is_empty())
     }
 
     /// Marks a subscription whose count is reached: no more routing; its queued frames are
@@ -171,6 +235,9 @@ impl Server {
         let Some(sub) = self.table.get_mut(slot).and_then(|e| e.subs.get_mut(&sid)) else {
             return;
         };
+        if sub.ended {
+            return;
+        }
         sub.ended = true;
         let empty = sub.pending.is_empty();
         let (filter, queue) = (sub.filter.clone(), sub.queue.clone());
@@ -193,6 +260,7 @@ impl Server {
         }
         self.discard_pending(&sub);
         self.stats.subscriptions -= 1;
+        self.release_pongs(slot);
     }
 
     /// Forgets the queued frames of a subscription that is going away.
@@ -209,6 +277,8 @@ pub(crate) struct QueuedFrame {
     pub(crate) bytes: Vec<u8>,
     /// Its payload's length (for the bytes-out counter).
     pub(crate) payload_len: usize,
+    /// Its place among the frames queued for the session (see `Slot::deferred_pongs`).
+    pub(crate) seq: u64,
 }
 
 impl Weighed for QueuedFrame {

@@ -74,7 +74,7 @@ impl Server {
                 Ok(())
             }
             (_, Frame::Ping { req_id }) => {
-                self.send_frame(slot, &Frame::Pong { req_id });
+                self.on_ping(slot, req_id);
                 Ok(())
             }
             (_, Frame::Pong { .. }) => Ok(()),
@@ -245,9 +245,13 @@ impl Server {
         self.send_frame(slot, &Frame::Ok { req_id: sub.req_id });
     }
 
+    /// UNSUB: routing to the subscription stops at once; what its queue already holds was
+    /// routed before the UNSUB and is still delivered (as NATS flushes what it has pending for
+    /// a connection), then the subscription is removed. A client that unsubscribed discards
+    /// those messages; a draining one delivers them before its PING's PONG.
     fn on_unsub(&mut self, slot: SlotId, unsub: Unsub) {
         if unsub.max_msgs == 0 {
-            self.remove_sub(slot, unsub.sid);
+            self.end_sub(slot, unsub.sid);
         } else if let Some(sub) = self
             .table
             .get_mut(slot)

@@ -491,7 +491,7 @@ impl Server {
             return Some(Transmit { destination, len });
         }
         while let Some(slot) = self.table.next_dirty() {
-            if self.has_pending(slot) {
+            if self.has_pending_output(slot) {
                 self.pump(slot);
             }
             let entry = self

@@ -22,7 +22,7 @@ pub struct ServerDrops {
     pub slow_consumer: u64,
     /// Messages not queued because all subscription queues together hold `max_pending_bytes`.
     pub server_pending_full: u64,
-    /// Messages queued for a subscription when it was unsubscribed or its session closed.
+    /// Messages still queued for a subscription when its session ended.
     pub unsubscribed: u64,
     /// PUBs ignored, and sessions refused, while the server drains or shuts down.
     pub draining: u64,

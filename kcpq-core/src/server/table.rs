@@ -53,6 +53,12 @@ pub(crate) struct Slot {
     pub(crate) subs: BTreeMap<u32, SubState>,
     /// Subscriptions with pending frames, served round-robin.
     pub(crate) ready: VecDeque<u32>,
+    /// Sequence number of the next frame queued on any of this session's subscriptions.
+    pub(crate) next_queued_seq: u64,
+    /// PONGs held back until the frames queued before their PING are in the stream: `(barrier,
+    /// req_id)`, the frames with a sequence number below `barrier` go first. Barriers only grow,
+    /// so PONGs leave in PING order. At most [`MAX_DEFERRED_PONGS`].
+    pub(crate) deferred_pongs: VecDeque<(u64, u32)>,
     /// The client's instance token from CONNECT.
     pub(crate) instance: u64,
     /// The deadline this slot is armed at in the timer set, if any.
@@ -60,6 +66,10 @@ pub(crate) struct Slot {
     /// Whether it is in the transmit queue.
     dirty: bool,
 }
+
+/// Most PONGs one session may have waiting behind queued frames; a PING beyond it is answered
+/// at once (its PONG may then overtake queued messages).
+pub(crate) const MAX_DEFERRED_PONGS: usize = 1024;
 
 /// A handle to a live session: its slot index. Valid until the session closes.
 pub(crate) type SlotId = u32;
@@ -91,6 +101,8 @@ impl SessionTable {
             opened_at: now,
             subs: BTreeMap::new(),
             ready: VecDeque::new(),
+            next_queued_seq: 0,
+            deferred_pongs: VecDeque::new(),
             instance: 0,
             armed: None,
             dirty: false,

@@ -492,8 +492,9 @@ impl Client {
     /// streams still yield what they queued, then end. Publishes, requests and subscriptions
     /// made meanwhile are dropped or refused.
     ///
-    /// Known limit: messages the server routed but still holds in a subscription's queue (beyond
-    /// its low watermark, not yet in the session's stream) are discarded with the subscription.
+    /// Messages the server routed before the UNSUB but still holds in a subscription's queue
+    /// (beyond its low watermark) are delivered too: the server answers the drain's PING only
+    /// after them.
     ///
     /// Waits at most `timeout` plus the core's close linger plus the operation timeout.
     pub async fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
