@@ -336,7 +336,12 @@ fn ten_thousand_idle_sessions_wake_the_server_rarely() {
 /// A publisher and a subscriber on "d" over a lossy link, with 300 numbered messages published
 /// and processed by the server (flushed). Returns the world, the subscriber and its sid.
 fn three_hundred_processed(seed: u64) -> (World, usize, u32) {
-    let mut world = World::new(seed, LinkConfig::lossy(3), quick_server());
+    three_hundred_processed_by(seed, quick_server())
+}
+
+/// [`three_hundred_processed`] with a server configured by `config`.
+fn three_hundred_processed_by(seed: u64, config: ServerConfig) -> (World, usize, u32) {
+    let mut world = World::new(seed, LinkConfig::lossy(3), config);
     let publisher = world.add_client(quick_client("pub"));
     let subscriber = world.add_client(quick_client("sub"));
     let sid = world.peers[subscriber].client.subscribe("d", None).unwrap();
@@ -352,19 +357,24 @@ fn three_hundred_processed(seed: u64) -> (World, usize, u32) {
     (world, subscriber, sid)
 }
 
+/// Drains `client` and runs the world until it has closed.
+fn drain_until_closed(world: &mut World, client: usize) {
+    let now = world.now;
+    world.peers[client]
+        .client
+        .drain(now, Duration::from_secs(30))
+        .unwrap();
+    world.drain();
+    world.run_until(Duration::from_secs(60), |w| {
+        w.peers[client].events.contains(&ClientEvent::Closed)
+    });
+}
+
 #[test]
 fn client_drain_delivers_everything_pending_before_it_closes() {
     for seed in seeds(20) {
         let (mut world, subscriber, sid) = three_hundred_processed(seed);
-        let now = world.now;
-        world.peers[subscriber]
-            .client
-            .drain(now, Duration::from_secs(30))
-            .unwrap();
-        world.drain();
-        world.run_until(Duration::from_secs(60), |w| {
-            w.peers[subscriber].events.contains(&ClientEvent::Closed)
-        });
+        drain_until_closed(&mut world, subscriber);
         let events = &world.peers[subscriber].events;
         let got = numbers(&messages_of(events, sid));
         assert_eq!(got, (0..300).collect::<Vec<_>>(), "seed {seed}");
@@ -388,32 +398,12 @@ fn client_drain_delivers_what_waits_in_the_servers_subscription_queue() {
         let mut config = quick_server();
         config.low_watermark = Some(256);
         config.kcp.send_window = 4;
-        let mut world = World::new(seed, LinkConfig::lossy(3), config);
-        let publisher = world.add_client(quick_client("pub"));
-        let subscriber = world.add_client(quick_client("sub"));
-        let sid = world.peers[subscriber].client.subscribe("d", None).unwrap();
-        world.drain();
-        world.run_until(Duration::from_secs(30), |w| {
-            w.connected(publisher)
-                && w.peers[subscriber]
-                    .events
-                    .contains(&ClientEvent::Subscribed(sid))
-        });
-        publish_numbered(&mut world, publisher, "d", 0..300);
-        flush(&mut world, publisher);
+        let (mut world, subscriber, sid) = three_hundred_processed_by(seed, config);
         assert!(
             world.server.stats().pending_bytes > 0,
             "seed {seed}: messages wait in the server's queue"
         );
-        let now = world.now;
-        world.peers[subscriber]
-            .client
-            .drain(now, Duration::from_secs(30))
-            .unwrap();
-        world.drain();
-        world.run_until(Duration::from_secs(60), |w| {
-            w.peers[subscriber].events.contains(&ClientEvent::Closed)
-        });
+        drain_until_closed(&mut world, subscriber);
         let got = numbers(&messages_of(&world.peers[subscriber].events, sid));
         assert_eq!(got, (0..300).collect::<Vec<_>>(), "seed {seed}");
         assert_eq!(world.server.stats().drops.unsubscribed, 0, "seed {seed}");

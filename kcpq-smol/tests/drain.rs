@@ -62,6 +62,15 @@ async fn publish(publisher: &Client, count: u32) {
     }
 }
 
+/// Publishes `count` messages and flushes: the server has routed them all when it returns.
+async fn publish_routed(publisher: &Client, count: u32) {
+    publish(publisher, count).await;
+    publisher
+        .flush_timeout(DRAIN)
+        .await
+        .expect("the server has routed everything");
+}
+
 /// Takes `count` messages from `sub` and checks they are 0, 1, 2, … in order.
 async fn expect_all(sub: &mut Subscription, count: u32) {
     for i in 0..count {
@@ -131,11 +140,7 @@ fn a_subscriber_drain_delivers_what_was_routed_then_ends_its_streams() {
         let mut events = subscriber.events();
         let mut sub = subscriber.subscribe("work").await.expect("subscribe");
 
-        publish(&publisher, MESSAGES).await;
-        publisher
-            .flush_timeout(DRAIN)
-            .await
-            .expect("the server has routed everything");
+        publish_routed(&publisher, MESSAGES).await;
         // Most of it is still on its way to the subscriber when the drain starts.
         let (first, second) = future::zip(subscriber.drain(DRAIN), subscriber.drain(DRAIN)).await;
         first.expect("drain");
@@ -169,11 +174,7 @@ fn a_subscriber_drain_delivers_what_waits_in_the_servers_queue() {
         let publisher = client_with(server.local_addr(), |_| {}).await;
         let mut sub = subscriber.subscribe("work").await.expect("subscribe");
 
-        publish(&publisher, MESSAGES).await;
-        publisher
-            .flush_timeout(DRAIN)
-            .await
-            .expect("the server has routed everything");
+        publish_routed(&publisher, MESSAGES).await;
         subscriber.drain(DRAIN).await.expect("drain");
 
         expect_all(&mut sub, MESSAGES).await;
@@ -193,11 +194,7 @@ fn a_server_drain_delivers_what_it_queued_then_closes_every_session() {
         let mut events = subscriber.events();
         let mut sub = subscriber.subscribe("work").await.expect("subscribe");
 
-        publish(&publisher, MESSAGES).await;
-        publisher
-            .flush_timeout(DRAIN)
-            .await
-            .expect("the server has routed everything");
+        publish_routed(&publisher, MESSAGES).await;
         // Most of the 2 MB still wait in the server's queue for the subscriber.
         server.drain(DRAIN).await;
 
