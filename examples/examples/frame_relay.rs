@@ -88,20 +88,36 @@ pub(crate) struct Sent {
 }
 
 /// Reads length-delimited frames from a byte stream.
+#[derive(Default)]
 struct Deframer {
     buffer: Vec<u8>,
+    /// Where the next frame's length prefix starts in `buffer`.
+    start: usize,
 }
 
 impl Deframer {
-    /// The next whole frame in the buffer, if any.
-    fn next_frame(&mut self) -> Option<Vec<u8>> {
-        let len = u32::from_be_bytes(self.buffer.get(..4)?.try_into().ok()?) as usize;
-        if self.buffer.len() < 4 + len {
-            return None;
+    /// Appends bytes from the source.
+    fn extend(&mut self, bytes: &[u8]) {
+        // Consumed bytes are dropped once they are the larger part, so a long stream costs
+        // linear time, not a shift of the whole buffer per frame.
+        if self.start > self.buffer.len() / 2 {
+            self.buffer.drain(..self.start);
+            self.start = 0;
         }
-        let frame = self.buffer[4..4 + len].to_vec();
-        self.buffer.drain(..4 + len);
-        Some(frame)
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next whole frame in the buffer, if any, with [`frame::HEADER_LEN`] bytes of room in
+    /// front for the relay's header (so the frame is copied once, here).
+    fn next_message(&mut self) -> Option<Vec<u8>> {
+        let rest = &self.buffer[self.start..];
+        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let body = rest.get(4..4 + len)?;
+        let mut message = Vec::with_capacity(frame::HEADER_LEN + len);
+        message.resize(frame::HEADER_LEN, 0);
+        message.extend_from_slice(body);
+        self.start += 4 + len;
+        Some(message)
     }
 }
 
@@ -113,19 +129,13 @@ struct Publisher {
 }
 
 impl Publisher {
-    /// Publishes `message`, its first bytes overwritten by the header of the next frame.
+    /// Publishes `message`, its first bytes overwritten by the header of the next frame. The
+    /// message is handed over, not copied.
     fn send(&mut self, mut message: Vec<u8>) -> Result<(), Error> {
         frame::stamp(&mut message, self.seq);
-        self.client.publish(&self.subject, &message)?;
+        self.client.publish(&self.subject, message)?;
         self.seq += 1;
         Ok(())
-    }
-
-    /// A frame from a source, with header room in front.
-    fn send_frame(&mut self, body: &[u8]) -> Result<(), Error> {
-        let mut message = vec![0u8; frame::HEADER_LEN + body.len()];
-        message[frame::HEADER_LEN..].copy_from_slice(body);
-        self.send(message)
     }
 }
 
@@ -182,12 +192,12 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
             }
         }
         Source::File(path) => {
-            let mut deframer = Deframer { buffer: Vec::new() };
+            let mut deframer = Deframer::default();
             std::fs::File::open(path)?.read_to_end(&mut deframer.buffer)?;
             let mut n = 0u32;
-            while let Some(body) = deframer.next_frame() {
+            while let Some(message) = deframer.next_message() {
                 wait_until(start + interval * n);
-                publisher.send_frame(&body)?;
+                publisher.send(message)?;
                 n += 1;
             }
         }
@@ -195,11 +205,11 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
             let socket = UdpSocket::bind(bind.as_str())?;
             println!("relay: reading frames on udp://{}", socket.local_addr()?);
             socket.set_read_timeout(Some(Duration::from_millis(100)))?;
-            let mut deframer = Deframer { buffer: Vec::new() };
+            let mut deframer = Deframer::default();
             let mut datagram = vec![0u8; 65_536];
             while start.elapsed() < run_for {
                 match socket.recv(&mut datagram) {
-                    Ok(len) => deframer.buffer.extend_from_slice(&datagram[..len]),
+                    Ok(len) => deframer.extend(&datagram[..len]),
                     Err(e)
                         if matches!(
                             e.kind(),
@@ -210,8 +220,8 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                while let Some(body) = deframer.next_frame() {
-                    publisher.send_frame(&body)?;
+                while let Some(message) = deframer.next_message() {
+                    publisher.send(message)?;
                 }
             }
         }
@@ -238,4 +248,43 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     run(Options::parse(&args)?).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(frames: &[&[u8]]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for body in frames {
+            bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(body);
+        }
+        bytes
+    }
+
+    #[test]
+    fn deframer_yields_whole_frames_with_header_room_across_pieces() {
+        let bodies: [&[u8]; 4] = [b"first", b"", &[7; 3000], b"last"];
+        let bytes = stream(&bodies);
+        let mut deframer = Deframer::default();
+        let mut got = Vec::new();
+        // Pieces of 7 bytes: prefixes and bodies split at every possible place.
+        for piece in bytes.chunks(7) {
+            deframer.extend(piece);
+            while let Some(message) = deframer.next_message() {
+                got.push(message);
+            }
+        }
+        assert_eq!(got.len(), bodies.len());
+        for (message, body) in got.iter().zip(bodies) {
+            assert_eq!(&message[..frame::HEADER_LEN], &[0; frame::HEADER_LEN]);
+            assert_eq!(&message[frame::HEADER_LEN..], body);
+        }
+        assert!(deframer.next_message().is_none());
+        assert!(
+            deframer.buffer.len() < bytes.len(),
+            "consumed bytes are dropped as the stream goes on"
+        );
+    }
 }

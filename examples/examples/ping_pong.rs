@@ -35,7 +35,7 @@ pub(crate) fn run(args: &[String]) -> Result<Latencies, Error> {
     let replier = echo.clone();
     let echoing = echo.subscribe_callback("ping.echo", &SubscribeOptions::new(), move |m| {
         if let Some(reply_to) = m.reply {
-            let _ = replier.publish(&reply_to, &m.payload);
+            let _ = replier.publish(&reply_to, m.payload);
         }
     })?;
 
@@ -54,7 +54,7 @@ pub(crate) fn run(args: &[String]) -> Result<Latencies, Error> {
         }
         due += interval;
         let sent = Instant::now();
-        match pinger.request("ping.echo", &payload, Duration::from_secs(2)) {
+        match pinger.request("ping.echo", payload.as_slice(), Duration::from_secs(2)) {
             Ok(_) => latencies.push(sent.elapsed()),
             Err(e) => {
                 failures += 1;

@@ -19,9 +19,7 @@ fn a_client_drain_delivers_every_pending_message_then_closes() {
     let events = subscriber.events();
     let sub = subscriber.subscribe("work").expect("subscribe");
     for i in 0..MESSAGES {
-        publisher
-            .publish("work", &i.to_le_bytes())
-            .expect("publish");
+        publisher.publish("work", i.to_le_bytes()).expect("publish");
     }
     publisher.flush().expect("the server has routed everything");
     subscriber.drain(WAIT).expect("drain");
@@ -48,9 +46,7 @@ fn a_server_drain_delivers_what_it_queued_then_closes_every_session() {
     let sub = subscriber.subscribe("work").expect("subscribe");
     let owner_sub = server.subscribe("work").expect("owner subscribes");
     for i in 0..MESSAGES {
-        publisher
-            .publish("work", &i.to_le_bytes())
-            .expect("publish");
+        publisher.publish("work", i.to_le_bytes()).expect("publish");
     }
     publisher.flush().expect("the server has routed everything");
     server.drain(WAIT).expect("drain");

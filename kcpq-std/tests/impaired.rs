@@ -110,7 +110,7 @@ fn ten_percent_loss_and_reordering_lose_nothing_and_keep_order() {
         // Mixed sizes, some spanning several datagrams.
         let mut payload = i.to_le_bytes().to_vec();
         payload.resize(4 + (i as usize * 37) % 2000, (i % 256) as u8);
-        publisher.publish("seq.n", &payload).expect("publish");
+        publisher.publish("seq.n", payload).expect("publish");
     }
     publisher.flush().expect("flush through the lossy link");
     for expected in 0..COUNT {
@@ -126,7 +126,7 @@ fn ten_percent_loss_and_reordering_lose_nothing_and_keep_order() {
     let echo = std::thread::spawn(move || {
         let m = service.recv_timeout(WAIT).expect("request");
         let reply = m.reply.expect("reply subject");
-        subscriber.publish(&reply, &m.payload).expect("reply");
+        subscriber.publish(&reply, m.payload).expect("reply");
         subscriber.flush().expect("flush");
         subscriber.close();
     });

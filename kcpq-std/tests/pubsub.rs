@@ -56,7 +56,7 @@ fn a_queue_group_delivers_each_message_to_one_member() {
     let plain = b.subscribe("jobs.>").expect("plain");
     for i in 0..50u32 {
         publisher
-            .publish("jobs.run", &i.to_le_bytes())
+            .publish("jobs.run", i.to_le_bytes())
             .expect("publish");
     }
     publisher.flush().expect("flush");

@@ -23,14 +23,14 @@ fn a_request_gets_the_responders_reply() {
                 &reply,
                 None,
                 &[("op", "double")],
-                &(2 * n).to_le_bytes(),
+                (2 * n).to_le_bytes(),
                 WAIT,
             )
             .expect("reply");
         responder.flush().expect("flush");
     });
     let answer = requester
-        .request("math.double", &21u32.to_le_bytes(), WAIT)
+        .request("math.double", 21u32.to_le_bytes(), WAIT)
         .expect("reply");
     assert_eq!(answer.payload, 42u32.to_le_bytes());
     assert_eq!(answer.header("op"), Some("double"));
@@ -82,12 +82,12 @@ fn a_one_mebibyte_payload_arrives_whole() {
     let payload: Vec<u8> = (0..1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
     assert_eq!(payload.len(), publisher.max_payload());
     publisher
-        .publish("video.frame", &payload)
+        .publish("video.frame", payload.as_slice())
         .expect("publish 1 MiB");
     let m = sub.recv_timeout(WAIT).expect("frame arrives");
     assert!(m.payload == payload, "payload intact");
     let error = publisher
-        .publish("video.frame", &vec![0u8; payload.len() + 1])
+        .publish("video.frame", vec![0u8; payload.len() + 1])
         .expect_err("over the limit");
     assert!(
         matches!(error, kcpq_std::PublishError::Invalid(_)),

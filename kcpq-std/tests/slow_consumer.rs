@@ -28,7 +28,7 @@ fn flooded(policy: OverflowPolicy) -> Subscription {
         .expect("subscribe");
     for i in 0..FLOOD {
         publisher
-            .publish("flood", &i.to_le_bytes())
+            .publish("flood", i.to_le_bytes())
             .expect("publish");
     }
     // The server has routed every message once the publisher's round trip is back, and the
@@ -94,7 +94,7 @@ fn unsubscribe_after_delivers_exactly_its_count() {
     subscriber.flush().expect("the server has the UNSUB");
     for i in 0..10u32 {
         publisher
-            .publish("counted", &i.to_le_bytes())
+            .publish("counted", i.to_le_bytes())
             .expect("publish");
     }
     publisher.flush().expect("flush");

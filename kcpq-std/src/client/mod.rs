@@ -278,7 +278,11 @@ impl Client {
     }
 
     /// Publishes `payload` on `subject`. Fire and forget; [`Client::flush`] for a round trip.
-    pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<(), PublishError> {
+    ///
+    /// The payload is anything that becomes a `Vec<u8>`: a borrowed slice is copied once, an
+    /// owned `Vec<u8>` (or `String`) is handed to the I/O thread without a copy, which matters
+    /// for large messages such as video frames.
+    pub fn publish(&self, subject: &str, payload: impl Into<Vec<u8>>) -> Result<(), PublishError> {
         self.publish_with(subject, None, &[], payload, self.inner.timeout)
     }
 
@@ -287,7 +291,7 @@ impl Client {
         &self,
         subject: &str,
         reply: &str,
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
     ) -> Result<(), PublishError> {
         self.publish_with(subject, Some(reply), &[], payload, self.inner.timeout)
     }
@@ -299,15 +303,16 @@ impl Client {
         subject: &str,
         reply: Option<&str>,
         headers: &[(&str, &str)],
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<(), PublishError> {
-        let headers = self.check(subject, reply, headers, payload)?;
+        let payload = payload.into();
+        let headers = self.check(subject, reply, headers, &payload)?;
         let command = Command::Publish {
             subject: subject.to_owned(),
             reply: reply.map(str::to_owned),
             headers,
-            payload: payload.to_vec(),
+            payload,
         };
         Ok(self.inner.link.send(command, deadline_after(timeout))?)
     }
@@ -344,7 +349,7 @@ impl Client {
     pub fn request(
         &self,
         subject: &str,
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         self.request_with(subject, &[], payload, timeout)
@@ -355,16 +360,17 @@ impl Client {
         &self,
         subject: &str,
         headers: &[(&str, &str)],
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let headers = self.check(subject, None, headers, payload)?;
+        let payload = payload.into();
+        let headers = self.check(subject, None, headers, &payload)?;
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
         let command = Command::Request {
             subject: subject.to_owned(),
             headers,
-            payload: payload.to_vec(),
+            payload,
             timeout,
             reply: tx,
         };

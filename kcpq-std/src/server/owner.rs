@@ -29,8 +29,13 @@ fn encoded(headers: &[(&str, &str)]) -> Result<Option<Vec<u8>>, CorePublishError
 }
 
 impl Server {
-    /// Publishes `payload` on `subject` to every matching subscription, as a client would.
-    pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<(), ServerPublishError> {
+    /// Publishes `payload` on `subject` to every matching subscription, as a client would. An
+    /// owned `Vec<u8>` is handed to the I/O thread without a copy; a slice is copied once.
+    pub fn publish(
+        &self,
+        subject: &str,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<(), ServerPublishError> {
         self.publish_with(subject, None, &[], payload)
     }
 
@@ -40,7 +45,7 @@ impl Server {
         subject: &str,
         reply: Option<&str>,
         headers: &[(&str, &str)],
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
         self.owner_publish(None, subject, reply, headers, payload)
     }
@@ -51,7 +56,7 @@ impl Server {
         &self,
         client: &str,
         subject: &str,
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
         self.publish_to_with(client, subject, None, &[], payload)
     }
@@ -63,7 +68,7 @@ impl Server {
         subject: &str,
         reply: Option<&str>,
         headers: &[(&str, &str)],
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
         self.owner_publish(Some(client), subject, reply, headers, payload)
     }
@@ -74,7 +79,7 @@ impl Server {
         subject: &str,
         reply_subject: Option<&str>,
         headers: &[(&str, &str)],
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
         let headers = encoded(headers)?;
         let deadline = deadline_after(QUERY_TIMEOUT);
@@ -84,7 +89,7 @@ impl Server {
             subject: subject.to_owned(),
             reply: reply_subject.map(str::to_owned),
             headers,
-            payload: payload.to_vec(),
+            payload: payload.into(),
             answer: tx,
         };
         self.link.send(command, deadline)?;
@@ -160,7 +165,7 @@ impl Server {
     pub fn request(
         &self,
         subject: &str,
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
         self.request_with(None, subject, &[], payload, timeout)
@@ -172,7 +177,7 @@ impl Server {
         &self,
         client: &str,
         subject: &str,
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
         self.request_with(Some(client), subject, &[], payload, timeout)
@@ -185,7 +190,7 @@ impl Server {
         client: Option<&str>,
         subject: &str,
         headers: &[(&str, &str)],
-        payload: &[u8],
+        payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
         let headers = encoded(headers)?;
@@ -195,7 +200,7 @@ impl Server {
             to: client.map(str::to_owned),
             subject: subject.to_owned(),
             headers,
-            payload: payload.to_vec(),
+            payload: payload.into(),
             timeout,
             reply: tx,
         };
