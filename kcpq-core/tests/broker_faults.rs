@@ -411,6 +411,61 @@ fn client_drain_delivers_what_waits_in_the_servers_subscription_queue() {
 }
 
 #[test]
+fn pongs_wait_behind_queued_messages_up_to_the_bound_then_answer_at_once() {
+    use kcpq_core::server::MAX_DEFERRED_PONGS;
+    for seed in seeds(5) {
+        // As above: most of the 300 messages wait in the server's subscription queue.
+        let mut config = quick_server();
+        config.low_watermark = Some(256);
+        config.kcp.send_window = 4;
+        let (mut world, subscriber, sid) = three_hundred_processed_by(seed, config);
+        assert!(world.server.stats().pending_bytes > 0, "seed {seed}");
+        let now = world.now;
+        let flushes: Vec<_> = (0..=MAX_DEFERRED_PONGS)
+            .map(|_| {
+                world.peers[subscriber]
+                    .client
+                    .flush(now, Duration::from_secs(60))
+                    .expect("flush")
+            })
+            .collect();
+        world.drain();
+        world.run_until(Duration::from_secs(60), |w| {
+            let events = &w.peers[subscriber].events;
+            flushes
+                .iter()
+                .all(|id| events.contains(&ClientEvent::Flushed(*id)))
+        });
+
+        let events = &world.peers[subscriber].events;
+        let position = |wanted: &ClientEvent| events.iter().position(|e| e == wanted).unwrap();
+        let last_message = events
+            .iter()
+            .rposition(|e| matches!(e, ClientEvent::Message(m) if m.sid == sid))
+            .unwrap();
+        assert_eq!(
+            numbers(&messages_of(events, sid)),
+            (0..300).collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+        // The PONGs within the bound waited for every message queued before them (the last one
+        // may share the bound with a heartbeat PING the client had sent before the flushes)...
+        for id in &flushes[..MAX_DEFERRED_PONGS - 1] {
+            assert!(
+                position(&ClientEvent::Flushed(*id)) > last_message,
+                "seed {seed}: {id:?} overtook a queued message"
+            );
+        }
+        // ...and the PING beyond the bound was answered at once, ahead of them.
+        let beyond = position(&ClientEvent::Flushed(flushes[MAX_DEFERRED_PONGS]));
+        assert!(
+            beyond < last_message,
+            "seed {seed}: the PING beyond the bound waited"
+        );
+    }
+}
+
+#[test]
 fn server_drain_delivers_what_is_queued_then_closes_every_session() {
     for seed in seeds(20) {
         let (mut world, subscriber, sid) = three_hundred_processed(seed);

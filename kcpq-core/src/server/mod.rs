@@ -41,6 +41,7 @@ pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
 
 use crate::client::{Message, RequestFailure, RequestId};
 
+pub use table::MAX_DEFERRED_PONGS;
 use table::{SessionTable, SlotId};
 
 /// The largest handshake reply or reset the server writes.

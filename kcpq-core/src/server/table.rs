@@ -67,9 +67,10 @@ pub(crate) struct Slot {
     dirty: bool,
 }
 
-/// Most PONGs one session may have waiting behind queued frames; a PING beyond it is answered
-/// at once (its PONG may then overtake queued messages).
-pub(crate) const MAX_DEFERRED_PONGS: usize = 1024;
+/// Most PONGs one session may have waiting behind frames queued for it (a PONG waits until the
+/// messages routed to the session before its PING are in the stream); a PING beyond it is
+/// answered at once, and its PONG may then overtake queued messages.
+pub const MAX_DEFERRED_PONGS: usize = 1024;
 
 /// A handle to a live session: its slot index. Valid until the session closes.
 pub(crate) type SlotId = u32;
