@@ -222,7 +222,6 @@ impl Kcp {
     ) -> Result<Kcp, KcpConfigError> {
         config.validate()?;
         let mss = config.mss();
-        let window = usize::from(config.recv_window);
         Ok(Kcp {
             conv,
             mss,
@@ -231,7 +230,9 @@ impl Kcp {
             current: now.as_millis() as u32,
             snd_nxt: initial_sn,
             snd_queue: VecDeque::new(),
-            snd_buf: VecDeque::with_capacity(usize::from(config.send_window)),
+            // The segment tables start empty and grow to what the traffic needs (at most a
+            // window each): an idle session costs a few hundred bytes, not a window's worth.
+            snd_buf: VecDeque::new(),
             ring: ByteRing::default(),
             queued_bytes: 0,
             unacked: 0,
@@ -248,12 +249,12 @@ impl Kcp {
             probe_wait: 0,
             ts_probe: 0,
             rcv_nxt: initial_sn,
-            rcv_buf: VecDeque::with_capacity(window),
-            rcv_queue: VecDeque::with_capacity(window),
+            rcv_buf: VecDeque::new(),
+            rcv_queue: VecDeque::new(),
             rcv_consumed: 0,
             rcv_queue_bytes: 0,
-            pool: Vec::with_capacity(window),
-            acklist: VecDeque::with_capacity(window),
+            pool: Vec::new(),
+            acklist: VecDeque::new(),
             ack_deadline: None,
             ack_due: false,
             stats: KcpStats::default(),

@@ -129,15 +129,31 @@ impl FrameDecoder {
         self.discard_skipped();
     }
 
-    /// Appends a copy of `data`.
+    /// Appends a copy of `data`. The buffer grows only as far as the bytes not yet returned as
+    /// frames need (an idle session's decoder holds no chunk-sized buffer), and the consumed
+    /// front is dropped before it grows.
     pub fn push(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            let dst = self.read_buffer();
-            let n = dst.len().min(data.len());
-            dst[..n].copy_from_slice(&data[..n]);
-            self.commit(n);
+        if self.skip > 0 {
+            // Skipping outlasts the buffered bytes (`discard_skipped` ran at the last commit),
+            // so these bytes are still the refused frame's.
+            let n = self.skip.min(data.len());
+            self.skip -= n;
             data = &data[n..];
         }
+        if data.is_empty() {
+            return;
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 && self.buf.capacity() - self.end < data.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        self.buf.truncate(self.end);
+        self.buf.extend_from_slice(data);
+        self.end = self.buf.len();
     }
 
     fn discard_skipped(&mut self) {
