@@ -1,11 +1,16 @@
 //! The binaries driven as a user would: `kcpq-server` in an empty directory creates its key,
-//! `kcpq sub` and `kcpq pub` started in the same directory need no flags.
+//! `kcpq sub` and `kcpq pub` started in the same directory need no flags; SIGTERM drains.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
+
+use futures_lite::StreamExt;
+use kcpq_smol::with_timeout;
 
 const KEY_ENV: &str = "KCPQ_AES256_KEY_HEX";
 const WAIT: Duration = Duration::from_secs(15);
@@ -177,4 +182,67 @@ fn the_server_without_udp_offload_answers() {
         .expect("run kcpq req");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no responders"), "a round trip: {stderr}");
+}
+
+/// The address a started `kcpq-server` prints.
+fn listening_addr(lines: &Receiver<String>) -> std::net::SocketAddr {
+    let line = wait_for(lines, "listening on udp://");
+    let addr = line.rsplit("udp://").next().expect("address").trim();
+    addr.parse().expect("a socket address")
+}
+
+#[test]
+fn sigterm_delivers_what_the_server_queued_before_it_exits() {
+    const COUNT: u32 = 3000;
+    const SIZE: usize = 1024;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The key the test clients use (`common::keys`), as a key file.
+    std::fs::write(dir.path().join("test.key"), "07".repeat(32)).expect("write the key");
+    let (server, server_out) = spawn(
+        env!("CARGO_BIN_EXE_kcpq-server"),
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--key-file", "test.key"],
+    );
+    let mut server = Killed(server);
+    let addr = listening_addr(&server_out);
+
+    common::bounded(Duration::from_secs(60), async {
+        // A 16-segment receive window slows what the server streams to the subscriber, so most
+        // of the burst still waits on the server when the signal comes.
+        let mut options = common::options(addr);
+        options.config.kcp.recv_window = 16;
+        let subscriber = kcpq_smol::Client::connect_with(options)
+            .await
+            .expect("connect");
+        let mut sub = subscriber.subscribe("work").await.expect("subscribe");
+        let publisher = common::client(addr).await;
+        for i in 0..COUNT {
+            let mut payload = vec![0x5A; SIZE];
+            payload[..4].copy_from_slice(&i.to_le_bytes());
+            publisher.publish("work", payload).await.expect("publish");
+        }
+        publisher
+            .flush()
+            .await
+            .expect("the server has routed everything");
+
+        let status = Command::new("kill")
+            .args(["-TERM", &server.0.id().to_string()])
+            .status()
+            .expect("send SIGTERM");
+        assert!(status.success());
+        for expected in 0..COUNT {
+            let message = with_timeout(Duration::from_secs(10), sub.next())
+                .await
+                .unwrap_or_else(|_| panic!("message {expected} did not arrive"))
+                .unwrap_or_else(|| panic!("the stream ended before message {expected}"));
+            let got = u32::from_le_bytes(message.payload[..4].try_into().expect("4 bytes"));
+            assert_eq!(got, expected, "in order, none lost");
+        }
+    });
+    wait_for(&server_out, "kcpq-server stopped");
+    assert!(
+        wait_exit(&mut server.0, &server_out).success(),
+        "a drained server exits 0"
+    );
 }

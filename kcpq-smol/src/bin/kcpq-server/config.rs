@@ -36,6 +36,9 @@ pub(crate) struct FileConfig {
     pub(crate) dead_after_secs: Option<u64>,
     /// Time given to CLOSE frames at shutdown, in milliseconds.
     pub(crate) shutdown_linger_ms: Option<u64>,
+    /// At SIGINT/SIGTERM, how long queued messages may still be delivered before the sessions
+    /// are closed, in milliseconds (0: close at once).
+    pub(crate) drain_timeout_ms: Option<u64>,
     /// Requested socket receive buffer, in bytes.
     pub(crate) socket_recv_buffer: Option<usize>,
     /// Requested socket send buffer, in bytes.
@@ -119,5 +122,16 @@ mod tests {
         let empty: FileConfig = toml::from_str("").expect("empty config");
         assert_eq!(empty.socket_offload, None);
         assert!(toml::from_str::<FileConfig>("socket_offload = \"no\"\n").is_err());
+    }
+
+    #[test]
+    fn the_example_in_the_operations_guide_parses() {
+        let guide = include_str!("../../../../docs/operations.md");
+        let start = guide.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + guide[start..].find("```").expect("its end");
+        let file: FileConfig = toml::from_str(&guide[start..end]).expect("the example parses");
+        assert_eq!(file.drain_timeout_ms, Some(5000));
+        assert_eq!(file.shutdown_linger_ms, Some(1000));
+        assert!(file.socket_offload.is_some() && file.dead_after_secs.is_some());
     }
 }

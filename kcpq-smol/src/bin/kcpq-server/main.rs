@@ -1,7 +1,9 @@
 //! `kcpq-server`: the KCPQ broker.
 //!
 //! Reads `--config kcpq.toml` if given (flags override it), finds or creates the key, listens on
-//! UDP, optionally serves monitoring over HTTP, and shuts down gracefully on SIGINT/SIGTERM.
+//! UDP, optionally serves monitoring over HTTP, and drains on SIGINT/SIGTERM: new publishes are
+//! refused, what the subscription queues hold is still delivered for at most the drain timeout,
+//! then every client is sent CLOSE. A second signal closes at once.
 
 mod config;
 mod monitor;
@@ -21,6 +23,9 @@ use kcpq_smol::preset::Preset;
 
 /// Default UDP address.
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+
+/// Default time queued messages get at SIGINT/SIGTERM before the sessions are closed.
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The KCPQ broker: NATS-style publish/subscribe over KCP with pre-shared-key encryption.
 #[derive(Debug, Parser)]
@@ -52,6 +57,10 @@ struct Args {
     /// false` in the config file).
     #[arg(long)]
     no_udp_offload: bool,
+    /// At SIGINT/SIGTERM, milliseconds queued messages may still be delivered before every
+    /// client is sent CLOSE; 0 closes at once; a second signal always does [default: 5000].
+    #[arg(long, value_name = "MS")]
+    drain_timeout_ms: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -77,6 +86,7 @@ async fn run(args: Args) -> Result<(), String> {
     file.preset = args.preset.or(file.preset);
     file.max_payload = args.max_payload.or(file.max_payload);
     file.server_name = args.name.or(file.server_name);
+    file.drain_timeout_ms = args.drain_timeout_ms.or(file.drain_timeout_ms);
     if args.no_udp_offload {
         file.socket_offload = Some(false);
     }
@@ -123,20 +133,44 @@ async fn run(args: Args) -> Result<(), String> {
         smol::spawn(monitor::serve(listener, handle.clone(), started)).detach();
     }
 
-    let mut signals =
+    let signals =
         async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
             .map_err(|e| format!("cannot handle signals: {e}"))?;
-    let stopper = handle.clone();
-    smol::spawn(async move {
-        if let Some(Ok(signal)) = signals.next().await {
-            log::info!("received {signal:?}");
-            stopper.shutdown("server shutting down").await;
-        }
-    })
-    .detach();
+    let drain_timeout = file
+        .drain_timeout_ms
+        .map_or(DEFAULT_DRAIN_TIMEOUT, Duration::from_millis);
+    smol::spawn(stop_on_signals(signals, handle.clone(), drain_timeout)).detach();
 
     println!("kcpq-server listening on udp://{}", server.local_addr());
     server.run().await.map_err(|e| e.to_string())?;
     println!("kcpq-server stopped");
     Ok(())
+}
+
+/// Drains the server at the first SIGINT/SIGTERM (for at most `drain_timeout`), and shuts it
+/// down at once at the second.
+async fn stop_on_signals(
+    mut signals: async_signal::Signals,
+    handle: kcpq_smol::ServerHandle,
+    drain_timeout: Duration,
+) {
+    let Some(Ok(signal)) = signals.next().await else {
+        return;
+    };
+    if drain_timeout.is_zero() {
+        log::info!("received {signal:?}: shutting down");
+        handle.shutdown("server shutting down").await;
+        return;
+    }
+    log::info!(
+        "received {signal:?}: draining for at most {drain_timeout:?} (signal again to stop at once)"
+    );
+    let drain = handle.drain(drain_timeout);
+    let again = async {
+        if let Some(Ok(signal)) = signals.next().await {
+            log::info!("received {signal:?} while draining: shutting down now");
+            handle.shutdown("server shutting down").await;
+        }
+    };
+    futures_lite::future::or(drain, again).await;
 }
