@@ -357,6 +357,20 @@ fn three_hundred_processed_by(seed: u64, config: ServerConfig) -> (World, usize,
     (world, subscriber, sid)
 }
 
+/// [`three_hundred_processed`] with most of the messages still in the server's subscription
+/// queue, outside the subscriber's KCP stream (a tiny watermark and send window).
+fn three_hundred_waiting_on_the_server(seed: u64) -> (World, usize, u32) {
+    let mut config = quick_server();
+    config.low_watermark = Some(256);
+    config.kcp.send_window = 4;
+    let (world, subscriber, sid) = three_hundred_processed_by(seed, config);
+    assert!(
+        world.server.stats().pending_bytes > 0,
+        "seed {seed}: messages wait in the server's queue"
+    );
+    (world, subscriber, sid)
+}
+
 /// Drains `client` and runs the world until it has closed.
 fn drain_until_closed(world: &mut World, client: usize) {
     let now = world.now;
@@ -393,16 +407,7 @@ fn client_drain_delivers_everything_pending_before_it_closes() {
 #[test]
 fn client_drain_delivers_what_waits_in_the_servers_subscription_queue() {
     for seed in seeds(10) {
-        // A tiny watermark and send window keep most of the 300 messages in the server's
-        // subscription queue, outside the subscriber's KCP stream, when the drain starts.
-        let mut config = quick_server();
-        config.low_watermark = Some(256);
-        config.kcp.send_window = 4;
-        let (mut world, subscriber, sid) = three_hundred_processed_by(seed, config);
-        assert!(
-            world.server.stats().pending_bytes > 0,
-            "seed {seed}: messages wait in the server's queue"
-        );
+        let (mut world, subscriber, sid) = three_hundred_waiting_on_the_server(seed);
         drain_until_closed(&mut world, subscriber);
         let got = numbers(&messages_of(&world.peers[subscriber].events, sid));
         assert_eq!(got, (0..300).collect::<Vec<_>>(), "seed {seed}");
@@ -414,12 +419,7 @@ fn client_drain_delivers_what_waits_in_the_servers_subscription_queue() {
 fn pongs_wait_behind_queued_messages_up_to_the_bound_then_answer_at_once() {
     use kcpq_core::server::MAX_DEFERRED_PONGS;
     for seed in seeds(5) {
-        // As above: most of the 300 messages wait in the server's subscription queue.
-        let mut config = quick_server();
-        config.low_watermark = Some(256);
-        config.kcp.send_window = 4;
-        let (mut world, subscriber, sid) = three_hundred_processed_by(seed, config);
-        assert!(world.server.stats().pending_bytes > 0, "seed {seed}");
+        let (mut world, subscriber, sid) = three_hundred_waiting_on_the_server(seed);
         let now = world.now;
         let flushes: Vec<_> = (0..=MAX_DEFERRED_PONGS)
             .map(|_| {
