@@ -88,14 +88,24 @@ pub(crate) struct Sent {
 }
 
 /// Reads length-delimited frames from a byte stream.
-#[derive(Default)]
 struct Deframer {
     buffer: Vec<u8>,
     /// Where the next frame's length prefix starts in `buffer`.
     start: usize,
+    /// Longest frame accepted: a longer length prefix is refused instead of buffered.
+    max_len: usize,
 }
 
 impl Deframer {
+    /// A deframer for frames of at most `max_len` bytes.
+    fn new(max_len: usize) -> Self {
+        Deframer {
+            buffer: Vec::new(),
+            start: 0,
+            max_len,
+        }
+    }
+
     /// Appends bytes from the source.
     fn extend(&mut self, bytes: &[u8]) {
         // Consumed bytes are dropped once they are the larger part, so a long stream costs
@@ -108,16 +118,30 @@ impl Deframer {
     }
 
     /// The next whole frame in the buffer, if any, with [`frame::HEADER_LEN`] bytes of room in
-    /// front for the relay's header (so the frame is copied once, here).
-    fn next_message(&mut self) -> Option<Vec<u8>> {
+    /// front for the relay's header (so the frame is copied once, here). A length prefix above
+    /// the limit is an error: the stream is corrupt or not length-delimited.
+    fn next_message(&mut self) -> Result<Option<Vec<u8>>, Error> {
         let rest = &self.buffer[self.start..];
-        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let body = rest.get(4..4 + len)?;
+        let Some(prefix) = rest.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes(prefix.try_into()?) as usize;
+        if len > self.max_len {
+            return Err(format!(
+                "a frame of {len} bytes in the source exceeds the limit of {} (--size); is the \
+                 stream length-delimited (big-endian u32 length, then the frame)?",
+                self.max_len
+            )
+            .into());
+        }
+        let Some(body) = rest.get(4..4 + len) else {
+            return Ok(None);
+        };
         let mut message = Vec::with_capacity(frame::HEADER_LEN + len);
         message.resize(frame::HEADER_LEN, 0);
         message.extend_from_slice(body);
         self.start += 4 + len;
-        Some(message)
+        Ok(Some(message))
     }
 }
 
@@ -179,6 +203,8 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
     std::thread::sleep(Duration::from_secs_f64(options.start_after.max(0.0)));
     let interval = Duration::from_secs_f64(1.0 / options.fps);
     let run_for = Duration::from_secs_f64(options.seconds.max(0.0));
+    // Frames from a source must fit the payload limit the client was given, header included.
+    let max_frame = video::max_payload(options.size) - frame::HEADER_LEN;
     let start = Instant::now();
     match &options.source {
         Source::Synthetic => {
@@ -192,10 +218,10 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
             }
         }
         Source::File(path) => {
-            let mut deframer = Deframer::default();
+            let mut deframer = Deframer::new(max_frame);
             std::fs::File::open(path)?.read_to_end(&mut deframer.buffer)?;
             let mut n = 0u32;
-            while let Some(message) = deframer.next_message() {
+            while let Some(message) = deframer.next_message()? {
                 wait_until(start + interval * n);
                 publisher.send(message)?;
                 n += 1;
@@ -205,7 +231,7 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
             let socket = UdpSocket::bind(bind.as_str())?;
             println!("relay: reading frames on udp://{}", socket.local_addr()?);
             socket.set_read_timeout(Some(Duration::from_millis(100)))?;
-            let mut deframer = Deframer::default();
+            let mut deframer = Deframer::new(max_frame);
             let mut datagram = vec![0u8; 65_536];
             while start.elapsed() < run_for {
                 match socket.recv(&mut datagram) {
@@ -220,7 +246,7 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                while let Some(message) = deframer.next_message() {
+                while let Some(message) = deframer.next_message()? {
                     publisher.send(message)?;
                 }
             }
@@ -267,12 +293,12 @@ mod tests {
     fn deframer_yields_whole_frames_with_header_room_across_pieces() {
         let bodies: [&[u8]; 4] = [b"first", b"", &[7; 3000], b"last"];
         let bytes = stream(&bodies);
-        let mut deframer = Deframer::default();
+        let mut deframer = Deframer::new(3000);
         let mut got = Vec::new();
         // Pieces of 7 bytes: prefixes and bodies split at every possible place.
         for piece in bytes.chunks(7) {
             deframer.extend(piece);
-            while let Some(message) = deframer.next_message() {
+            while let Some(message) = deframer.next_message().unwrap() {
                 got.push(message);
             }
         }
@@ -281,10 +307,21 @@ mod tests {
             assert_eq!(&message[..frame::HEADER_LEN], &[0; frame::HEADER_LEN]);
             assert_eq!(&message[frame::HEADER_LEN..], body);
         }
-        assert!(deframer.next_message().is_none());
+        assert!(deframer.next_message().unwrap().is_none());
         assert!(
             deframer.buffer.len() < bytes.len(),
             "consumed bytes are dropped as the stream goes on"
+        );
+    }
+
+    #[test]
+    fn deframer_refuses_a_length_above_the_limit_instead_of_buffering() {
+        let mut deframer = Deframer::new(100);
+        deframer.extend(&101u32.to_be_bytes());
+        let error = deframer.next_message().expect_err("over the limit");
+        assert!(
+            error.to_string().contains("exceeds the limit of 100"),
+            "{error}"
         );
     }
 }
