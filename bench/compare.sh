@@ -41,8 +41,8 @@ KS=$TARGET/release/kcpq-server
 NB=/tmp/natsbench-target/release/natsbench
 
 ulimit -n "$(ulimit -Hn)"
-# natsbench runs on 2 tokio workers; give kcpq-bench's smol executor the same 2 threads.
-export SMOL_THREADS=${SMOL_THREADS:-2}
+# natsbench runs on 2 tokio workers (its default --threads 2); kcpq-bench on its default
+# --threads 1, one executor thread for the test and its connections (bench/README.md says why).
 WORK=$(mktemp -d /tmp/kcpq-compare.XXXXXX)
 NATS_PID=""
 KCPQ_PID=""

@@ -38,6 +38,7 @@ mod message;
 pub mod preset;
 mod server;
 mod socket;
+mod spawner;
 mod timeout;
 
 pub use kcpq_core as core;
@@ -57,4 +58,5 @@ pub use server::{
     ServerSubscription, StoppedError,
 };
 pub use socket::{DEFAULT_SOCKET_BUFFER, SocketOptions};
+pub use spawner::Spawner;
 pub use timeout::{Elapsed, with_timeout};

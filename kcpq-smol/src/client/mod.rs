@@ -31,6 +31,7 @@ pub use subscription::{CallbackSubscription, Subscription};
 use crate::clock::{Clock, fresh_seed};
 use crate::message::Message;
 use crate::socket::{SocketOptions, UdpIo};
+use crate::spawner::Spawner;
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
 
@@ -72,6 +73,9 @@ pub struct ClientOptions {
     pub command_capacity: usize,
     /// Bound of the event queue.
     pub event_capacity: usize,
+    /// Where the driver task and callback subscriptions run; see [`Spawner`] for why it matters
+    /// to latency.
+    pub spawner: Spawner,
 }
 
 impl ClientOptions {
@@ -87,6 +91,7 @@ impl ClientOptions {
             socket: SocketOptions::default(),
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            spawner: Spawner::default(),
         }
     }
 }
@@ -148,6 +153,8 @@ struct Inner {
     operation_timeout: Duration,
     /// The core's `close_linger`: how long a closing session waits for its CLOSE's ACK.
     close_linger: Duration,
+    /// Where callback subscriptions run.
+    spawner: Spawner,
 }
 
 /// A connection to a KCPQ server. Clones share the connection; it closes when the last clone
@@ -202,11 +209,13 @@ impl Client {
             event_tx,
             max_payload.clone(),
         );
-        smol::spawn(async move {
-            crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
-            driver.finish();
-        })
-        .detach();
+        options
+            .spawner
+            .spawn(async move {
+                crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
+                driver.finish();
+            })
+            .detach();
         // The handshake times out by itself; the margin covers a silent driver.
         let bound = options.connect_timeout + Duration::from_secs(1);
         let connected = match with_timeout(bound, connect_rx.recv()).await {
@@ -223,6 +232,7 @@ impl Client {
                 connected,
                 operation_timeout: options.operation_timeout,
                 close_linger,
+                spawner: options.spawner,
             }),
         })
     }
@@ -449,7 +459,8 @@ impl Client {
         ))
     }
 
-    /// Subscribes and calls `callback` with every message, on a task of smol's global executor.
+    /// Subscribes and calls `callback` with every message, on a task of the client's
+    /// [`ClientOptions::spawner`] (smol's global executor unless set).
     pub async fn subscribe_callback<F>(
         &self,
         filter: &str,
@@ -459,7 +470,11 @@ impl Client {
         F: FnMut(Message) + Send + 'static,
     {
         let subscription = self.subscribe(filter).await?;
-        Ok(CallbackSubscription::spawn(subscription, callback))
+        Ok(CallbackSubscription::spawn(
+            &self.inner.spawner,
+            subscription,
+            callback,
+        ))
     }
 
     /// The client's events (disconnects, slow consumers, server errors).

@@ -11,6 +11,7 @@ use super::driver::Command;
 use super::error::UnsubscribeError;
 use crate::inbox::SubQueue;
 use crate::message::Message;
+use crate::spawner::Spawner;
 
 /// A confirmed subscription: a [`Stream`] of the messages it receives, in order.
 ///
@@ -108,12 +109,16 @@ pub struct CallbackSubscription {
 }
 
 impl CallbackSubscription {
-    pub(crate) fn spawn<F>(mut subscription: Subscription, mut callback: F) -> CallbackSubscription
+    pub(crate) fn spawn<F>(
+        spawner: &Spawner,
+        mut subscription: Subscription,
+        mut callback: F,
+    ) -> CallbackSubscription
     where
         F: FnMut(Message) + Send + 'static,
     {
         let sid = subscription.sid;
-        let task = smol::spawn(async move {
+        let task = spawner.spawn(async move {
             while let Some(message) = subscription.next().await {
                 callback(message);
             }

@@ -19,6 +19,7 @@ use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
 use crate::clock::{Clock, fresh_seed};
 use crate::message::Message;
 use crate::socket::{SocketOptions, UdpIo};
+use crate::spawner::Spawner;
 use driver::{Command, Driver};
 pub use owner::{OwnerPublishError, OwnerRequestError, OwnerSubscribeError, ServerSubscription};
 
@@ -41,6 +42,8 @@ pub struct ServerOptions {
     pub socket: SocketOptions,
     /// Bound of the event queue.
     pub event_capacity: usize,
+    /// Where [`Server::spawn`] runs the server; see [`Spawner`].
+    pub spawner: Spawner,
 }
 
 impl ServerOptions {
@@ -52,6 +55,7 @@ impl ServerOptions {
             config: ServerConfig::default(),
             socket: SocketOptions::default(),
             event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
+            spawner: Spawner::default(),
         }
     }
 }
@@ -231,15 +235,18 @@ impl Server {
         Ok(())
     }
 
-    /// Spawns [`Server::run`] on smol's global executor and returns a handle.
+    /// Spawns [`Server::run`] on [`ServerOptions::spawner`] (smol's global executor unless set)
+    /// and returns a handle.
     pub fn spawn(self) -> ServerHandle {
         let handle = self.handle();
-        smol::spawn(async move {
-            if let Err(e) = self.run().await {
-                log::error!("server stopped: {e}");
-            }
-        })
-        .detach();
+        let spawner = self.options.spawner.clone();
+        spawner
+            .spawn(async move {
+                if let Err(e) = self.run().await {
+                    log::error!("server stopped: {e}");
+                }
+            })
+            .detach();
         handle
     }
 }

@@ -45,7 +45,7 @@ pub(crate) async fn conns(
                 server_pid: None,
                 ..ctx.clone()
             };
-            smol::spawn(async move {
+            crate::spawn(async move {
                 let mut results: Vec<Result<Opened, String>> = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -99,7 +99,7 @@ pub(crate) async fn conns(
         for (client, mut sub) in opened {
             clients.push(client);
             let got = got.clone();
-            waiters.push(smol::spawn(async move {
+            waiters.push(crate::spawn(async move {
                 if let Some(Some(_)) = next_until(&mut sub, verify_deadline).await {
                     got.fetch_add(1, Ordering::Relaxed);
                 }

@@ -10,6 +10,7 @@ mod stats;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
@@ -20,8 +21,8 @@ use kcpq_smol::core::crypto::KeySet;
 use kcpq_smol::keys::client_keys;
 use kcpq_smol::preset::Preset;
 use kcpq_smol::{
-    Client, ClientOptions, ConnectError, Event, Message, PublishError, QueueLimits, SubscribeError,
-    SubscribeOptions, Subscription,
+    Client, ClientOptions, ConnectError, Event, Message, PublishError, QueueLimits, Spawner,
+    SubscribeError, SubscribeOptions, Subscription,
 };
 use serde_json::{Value, json};
 
@@ -29,6 +30,18 @@ static SLOW_CONSUMER_EVENTS: AtomicU64 = AtomicU64::new(0);
 static DISCONNECT_EVENTS: AtomicU64 = AtomicU64::new(0);
 static SERVER_ERROR_EVENTS: AtomicU64 = AtomicU64::new(0);
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+/// The executor every task of a run uses, the clients' drivers included. The main thread runs
+/// it, with `--threads - 1` more threads.
+static EXECUTOR: LazyLock<Arc<smol::Executor<'static>>> =
+    LazyLock::new(|| Arc::new(smol::Executor::new()));
+
+/// Starts a task on the benchmark's executor.
+pub(crate) fn spawn<T: Send + 'static>(
+    future: impl std::future::Future<Output = T> + Send + 'static,
+) -> smol::Task<T> {
+    EXECUTOR.spawn(future)
+}
 
 /// Benchmarks a KCPQ server the way natsbench benchmarks NATS.
 #[derive(Debug, Parser)]
@@ -46,6 +59,12 @@ struct Args {
     /// Hard cap of one test, in seconds.
     #[arg(long, default_value_t = 60.0, global = true)]
     timeout: f64,
+    /// Threads running the benchmark's executor (its clients' drivers and its tasks), the main
+    /// thread included. natsbench's flag of the same name sets tokio's workers. One thread
+    /// switches no thread per message, which is what kcpq-smol's latency wants (see
+    /// `kcpq_smol::Spawner`); more spread many connections over cores.
+    #[arg(long, default_value_t = 1, global = true)]
+    threads: usize,
     /// Free text copied into the JSON line.
     #[arg(long, global = true)]
     tag: Option<String>,
@@ -207,9 +226,10 @@ impl Ctx {
         options.connect_timeout = Duration::from_secs(10);
         options.socket.offload = self.udp_offload;
         options.config.kcp = self.preset.kcp();
+        options.spawner = Spawner::Executor(EXECUTOR.clone());
         let client = Client::connect_with(options).await?;
         let mut events = client.events();
-        smol::spawn(async move {
+        spawn(async move {
             while let Some(event) = events.next().await {
                 let counter = match event {
                     Event::SlowConsumer { .. } => &SLOW_CONSUMER_EVENTS,
@@ -420,15 +440,14 @@ fn test_name(test: &Test) -> &'static str {
 fn main() {
     let args = Args::parse();
     let ts = stats::unix_ns() / 1_000_000_000;
-    match smol::block_on(run(&args)) {
+    let threads = args.threads.max(1);
+    for _ in 1..threads {
+        std::thread::spawn(|| smol::block_on(EXECUTOR.run(future::pending::<()>())));
+    }
+    match smol::block_on(EXECUTOR.run(run(&args))) {
         Ok(mut line) => {
             line["ts"] = json!(ts);
-            line["threads"] = json!(
-                std::env::var("SMOL_THREADS")
-                    .ok()
-                    .and_then(|t| t.parse::<u64>().ok())
-                    .unwrap_or(1)
-            );
+            line["threads"] = json!(threads);
             if let Some(tag) = &args.tag {
                 line["tag"] = json!(tag);
             }

@@ -90,7 +90,7 @@ pub(crate) async fn throughput(
     let deadline = t0 + ctx.timeout;
     let counters: Vec<_> = subs
         .into_iter()
-        .map(|sub| smol::spawn(count(sub, count_, t0, deadline, idle, size >= 8)))
+        .map(|sub| crate::spawn(count(sub, count_, t0, deadline, idle, size >= 8)))
         .collect();
     let mut sent = 0u64;
     for i in 0..count_ {
@@ -165,7 +165,7 @@ pub(crate) async fn fanin(
     let s0 = Snap::take(ctx.pid());
     let t0 = Instant::now();
     let deadline = t0 + ctx.timeout;
-    let receiver = smol::spawn(async move {
+    let receiver = crate::spawn(async move {
         let mut checks: Vec<SeqCheck> = (0..npubs).map(|_| SeqCheck::default()).collect();
         let (mut n, mut last) = (0u64, t0);
         while n < total {
@@ -199,7 +199,7 @@ pub(crate) async fn fanin(
         .enumerate()
         .map(|(id, client)| {
             let subject = subject.clone();
-            smol::spawn(async move {
+            crate::spawn(async move {
                 let mut header = [0u8; 12];
                 header[8..].copy_from_slice(&(id as u32).to_le_bytes());
                 let mut sent = 0u64;
@@ -279,7 +279,7 @@ pub(crate) async fn frames(
         .into_iter()
         .map(|mut sub| {
             let (sent_total, done) = (sent_total.clone(), done.clone());
-            smol::spawn(async move {
+            crate::spawn(async move {
                 let mut latencies = Vec::with_capacity(total as usize);
                 let (mut n, mut seq_check, mut done_at) = (0u64, SeqCheck::default(), None);
                 loop {

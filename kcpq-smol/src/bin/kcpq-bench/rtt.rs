@@ -29,7 +29,7 @@ pub(crate) async fn latency(
     }
     let echo_task = {
         let (echo, pong) = (echo.clone(), pong.clone());
-        smol::spawn(async move {
+        crate::spawn(async move {
             while let Some(m) = echo_sub.next().await {
                 if echo.publish(&pong, m.payload).await.is_err() {
                     break;
@@ -91,7 +91,7 @@ pub(crate) async fn udplat(
     let echo = Async::<UdpSocket>::bind((Ipv4Addr::LOCALHOST, 0))?;
     let pinger = Async::<UdpSocket>::bind((Ipv4Addr::LOCALHOST, 0))?;
     pinger.get_ref().connect(echo.get_ref().local_addr()?)?;
-    let echo_task = smol::spawn(async move {
+    let echo_task = crate::spawn(async move {
         let mut buf = vec![0u8; 65_536];
         while let Ok((n, from)) = echo.recv_from(&mut buf).await {
             if echo.send_to(&buf[..n], from).await.is_err() {

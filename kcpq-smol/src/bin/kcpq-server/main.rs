@@ -11,12 +11,13 @@ mod monitor;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use futures_lite::StreamExt;
 use kcpq_smol::keys::{KeySource, server_keys};
-use kcpq_smol::{Server, ServerOptions};
+use kcpq_smol::{Server, ServerOptions, Spawner};
 
 use config::FileConfig;
 use kcpq_smol::preset::Preset;
@@ -66,7 +67,11 @@ struct Args {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
-    match smol::block_on(run(args)) {
+    // The broker, its monitor and its signal handler all run on this thread, which also polls
+    // the sockets while it waits: a datagram wakes no other thread (see `Spawner`).
+    let executor = Arc::new(smol::Executor::new());
+    let spawner = Spawner::Executor(executor.clone());
+    match smol::block_on(executor.run(run(args, spawner))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("kcpq-server: error: {message}");
@@ -75,7 +80,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args, spawner: Spawner) -> Result<(), String> {
     let mut file = match &args.config {
         Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
         None => FileConfig::default(),
@@ -130,7 +135,14 @@ async fn run(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot serve monitoring on {addr}: {e}"))?;
         println!("monitoring on http://{addr} (/healthz /varz /connz /metrics)");
-        smol::spawn(monitor::serve(listener, handle.clone(), started)).detach();
+        spawner
+            .spawn(monitor::serve(
+                listener,
+                handle.clone(),
+                started,
+                spawner.clone(),
+            ))
+            .detach();
     }
 
     let signals =
@@ -139,7 +151,9 @@ async fn run(args: Args) -> Result<(), String> {
     let drain_timeout = file
         .drain_timeout_ms
         .map_or(DEFAULT_DRAIN_TIMEOUT, Duration::from_millis);
-    smol::spawn(stop_on_signals(signals, handle.clone(), drain_timeout)).detach();
+    spawner
+        .spawn(stop_on_signals(signals, handle.clone(), drain_timeout))
+        .detach();
 
     println!("kcpq-server listening on udp://{}", server.local_addr());
     server.run().await.map_err(|e| e.to_string())?;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use kcpq_smol::core::kcp::KcpStats;
 use kcpq_smol::core::server::ServerStats;
-use kcpq_smol::{ClientInfo, ServerHandle, with_timeout};
+use kcpq_smol::{ClientInfo, ServerHandle, Spawner, with_timeout};
 use serde_json::json;
 use smol::net::{TcpListener, TcpStream};
 
@@ -18,8 +18,14 @@ const MAX_REQUEST: usize = 8 * 1024;
 /// Time a client has to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves the monitor on `listener` until the process ends.
-pub(crate) async fn serve(listener: TcpListener, server: ServerHandle, started: SystemTime) {
+/// Serves the monitor on `listener` until the process ends, each connection on a task of
+/// `spawner`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    server: ServerHandle,
+    started: SystemTime,
+    spawner: Spawner,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -29,12 +35,13 @@ pub(crate) async fn serve(listener: TcpListener, server: ServerHandle, started: 
             }
         };
         let server = server.clone();
-        smol::spawn(async move {
-            if let Err(e) = answer(stream, &server, started).await {
-                log::debug!("monitor: {e}");
-            }
-        })
-        .detach();
+        spawner
+            .spawn(async move {
+                if let Err(e) = answer(stream, &server, started).await {
+                    log::debug!("monitor: {e}");
+                }
+            })
+            .detach();
     }
 }
 
