@@ -110,6 +110,7 @@ pub(crate) async fn run<O: Owner>(
     commands: &Receiver<O::Command>,
 ) {
     let mut commands_open = true;
+    let mut alarm = Alarm::default();
     let mut now = clock.now();
     loop {
         drain(owner, io, now).await;
@@ -121,16 +122,12 @@ pub(crate) async fn run<O: Owner>(
             .flatten()
             .min();
         let accepting = commands_open && owner.accepts_commands(now);
-        let wake = next_wake(
-            io,
-            deadline.map(|t| clock.std_instant(t)),
-            commands,
-            accepting,
-        )
-        .await;
+        alarm.arm(deadline.map(|t| clock.std_instant(t)));
+        let wake = next_wake(io, &mut alarm, commands, accepting).await;
         now = clock.now();
         match wake {
-            Wake::Readable | Wake::Timer => {}
+            Wake::Readable => {}
+            Wake::Timer => alarm.fired(),
             Wake::Command(command) => {
                 // The whole burst first, then the output: publishes queued back to back are
                 // coalesced into full datagrams instead of one datagram each.
@@ -211,9 +208,49 @@ async fn drain_unsent<O: Owner>(owner: &mut O, io: &mut UdpIo, now: Instant) {
     }
 }
 
+/// The loop's one timer. It is re-armed only for a deadline earlier than the one it holds; a
+/// later or absent deadline keeps it, so at worst it fires early, into a wake-up that finds
+/// nothing due. Arming a timer wakes the reactor (an eventfd write and one more round of
+/// `epoll_wait`), and the deadline moves at almost every wake-up (each send arms a
+/// retransmission deadline, each ACK clears it): re-arming every time cost a reactor wake-up
+/// per message.
+#[derive(Debug)]
+struct Alarm {
+    timer: Timer,
+    /// When the timer fires, if it is armed.
+    armed: Option<std::time::Instant>,
+}
+
+impl Default for Alarm {
+    fn default() -> Self {
+        Alarm {
+            timer: Timer::never(),
+            armed: None,
+        }
+    }
+}
+
+impl Alarm {
+    /// Makes sure the timer fires at `deadline` or earlier.
+    fn arm(&mut self, deadline: Option<std::time::Instant>) {
+        let Some(at) = deadline else {
+            return;
+        };
+        if self.armed.is_none_or(|armed| at < armed) {
+            self.timer.set_at(at);
+            self.armed = Some(at);
+        }
+    }
+
+    /// The timer fired: it is disarmed.
+    fn fired(&mut self) {
+        self.armed = None;
+    }
+}
+
 async fn next_wake<C>(
     io: &UdpIo,
-    deadline: Option<std::time::Instant>,
+    alarm: &mut Alarm,
     commands: &Receiver<C>,
     accepting: bool,
 ) -> Wake<C> {
@@ -236,11 +273,46 @@ async fn next_wake<C>(
         }
     };
     let timer = async {
-        match deadline {
-            Some(at) => Timer::at(at).await,
-            None => Timer::never().await,
-        };
+        (&mut alarm.timer).await;
         Wake::Timer
     };
     future::or(command, future::or(readable, timer)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_alarm_moves_only_to_an_earlier_deadline() {
+        let t0 = std::time::Instant::now() + Duration::from_secs(60);
+        let mut alarm = Alarm::default();
+        alarm.arm(None);
+        assert_eq!(alarm.armed, None, "no deadline arms nothing");
+        alarm.arm(Some(t0));
+        assert_eq!(alarm.armed, Some(t0));
+        alarm.arm(Some(t0 + Duration::from_millis(5)));
+        alarm.arm(None);
+        assert_eq!(alarm.armed, Some(t0), "a later or absent deadline keeps it");
+        alarm.arm(Some(t0 - Duration::from_millis(5)));
+        assert_eq!(alarm.armed, Some(t0 - Duration::from_millis(5)));
+        alarm.fired();
+        alarm.arm(Some(t0 + Duration::from_millis(5)));
+        assert_eq!(
+            alarm.armed,
+            Some(t0 + Duration::from_millis(5)),
+            "re-armed after firing"
+        );
+    }
+
+    #[test]
+    fn the_alarm_fires_at_the_earliest_deadline_it_was_given() {
+        let mut alarm = Alarm::default();
+        let start = std::time::Instant::now();
+        alarm.arm(Some(start + Duration::from_secs(3600)));
+        alarm.arm(Some(start + Duration::from_millis(1)));
+        let fired_at = futures_lite::future::block_on(&mut alarm.timer);
+        assert_eq!(fired_at, start + Duration::from_millis(1));
+    }
 }

@@ -20,7 +20,8 @@ use smol::{Executor, Task};
 ///   uses the client: `async_io::block_on(executor.run(main))`. Driver and caller then share one
 ///   thread, which also polls the sockets while it waits, so a message costs no thread switch
 ///   at all. Run the same executor on more threads (`executor.run` on each) to spread many
-///   clients over cores. On a loaded 2-vCPU machine this halved the ping-pong round trip.
+///   clients over cores. In `kcpq-bench latency` on a 2-vCPU VM, this took the futex calls per
+///   round trip from 13 to under 1 and the p90 round trip from about 430 µs to 300 µs.
 ///
 /// ```no_run
 /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
