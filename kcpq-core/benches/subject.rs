@@ -1,14 +1,18 @@
 //! Criterion benchmarks for the `subject` module: matches per second of the subscription index
 //! (cache hits, cache misses, cache off) next to a naive linear scan, for exact, `*` and `>`
 //! filters at 10 000 and 100 000 subscriptions. Every published subject reaches exactly one
-//! subscriber.
+//! subscriber. Also validation per published subject (done by the client and by the server for
+//! every publish), ASCII and not.
 //!
 //! `cargo bench -p kcpq-core --bench subject -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kcpq_core::subject::{IndexConfig, MatchResult, SubscriptionIndex, filter_matches};
+use kcpq_core::subject::{
+    IndexConfig, MatchResult, SubjectLimits, SubscriptionIndex, filter_matches, validate_filter,
+    validate_subject,
+};
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -114,5 +118,25 @@ fn bench_index(c: &mut Criterion) {
     }
 }
 
-criterion_group!(group, bench_index);
+fn bench_validate(c: &mut Criterion) {
+    let limits = SubjectLimits::default();
+    let mut group = c.benchmark_group("validate");
+    for (name, subject) in [
+        ("short", "orders.new"),
+        ("typical", "kcpqbench.throughput.17"),
+        ("inbox", "_INBOX.Zm9vYmFyYmF6cXV4cXV1eA.17"),
+        ("non_ascii", "capteurs.température.salle"),
+    ] {
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::new("subject", name), |b| {
+            b.iter(|| validate_subject(black_box(subject), &limits).is_ok())
+        });
+    }
+    group.bench_function(BenchmarkId::new("filter", "wildcards"), |b| {
+        b.iter(|| validate_filter(black_box("telemetry.*.temp.>"), &limits).is_ok())
+    });
+    group.finish();
+}
+
+criterion_group!(group, bench_index, bench_validate);
 criterion_main!(group);

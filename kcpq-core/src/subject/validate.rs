@@ -213,7 +213,58 @@ pub fn filter_matches(filter: &str, subject: &str) -> bool {
     }
 }
 
+/// Every publish is validated (by the client before it queues it, by the server when it
+/// arrives), so the common case takes one pass over the bytes; whatever that pass does not
+/// accept at once (an error, or a non-ASCII byte that may start Unicode whitespace) goes
+/// through [`check_precisely`], which names the first failure.
 fn check(kind: SubjectKind, text: &str, limits: &SubjectLimits) -> Result<(), SubjectError> {
+    if accepts_at_once(kind, text.as_bytes(), limits) {
+        Ok(())
+    } else {
+        check_precisely(kind, text, limits)
+    }
+}
+
+/// Whether `text` is valid ASCII for `kind` within `limits`, in one pass. `false` means
+/// "not shown valid": the precise check decides.
+fn accepts_at_once(kind: SubjectKind, text: &[u8], limits: &SubjectLimits) -> bool {
+    if text.is_empty() || text.len() > limits.max_len {
+        return false;
+    }
+    let mut tokens = 1;
+    let mut token_start = 0;
+    for (i, &byte) in text.iter().enumerate() {
+        if byte == b'.' {
+            if kind == SubjectKind::QueueGroup
+                || !token_accepted(kind, &text[token_start..i], false)
+            {
+                return false;
+            }
+            tokens += 1;
+            token_start = i + 1;
+        } else if !byte.is_ascii() || char::from(byte).is_whitespace() {
+            return false;
+        }
+    }
+    tokens <= limits.max_tokens && token_accepted(kind, &text[token_start..], true)
+}
+
+/// Whether one token is non-empty and, if a wildcard, allowed where it stands.
+fn token_accepted(kind: SubjectKind, token: &[u8], last: bool) -> bool {
+    match token {
+        [] => false,
+        b"*" => kind == SubjectKind::Filter,
+        b">" => kind == SubjectKind::Filter && last,
+        _ => true,
+    }
+}
+
+/// Every rule in the documented order; the first failure is the error.
+fn check_precisely(
+    kind: SubjectKind,
+    text: &str,
+    limits: &SubjectLimits,
+) -> Result<(), SubjectError> {
     if text.is_empty() {
         return Err(SubjectError::Empty { kind });
     }
@@ -280,6 +331,7 @@ fn check(kind: SubjectKind, text: &str, limits: &SubjectLimits) -> Result<(), Su
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const L: SubjectLimits = SubjectLimits::new(DEFAULT_MAX_SUBJECT_LEN, DEFAULT_MAX_TOKENS);
 
@@ -447,5 +499,49 @@ mod tests {
         assert!(!filter_matches("foo*", "foox"));
         assert!(!filter_matches("foo.bar", "foo"));
         assert!(has_wildcards("a.*") && has_wildcards(">") && !has_wildcards("a*.b>"));
+    }
+
+    /// Text made of tokens that matter to the rules (wildcards alone and inside a token, empty
+    /// tokens, ASCII and Unicode whitespace, other non-ASCII), joined by `.`.
+    fn subject_text() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            6 => "[a-d]{1,3}",
+            2 => Just("*".to_owned()),
+            2 => Just(">".to_owned()),
+            1 => Just(String::new()),
+            1 => Just("a*".to_owned()),
+            1 => Just(">b".to_owned()),
+            1 => Just("a b".to_owned()),
+            1 => Just("\t".to_owned()),
+            1 => Just("x\u{0b}".to_owned()),
+            1 => Just("\u{85}".to_owned()),
+            1 => Just("\u{3000}y".to_owned()),
+            1 => Just("é".to_owned()),
+        ];
+        proptest::collection::vec(token, 1..6).prop_map(|tokens| tokens.join("."))
+    }
+
+    proptest! {
+        /// The one-pass check never accepts what the precise check refuses, and on ASCII text
+        /// it decides exactly as the precise check does.
+        #[test]
+        fn the_fast_path_agrees_with_the_precise_check(
+            text in subject_text(),
+            max_len in 0usize..24,
+            max_tokens in 1usize..6,
+        ) {
+            let limits = SubjectLimits::new(max_len, max_tokens);
+            for kind in [SubjectKind::Subject, SubjectKind::Filter, SubjectKind::QueueGroup] {
+                let fast = accepts_at_once(kind, text.as_bytes(), &limits);
+                let precise = check_precisely(kind, &text, &limits);
+                if fast {
+                    prop_assert_eq!(&precise, &Ok(()), "{:?} {:?}", kind, text);
+                }
+                if text.is_ascii() {
+                    prop_assert_eq!(fast, precise.is_ok(), "{:?} {:?}", kind, text);
+                }
+                prop_assert_eq!(check(kind, &text, &limits), precise);
+            }
+        }
     }
 }
