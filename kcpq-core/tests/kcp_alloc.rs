@@ -74,7 +74,7 @@ impl Rig {
         self.b.handle_timeout(now);
         while let Some(n) = self.a.poll_transmit(now, &mut self.datagram) {
             self.sent += 1;
-            if self.sent % self.loss_every != 0 {
+            if !self.sent.is_multiple_of(self.loss_every) {
                 self.b.handle_datagram(now, &self.datagram[..n]);
             }
         }

@@ -56,7 +56,7 @@ pub(crate) fn matches_reset(
 ) -> bool {
     let len = datagram.len();
     if !(RESET_HEADER_LEN + RESET_TOKEN_LEN..=MAX_RESET_LEN).contains(&len)
-        || (len - RESET_HEADER_LEN) % RESET_TOKEN_LEN != 0
+        || !(len - RESET_HEADER_LEN).is_multiple_of(RESET_TOKEN_LEN)
         || datagram[0] != TYPE_RESET
         || datagram[1..RESET_HEADER_LEN] != session_id.0
     {

@@ -275,11 +275,11 @@ impl Kcp {
     pub(crate) fn tick(&mut self, now: Instant) {
         self.advance_clock(now);
         self.check_timeouts();
-        if let Some(deadline) = self.ack_deadline {
-            if diff(self.current, deadline) >= 0 {
-                self.ack_deadline = None;
-                self.ack_due = true;
-            }
+        if let Some(deadline) = self.ack_deadline
+            && diff(self.current, deadline) >= 0
+        {
+            self.ack_deadline = None;
+            self.ack_due = true;
         }
         self.update_probe();
     }
@@ -462,10 +462,10 @@ impl Kcp {
             let d = diff(at, self.current);
             best = Some(best.map_or(d, |b| b.min(d)));
         };
-        if self.unacked > 0 {
-            if let Some(e) = self.earliest_resend {
-                consider(e);
-            }
+        if self.unacked > 0
+            && let Some(e) = self.earliest_resend
+        {
+            consider(e);
         }
         if let Some(d) = self.ack_deadline {
             consider(d);

@@ -360,10 +360,10 @@ impl Kcp {
     }
 
     fn pop_front_segment(&mut self) {
-        if let Some(seg) = self.rcv_queue.pop_front() {
-            if self.pool.len() < usize::from(self.config.recv_window) {
-                self.pool.push(seg.data);
-            }
+        if let Some(seg) = self.rcv_queue.pop_front()
+            && self.pool.len() < usize::from(self.config.recv_window)
+        {
+            self.pool.push(seg.data);
         }
         self.rcv_consumed = 0;
     }

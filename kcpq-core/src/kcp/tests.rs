@@ -593,7 +593,7 @@ fn sequence_numbers_and_timestamps_wrap() {
         b.handle_timeout(now);
         for d in drain(&mut a, now) {
             n += 1;
-            if n % 5 != 0 {
+            if !n.is_multiple_of(5) {
                 b.handle_datagram(now, &d); // every fifth datagram lost
             }
         }
