@@ -44,7 +44,7 @@ fn smol_pubsub_runs() {
 
 #[test]
 fn smol_request_reply_runs() {
-    bounded(|| smol::block_on(smol_request_reply::run(&[])));
+    bounded(|| smol_request_reply::run_blocking(&[]));
 }
 
 #[test]
