@@ -24,6 +24,10 @@
 //! # }
 //! ```
 //!
+//! Where the driver tasks run is the caller's choice ([`Spawner`], in [`ClientOptions`] and
+//! [`ServerOptions`]): smol's global executor by default, or an executor the caller runs on its
+//! own thread, which keeps a message and its caller on one thread (the lower latency).
+//!
 //! [`Client::close`] and [`ServerHandle::shutdown`] stop at once; [`Client::drain`] and
 //! [`ServerHandle::drain`] deliver what is queued first, like NATS's drain.
 #![warn(missing_docs)]
