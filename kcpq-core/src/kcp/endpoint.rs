@@ -181,7 +181,8 @@ pub struct Kcp {
     pub(crate) rcv_consumed: usize,
     /// Unread payload bytes in `rcv_queue`.
     pub(crate) rcv_queue_bytes: usize,
-    /// Recycled receive buffers (capacity `mss`), at most `recv_window` of them.
+    /// Recycled receive buffers, at most `recv_window` of them: each holds its first payload
+    /// exactly, and grows to `mss` the first time it is reused for a larger one.
     pub(crate) pool: Vec<Vec<u8>>,
     /// ACKs to send: `(sn, ts)`.
     pub(crate) acklist: VecDeque<(u32, u32)>,

@@ -225,11 +225,18 @@ impl Kcp {
         {
             Ok(_) => self.stats.duplicate_segments += 1,
             Err(pos) => {
+                // A new buffer fits its payload only, so a session that only ever receives
+                // small frames holds small buffers. A recycled one too small for this payload
+                // grows to a whole MSS at once: busy sessions end up with MSS-sized buffers
+                // only, and stop allocating.
                 let mut data = self
                     .pool
                     .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(self.mss));
+                    .unwrap_or_else(|| Vec::with_capacity(payload.len()));
                 data.clear();
+                if data.capacity() < payload.len() {
+                    data.reserve_exact(self.mss.max(payload.len()));
+                }
                 data.extend_from_slice(payload);
                 self.rcv_buf.insert(
                     pos,

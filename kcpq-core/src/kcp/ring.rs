@@ -2,8 +2,14 @@
 //! unacknowledged segment, addressed by absolute stream offsets.
 //!
 //! Segments refer to `(offset, len)` ranges, so a write is one copy into the ring and a
-//! transmission is one copy out of it; no buffer exists per segment. The ring grows by doubling
-//! (allocation during warm-up only, up to the configured send buffer limit) and never shrinks.
+//! transmission is one copy out of it; no buffer exists per segment. The ring starts at
+//! [`MIN_RING`] bytes, grows by doubling (allocation during warm-up only, up to the configured
+//! send buffer limit) and never shrinks.
+
+/// The smallest storage: a server holds one ring per session, and most sessions of a big
+/// deployment only ever have a few small frames in flight (an idle subscriber's PONGs and
+/// acknowledgements of its subscriptions). Busy sessions double their way up once.
+const MIN_RING: usize = 256;
 
 /// A FIFO of bytes with absolute offsets: bytes are appended at the end and released from the
 /// front; any live range can be read as at most two slices.
@@ -47,7 +53,7 @@ impl ByteRing {
     }
 
     fn grow(&mut self, needed: usize) {
-        let new_cap = needed.next_power_of_two().max(4096);
+        let new_cap = needed.next_power_of_two().max(MIN_RING);
         let mut fresh = vec![0u8; new_cap];
         let (a, b) = self.live_slices(0, self.len);
         fresh[..a.len()].copy_from_slice(a);
@@ -97,6 +103,17 @@ mod tests {
     fn read(ring: &ByteRing, offset: u64, len: usize) -> Vec<u8> {
         let (a, b) = ring.slices(offset, len);
         [a, b].concat()
+    }
+
+    #[test]
+    fn storage_starts_small_and_doubles_to_fit() {
+        let mut ring = ByteRing::default();
+        ring.push(&[1; 120]);
+        assert_eq!(ring.buf.len(), MIN_RING);
+        ring.push(&[2; 200]);
+        assert_eq!(ring.buf.len(), 512);
+        assert_eq!(read(&ring, 0, 120), [1; 120]);
+        assert_eq!(read(&ring, 120, 200), [2; 200]);
     }
 
     #[test]
