@@ -6,7 +6,6 @@ mod common;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -95,15 +94,14 @@ fn server_and_clients_run_on_the_callers_executor() {
         responder.close().await;
         server.shutdown("test over").await;
     };
-    let both = |future| run_both(&server_executor, &executor, future);
-    both(Box::pin(async {
+    run_both(&server_executor, &executor, async {
         with_timeout(LIMIT, test)
             .await
             .expect("the test did not finish within its bound")
-    }));
+    });
     // The drivers end shortly after close and shutdown return (their last datagrams leave
     // first); nothing signals that moment, so look every few milliseconds, within the bound.
-    both(Box::pin(async {
+    run_both(&server_executor, &executor, async {
         with_timeout(LIMIT, async {
             while !(executor.is_empty() && server_executor.is_empty()) {
                 smol::Timer::after(Duration::from_millis(5)).await;
@@ -111,10 +109,10 @@ fn server_and_clients_run_on_the_callers_executor() {
         })
         .await
         .expect("every task the server and the clients started ends")
-    }));
+    });
 }
 
 /// Runs `future` on this thread, driving both executors while it waits.
-fn run_both(a: &Executor<'_>, b: &Executor<'_>, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
-    smol::block_on(a.run(b.run(future)));
+fn run_both<T>(a: &Executor<'_>, b: &Executor<'_>, future: impl Future<Output = T>) -> T {
+    smol::block_on(a.run(b.run(future)))
 }
