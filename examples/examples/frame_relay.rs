@@ -212,8 +212,8 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
             let frames = (options.fps * options.seconds).round() as u64;
             for n in 0..frames {
                 wait_until(start + interval.mul_f64(n as f64));
-                let mut message = vec![0u8; options.size];
-                message[frame::HEADER_LEN..].fill((n % 251) as u8);
+                // One pass over the frame: the header is stamped over the fill byte.
+                let message = vec![(n % 251) as u8; options.size];
                 publisher.send(message)?;
             }
         }
