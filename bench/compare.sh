@@ -4,6 +4,9 @@
 #   bench/compare.sh [quick|full]        # quick: a few minutes; full: natsbench's whole matrix
 #   RUNS=3 bench/compare.sh full         # repeat the set (interleaved) RUNS times
 #   IMPAIR=1 bench/compare.sh quick      # also latency + frames through kcpq-impair (root)
+#   bench/compare.sh placement           # only latency with servers and client pinned (taskset)
+#                                        # to one core, then to two different cores
+#   PLACEMENT=1 bench/compare.sh quick   # the quick matrix, then the placement runs
 #
 # Builds both tools in release (natsbench with CARGO_TARGET_DIR=/tmp/natsbench-target so shared/
 # stays clean), needs `nats-server` on PATH (Debian package nats-server; not installed here),
@@ -12,7 +15,11 @@
 # (summarize.py: NATS as base, KCPQ as other, ratio = KCPQ / NATS).
 set -u
 MODE=${1:-quick}
-case "$MODE" in quick | full) ;; *) echo "usage: $0 [quick|full]" >&2; exit 2 ;; esac
+case "$MODE" in
+  quick | full) ;;
+  placement) PLACEMENT=1 ;;
+  *) echo "usage: $0 [quick|full|placement]" >&2; exit 2 ;;
+esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NATSBENCH_DIR=${NATSBENCH_DIR:-$ROOT/../shared/bench/natsbench}
 [ -d "$NATSBENCH_DIR" ] || NATSBENCH_DIR=/work/shared/bench/natsbench
@@ -25,7 +32,7 @@ mkdir -p "$RES"
 NATS_OUT=$RES/nats-$MODE.jsonl
 KCPQ_OUT=$RES/kcpq-$MODE.jsonl
 SUMMARY=$RES/summary-$MODE.md
-: > "$NATS_OUT"; : > "$KCPQ_OUT"
+[ "$MODE" = placement ] || { : > "$NATS_OUT"; : > "$KCPQ_OUT"; }
 
 command -v nats-server > /dev/null || {
   echo "nats-server not found: apt-get install nats-server" >&2; exit 1; }
@@ -47,8 +54,12 @@ WORK=$(mktemp -d /tmp/kcpq-compare.XXXXXX)
 NATS_PID=""
 KCPQ_PID=""
 
+# Command prefixes (empty, or `taskset -c N`) for the servers and for each benchmark call.
+SERVER_PREFIX=""
+BENCH_PREFIX=""
+
 start_nats() {
-  nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MON" >> "$WORK/nats.log" 2>&1 &
+  $SERVER_PREFIX nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MON" >> "$WORK/nats.log" 2>&1 &
   NATS_PID=$!
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$NATS_MON/healthz" > /dev/null 2>&1 && return 0
@@ -57,7 +68,7 @@ start_nats() {
   echo "nats-server did not become healthy" >&2; exit 1
 }
 start_kcpq() {
-  (cd "$WORK" && exec "$KS" --listen "127.0.0.1:$KCPQ_PORT" >> "$WORK/kcpq.log" 2>&1) &
+  (cd "$WORK" && exec $SERVER_PREFIX "$KS" --listen "127.0.0.1:$KCPQ_PORT" >> "$WORK/kcpq.log" 2>&1) &
   KCPQ_PID=$!
   for _ in $(seq 1 100); do
     grep -q "listening" "$WORK/kcpq.log" 2> /dev/null && return 0
@@ -79,7 +90,7 @@ trap 'stop_all; rm -rf "$WORK"' EXIT INT TERM
 one() { # $1 = out file, $2 = label, rest = command
   local out=$1 label=$2; shift 2
   local line
-  line=$(timeout 300 "$@")
+  line=$(timeout 300 $BENCH_PREFIX "$@")
   [ -n "$line" ] || line="{\"test\":\"$2\",\"error\":\"no output (timeout?)\"}"
   echo "$line" >> "$out"
   echo "[$label] ${*:3} -> ${line:0:150}" >&2
@@ -92,7 +103,9 @@ both() { # $1 = run, rest = test args (same for both tools)
     --key-file "$WORK/kcpq.key" --tag "run=$r"
 }
 
-python3 - "$NATS_OUT" "$KCPQ_OUT" "$RUNS" << 'PY'
+# One meta line (machine, versions, load) at the head of a pair of result files.
+meta() { # nats out, kcpq out
+python3 - "$1" "$2" "$RUNS" << 'PY'
 import json, os, platform, subprocess, sys, time
 v = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -101,6 +114,10 @@ meta = {"test": "meta", "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.
 open(sys.argv[1], "a").write(json.dumps(dict(meta, server=v, async_nats="0.51")) + "\n")
 open(sys.argv[2], "a").write(json.dumps(dict(meta, server="kcpq-server", async_nats="–")) + "\n")
 PY
+}
+
+if [ "$MODE" != placement ]; then
+meta "$NATS_OUT" "$KCPQ_OUT"
 
 if [ "$MODE" = quick ]; then
   TP="16 200000 1|128 200000 1|128 100000 2"
@@ -144,10 +161,6 @@ for r in $(seq 1 "$RUNS"); do
   stop_all
 done
 
-if [ -n "${IMPAIR:-}" ]; then
-  "$ROOT/bench/impaired.sh" "$MODE" "$NB" "$KB" "$KS" || echo "impaired runs failed" >&2
-fi
-
 {
   echo "# kcpq vs NATS ($MODE, $(date -u +%Y-%m-%dT%H:%MZ))"
   echo
@@ -156,3 +169,37 @@ fi
   python3 "$NATSBENCH_DIR/summarize.py" "$NATS_OUT" "$KCPQ_OUT"
 } > "$SUMMARY"
 echo "wrote $SUMMARY" >&2
+fi
+
+# Latency by CPU placement: both servers pinned to core 0, the benchmark client pinned to core 0
+# (every hop a context switch on one core) and then to core 1 (every hop a wake-up across cores).
+if [ -n "${PLACEMENT:-}" ]; then
+  PSUMMARY=$RES/summary-placement.md
+  echo "# Latency by CPU placement ($(date -u +%Y-%m-%dT%H:%MZ), $RUNS run(s))" > "$PSUMMARY"
+  SERVER_PREFIX="taskset -c 0"
+  for placement in same-core:0 cross-core:1; do
+    name=${placement%%:*}
+    NATS_OUT=$RES/nats-placement-$name.jsonl
+    KCPQ_OUT=$RES/kcpq-placement-$name.jsonl
+    : > "$NATS_OUT"; : > "$KCPQ_OUT"
+    meta "$NATS_OUT" "$KCPQ_OUT"
+    start_nats; start_kcpq
+    BENCH_PREFIX="taskset -c ${placement##*:}"
+    for r in $(seq 1 "$RUNS"); do both "$r" latency --size 128 --count 5000 --rate 1000; done
+    BENCH_PREFIX=""
+    stop_all
+    {
+      echo
+      echo "## $name: servers on core 0, benchmark client on core ${placement##*:}"
+      echo
+      python3 "$NATSBENCH_DIR/summarize.py" "$NATS_OUT" "$KCPQ_OUT"
+    } >> "$PSUMMARY"
+  done
+  SERVER_PREFIX=""
+  echo "wrote $PSUMMARY" >&2
+fi
+
+if [ -n "${IMPAIR:-}" ] && [ "$MODE" != placement ]; then
+  "$ROOT/bench/impaired.sh" "$MODE" "$NB" "$KB" "$KS" || echo "impaired runs failed" >&2
+fi
+
