@@ -43,7 +43,7 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 /// callers fill one while it applies the other. A full queue makes callers wait (backpressure),
 /// within their operation timeout. Publishes leave this queue at once for the core's outbox
 /// (bounded in bytes), so a deeper queue adds latency, not throughput; and its slots are
-/// allocated and touched when the client is made (about 120 bytes each), which counts for
+/// allocated and touched when the client is made (80 bytes each), which counts for
 /// processes with many clients.
 pub const DEFAULT_COMMAND_CAPACITY: usize = 512;
 /// Default bound of undelivered [`Event`]s (connection changes, server errors, slow-consumer
@@ -310,8 +310,8 @@ impl Client {
             }));
         }
         let command = Command::Send(driver::Send {
-            subject: subject.to_owned(),
-            reply: reply.map(str::to_owned),
+            subject: subject.into(),
+            reply: reply.map(Box::from),
             payload,
         });
         let command = match self.inner.commands.try_send(command) {
@@ -351,12 +351,14 @@ impl Client {
     ) -> Result<(), PublishError> {
         let timeout = self.inner.operation_timeout;
         let result = self
-            .call(timeout, |done| Command::Publish {
-                subject: subject.to_owned(),
-                reply: reply.map(str::to_owned),
-                headers,
-                payload,
-                done,
+            .call(timeout, |done| {
+                Command::Publish(Box::new(driver::Publish {
+                    subject: subject.to_owned(),
+                    reply: reply.map(str::to_owned),
+                    headers,
+                    payload,
+                    done,
+                }))
             })
             .await;
         match result {
@@ -377,7 +379,7 @@ impl Client {
         // The core times the request out; the margin covers a busy driver.
         let result = self
             .call(timeout + Duration::from_secs(1), |done| Command::Request {
-                subject: subject.to_owned(),
+                subject: subject.into(),
                 payload,
                 timeout,
                 done,
@@ -440,10 +442,12 @@ impl Client {
     ) -> Result<Subscription, SubscribeError> {
         let timeout = self.inner.operation_timeout;
         let result = self
-            .call(timeout, |done| Command::Subscribe {
-                filter: filter.to_owned(),
-                options,
-                done,
+            .call(timeout, |done| {
+                Command::Subscribe(Box::new(driver::Subscribe {
+                    filter: filter.to_owned(),
+                    options,
+                    done,
+                }))
             })
             .await;
         let (sid, queue) = match result {
