@@ -349,8 +349,11 @@ impl Server {
         let session = &mut self.table.get_mut(slot).expect("found by id").session;
         match session.handle_datagram(now, from, datagram) {
             Received::Accepted => {
-                self.table.mark_dirty(slot);
+                // Frames first: the sessions they deliver to join the transmit queue ahead of
+                // this one, whose output may be nothing but the ACK of this datagram, so that
+                // ACK's send never delays a message on its way.
                 self.process_frames(now, slot);
+                self.table.mark_dirty(slot);
                 if self.shutdown.is_some() {
                     self.advance_shutdown(now);
                 }
