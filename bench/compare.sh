@@ -53,6 +53,8 @@ ulimit -n "$(ulimit -Hn)"
 WORK=$(mktemp -d /tmp/kcpq-compare.XXXXXX)
 NATS_PID=""
 KCPQ_PID=""
+RELAY_PID=""
+RELAY_PORT=${RELAY_PORT:-14500}
 
 # Command prefixes (empty, or `taskset -c N`) for the servers and for each benchmark call.
 SERVER_PREFIX=""
@@ -83,7 +85,10 @@ stop_pid() { # $1 = pid
   kill -0 "$1" 2> /dev/null && kill -9 "$1" 2> /dev/null
   wait "$1" 2> /dev/null
 }
-stop_all() { stop_pid "$NATS_PID"; NATS_PID=""; stop_pid "$KCPQ_PID"; KCPQ_PID=""; }
+stop_all() {
+  stop_pid "$NATS_PID"; NATS_PID=""; stop_pid "$KCPQ_PID"; KCPQ_PID=""
+  stop_pid "$RELAY_PID"; RELAY_PID=""
+}
 trap 'stop_all; rm -rf "$WORK"' EXIT INT TERM
 
 # One JSON line per call; a missing line becomes an error line.
@@ -173,6 +178,8 @@ fi
 
 # Latency by CPU placement: both servers pinned to core 0, the benchmark client pinned to core 0
 # (every hop a context switch on one core) and then to core 1 (every hop a wake-up across cores).
+# Beside them, the floor of that topology: `kcpq-bench udprelay` (pinned like the servers) only
+# forwards datagrams, and `udplat --via` pings through it, four process hops per round trip.
 if [ -n "${PLACEMENT:-}" ]; then
   PSUMMARY=$RES/summary-placement.md
   echo "# Latency by CPU placement ($(date -u +%Y-%m-%dT%H:%MZ), $RUNS run(s))" > "$PSUMMARY"
@@ -183,9 +190,17 @@ if [ -n "${PLACEMENT:-}" ]; then
     KCPQ_OUT=$RES/kcpq-placement-$name.jsonl
     : > "$NATS_OUT"; : > "$KCPQ_OUT"
     meta "$NATS_OUT" "$KCPQ_OUT"
+    RELAY_OUT=$RES/relay-placement-$name.jsonl
+    : > "$RELAY_OUT"
     start_nats; start_kcpq
+    $SERVER_PREFIX "$KB" udprelay --listen "127.0.0.1:$RELAY_PORT" 2>> "$WORK/relay.log" &
+    RELAY_PID=$!
     BENCH_PREFIX="taskset -c ${placement##*:}"
-    for r in $(seq 1 "$RUNS"); do both "$r" latency --size 128 --count 5000 --rate 1000; done
+    for r in $(seq 1 "$RUNS"); do
+      both "$r" latency --size 128 --count 5000 --rate 1000
+      one "$RELAY_OUT" relay "$KB" udplat --via "127.0.0.1:$RELAY_PORT" --size 128 --count 5000 \
+        --rate 1000 --tag "run=$r"
+    done
     BENCH_PREFIX=""
     stop_all
     {
@@ -193,6 +208,19 @@ if [ -n "${PLACEMENT:-}" ]; then
       echo "## $name: servers on core 0, benchmark client on core ${placement##*:}"
       echo
       python3 "$NATSBENCH_DIR/summarize.py" "$NATS_OUT" "$KCPQ_OUT"
+      echo
+      echo "Floor of this placement, a relay that only forwards (\`udplat --via\`), RTT µs:"
+      echo
+      python3 - "$RELAY_OUT" << 'PY'
+import json, statistics, sys
+rtts = [json.loads(l).get("rtt_us") for l in open(sys.argv[1])]
+rtts = [r for r in rtts if r]
+if not rtts:
+    print("- no run produced a result")
+for q in ("p50", "p90", "p99") if rtts else ():
+    values = [r[q] for r in rtts]
+    print(f"- {q}: median {statistics.median(values):.1f} of {len(values)} runs ({', '.join(f'{v:.1f}' for v in values)})")
+PY
     } >> "$PSUMMARY"
   done
   SERVER_PREFIX=""

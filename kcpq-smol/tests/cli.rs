@@ -246,3 +246,97 @@ fn sigterm_delivers_what_the_server_queued_before_it_exits() {
         "a drained server exits 0"
     );
 }
+
+/// Runs `kcpq-bench` to its end and parses the one JSON line it prints.
+fn bench(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_kcpq-bench"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove(KEY_ENV)
+        .output()
+        .expect("run kcpq-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON line, not {stdout:?}: {e}"));
+    assert!(line.get("error").is_none(), "{args:?}: {line}");
+    assert!(output.status.success(), "{args:?}: {line}");
+    line
+}
+
+#[test]
+fn the_bench_measures_a_server_and_the_floor_through_a_relay() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, server_out) = spawn(
+        env!("CARGO_BIN_EXE_kcpq-server"),
+        dir.path(),
+        &["--listen", "127.0.0.1:0"],
+    );
+    let _server = Killed(server);
+    let url = format!("kcp://{}", listening_addr(&server_out));
+
+    let latency = bench(
+        dir.path(),
+        &[
+            "--url", &url, "latency", "--count", "300", "--rate", "0", "--warmup", "20",
+        ],
+    );
+    assert_eq!(latency["lost"], 0, "{latency}");
+    assert_eq!(latency["rtt_us"]["n"], 300, "{latency}");
+
+    let frames = bench(
+        dir.path(),
+        &[
+            "--url",
+            &url,
+            "frames",
+            "--size",
+            "20000",
+            "--fps",
+            "50",
+            "--seconds",
+            "1",
+            "--subs",
+            "2",
+            "--grace",
+            "2",
+        ],
+    );
+    assert_eq!(frames["all_delivered"], true, "{frames}");
+    assert_eq!(frames["dropped_total"], 0, "{frames}");
+
+    // The relay prints its address on stderr; it runs until killed. A relay that forwarded
+    // nothing would cost a second per ping (natsbench's loss rule), so the count is small.
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_kcpq-bench"))
+        .args(["udprelay", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the relay");
+    let stderr = relay.stderr.take().expect("piped stderr");
+    let _relay = Killed(relay);
+    let mut first_line = String::new();
+    BufReader::new(stderr)
+        .read_line(&mut first_line)
+        .expect("the relay's first line");
+    let relay_addr = first_line
+        .trim()
+        .strip_prefix("udprelay listening on ")
+        .unwrap_or_else(|| panic!("the relay's address, not {first_line:?}"))
+        .to_owned();
+    let floor = bench(
+        dir.path(),
+        &[
+            "udplat",
+            "--via",
+            &relay_addr,
+            "--count",
+            "100",
+            "--rate",
+            "0",
+            "--warmup",
+            "5",
+        ],
+    );
+    assert_eq!(floor["via_relay"], relay_addr.as_str(), "{floor}");
+    assert_eq!(floor["lost"], 0, "{floor}");
+    assert_eq!(floor["rtt_us"]["n"], 100, "{floor}");
+}

@@ -174,6 +174,16 @@ enum Test {
         /// Pings sent first and discarded.
         #[arg(long, default_value_t = 200)]
         warmup: u64,
+        /// A `udprelay` (HOST:PORT) every datagram crosses: the floor of a ping-pong through a
+        /// broker process, four hops per round trip.
+        #[arg(long)]
+        via: Option<String>,
+    },
+    /// The floor broker for `udplat --via`: forwards datagrams between two peers, until killed.
+    Udprelay {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:14500")]
+        listen: String,
     },
 }
 
@@ -194,6 +204,10 @@ pub(crate) enum BenchError {
     Barrier(&'static str),
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
+    #[error("bad address {0}: expected HOST:PORT")]
+    Address(String),
+    #[error("no udprelay answered at {0}")]
+    Relay(SocketAddr),
 }
 
 /// What every test needs.
@@ -341,13 +355,17 @@ impl Pacer {
 }
 
 fn parse_url(url: &str) -> Result<SocketAddr, BenchError> {
-    let bad = || BenchError::Url(url.to_owned());
-    let host_port = url.strip_prefix("kcp://").ok_or_else(bad)?;
-    host_port
+    url.strip_prefix("kcp://")
+        .and_then(|host_port| parse_address(host_port).ok())
+        .ok_or_else(|| BenchError::Url(url.to_owned()))
+}
+
+fn parse_address(address: &str) -> Result<SocketAddr, BenchError> {
+    address
         .to_socket_addrs()
-        .map_err(|_| bad())?
-        .next()
-        .ok_or_else(bad)
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| BenchError::Address(address.to_owned()))
 }
 
 fn context(args: &Args, timeout: Duration) -> Result<Ctx, BenchError> {
@@ -422,7 +440,12 @@ async fn run(args: &Args) -> Result<Value, BenchError> {
             count,
             rate,
             warmup,
-        } => rtt::udplat(size, count, rate, warmup).await,
+            via,
+        } => {
+            let via = via.as_deref().map(parse_address).transpose()?;
+            rtt::udplat(size, count, rate, warmup, via).await
+        }
+        Test::Udprelay { listen } => rtt::udprelay(parse_address(&listen)?),
     }
 }
 
@@ -434,6 +457,7 @@ fn test_name(test: &Test) -> &'static str {
         Test::Frames { .. } => "frames",
         Test::Conns { .. } => "conns",
         Test::Udplat { .. } => "udplat",
+        Test::Udprelay { .. } => "udprelay",
     }
 }
 

@@ -1,6 +1,6 @@
 //! latency (ping-pong through the server) and udplat (raw UDP echo, the floor).
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
@@ -81,16 +81,25 @@ pub(crate) async fn latency(
     Ok(out)
 }
 
-/// The same loop over two plain UDP sockets on 127.0.0.1, with an echo task between them.
+/// The same loop over two plain UDP sockets on 127.0.0.1, with an echo task between them. With
+/// `via` (a `udprelay` process), each datagram crosses the relay on its way, so a round trip has
+/// the four process-to-process hops of a ping-pong through a broker and none of its work.
 pub(crate) async fn udplat(
     size: usize,
     count: u64,
     rate: f64,
     warmup: u64,
+    via: Option<SocketAddr>,
 ) -> Result<Value, BenchError> {
     let echo = Async::<UdpSocket>::bind((Ipv4Addr::LOCALHOST, 0))?;
     let pinger = Async::<UdpSocket>::bind((Ipv4Addr::LOCALHOST, 0))?;
-    pinger.get_ref().connect(echo.get_ref().local_addr()?)?;
+    match via {
+        Some(relay) => {
+            register_with_relay(&echo, relay).await?;
+            pinger.get_ref().connect(relay)?;
+        }
+        None => pinger.get_ref().connect(echo.get_ref().local_addr()?)?,
+    }
     let echo_task = crate::spawn(async move {
         let mut buf = vec![0u8; 65_536];
         while let Ok((n, from)) = echo.recv_from(&mut buf).await {
@@ -135,6 +144,58 @@ pub(crate) async fn udplat(
     drop(echo_task);
     Ok(
         json!({"test": "udplat", "size": size, "count": count, "rate": rate, "lost": lost,
+              "via_relay": via.map(|relay| relay.to_string()),
               "rtt_us": percentiles_us(&mut rtts), "usage": s0.usage(&s1)}),
     )
+}
+
+/// Makes `echo` the relay's first peer: an empty datagram, answered by an empty one.
+async fn register_with_relay(echo: &Async<UdpSocket>, relay: SocketAddr) -> Result<(), BenchError> {
+    let mut buf = [0u8; 64];
+    for _ in 0..10 {
+        echo.send_to(&[], relay).await?;
+        let answer = future::or(async { Some(echo.recv_from(&mut buf).await) }, async {
+            Timer::after(Duration::from_millis(200)).await;
+            None
+        })
+        .await;
+        if let Some(Ok((0, from))) = answer
+            && from == relay
+        {
+            return Ok(());
+        }
+    }
+    Err(BenchError::Relay(relay))
+}
+
+/// The least a broker can do: forward each datagram between two peers on blocking system calls,
+/// one thread, no other work. An empty datagram makes its sender the first peer (and is
+/// answered with an empty one); the next other sender becomes the second. Runs until killed.
+pub(crate) fn udprelay(listen: SocketAddr) -> Result<Value, BenchError> {
+    let socket = UdpSocket::bind(listen)?;
+    eprintln!("udprelay listening on {}", socket.local_addr()?);
+    let mut buf = vec![0u8; 65_536];
+    let (mut first, mut second): (Option<SocketAddr>, Option<SocketAddr>) = (None, None);
+    loop {
+        let (n, from) = socket.recv_from(&mut buf)?;
+        if n == 0 {
+            (first, second) = (Some(from), None);
+            socket.send_to(&[], from)?;
+            continue;
+        }
+        let Some(a) = first else { continue };
+        if from != a && second.is_none() {
+            second = Some(from);
+        }
+        let to = if from == a {
+            second
+        } else if Some(from) == second {
+            Some(a)
+        } else {
+            None
+        };
+        if let Some(to) = to {
+            socket.send_to(&buf[..n], to)?;
+        }
+    }
 }
