@@ -18,6 +18,11 @@ NB=${2:?natsbench binary}
 KB=${3:?kcpq-bench binary}
 KS=${4:?kcpq-server binary}
 case "$MODE" in quick | full) ;; *) echo "usage: $0 [quick|full] NB KB KS" >&2; exit 2 ;; esac
+# The servers start in other directories: name the binaries by absolute path.
+for bin in NB KB KS; do
+  path=$(realpath -e "${!bin}" 2> /dev/null) || { echo "$bin: no such file: ${!bin}" >&2; exit 2; }
+  printf -v "$bin" '%s' "$path"
+done
 [ "$(id -u)" = 0 ] || { echo "impaired runs need root (network namespaces, TUN)" >&2; exit 1; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NATSBENCH_DIR=${NATSBENCH_DIR:-$ROOT/../shared/bench/natsbench}
