@@ -215,10 +215,11 @@ if [ -n "${PLACEMENT:-}" ]; then
 import json, statistics, sys
 rtts = [json.loads(l).get("rtt_us") for l in open(sys.argv[1])]
 rtts = [r for r in rtts if r]
-if not rtts:
-    print("- no run produced a result")
-for q in ("p50", "p90", "p99") if rtts else ():
+for q in ("p50", "p90", "p99"):
     values = [r[q] for r in rtts]
+    if not values:
+        print("- no run produced a result")
+        break
     print(f"- {q}: median {statistics.median(values):.1f} of {len(values)} runs ({', '.join(f'{v:.1f}' for v in values)})")
 PY
     } >> "$PSUMMARY"
