@@ -70,10 +70,15 @@ fn wildcards_and_queue_groups_match_a_model_of_the_subscription_set() {
         let mut subs = Vec::new(); // (peer, sid, filter, queue)
         for i in 0..6 {
             let peer = world.add_client(ClientConfig::default());
-            // Each peer subscribes to two filters chosen from the seed; some in queue group "q".
+            // Each peer subscribes to two filters chosen from the seed; some in queue group
+            // "q" or "r", so that one group name often spans several filters.
             for k in 0..2 {
                 let filter = FILTERS[((seed as usize) + i * 3 + k * 5) % FILTERS.len()];
-                let queue = (i % 3 == 0 && k == 0).then_some("q");
+                let queue = match (i % 3, k) {
+                    (0, 0) | (1, 1) => Some("q"),
+                    (2, 0) => Some("r"),
+                    _ => None,
+                };
                 subs.push((peer, 0, filter, queue));
             }
         }
@@ -114,13 +119,14 @@ fn wildcards_and_queue_groups_match_a_model_of_the_subscription_set() {
                     .filter(|p| p[..] == [n as u8])
                     .count()
             };
-            // A queue group is (filter, group name): each matching group delivers exactly once.
+            // As in NATS, a queue group is its name: a group delivers exactly once when any of
+            // its members' filters matches, whichever filters they used.
             let mut groups: std::collections::BTreeMap<&str, (bool, usize)> = Default::default();
             for s in &subs {
                 let matches = filter_matches(s.2, subject);
                 let got = receivers(s);
-                if s.3.is_some() {
-                    let group = groups.entry(s.2).or_default();
+                if let Some(name) = s.3 {
+                    let group = groups.entry(name).or_default();
                     group.0 |= matches;
                     group.1 += got;
                 } else {
@@ -132,11 +138,11 @@ fn wildcards_and_queue_groups_match_a_model_of_the_subscription_set() {
                     );
                 }
             }
-            for (filter, (matches, got)) in groups {
+            for (name, (matches, got)) in groups {
                 assert_eq!(
                     got,
                     usize::from(matches),
-                    "seed {seed}: {subject} to q on {filter}"
+                    "seed {seed}: {subject} to queue group {name}"
                 );
             }
         }

@@ -48,14 +48,14 @@ pub fn naive_is_valid(kind: SubjectKind, text: &str, limits: &SubjectLimits) -> 
         && tokens.iter().enumerate().all(token_ok)
 }
 
-/// One matching queue group in the model's answer.
+/// One matching queue group name in the model's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NaiveGroup<T> {
-    /// The group's filter.
-    pub filter: String,
     /// The group's name.
     pub name: String,
-    /// Its members, ascending.
+    /// The filters of this name that match the subject, ascending, each once.
+    pub filters: Vec<String>,
+    /// The members subscribed under any of those filters, ascending, each once.
     pub members: Vec<T>,
 }
 
@@ -64,7 +64,7 @@ pub struct NaiveGroup<T> {
 pub struct NaiveMatch<T> {
     /// Plain subscribers of every matching filter, ascending, one per subscription.
     pub plain: Vec<T>,
-    /// Matching queue groups, ascending by (filter, name).
+    /// Matching queue group names, ascending by name.
     pub groups: Vec<NaiveGroup<T>>,
 }
 
@@ -74,8 +74,11 @@ pub struct NaiveIndex<T> {
     limits: SubjectLimits,
     max_subscriptions: usize,
     subs: Vec<(String, Option<String>, T)>,
-    /// Round-robin memory: the member served last per (filter, group), while the group exists.
-    last_served: BTreeMap<(String, String), T>,
+    /// Round-robin memory per (filter, group name), while that pair has members: the member
+    /// served last through it and the turn number then.
+    last_served: BTreeMap<(String, String), (T, u64)>,
+    /// Round-robin choices made so far.
+    turn: u64,
 }
 
 impl<T: Copy + Ord> NaiveIndex<T> {
@@ -86,6 +89,7 @@ impl<T: Copy + Ord> NaiveIndex<T> {
             max_subscriptions,
             subs: Vec::new(),
             last_served: BTreeMap::new(),
+            turn: 0,
         }
     }
 
@@ -143,27 +147,31 @@ impl<T: Copy + Ord> NaiveIndex<T> {
     /// Who `subject` reaches, by scanning every subscription.
     pub fn matches(&self, subject: &str) -> NaiveMatch<T> {
         let mut plain = Vec::new();
-        let mut groups: BTreeMap<(String, String), Vec<T>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (Vec<String>, Vec<T>)> = BTreeMap::new();
         for (filter, queue, value) in &self.subs {
             if !naive_filter_matches(filter, subject) {
                 continue;
             }
             match queue {
                 None => plain.push(*value),
-                Some(q) => groups
-                    .entry((filter.clone(), q.clone()))
-                    .or_default()
-                    .push(*value),
+                Some(q) => {
+                    let (filters, members) = groups.entry(q.clone()).or_default();
+                    filters.push(filter.clone());
+                    members.push(*value);
+                }
             }
         }
         plain.sort_unstable();
         let groups = groups
             .into_iter()
-            .map(|((filter, name), mut members)| {
+            .map(|(name, (mut filters, mut members))| {
+                filters.sort_unstable();
+                filters.dedup();
                 members.sort_unstable();
+                members.dedup();
                 NaiveGroup {
-                    filter,
                     name,
+                    filters,
                     members,
                 }
             })
@@ -172,15 +180,22 @@ impl<T: Copy + Ord> NaiveIndex<T> {
     }
 
     /// The member round-robin must serve next in `group` (which must be non-empty), recorded
-    /// as served: the smallest member above the last one served, else the smallest.
+    /// as served: the smallest member above the last one served through any of the group's
+    /// matching filters (the most recent such turn), else the smallest.
     pub fn serve_round_robin(&mut self, group: &NaiveGroup<T>) -> T {
-        let key = (group.filter.clone(), group.name.clone());
-        let next = match self.last_served.get(&key) {
-            Some(last) => group.members.iter().copied().find(|m| m > last),
-            None => None,
-        };
+        let key = |filter: &String| (filter.clone(), group.name.clone());
+        let last = group
+            .filters
+            .iter()
+            .filter_map(|f| self.last_served.get(&key(f)))
+            .max_by_key(|(_, turn)| *turn)
+            .map(|(member, _)| *member);
+        let next = last.and_then(|last| group.members.iter().copied().find(|m| *m > last));
         let chosen = next.unwrap_or(group.members[0]);
-        self.last_served.insert(key, chosen);
+        self.turn += 1;
+        for filter in &group.filters {
+            self.last_served.insert(key(filter), (chosen, self.turn));
+        }
         chosen
     }
 
@@ -193,7 +208,7 @@ impl<T: Copy + Ord> NaiveIndex<T> {
 
 /// Checks one index answer against the model; panics on any divergence.
 ///
-/// Plain subscribers must be equal; queue members must be one per matching group, in group
+/// Plain subscribers must be equal; queue members must be one per matching group name, in name
 /// order, each a member of its group and, under round-robin, exactly the model's turn.
 pub fn check_match<T: Copy + Ord + std::fmt::Debug>(
     model: &mut NaiveIndex<T>,
@@ -210,7 +225,7 @@ pub fn check_match<T: Copy + Ord + std::fmt::Debug>(
     assert_eq!(
         got.queued().len(),
         want.groups.len(),
-        "one member per matching queue group of {subject:?}"
+        "one member per matching queue group name of {subject:?}"
     );
     for (chosen, group) in got.queued().iter().zip(&want.groups) {
         assert!(

@@ -35,7 +35,7 @@ pub(crate) struct Slot<T> {
     subject: String,
     /// Plain subscribers, sorted ascending.
     pub(crate) plain: Vec<T>,
-    /// Queue groups, sorted by (filter, name).
+    /// Queue groups, sorted by (name, filter).
     pub(crate) groups: Vec<GroupId>,
 }
 

@@ -141,7 +141,9 @@ impl<T: Copy> MatchResult<T> {
         &self.plain
     }
 
-    /// One member of each matching queue group, in ascending (filter, group name) order.
+    /// One member of each matching queue group name, in ascending name order. A group name
+    /// used with several matching filters delivers once, to one member of the union of their
+    /// subscribers (as NATS does).
     pub fn queued(&self) -> &[T] {
         &self.queued
     }
@@ -182,11 +184,10 @@ impl<T: Copy> Default for MatchResult<T> {
 ///
 /// - Matching walks a token trie ([module docs](super)) and answers from a bounded cache when it
 ///   can; [`match_into`](Self::match_into) allocates nothing in steady state.
-/// - Each matching queue group (one filter, one group name) delivers to exactly one member,
-///   chosen per [`QueueChoice`]; cache hits still rotate the choice. This differs from NATS,
-///   which merges the matching queue subscriptions of one group name across filters and
-///   delivers once per name: only subscribers that use one name with different overlapping
-///   filters see the difference.
+/// - Each matching queue group *name* delivers to exactly one member, chosen per
+///   [`QueueChoice`] among the subscribers of every matching filter in that group, as NATS
+///   does: members of `w` on `a.*` and on `a.>` share the messages on `a.b`, each delivered
+///   once. Cache hits still rotate the choice.
 /// - Deterministic: results depend only on the configuration and the sequence of calls.
 #[derive(Debug)]
 pub struct SubscriptionIndex<T> {
@@ -196,6 +197,8 @@ pub struct SubscriptionIndex<T> {
     chooser: Chooser,
     /// Queue groups of the current match when the cache is bypassed.
     scratch_groups: Vec<GroupId>,
+    /// The union of a run's members under random choice.
+    scratch_members: Vec<T>,
     len: usize,
     stats: IndexStats,
 }
@@ -208,6 +211,7 @@ impl<T: Copy + Ord> SubscriptionIndex<T> {
             cache: MatchCache::new(config.cache_capacity, config.limits.max_len),
             chooser: Chooser::new(&config.queue_choice),
             scratch_groups: Vec::new(),
+            scratch_members: Vec::new(),
             len: 0,
             stats: IndexStats::default(),
             config,
@@ -306,7 +310,12 @@ impl<T: Copy + Ord> SubscriptionIndex<T> {
                 self.trie.collect(subject, &mut out.plain, &mut groups);
             out.plain.sort_unstable();
             self.trie.sort_groups(&mut groups);
-            self.choose(&groups, &mut out.queued);
+            self.chooser.choose_all(
+                self.trie.groups_mut(),
+                &groups,
+                &mut self.scratch_members,
+                &mut out.queued,
+            );
             self.scratch_groups = groups;
             return;
         }
@@ -333,17 +342,12 @@ impl<T: Copy + Ord> SubscriptionIndex<T> {
         };
         let slot = self.cache.slot(index);
         out.plain.extend_from_slice(&slot.plain);
-        let groups = self.trie.groups_mut();
-        for &id in &slot.groups {
-            out.queued.push(self.chooser.choose(groups.get_mut(id)));
-        }
-    }
-
-    fn choose(&mut self, groups: &[GroupId], queued: &mut Vec<T>) {
-        let slab = self.trie.groups_mut();
-        for &id in groups {
-            queued.push(self.chooser.choose(slab.get_mut(id)));
-        }
+        self.chooser.choose_all(
+            self.trie.groups_mut(),
+            &slot.groups,
+            &mut self.scratch_members,
+            &mut out.queued,
+        );
     }
 
     /// Drops the cached answers a change to `filter`'s subscriptions can affect.
@@ -417,12 +421,44 @@ mod tests {
         }
         ix.insert("job.run", Some("v"), 7).unwrap();
         let picks: Vec<Vec<u32>> = (0..4).map(|_| hit(&mut ix, "job.run").1).collect();
-        assert_eq!(picks, [[10, 7], [20, 7], [30, 7], [10, 7]]);
+        assert_eq!(picks, [[7, 10], [7, 20], [7, 30], [7, 10]]);
         assert_eq!(ix.stats().cache_hits, 3);
         // The last member leaving drops the group and the cached answer.
         assert!(ix.remove("job.run", Some("v"), 7));
         assert_eq!(hit(&mut ix, "job.run").1, [20]);
         assert_eq!(ix.stats().queue_groups, 1);
+    }
+
+    #[test]
+    fn a_group_name_delivers_once_across_its_matching_filters() {
+        for (capacity, choice) in [
+            (0, QueueChoice::RoundRobin),
+            (16, QueueChoice::RoundRobin),
+            (16, QueueChoice::Random { seed: [4; 32] }),
+        ] {
+            let config = IndexConfig::default()
+                .with_cache_capacity(capacity)
+                .with_queue_choice(choice);
+            let mut ix = SubscriptionIndex::new(config);
+            ix.insert("a.*", Some("w"), 1).unwrap();
+            ix.insert("a.b", Some("w"), 2).unwrap();
+            ix.insert("a.>", Some("w"), 3).unwrap();
+            ix.insert("a.b", Some("x"), 9).unwrap();
+            let mut per_member = [0; 4];
+            for _ in 0..30 {
+                let (plain, queued) = hit(&mut ix, "a.b");
+                assert!(plain.is_empty());
+                assert_eq!(queued.len(), 2, "one member of w, one of x: {queued:?}");
+                assert_eq!(queued[1], 9);
+                per_member[usize::try_from(queued[0]).unwrap()] += 1;
+            }
+            assert_eq!(per_member[1..].iter().sum::<i32>(), 30);
+            assert!(per_member[1..].iter().all(|n| *n > 0), "{per_member:?}");
+            // `a.c` reaches `a.*` and `a.>` only.
+            for _ in 0..10 {
+                assert!([1, 3].contains(&hit(&mut ix, "a.c").1[0]));
+            }
+        }
     }
 
     #[test]

@@ -33,7 +33,8 @@
 //! ```
 //!
 //! Result order is deterministic: plain subscribers ascending, then one member per matching
-//! queue group in ascending (filter, group name) order. Nothing here iterates a randomly seeded
+//! queue group name in ascending name order. As in NATS, a group is its name: subscribers of
+//! group `w` on `a.*` and on `a.>` share the messages on `a.b`, one delivery each. Nothing here iterates a randomly seeded
 //! map; random queue choice draws from a caller-seeded ChaCha20 stream.
 //!
 //! Every table is bounded: subscriptions by [`IndexConfig::max_subscriptions`] (inserts beyond it

@@ -156,7 +156,8 @@ impl<T: Copy + Ord> Trie<T> {
         visited
     }
 
-    /// Sorts group ids by (filter, group name), the order queue members appear in results.
+    /// Sorts group ids by (group name, filter): the groups of one name become adjacent, and
+    /// queue members appear in results in name order.
     pub(crate) fn sort_groups(&self, ids: &mut [GroupId]) {
         ids.sort_unstable_by(|a, b| self.groups.get(*a).key().cmp(&self.groups.get(*b).key()));
     }
@@ -399,7 +400,7 @@ mod tests {
         assert!(plain.is_empty());
         t.sort_groups(&mut groups);
         let keys: Vec<_> = groups.iter().map(|g| t.groups.get(*g).key()).collect();
-        assert_eq!(keys, [("a.*", "q"), ("a.b", "q"), ("a.b", "r")]);
+        assert_eq!(keys, [("q", "a.*"), ("q", "a.b"), ("r", "a.b")]);
         assert_eq!(t.groups.get(groups[1]).members, [2, 4]);
     }
 }
