@@ -620,9 +620,10 @@ fn the_owner_publishes_subscribes_and_requests_through_the_server() {
 #[test]
 fn client_names_are_unique_but_the_same_client_may_replace_its_session() {
     let seed = seeds(1)[0];
-    // The server notices silence late; the client early.
+    // The server refuses a second instance, and notices silence late; the client early.
     let mut config = quick_server();
     config.dead_after = Duration::from_secs(600);
+    config.duplicate_names = kcpq_core::server::DuplicateNames::Refuse;
     let mut world = World::new(seed, LinkConfig::perfect(), config);
     let first = world.add_client(quick_client("cam-7"));
     world.run_until(Duration::from_secs(30), |w| w.connected(first));

@@ -1,7 +1,7 @@
 //! What the client does with each frame the server sends.
 
 use crate::Instant;
-use crate::proto::{DecodeError, ErrFrame, Frame, Info, Msg};
+use crate::proto::{DecodeError, ErrFrame, ErrorCode, Frame, Info, Msg};
 use crate::queue::PushOutcome;
 use crate::session::CloseReason;
 
@@ -103,7 +103,11 @@ impl Client {
             return None;
         }
         let before_info = matches!(self.conn, Conn::AwaitInfo(_));
+        let replaced = err.code == ErrorCode::Replaced;
         self.push_event(ClientEvent::ServerError(error));
+        if replaced {
+            return Some(CloseReason::Replaced);
+        }
         before_info.then(|| CloseReason::PeerClosed(err.message.to_owned()))
     }
 

@@ -72,6 +72,8 @@ impl Client {
                     flags,
                     instance: self.instance,
                     name: &self.name,
+                    ping_interval_ms: u32::try_from(self.config.ping_interval.as_millis())
+                        .unwrap_or(u32::MAX),
                 });
                 let _ = session.write_frame(&connect);
                 self.conn = Conn::AwaitInfo(Box::new(session));
@@ -169,7 +171,10 @@ impl Client {
             self.push_event(ClientEvent::Disconnected(reason.clone()));
         }
         let first_attempt = !self.ever_connected && !self.config.retry_initial_connect;
-        if first_attempt || !self.config.reconnect.enabled || self.drain.is_some() {
+        // Replaced: another instance took this client's name over; reconnecting would take it
+        // back and the two would evict each other forever.
+        let replaced = reason == CloseReason::Replaced;
+        if first_attempt || replaced || !self.config.reconnect.enabled || self.drain.is_some() {
             if !was_ready {
                 self.push_event(ClientEvent::Disconnected(reason));
             }

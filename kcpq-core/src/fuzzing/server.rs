@@ -281,6 +281,8 @@ impl RawPeer {
                         flags: ConnectFlags(0),
                         instance,
                         name,
+                        // Versions before 2 send none; short intervals end silent peers fast.
+                        ping_interval_ms: 500 * u32::from(version),
                     }));
                 }
                 self.state = Raw::Open(Box::new(session));
@@ -648,10 +650,10 @@ impl Harness {
                 client_config(name, flags).handshake,
             );
             let extra = input.byte();
-            let version = if extra & 4 == 0 {
-                PROTOCOL_VERSION
-            } else {
-                PROTOCOL_VERSION + 1
+            let version = match extra & 12 {
+                0 | 4 => PROTOCOL_VERSION,
+                8 => crate::proto::MIN_PROTOCOL_VERSION,
+                _ => PROTOCOL_VERSION + 1,
             };
             Actor::Raw(Box::new(RawPeer {
                 state: Raw::Handshake(Box::new(initiator)),
@@ -767,6 +769,7 @@ impl Harness {
                     flags: ConnectFlags(u32::from((flags >> 1) & 1)),
                     instance: u64::from((flags >> 2) & 3),
                     name,
+                    ping_interval_ms: u32::from(flags >> 4) * 250,
                 }))
             }
             1 => {

@@ -112,6 +112,12 @@ pub enum ErrorCode {
     SlowConsumer,
     /// The protocol version is not supported.
     UnsupportedVersion,
+    /// A new connection took this client's name over; this session ends and should not
+    /// reconnect (version 2).
+    Replaced,
+    /// The server was full and this session, silent the longest, made room for a new client
+    /// (version 2).
+    Evicted,
     /// A code this version does not know.
     Other(u16),
 }
@@ -129,6 +135,8 @@ impl ErrorCode {
             ErrorCode::DuplicateName => 7,
             ErrorCode::SlowConsumer => 8,
             ErrorCode::UnsupportedVersion => 9,
+            ErrorCode::Replaced => 10,
+            ErrorCode::Evicted => 11,
             ErrorCode::Other(v) => v,
         }
     }
@@ -145,6 +153,8 @@ impl ErrorCode {
             7 => ErrorCode::DuplicateName,
             8 => ErrorCode::SlowConsumer,
             9 => ErrorCode::UnsupportedVersion,
+            10 => ErrorCode::Replaced,
+            11 => ErrorCode::Evicted,
             other => ErrorCode::Other(other),
         }
     }
@@ -165,6 +175,9 @@ pub struct Connect<'a> {
     pub instance: u64,
     /// The client's name, unique per server (empty: the server names it).
     pub name: &'a str,
+    /// How often the client PINGs, in milliseconds (version 2 on; 0: not announced, and
+    /// never encoded for version 1). The server ends a session silent for about two of them.
+    pub ping_interval_ms: u32,
 }
 
 /// INFO: the server's answer to CONNECT, with its limits.
@@ -353,7 +366,9 @@ impl<'a> Frame<'a> {
     /// The length of the body after the length prefix (type byte included).
     pub fn body_len(&self) -> usize {
         1 + match self {
-            Frame::Connect(c) => 4 + 2 + 4 + 8 + str16_len(c.name),
+            Frame::Connect(c) => {
+                4 + 2 + 4 + 8 + str16_len(c.name) + if c.version >= 2 { 4 } else { 0 }
+            }
             Frame::Info(i) => {
                 4 + 2 + 4 + 4 + 4 + str16_len(i.server_name) + str16_len(i.client_name)
             }
@@ -403,6 +418,9 @@ impl<'a> Frame<'a> {
                 put_u32(out, c.flags.0);
                 put_u64(out, c.instance);
                 put_str16(out, c.name);
+                if c.version >= 2 {
+                    put_u32(out, c.ping_interval_ms);
+                }
             }
             Frame::Info(i) => {
                 put_u32(out, i.req_id);
@@ -493,13 +511,22 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Frame<'_>, BodyError> {
     let ty = FrameType::from_u8(type_byte).ok_or(BodyError::UnknownType(type_byte))?;
     let mut r = Reader::new(rest);
     let frame = match ty {
-        FrameType::Connect => Frame::Connect(Connect {
-            req_id: r.u32()?,
-            version: r.u16()?,
-            flags: ConnectFlags(r.u32()?),
-            instance: r.u64()?,
-            name: r.str16()?,
-        }),
+        FrameType::Connect => {
+            let req_id = r.u32()?;
+            let version = r.u16()?;
+            let flags = ConnectFlags(r.u32()?);
+            let instance = r.u64()?;
+            let name = r.str16()?;
+            let ping_interval_ms = if version >= 2 { r.u32()? } else { 0 };
+            Frame::Connect(Connect {
+                req_id,
+                version,
+                flags,
+                instance,
+                name,
+                ping_interval_ms,
+            })
+        }
         FrameType::Info => Frame::Info(Info {
             req_id: r.u32()?,
             version: r.u16()?,
@@ -626,6 +653,15 @@ mod tests {
                 flags: ConnectFlags(ConnectFlags::NO_ECHO),
                 instance: 0x0123_4567_89ab_cdef,
                 name: "cam-7",
+                ping_interval_ms: 0,
+            }),
+            Frame::Connect(Connect {
+                req_id: 2,
+                version: 2,
+                flags: ConnectFlags(0),
+                instance: 7,
+                name: "",
+                ping_interval_ms: 15_000,
             }),
             Frame::Info(Info {
                 req_id: 1,

@@ -29,7 +29,14 @@ pub use frame::{
 pub use headers::{HeaderError, Headers, HeadersIter, encode_headers};
 
 /// The protocol version this crate speaks, sent in CONNECT and INFO.
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// Version 2 adds the client's ping interval to CONNECT and the error codes `Replaced` and
+/// `Evicted`; a server still accepts [`MIN_PROTOCOL_VERSION`].
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The oldest client protocol version a server accepts: version 1 clients announce no ping
+/// interval, so the server assumes the one it tells them in INFO.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
 
 /// Bytes of the length prefix in front of every frame.
 pub const LEN_PREFIX: usize = 4;

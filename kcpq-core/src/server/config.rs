@@ -18,6 +18,9 @@ pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION: usize = 10_000;
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
 /// Default silence after which a session is dead: 120 s, as the original.
 pub const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(120);
+/// The least slack the server allows beyond two ping intervals before it declares a silent
+/// session dead: 5 s (a lost PING is retransmitted well within it).
+pub const MIN_SILENCE_MARGIN: Duration = Duration::from_secs(5);
 /// Default time a new session may take to send CONNECT: 10 s.
 pub const DEFAULT_CONNECT_DEADLINE: Duration = Duration::from_secs(10);
 /// Default bound of the server's event queue: 65 536 events; when full the oldest is dropped and
@@ -57,10 +60,18 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// Most subscriptions one session may hold; beyond it SUB gets `ERR TooManySubscriptions`.
     pub max_subscriptions_per_session: usize,
-    /// Ping interval announced to clients.
+    /// Ping interval announced to clients: they PING at least this often.
     pub ping_interval: Duration,
-    /// A session is dead after this long without an authenticated datagram.
+    /// The longest a session may stay silent (no authenticated datagram) before it is dead.
+    /// A connected client is declared dead sooner, after
+    /// [`silence_limit`](ServerConfig::silence_limit) of its ping interval.
     pub dead_after: Duration,
+    /// What a CONNECT with a client name another instance holds does (default: take it over).
+    pub duplicate_names: DuplicateNames,
+    /// When the session table is full, a new client that proved the key may evict the session
+    /// silent the longest, if that one has missed a PING (silent for more than one and a half
+    /// of its ping intervals; default true). Otherwise, and when no session qualifies, it is refused.
+    pub evict_silent_when_full: bool,
     /// A session that has not sent CONNECT this long after its handshake is closed.
     pub connect_deadline: Duration,
     /// KCP settings of every session (the MTU must leave room for the 33 bytes of protection).
@@ -103,6 +114,8 @@ impl Default for ServerConfig {
             max_subscriptions_per_session: DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
             ping_interval: DEFAULT_PING_INTERVAL,
             dead_after: DEFAULT_DEAD_AFTER,
+            duplicate_names: DuplicateNames::default(),
+            evict_silent_when_full: true,
             connect_deadline: DEFAULT_CONNECT_DEADLINE,
             kcp: KcpConfig::fast(),
             index: IndexConfig::default(),
@@ -122,7 +135,44 @@ impl Default for ServerConfig {
     }
 }
 
+/// What the server does with a CONNECT naming a client that is connected already, from another
+/// client instance (a restarted process, or a second one configured with the same name). A
+/// CONNECT from the same instance (a reconnect) always replaces its old session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DuplicateNames {
+    /// The new session takes the name over, as MQTT does with client ids: the old session is
+    /// told (`ERR Replaced`, then CLOSE), closed with
+    /// [`CloseReason::Replaced`](crate::session::CloseReason::Replaced), counted in `sessions_replaced`, and its client
+    /// does not reconnect. A crashed and restarted service is back at once.
+    #[default]
+    TakeOver,
+    /// The new session is refused with `ERR DuplicateName` until the old one closes or is
+    /// found dead.
+    Refuse,
+}
+
 impl ServerConfig {
+    /// How long a session whose client PINGs every `client_ping` (0: not announced) may stay
+    /// silent before it is dead: two effective intervals plus a margin of half an interval, at
+    /// least [`MIN_SILENCE_MARGIN`], and never more than `dead_after`. The effective interval
+    /// is the shorter of the client's and the server's `ping_interval`, which clients obey.
+    /// With the defaults (15 s): 37.5 s.
+    pub fn silence_limit(&self, client_ping: Duration) -> Duration {
+        let interval = self.effective_ping_interval(client_ping);
+        let margin = (interval / 2).max(MIN_SILENCE_MARGIN);
+        (interval.saturating_mul(2).saturating_add(margin)).min(self.dead_after)
+    }
+
+    /// The interval a client PINGs at: its announced one, at most the server's.
+    pub(crate) fn effective_ping_interval(&self, client_ping: Duration) -> Duration {
+        if client_ping.is_zero() {
+            self.ping_interval
+        } else {
+            client_ping.min(self.ping_interval)
+        }
+    }
+
     /// The largest frame body the server accepts from a client.
     pub(crate) fn max_frame_body(&self) -> usize {
         crate::proto::max_frame_len(self.max_payload, self.index.limits.max_len)

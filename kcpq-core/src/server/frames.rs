@@ -2,8 +2,10 @@
 
 use crate::Instant;
 use crate::proto::{
-    DecodeError, ErrFrame, ErrorCode, Frame, Info, PROTOCOL_VERSION, Pub, Sub, Unsub,
+    DecodeError, ErrFrame, ErrorCode, Frame, Info, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Pub,
+    Sub, Unsub,
 };
+use crate::server::config::DuplicateNames;
 use crate::session::CloseReason;
 use crate::subject::{InsertError, validate_filter, validate_queue_group, validate_subject};
 
@@ -99,7 +101,7 @@ impl Server {
         self.table.mark_dirty(slot);
     }
 
-    fn send_err(&mut self, slot: SlotId, req_id: u32, code: ErrorCode, message: &str) {
+    pub(super) fn send_err(&mut self, slot: SlotId, req_id: u32, code: ErrorCode, message: &str) {
         self.send_frame(
             slot,
             &Frame::Err(ErrFrame {
@@ -111,9 +113,10 @@ impl Server {
     }
 
     fn on_connect(&mut self, now: Instant, slot: SlotId, c: crate::proto::Connect<'_>) -> Verdict {
-        if c.version != PROTOCOL_VERSION {
+        if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&c.version) {
             let message = format!(
-                "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
+                "protocol version {} is not supported; this server speaks \
+                 {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}",
                 c.version
             );
             self.send_err(slot, c.req_id, ErrorCode::UnsupportedVersion, &message);
@@ -124,19 +127,43 @@ impl Server {
         } else {
             c.name.to_owned()
         };
+        if self.replaced.is_replaced(now, &name, c.instance) {
+            let message = format!(
+                "client name {name:?} was taken over by another instance; this one must not \
+                 reconnect"
+            );
+            self.send_err(slot, c.req_id, ErrorCode::Replaced, &message);
+            return Err((CloseReason::Replaced, false));
+        }
         if let Some(&old) = self.names.get(&name) {
             let same_client = self
                 .table
                 .get(old)
                 .is_some_and(|e| e.instance == c.instance);
-            if !same_client {
-                let message = format!("client name {name:?} is already connected");
+            if same_client {
+                // The same client reconnected before this server noticed its old session die.
+                self.close_slot(now, old, CloseReason::Replaced, false);
+            } else if self.config.duplicate_names == DuplicateNames::TakeOver {
+                let message = format!(
+                    "client name {name:?} was taken over by a new connection; this one ends"
+                );
+                let old_instance = self.table.get(old).map_or(0, |e| e.instance);
+                self.replaced.remember(now, &name, old_instance);
+                self.send_err(old, 0, ErrorCode::Replaced, &message);
+                self.close_slot(now, old, CloseReason::Replaced, true);
+                self.stats.sessions_replaced += 1;
+            } else {
+                let message = format!(
+                    "client name {name:?} is already connected (this server refuses duplicate \
+                     names); choose another name or wait for the other session to end"
+                );
                 self.send_err(slot, c.req_id, ErrorCode::DuplicateName, &message);
                 return Err((CloseReason::ProtocolViolation(message), false));
             }
-            // The same client reconnected before this server noticed its old session die.
-            self.close_slot(now, old, CloseReason::Replaced, false);
         }
+        let client_ping = std::time::Duration::from_millis(u64::from(c.ping_interval_ms));
+        let ping_interval = self.config.effective_ping_interval(client_ping);
+        let silence_limit = self.config.silence_limit(client_ping);
         let entry = self
             .table
             .get_mut(slot)
@@ -146,11 +173,14 @@ impl Server {
         entry.no_echo = c.flags.no_echo();
         entry.instance = c.instance;
         entry.opened_at = now;
+        entry.ping_interval = ping_interval;
+        entry.session.set_dead_after(silence_limit);
         let addr = entry.session.peer();
         self.names.insert(name.clone(), slot);
         let info = Frame::Info(Info {
             req_id: c.req_id,
-            version: PROTOCOL_VERSION,
+            // The version both speak: the client's (checked above to be at most ours).
+            version: c.version,
             max_payload: u32::try_from(self.config.max_payload).unwrap_or(u32::MAX),
             max_subscriptions: u32::try_from(self.config.max_subscriptions_per_session)
                 .unwrap_or(u32::MAX),

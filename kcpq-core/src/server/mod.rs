@@ -9,6 +9,7 @@ mod config;
 mod delivery;
 mod frames;
 mod owner;
+mod replaced;
 mod routing;
 mod shutdown;
 mod stats;
@@ -34,7 +35,7 @@ pub use config::{
     DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_SERVER_REQUESTS,
     DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION, DEFAULT_PING_INTERVAL,
     DEFAULT_SHUTDOWN_LINGER, DEFAULT_SUBSCRIPTION_QUEUE_BYTES, DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES,
-    ServerConfig, ServerConfigError,
+    DuplicateNames, MIN_SILENCE_MARGIN, ServerConfig, ServerConfigError,
 };
 pub use owner::{ServerPublishError, ServerSubscribeError};
 pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
@@ -205,6 +206,8 @@ pub struct Server {
     table: SessionTable,
     index: SubscriptionIndex<SubKey>,
     names: BTreeMap<String, SlotId>,
+    /// Instances whose name another took over: refused if they come back (bounded).
+    replaced: replaced::ReplacedInstances,
     /// Datagrams outside any live session: handshake replies, resets, last words to a closed
     /// session. Bounded by `max_pending_replies`.
     replies: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -252,6 +255,7 @@ impl Server {
             table: SessionTable::default(),
             index: SubscriptionIndex::new(config.index.clone()),
             names: BTreeMap::new(),
+            replaced: replaced::ReplacedInstances::new(config.max_sessions, config.dead_after),
             replies: VecDeque::new(),
             events: VecDeque::new(),
             matches: MatchResult::new(),
@@ -398,7 +402,7 @@ impl Server {
     fn establish(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         match self.responder.try_establish(now, from, datagram) {
             Ok((established, opened)) => {
-                if self.table.len() >= self.config.max_sessions {
+                if self.table.len() >= self.config.max_sessions && !self.evict_for_new(now) {
                     self.stats.drops.session_limit += 1;
                     let mut session = self.new_session(established, now);
                     session.accept_opened(now, from, datagram, opened);
@@ -407,7 +411,7 @@ impl Server {
                 }
                 let mut session = self.new_session(established, now);
                 session.accept_opened(now, from, datagram, opened);
-                let slot = self.table.insert(session, now);
+                let slot = self.table.insert(session, now, self.config.ping_interval);
                 self.stats.sessions += 1;
                 self.process_frames(now, slot);
             }
@@ -431,6 +435,37 @@ impl Server {
             self.config.dead_after,
             now,
         )
+    }
+
+    /// The table is full and a client that proved the key wants in: closes the session silent
+    /// the longest if it has missed a PING, that is been silent for more than one and a half
+    /// ping intervals (told with `ERR Evicted` and CLOSE). Returns whether room was made.
+    /// Scans every session: this runs only at the session limit, for a peer that holds the key.
+    fn evict_for_new(&mut self, now: Instant) -> bool {
+        if !self.config.evict_silent_when_full {
+            return false;
+        }
+        let victim = self
+            .table
+            .iter()
+            .filter(|(_, slot)| {
+                now.saturating_duration_since(slot.session.last_heard())
+                    > slot.ping_interval.saturating_mul(3) / 2
+            })
+            .min_by_key(|(id, slot)| (slot.session.last_heard(), *id))
+            .map(|(id, _)| id);
+        let Some(victim) = victim else {
+            return false;
+        };
+        self.send_err(
+            victim,
+            0,
+            crate::proto::ErrorCode::Evicted,
+            "the server is full and this session was silent the longest",
+        );
+        self.close_slot(now, victim, CloseReason::Evicted, true);
+        self.stats.sessions_evicted += 1;
+        true
     }
 
     /// A session over the limit: tell it why in its own stream, then forget it. Its KCP state
@@ -473,7 +508,10 @@ impl Server {
             let connect_overdue = entry.phase == table::Phase::AwaitConnect
                 && now >= entry.opened_at + self.config.connect_deadline;
             match entry.session.handle_timeout(now) {
-                Some(reason) => self.close_slot(now, slot, reason, false),
+                Some(reason) => {
+                    self.stats.sessions_silent += u64::from(reason == CloseReason::Silence);
+                    self.close_slot(now, slot, reason, false);
+                }
                 None if connect_overdue => self.close_slot(
                     now,
                     slot,

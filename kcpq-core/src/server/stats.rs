@@ -42,8 +42,15 @@ pub struct ServerStats {
     pub sessions: u64,
     /// Sessions opened since start.
     pub sessions_opened: u64,
-    /// Sessions closed since start.
+    /// Sessions closed since start, for any reason.
     pub sessions_closed: u64,
+    /// Sessions ended because their client fell silent (about two ping intervals, at most
+    /// `dead_after`): clients that vanished without a CLOSE.
+    pub sessions_silent: u64,
+    /// Sessions whose client name a new client instance took over.
+    pub sessions_replaced: u64,
+    /// Silent sessions evicted to make room for a new client at the session limit.
+    pub sessions_evicted: u64,
     /// Subscriptions held now.
     pub subscriptions: u64,
     /// Messages published by clients.

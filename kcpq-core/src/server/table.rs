@@ -61,6 +61,9 @@ pub(crate) struct Slot {
     pub(crate) deferred_pongs: VecDeque<(u64, u32)>,
     /// The client's instance token from CONNECT.
     pub(crate) instance: u64,
+    /// How often the client PINGs (announced in CONNECT, at most the server's interval; the
+    /// server's until CONNECT).
+    pub(crate) ping_interval: std::time::Duration,
     /// The deadline this slot is armed at in the timer set, if any.
     armed: Option<Instant>,
     /// Whether it is in the transmit queue.
@@ -92,7 +95,12 @@ impl SessionTable {
     }
 
     /// Adds a session (marked dirty, so its first output is polled) and returns its slot.
-    pub(crate) fn insert(&mut self, session: Session, now: Instant) -> SlotId {
+    pub(crate) fn insert(
+        &mut self,
+        session: Session,
+        now: Instant,
+        ping_interval: std::time::Duration,
+    ) -> SlotId {
         let id = session.session_id();
         let slot = Slot {
             session,
@@ -105,6 +113,7 @@ impl SessionTable {
             next_queued_seq: 0,
             deferred_pongs: VecDeque::new(),
             instance: 0,
+            ping_interval,
             armed: None,
             dirty: false,
         };

@@ -34,8 +34,13 @@ pub enum CloseReason {
     StatelessReset,
     /// All packet numbers are used up (never in practice).
     PacketNumbersExhausted,
-    /// The same client (same name and instance token) opened a new session, replacing this one.
+    /// A new session under this client's name replaced this one: the same client reconnecting
+    /// (same instance token) before the old session was found dead, or another instance taking
+    /// the name over.
     Replaced,
+    /// The server was full and this session, silent for longer than its ping interval, made
+    /// room for a new client.
+    Evicted,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -54,7 +59,12 @@ impl std::fmt::Display for CloseReason {
                 f.write_str("the server lost the session (stateless reset)")
             }
             CloseReason::PacketNumbersExhausted => f.write_str("packet numbers exhausted"),
-            CloseReason::Replaced => f.write_str("replaced by a new session of the same client"),
+            CloseReason::Replaced => {
+                f.write_str("replaced by a new session under the same client name")
+            }
+            CloseReason::Evicted => f.write_str(
+                "evicted: the server was full and this session had been silent the longest",
+            ),
         }
     }
 }
@@ -116,6 +126,13 @@ impl Session {
 
     pub(crate) fn last_heard(&self) -> Instant {
         self.last_heard
+    }
+
+    /// Ends the session after `dead_after` of silence from now on (the next liveness check
+    /// moves earlier if needed).
+    pub(crate) fn set_dead_after(&mut self, dead_after: Duration) {
+        self.dead_after = dead_after;
+        self.liveness_check = self.liveness_check.min(self.last_heard + dead_after);
     }
 
     pub(crate) fn kcp(&self) -> &Kcp {

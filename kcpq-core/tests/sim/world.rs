@@ -113,6 +113,15 @@ impl World {
         index
     }
 
+    /// Client `i`'s process ends at once (SIGKILL, power loss): it is never driven again and
+    /// datagrams to its address are lost. What it sent before is still in the network.
+    pub fn vanish(&mut self, i: usize) {
+        self.by_addr.remove(&self.peers[i].addr);
+        if let Some(at) = self.armed.get_mut(i).and_then(Option::take) {
+            self.client_timers.remove(&(at, i));
+        }
+    }
+
     /// Sends everything every state machine has to send, and collects events. Call it after
     /// API calls on any client.
     pub fn drain(&mut self) {
