@@ -87,6 +87,9 @@ pub(crate) trait Owner {
     fn on_command(&mut self, now: Instant, command: Self::Command);
     /// Every API handle is gone.
     fn on_commands_closed(&mut self, now: Instant);
+    /// The output so far has been handed to the socket (called once per wake-up, on the
+    /// thread the loop runs on).
+    fn after_send(&mut self) {}
     /// Whether the owner takes commands now; `false` leaves them queued in the bounded channel,
     /// so senders wait (back-pressure). Called before every sleep, after output was drained.
     fn accepts_commands(&mut self, _now: Instant) -> bool {
@@ -119,6 +122,7 @@ pub(crate) async fn run<O: Owner>(
     let mut now = clock.now();
     loop {
         drain(owner, io, now).await;
+        owner.after_send();
         if owner.done(now) {
             break;
         }

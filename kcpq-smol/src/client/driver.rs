@@ -14,6 +14,7 @@ use kcpq_core::client::{
 };
 use kcpq_core::{CloseReason, Instant};
 
+use super::dropped::{CloseSent, DriverThread};
 use super::error::{
     ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
 };
@@ -58,6 +59,10 @@ pub(crate) enum Command {
     },
     Close {
         done: Reply<()>,
+    },
+    /// The last `Client` handle was dropped: close, and report once the CLOSE is sent.
+    Dropped {
+        sent: CloseSent,
     },
     /// Answered at once when the core refuses, else once the client has closed.
     Drain {
@@ -123,6 +128,10 @@ pub(crate) struct Driver {
     parked: Option<Send>,
     /// The server's payload limit, shared with the API handles that check it.
     max_payload: Arc<AtomicUsize>,
+    /// Where the driver runs, for a dropping handle to know whether it may wait.
+    thread: DriverThread,
+    /// A dropped handle waiting for the CLOSE to be sent.
+    close_sent: Option<CloseSent>,
 }
 
 impl Driver {
@@ -133,6 +142,7 @@ impl Driver {
         connect: Reply<Result<Connected, ConnectError>>,
         events: Sender<Event>,
         max_payload: Arc<AtomicUsize>,
+        thread: DriverThread,
     ) -> Driver {
         Driver {
             core,
@@ -149,6 +159,8 @@ impl Driver {
             default_queue,
             parked: None,
             max_payload,
+            thread,
+            close_sent: None,
         }
     }
 
@@ -434,6 +446,10 @@ impl Owner for Driver {
                 self.closers.push(done);
                 self.core.close(now);
             }
+            Command::Dropped { sent } => {
+                self.core.close(now);
+                self.close_sent = Some(sent);
+            }
             Command::Drain { timeout, done } => match self.core.drain(now, timeout) {
                 Ok(()) => self.drainers.push(done),
                 Err(e) => {
@@ -452,6 +468,13 @@ impl Owner for Driver {
 
     fn on_commands_closed(&mut self, now: Instant) {
         self.core.close(now);
+    }
+
+    fn after_send(&mut self) {
+        self.thread.record();
+        if let Some(sent) = self.close_sent.take() {
+            let _ = sent.try_send(());
+        }
     }
 
     fn done(&self, _now: Instant) -> bool {

@@ -2,6 +2,7 @@
 //! socket and the core's client state machine.
 
 mod driver;
+mod dropped;
 mod error;
 mod subscription;
 
@@ -34,6 +35,7 @@ use crate::socket::{SocketOptions, UdpIo};
 use crate::spawner::Spawner;
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
+use dropped::DriverThread;
 
 /// Default time `connect` waits for the session: 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -155,10 +157,27 @@ struct Inner {
     close_linger: Duration,
     /// Where callback subscriptions run.
     spawner: Spawner,
+    /// Where the driver runs (see [`dropped`]).
+    driver_thread: DriverThread,
 }
 
-/// A connection to a KCPQ server. Clones share the connection; it closes when the last clone
-/// and the last subscription are dropped, or at [`Client::close`] or [`Client::drain`].
+impl Drop for Inner {
+    /// The last handle is gone: close as [`Client::close`] does, without waiting for the
+    /// server's answer, but long enough (bounded) for the CLOSE to leave (see [`dropped`]).
+    fn drop(&mut self) {
+        let (sent, wait) = dropped::close_sent_channel();
+        // Refused when the client is closed already, or when the command queue is full: then
+        // the driver closes once the last subscription is dropped too (every sender gone).
+        if self.commands.try_send(Command::Dropped { sent }).is_ok() {
+            dropped::wait_for_close_sent(&self.driver_thread, &wait);
+        }
+    }
+}
+
+/// A connection to a KCPQ server. Clones share the connection; it closes at [`Client::close`]
+/// or [`Client::drain`], or when the last clone is dropped: the server is sent CLOSE at once
+/// (the dropping thread waits up to 200 ms for it to leave, so a program that ends right after
+/// still tells the server) and subscription streams end after what they hold.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -201,6 +220,7 @@ impl Client {
         let (commands, command_rx) = async_channel::bounded(options.command_capacity.max(1));
         let (event_tx, events) = async_channel::bounded(options.event_capacity.max(1));
         let (connect_tx, connect_rx) = oneshot();
+        let driver_thread = DriverThread::default();
         let mut driver = Driver::new(
             core,
             default_queue,
@@ -208,6 +228,7 @@ impl Client {
             connect_tx,
             event_tx,
             max_payload.clone(),
+            driver_thread.clone(),
         );
         options
             .spawner
@@ -233,6 +254,7 @@ impl Client {
                 operation_timeout: options.operation_timeout,
                 close_linger,
                 spawner: options.spawner,
+                driver_thread,
             }),
         })
     }

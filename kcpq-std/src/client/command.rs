@@ -44,6 +44,10 @@ pub(crate) enum Command {
     },
     /// `Client::close`; answered once the session has ended.
     Close { reply: Option<Reply<()>> },
+    /// The last `Client` handle was dropped: close, and report once the CLOSE is sent.
+    Dropped {
+        sent: std::sync::mpsc::SyncSender<()>,
+    },
     /// `Client::drain`; answered once the session has ended.
     Drain { timeout: Duration, reply: Reply<()> },
 }

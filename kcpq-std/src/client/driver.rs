@@ -64,6 +64,8 @@ pub(crate) struct ClientDriver {
     flushes: HashMap<FlushId, Reply<Result<(), FlushError>>>,
     connect: Option<Reply<ConnectOutcome>>,
     close_waiters: Vec<Reply<()>>,
+    /// A dropped client's last handle, waiting for its CLOSE to be sent.
+    close_sent: Option<std::sync::mpsc::SyncSender<()>>,
     closing: bool,
     events: EventSink<Event>,
     shared: Arc<Shared>,
@@ -88,6 +90,7 @@ impl ClientDriver {
             flushes: HashMap::new(),
             connect: Some(connect),
             close_waiters: Vec::new(),
+            close_sent: None,
             closing: false,
             events,
             shared,
@@ -186,6 +189,11 @@ impl ClientDriver {
                 self.core.close(now);
                 self.closing = true;
                 self.close_waiters.extend(reply);
+            }
+            Command::Dropped { sent } => {
+                self.core.close(now);
+                self.closing = true;
+                self.close_sent = Some(sent);
             }
             Command::Drain { timeout, reply } => {
                 // Refused only when already draining or closing: that ends the same way.
@@ -416,6 +424,10 @@ impl Driven for ClientDriver {
     }
 
     fn events(&mut self, _now: Instant) -> bool {
+        // The output, the CLOSE of a dropped client included, was sent just before this call.
+        if let Some(sent) = self.close_sent.take() {
+            let _ = sent.try_send(());
+        }
         let mut called = false;
         while let Some(event) = self.core.poll_event() {
             called |= self.on_event(event);

@@ -144,15 +144,37 @@ struct Inner {
     overflow: OverflowPolicy,
 }
 
+/// The longest a dropping thread waits for the I/O thread to send the CLOSE of a dropped
+/// client. Sending takes well under a millisecond; the bound covers a busy I/O thread.
+const CLOSE_SEND_WAIT: Duration = Duration::from_millis(200);
+
 impl Drop for Inner {
+    /// The last handle is gone: close as [`Client::close`] does, without waiting for the
+    /// server's answer, but long enough (bounded) for the CLOSE to leave, so that a program
+    /// that ends right after still tells the server. Not on the I/O thread itself (a callback
+    /// dropping the last handle), where waiting would only delay the CLOSE.
     fn drop(&mut self) {
-        // The I/O thread also closes when every handle is gone; this makes it immediate.
-        let _ = self.link.try_send(Command::Close { reply: None });
+        let (sent, wait) = std::sync::mpsc::sync_channel(1);
+        if !self.link.try_send(Command::Dropped { sent }) {
+            // Closed already, or the queue is full: the I/O thread closes once every handle
+            // is gone.
+            return;
+        }
+        let on_io_thread = self
+            .thread
+            .lock()
+            .ok()
+            .and_then(|t| t.as_ref().map(|h| h.thread().id()))
+            == Some(std::thread::current().id());
+        if !on_io_thread {
+            let _ = wait.recv_timeout(CLOSE_SEND_WAIT);
+        }
     }
 }
 
 /// A KCPQ client. Cloning gives another handle to the same connection; the connection closes
-/// when [`Client::close`] is called or the last handle (subscriptions aside) is dropped.
+/// when [`Client::close`] is called or the last handle (subscriptions aside) is dropped: then
+/// the server is sent CLOSE at once and frees the session within a round trip.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,

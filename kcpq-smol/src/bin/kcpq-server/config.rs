@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kcpq_smol::core::server::ServerConfig;
+use kcpq_smol::core::server::{DuplicateNames, ServerConfig};
 use kcpq_smol::preset::Preset;
 use serde::Deserialize;
 
@@ -32,8 +32,14 @@ pub(crate) struct FileConfig {
     pub(crate) send_buffer_bytes: Option<usize>,
     /// Heartbeat interval clients are told to use, in seconds.
     pub(crate) ping_interval_secs: Option<u64>,
-    /// Silence after which a session is dead, in seconds.
+    /// Silence after which a session is dead at the latest, in seconds (a client is found dead
+    /// after about two of its ping intervals, when that is shorter).
     pub(crate) dead_after_secs: Option<u64>,
+    /// A CONNECT with a client name another instance holds: `take-over` (default) or `refuse`.
+    pub(crate) duplicate_names: Option<DuplicateNamesSetting>,
+    /// At the session limit, evict the session silent the longest if it missed a PING
+    /// (default true).
+    pub(crate) evict_silent_when_full: Option<bool>,
     /// Time given to CLOSE frames at shutdown, in milliseconds.
     pub(crate) shutdown_linger_ms: Option<u64>,
     /// At SIGINT/SIGTERM, how long queued messages may still be delivered before the sessions
@@ -45,6 +51,16 @@ pub(crate) struct FileConfig {
     pub(crate) socket_send_buffer: Option<usize>,
     /// Batched UDP system calls and segmentation offload (recvmmsg, GRO, GSO); default on.
     pub(crate) socket_offload: Option<bool>,
+}
+
+/// `duplicate_names` in `kcpq.toml` and `--duplicate-names`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DuplicateNamesSetting {
+    /// The new connection takes the name over; the old one is closed and told not to return.
+    TakeOver,
+    /// The new connection is refused until the old session ends.
+    Refuse,
 }
 
 /// Why the configuration file could not be used.
@@ -101,6 +117,15 @@ impl FileConfig {
         }
         if let Some(secs) = self.dead_after_secs {
             config.dead_after = Duration::from_secs(secs);
+        }
+        if let Some(setting) = self.duplicate_names {
+            config.duplicate_names = match setting {
+                DuplicateNamesSetting::TakeOver => DuplicateNames::TakeOver,
+                DuplicateNamesSetting::Refuse => DuplicateNames::Refuse,
+            };
+        }
+        if let Some(evict) = self.evict_silent_when_full {
+            config.evict_silent_when_full = evict;
         }
         config
     }

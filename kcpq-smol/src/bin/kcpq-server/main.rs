@@ -58,6 +58,11 @@ struct Args {
     /// false` in the config file).
     #[arg(long)]
     no_udp_offload: bool,
+    /// A client connecting with a name another client instance holds: takes it over (the old
+    /// session is closed and its client told not to reconnect) or is refused [default:
+    /// take-over].
+    #[arg(long, value_enum)]
+    duplicate_names: Option<config::DuplicateNamesSetting>,
     /// At SIGINT/SIGTERM, milliseconds queued messages may still be delivered before every
     /// client is sent CLOSE; 0 closes at once; a second signal always does [default: 5000].
     #[arg(long, value_name = "MS")]
@@ -92,6 +97,7 @@ async fn run(args: Args, spawner: Spawner) -> Result<(), String> {
     file.max_payload = args.max_payload.or(file.max_payload);
     file.server_name = args.name.or(file.server_name);
     file.drain_timeout_ms = args.drain_timeout_ms.or(file.drain_timeout_ms);
+    file.duplicate_names = args.duplicate_names.or(file.duplicate_names);
     if args.no_udp_offload {
         file.socket_offload = Some(false);
     }

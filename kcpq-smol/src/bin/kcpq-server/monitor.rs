@@ -142,6 +142,21 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
             "Sessions closed since start.",
         ),
         (
+            "silent_connections",
+            stats.sessions_silent,
+            "Sessions ended because their client fell silent (gone without a CLOSE).",
+        ),
+        (
+            "replaced_connections",
+            stats.sessions_replaced,
+            "Sessions whose client name a new client instance took over.",
+        ),
+        (
+            "evicted_connections",
+            stats.sessions_evicted,
+            "Silent sessions evicted for a new client at the session limit.",
+        ),
+        (
             "subscriptions",
             stats.subscriptions,
             "Subscriptions held now.",
