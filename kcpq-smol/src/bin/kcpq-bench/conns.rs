@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use bytes::Bytes;
-use futures_lite::future;
 use kcpq_smol::{Client, Subscription};
 use serde_json::{Value, json};
 
@@ -122,9 +121,10 @@ pub(crate) async fn conns(
         drop(clients);
     }
     // The clients were dropped without `close`: each driver, on this executor, sends its CLOSE
-    // when it next runs. Let them run once before the process exits, as a program whose
-    // executor outlives its clients would.
-    future::yield_now().await;
+    // when it next runs (a dropping thread waits for that only when the driver runs elsewhere).
+    // Give them a moment before the process exits, as a program whose executor outlives its
+    // clients would.
+    Timer::after(Duration::from_millis(100)).await;
     let mut out = json!({
         "test": "conns", "n": n, "concurrency": concurrency, "connected": connected,
         "errors": errors, "connect_all_s": r3(connect_s),
