@@ -50,6 +50,11 @@ pub(crate) enum Command {
     Unsubscribe {
         sid: Sid,
     },
+    /// Ends the subscription after `count` more messages; its stream ends after the last.
+    UnsubscribeAfter {
+        sid: Sid,
+        count: u64,
+    },
     Flush {
         timeout: Duration,
         done: Reply<Result<(), FlushError>>,
@@ -321,6 +326,8 @@ impl Owner for Driver {
                 }
             }
             ClientEvent::Message(message) => self.on_message(now, message),
+            // The count of `unsubscribe_after` was reached: the stream ends after what it holds.
+            ClientEvent::Unsubscribed(sid) => self.remove_sub(sid),
             ClientEvent::Reply(id, message) => {
                 if let Some(request) = self.requests.remove(&id) {
                     let message = Message::from_core(message, self.clock.std_instant(now));
@@ -430,6 +437,11 @@ impl Owner for Driver {
                     log::debug!("unsubscribe {sid}: {e}");
                 }
                 self.remove_sub(sid);
+            }
+            Command::UnsubscribeAfter { sid, count } => {
+                if let Err(e) = self.core.unsubscribe(sid, Some(count)) {
+                    log::debug!("unsubscribe {sid} after {count}: {e}");
+                }
             }
             Command::Flush { timeout, done } => match self.core.flush(now, timeout) {
                 Ok(id) => {

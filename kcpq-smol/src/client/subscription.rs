@@ -62,6 +62,20 @@ impl Subscription {
         self.queue.counts().1
     }
 
+    /// Ends the subscription after `count` more messages (at least one): the server stops
+    /// routing to it then, and the stream ends after the last of them. As in kcpq-std, the count
+    /// starts when the server processes this; NATS counts from the subscription's start (see
+    /// the protocol's differences from nats-server).
+    pub async fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
+        self.commands
+            .send(Command::UnsubscribeAfter {
+                sid: self.sid,
+                count: count.max(1),
+            })
+            .await
+            .map_err(|_| UnsubscribeError::Closed)
+    }
+
     /// Stops the subscription. Messages already queued are discarded with it.
     pub async fn unsubscribe(mut self) -> Result<(), UnsubscribeError> {
         self.active = false;
