@@ -209,3 +209,32 @@ fn unsubscribe_after_ends_the_stream_after_that_many_more() {
         assert_eq!(server.stats().await.expect("stats").subscriptions, 0);
     });
 }
+
+#[test]
+fn a_no_echo_publisher_s_queue_message_goes_to_another_member() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let mut options = common::options(server.local_addr());
+        options.config.no_echo = true;
+        let quiet = Client::connect_with(options)
+            .await
+            .expect("connect no_echo");
+        let other = client(server.local_addr()).await;
+        let _own = quiet
+            .queue_subscribe("jobs", "w")
+            .await
+            .expect("own member");
+        let mut theirs = other
+            .queue_subscribe("jobs", "w")
+            .await
+            .expect("other member");
+        for i in 0..10u32 {
+            quiet.publish("jobs", i.to_string()).await.expect("publish");
+        }
+        // As in NATS: never lost to the publisher's own member, which it may not receive.
+        for i in 0..10u32 {
+            let message = theirs.next().await.expect("every job");
+            assert_eq!(message.payload, i.to_string().as_bytes());
+        }
+    });
+}

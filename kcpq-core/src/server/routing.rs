@@ -33,7 +33,15 @@ impl Server {
             _ => None,
         };
         let mut matches = std::mem::take(&mut self.matches);
-        self.index.match_into(p.subject, &mut matches);
+        match no_echo_slot {
+            // As in NATS, a queue group's message goes to a member the publisher may reach.
+            Some(own) => {
+                let others = |key: SubKey| split_key(key).0 != own;
+                self.index
+                    .match_eligible_into(p.subject, &others, &mut matches);
+            }
+            None => self.index.match_into(p.subject, &mut matches),
+        }
         let mut listeners = 0usize;
         for key in matches.iter() {
             let (slot, sid) = split_key(key);

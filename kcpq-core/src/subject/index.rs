@@ -2,7 +2,7 @@
 
 use super::cache::{DEFAULT_CACHE_CAPACITY, MatchCache};
 use super::hash::hash_str;
-use super::queue::{Chooser, GroupId, QueueChoice};
+use super::queue::{Chooser, Eligible, GroupId, QueueChoice};
 use super::stats::IndexStats;
 use super::trie::Trie;
 use super::validate::{
@@ -300,6 +300,23 @@ impl<T: Copy + Ord> SubscriptionIndex<T> {
     /// any other string is matched token by token as if it were one, never panicking.
     /// Allocates nothing once `out` and the cache's buffers have grown to fit the answers.
     pub fn match_into(&mut self, subject: &str, out: &mut MatchResult<T>) {
+        self.match_with(subject, None, out);
+    }
+
+    /// [`match_into`](Self::match_into), choosing each queue group's member only among those
+    /// `eligible` accepts (a group with none of them delivers to nobody); plain subscribers are
+    /// all listed. The broker excludes a no_echo publisher's own members so, as NATS does: the
+    /// message goes to another member rather than being lost.
+    pub fn match_eligible_into(
+        &mut self,
+        subject: &str,
+        eligible: &dyn Fn(T) -> bool,
+        out: &mut MatchResult<T>,
+    ) {
+        self.match_with(subject, Some(eligible), out);
+    }
+
+    fn match_with(&mut self, subject: &str, eligible: Eligible<'_, T>, out: &mut MatchResult<T>) {
         out.clear();
         self.stats.matches += 1;
         if !self.cache.is_enabled() || subject.len() > self.config.limits.max_len {
@@ -313,6 +330,7 @@ impl<T: Copy + Ord> SubscriptionIndex<T> {
             self.chooser.choose_all(
                 self.trie.groups_mut(),
                 &groups,
+                eligible,
                 &mut self.scratch_members,
                 &mut out.queued,
             );
@@ -345,6 +363,7 @@ impl<T: Copy + Ord> SubscriptionIndex<T> {
         self.chooser.choose_all(
             self.trie.groups_mut(),
             &slot.groups,
+            eligible,
             &mut self.scratch_members,
             &mut out.queued,
         );

@@ -29,6 +29,9 @@ pub enum QueueChoice {
     },
 }
 
+/// Which members may receive a message (`None`: all of them).
+pub(crate) type Eligible<'a, T> = Option<&'a dyn Fn(T) -> bool>;
+
 /// Index of a queue group in the [`QueueGroups`] slab.
 pub(crate) type GroupId = usize;
 
@@ -138,12 +141,15 @@ impl Chooser {
     }
 
     /// Appends to `out` one member per group name of `ids`, which must be sorted by
-    /// [`QueueGroup::key`] so that the groups of one name are adjacent. `scratch` is reused
-    /// storage (only runs of several groups under random choice use it).
+    /// [`QueueGroup::key`] so that the groups of one name are adjacent; with `eligible`, only
+    /// among the members it accepts (a name without such a member delivers to none).
+    /// `scratch` is reused storage (only runs of several groups under random choice, and
+    /// random choice with `eligible`, use it).
     pub(crate) fn choose_all<T: Copy + Ord>(
         &mut self,
         groups: &mut QueueGroups<T>,
         ids: &[GroupId],
+        eligible: Eligible<'_, T>,
         scratch: &mut Vec<T>,
         out: &mut Vec<T>,
     ) {
@@ -155,19 +161,22 @@ impl Chooser {
                 .take_while(|id| groups.get(**id).name == *name)
                 .count();
             let (run, tail) = rest.split_at(len);
-            out.push(self.choose(groups, run, scratch));
+            out.extend(self.choose(groups, run, eligible, scratch));
             rest = tail;
         }
     }
 
     /// The member of the union of `run`'s groups (non-empty, one name) that receives the next
-    /// message.
+    /// message: one `eligible` accepts, if given; `None` when it accepts none of them (the
+    /// turn does not advance then).
     pub(crate) fn choose<T: Copy + Ord>(
         &mut self,
         groups: &mut QueueGroups<T>,
         run: &[GroupId],
+        eligible: Eligible<'_, T>,
         scratch: &mut Vec<T>,
-    ) -> T {
+    ) -> Option<T> {
+        let accepts = |member: &T| eligible.is_none_or(|eligible| eligible(*member));
         match self {
             Chooser::RoundRobin { turn } => {
                 let last = run
@@ -180,38 +189,44 @@ impl Chooser {
                 for id in run {
                     let members = &groups.get(*id).members;
                     debug_assert!(!members.is_empty(), "empty groups are released");
-                    smallest = Some(smallest.map_or(members[0], |s: T| s.min(members[0])));
+                    if let Some(&first) = members.iter().find(|m| accepts(m)) {
+                        smallest = Some(smallest.map_or(first, |s: T| s.min(first)));
+                    }
                     if let Some(last) = last
-                        && let Some(next) = members.get(members.partition_point(|m| *m <= last))
+                        && let Some(&next) = members[members.partition_point(|m| *m <= last)..]
+                            .iter()
+                            .find(|m| accepts(m))
                     {
-                        after = Some(after.map_or(*next, |a: T| a.min(*next)));
+                        after = Some(after.map_or(next, |a: T| a.min(next)));
                     }
                 }
-                let chosen = after
-                    .or(smallest)
-                    .expect("a run holds at least one non-empty group");
+                let chosen = after.or(smallest)?;
                 *turn += 1;
                 for id in run {
                     groups.get_mut(*id).last = Some((chosen, *turn));
                 }
-                chosen
+                Some(chosen)
             }
             Chooser::Random(rng) => {
-                let members: &[T] = if let [only] = run {
+                let members: &[T] = if let ([only], None) = (run, eligible) {
                     &groups.get(*only).members
                 } else {
                     scratch.clear();
                     for id in run {
-                        scratch.extend_from_slice(&groups.get(*id).members);
+                        let members = &groups.get(*id).members;
+                        scratch.extend(members.iter().copied().filter(|m| accepts(m)));
                     }
                     scratch.sort_unstable();
                     scratch.dedup();
                     scratch
                 };
-                debug_assert!(!members.is_empty(), "empty groups are released");
+                if members.is_empty() {
+                    debug_assert!(eligible.is_some(), "empty groups are released");
+                    return None;
+                }
                 let len = u64::try_from(members.len()).expect("a Vec's length fits in u64");
                 let index = usize::try_from(rng.below(len)).expect("below(len) < len");
-                members[index]
+                Some(members[index])
             }
         }
     }
@@ -240,7 +255,9 @@ mod tests {
         let mut c = Chooser::new(&QueueChoice::RoundRobin);
         let (mut slab, ids) = groups("q", &[("f", &[10, 20, 30])]);
         let mut scratch = Vec::new();
-        let mut pick = |slab: &mut QueueGroups<u32>| c.choose(slab, &ids, &mut scratch);
+        let mut pick = |slab: &mut QueueGroups<u32>| {
+            c.choose(slab, &ids, None, &mut scratch).expect("a member")
+        };
         let picks: Vec<u32> = (0..6).map(|_| pick(&mut slab)).collect();
         assert_eq!(picks, [10, 20, 30, 10, 20, 30]);
         assert_eq!(pick(&mut slab), 10);
@@ -259,13 +276,16 @@ mod tests {
         let (mut slab, ids) = groups("w", &[("a.*", &[1, 4]), ("a.b", &[2]), ("a.>", &[3, 4])]);
         let mut scratch = Vec::new();
         let picks: Vec<u32> = (0..5)
-            .map(|_| c.choose(&mut slab, &ids, &mut scratch))
+            .map(|_| {
+                c.choose(&mut slab, &ids, None, &mut scratch)
+                    .expect("a member")
+            })
             .collect();
         assert_eq!(picks, [1, 2, 3, 4, 1]);
         // A subject matching `a.*` alone continues from that group's own last turn (1)...
-        assert_eq!(c.choose(&mut slab, &ids[..1], &mut scratch), 4);
+        assert_eq!(c.choose(&mut slab, &ids[..1], None, &mut scratch), Some(4));
         // ...and the whole run from the most recent choice among its groups (4).
-        assert_eq!(c.choose(&mut slab, &ids, &mut scratch), 1);
+        assert_eq!(c.choose(&mut slab, &ids, None, &mut scratch), Some(1));
     }
 
     #[test]
@@ -290,7 +310,7 @@ mod tests {
             let mut seen = Vec::new();
             for _ in 0..64 {
                 out.clear();
-                c.choose_all(&mut slab, &ids, &mut Vec::new(), &mut out);
+                c.choose_all(&mut slab, &ids, None, &mut Vec::new(), &mut out);
                 assert_eq!(out.len(), 2, "{choice:?}: one member per name");
                 assert_eq!(out[0], 7);
                 assert!([1, 2, 3].contains(&out[1]));
@@ -308,7 +328,10 @@ mod tests {
             let mut c = Chooser::new(&QueueChoice::Random { seed: [seed; 32] });
             let (mut slab, ids) = groups("q", &[("f", &[1, 2, 3, 4])]);
             (0..64)
-                .map(|_| c.choose(&mut slab, &ids, &mut Vec::new()))
+                .map(|_| {
+                    c.choose(&mut slab, &ids, None, &mut Vec::new())
+                        .expect("a member")
+                })
                 .collect::<Vec<u32>>()
         };
         let pa = draw(9);
@@ -325,10 +348,36 @@ mod tests {
         let (mut slab, ids) = groups("w", &[("a.*", &[1, 2]), ("a.b", &[2])]);
         let mut scratch = Vec::new();
         let twos = (0..4000)
-            .filter(|_| c.choose(&mut slab, &ids, &mut scratch) == 2)
+            .filter(|_| c.choose(&mut slab, &ids, None, &mut scratch) == Some(2))
             .count();
         // Uniform over {1, 2}: about 2000, far from the 2667 of a weighted draw.
         assert!((1800..2200).contains(&twos), "{twos} of 4000");
+    }
+
+    #[test]
+    fn only_eligible_members_are_chosen() {
+        let odd = |m: u32| m % 2 == 1;
+        for choice in [
+            QueueChoice::RoundRobin,
+            QueueChoice::Random { seed: [6; 32] },
+        ] {
+            let mut c = Chooser::new(&choice);
+            let (mut slab, ids) = groups("w", &[("a.*", &[1, 2]), ("a.b", &[3, 4])]);
+            let mut scratch = Vec::new();
+            let mut seen = Vec::new();
+            for _ in 0..64 {
+                let chosen = c.choose(&mut slab, &ids, Some(&odd), &mut scratch);
+                let chosen = chosen.expect("1 and 3 are eligible");
+                assert!(odd(chosen), "{choice:?}: {chosen} is not eligible");
+                seen.push(chosen);
+            }
+            assert!(
+                seen.contains(&1) && seen.contains(&3),
+                "{choice:?}: {seen:?}"
+            );
+            let none = |_: u32| false;
+            assert_eq!(c.choose(&mut slab, &ids, Some(&none), &mut scratch), None);
+        }
     }
 
     #[test]
