@@ -64,8 +64,8 @@ impl Subscription {
 
     /// Ends the subscription after `count` more messages (at least one): the server stops
     /// routing to it then, and the stream ends after the last of them. As in kcpq-std, the count
-    /// starts when the server processes this; NATS counts from the subscription's start (see
-    /// the protocol's differences from nats-server).
+    /// starts when the server processes this; NATS counts from the subscription's start
+    /// (docs/protocol.md §8.5).
     pub async fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         self.commands
             .send(Command::UnsubscribeAfter {
