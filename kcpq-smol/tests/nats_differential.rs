@@ -38,7 +38,7 @@ use nats_differential::side::{Broken, Outcome};
 use nats_differential::{compare, generate, interpret};
 
 /// Seeds run by default (CI).
-const DEFAULT_SEEDS: u64 = 300;
+const DEFAULT_SEEDS: u64 = 500;
 /// Bound of one scenario on one broker; every wait inside is bounded too.
 const SCENARIO_BOUND: Duration = Duration::from_secs(60);
 /// Failing seeds whose full report is printed; the others are only listed.

@@ -97,7 +97,10 @@ impl Scenario {
 
 impl fmt::Display for PublishSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}", self.subject, self.payload)?;
+        match self.payload.split_once(':') {
+            Some((id, rest)) => write!(f, "{} {id:?} + {} bytes", self.subject, rest.len() + 1)?,
+            None => write!(f, "{} {:?}", self.subject, self.payload)?,
+        }
         if let Some(reply) = &self.reply {
             write!(f, " reply {reply}")?;
         }

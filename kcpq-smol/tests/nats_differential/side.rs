@@ -27,7 +27,10 @@ pub(crate) struct Rec {
 
 impl fmt::Display for Rec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}", self.subject, self.payload)?;
+        match self.payload.char_indices().nth(40) {
+            Some((end, _)) => write!(f, "{} {:?}...", self.subject, &self.payload[..end])?,
+            None => write!(f, "{} {:?}", self.subject, self.payload)?,
+        }
         if self.reply {
             write!(f, " +reply")?;
         }
