@@ -12,6 +12,7 @@
 //! seed S alone. A failing seed prints its scenario, the differences and its replay command.
 
 mod nats_differential {
+    pub(crate) mod comparable;
     pub(crate) mod compare;
     pub(crate) mod generate;
     pub(crate) mod interpret;
