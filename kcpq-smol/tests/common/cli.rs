@@ -94,6 +94,24 @@ impl Drop for Running {
     }
 }
 
+/// The standard output lines of all `processes` on one receiver, in the order they come.
+pub fn merged_stdout(processes: &mut [Running]) -> Receiver<String> {
+    let (tx, rx) = channel();
+    for process in processes {
+        let (_, closed) = channel();
+        let lines = std::mem::replace(&mut process.stdout, closed);
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in lines {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    rx
+}
+
 /// Waits for a line containing `needle`, returning it.
 pub fn wait_for(lines: &Receiver<String>, needle: &str) -> String {
     loop {

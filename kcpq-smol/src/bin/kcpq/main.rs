@@ -42,6 +42,10 @@ async fn client_command(args: Args) -> Result<(), String> {
     let body = match &args.command {
         Command::Pub(a) => publish::body_or_stdin(a.body.as_deref())?,
         Command::Req(a) => publish::body_or_stdin(a.body.as_deref())?,
+        Command::Reply(a) => {
+            reply::check(a)?;
+            Vec::new()
+        }
         _ => Vec::new(),
     };
     let client = target.connect().await?;

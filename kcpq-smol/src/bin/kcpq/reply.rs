@@ -40,7 +40,19 @@ impl Answer {
     }
 }
 
-/// Answers requests until `--count` or the end of the connection.
+/// Fails unless `args` say how to answer: with a body or a program.
+pub(crate) fn check(args: &ReplyArgs) -> Result<(), String> {
+    if args.body.is_none() && args.command.is_empty() {
+        return Err(
+            "kcpq reply needs the reply: give a BODY, or --command PROG [ARG]... to answer with \
+             a program's output"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Answers requests until `--count` or the end of the connection; `args` passed [`check`].
 pub(crate) async fn run(client: &Client, args: ReplyArgs) -> Result<(), String> {
     let answer = match args.body {
         Some(body) => Answer::Fixed(body.into_bytes()),
