@@ -1,9 +1,11 @@
 //! `kcpq pub` and `kcpq sub` as a user runs them: headers, bodies from standard input,
-//! `--count` with `{{Count}}`, the output formats, queue groups, `kcp://` addresses and names.
+//! `--count` with `{{Count}}`, the output formats, queue groups, `kcp://` addresses, names, and
+//! Ctrl-C.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::process::Command;
 
 use common::cli::{TestServer, merged_stdout, next_line, wait_for};
 use serde_json::{Value, json};
@@ -123,7 +125,7 @@ fn kcp_urls_and_names() {
     let server = TestServer::start(&[], true);
     let url = format!("kcp://{}", server.addr);
     let monitor = server.monitor.clone().expect("a monitor");
-    let sub = server.start_kcpq(&["sub", "named", "--name", "watcher", "-s", &url]);
+    let mut sub = server.start_kcpq(&["sub", "named", "--name", "watcher", "-s", &url]);
     wait_for(&sub.stdout, "Subscribed to named");
 
     let info = server.kcpq(&["server", "info", "--monitor", &monitor]);
@@ -144,4 +146,14 @@ fn kcp_urls_and_names() {
     let published = server.kcpq(&["pub", "named", "from kcp://", "-s", &url]);
     assert!(published.status.success(), "{published:?}");
     assert_eq!(next_line(&sub.stdout), "[#1] named: from kcp://");
+
+    // Ctrl-C closes the session properly: the name is free at once.
+    let status = Command::new("kill")
+        .args(["-INT", &sub.child.id().to_string()])
+        .status()
+        .expect("send SIGINT");
+    assert!(status.success());
+    assert_eq!(sub.wait_exit().code(), Some(130), "128 + SIGINT");
+    let again = server.kcpq(&["pub", "named", "x", "--name", "watcher"]);
+    assert!(again.status.success(), "the name is free: {again:?}");
 }

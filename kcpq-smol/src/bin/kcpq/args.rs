@@ -61,6 +61,17 @@ pub(crate) struct ConnectionArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// The commands that connect to a server.
+    #[command(flatten)]
+    Client(ClientCommand),
+    /// Ask a kcpq-server's monitoring endpoint (kcpq-server --monitor) how it is doing.
+    #[command(subcommand)]
+    Server(ServerCommand),
+}
+
+/// The subcommands that connect to a server.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
     /// Publish a message to SUBJECT.
     Pub(PubArgs),
     /// Print the messages published on SUBJECT (wildcards `*` and `>` allowed).
@@ -69,9 +80,6 @@ pub(crate) enum Command {
     Req(ReqArgs),
     /// Answer the requests sent to SUBJECT, with a fixed body or a program's output.
     Reply(ReplyArgs),
-    /// Ask a kcpq-server's monitoring endpoint (kcpq-server --monitor) how it is doing.
-    #[command(subcommand)]
-    Server(ServerCommand),
 }
 
 /// `kcpq pub`.
@@ -259,7 +267,7 @@ mod tests {
         Args::command().debug_assert();
         let args =
             Args::try_parse_from(["kcpq", "req", "s", "-H", "a:b", "--headers"]).expect("parse");
-        let Command::Req(req) = args.command else {
+        let Command::Client(ClientCommand::Req(req)) = args.command else {
             panic!("not req");
         };
         assert_eq!(req.headers, [("a".to_owned(), "b".to_owned())]);
@@ -280,7 +288,7 @@ mod tests {
             "--lines",
         ])
         .expect("parse");
-        let Command::Reply(reply) = args.command else {
+        let Command::Client(ClientCommand::Reply(reply)) = args.command else {
             panic!("not reply");
         };
         assert_eq!(reply.command, ["wc", "-c", "--lines"]);
