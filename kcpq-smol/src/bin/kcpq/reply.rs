@@ -72,8 +72,8 @@ pub(crate) async fn run(client: &Client, args: ReplyArgs) -> Result<(), String> 
             return Err(ended());
         };
         let Some(reply_to) = &request.reply else {
-            log::info!(
-                "ignored a message on {} without a reply subject",
+            eprintln!(
+                "kcpq: ignored a message on {}: it asks for no reply (send requests with kcpq req)",
                 request.subject
             );
             continue;
