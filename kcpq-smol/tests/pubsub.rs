@@ -152,6 +152,38 @@ fn headers_and_callbacks() {
 }
 
 #[test]
+fn a_request_carries_its_headers() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let responder = client(server.local_addr()).await;
+        let requester = client(server.local_addr()).await;
+        let mut service = responder.subscribe("svc.trace").await.expect("subscribe");
+        let answering = responder.clone();
+        let task = smol::spawn(async move {
+            while let Some(message) = service.next().await {
+                let reply = message.reply.clone().expect("a reply subject");
+                let trace = message.headers().and_then(|h| h.get("trace")).unwrap_or("");
+                answering
+                    .publish(&reply, format!("trace={trace}"))
+                    .await
+                    .expect("reply");
+            }
+        });
+        let reply = requester
+            .request_with_headers("svc.trace", &[("trace", "7")], "x", Duration::from_secs(5))
+            .await
+            .expect("a reply");
+        assert_eq!(reply.payload, &b"trace=7"[..]);
+        let err = requester
+            .request_with_headers("nobody.home", &[("a", "b")], "x", Duration::from_secs(5))
+            .await
+            .expect_err("nobody listens");
+        assert_eq!(err, RequestError::NoResponders("nobody.home".to_owned()));
+        drop(task);
+    });
+}
+
+#[test]
 fn a_wrong_key_fails_within_the_connect_timeout() {
     bounded(BOUND, async {
         let server = server().await;

@@ -46,6 +46,8 @@ pub(crate) enum Command {
         timeout: Duration,
         done: Reply<Result<Message, RequestError>>,
     },
+    /// A request with headers (rarer, so boxed).
+    HeadedRequest(Box<HeadedRequest>),
     Subscribe(Box<Subscribe>),
     Unsubscribe {
         sid: Sid,
@@ -90,6 +92,15 @@ pub(crate) struct Send {
     pub(crate) subject: Box<str>,
     pub(crate) reply: Option<Box<str>>,
     pub(crate) payload: Bytes,
+}
+
+/// A request carrying headers (an encoded block, checked on the caller's side).
+pub(crate) struct HeadedRequest {
+    pub(crate) subject: Box<str>,
+    pub(crate) headers: Vec<u8>,
+    pub(crate) payload: Bytes,
+    pub(crate) timeout: Duration,
+    pub(crate) done: Reply<Result<Message, RequestError>>,
 }
 
 /// A subscription to make, answered once the server confirmed it.
@@ -245,6 +256,33 @@ impl Driver {
             .store(self.core.max_payload(), Ordering::Relaxed);
     }
 
+    /// Hands a request to the core and remembers who waits for its reply.
+    fn start_request(
+        &mut self,
+        now: Instant,
+        subject: Box<str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        timeout: Duration,
+        done: Reply<Result<Message, RequestError>>,
+    ) {
+        match self.core.request(now, &subject, headers, payload, timeout) {
+            Ok(id) => {
+                self.requests.insert(
+                    id,
+                    PendingRequest {
+                        subject,
+                        timeout,
+                        done,
+                    },
+                );
+            }
+            Err(e) => {
+                let _ = done.try_send(Err(e.into()));
+            }
+        }
+    }
+
     fn on_subscribed(&mut self, sid: Sid) {
         let Some(entry) = self.subs.get_mut(&sid) else {
             return;
@@ -396,21 +434,17 @@ impl Owner for Driver {
                 payload,
                 timeout,
                 done,
-            } => match self.core.request(now, &subject, None, &payload, timeout) {
-                Ok(id) => {
-                    self.requests.insert(
-                        id,
-                        PendingRequest {
-                            subject,
-                            timeout,
-                            done,
-                        },
-                    );
-                }
-                Err(e) => {
-                    let _ = done.try_send(Err(e.into()));
-                }
-            },
+            } => self.start_request(now, subject, None, &payload, timeout, done),
+            Command::HeadedRequest(request) => {
+                let HeadedRequest {
+                    subject,
+                    headers,
+                    payload,
+                    timeout,
+                    done,
+                } = *request;
+                self.start_request(now, subject, Some(&headers), &payload, timeout, done);
+            }
             Command::Subscribe(subscribe) => {
                 let Subscribe {
                     filter,

@@ -398,16 +398,49 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         let payload = payload.into();
-        // The core times the request out; the margin covers a busy driver.
-        let result = self
-            .call(timeout + Duration::from_secs(1), |done| Command::Request {
+        self.await_request(subject, timeout, |done| Command::Request {
+            subject: subject.into(),
+            payload,
+            timeout,
+            done,
+        })
+        .await
+    }
+
+    /// Sends a request with headers (name, value pairs) and waits up to `timeout` for the first
+    /// reply.
+    pub async fn request_with_headers(
+        &self,
+        subject: &str,
+        headers: &[(&str, &str)],
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        let mut block = Vec::new();
+        kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
+            .map_err(|e| RequestError::Refused(e.into()))?;
+        let payload = payload.into();
+        self.await_request(subject, timeout, |done| {
+            Command::HeadedRequest(Box::new(driver::HeadedRequest {
                 subject: subject.into(),
+                headers: block,
                 payload,
                 timeout,
                 done,
-            })
-            .await;
-        match result {
+            }))
+        })
+        .await
+    }
+
+    /// Sends the request `make` builds and waits for its outcome; the core times the request
+    /// out itself, the extra second covers a busy driver.
+    async fn await_request(
+        &self,
+        subject: &str,
+        timeout: Duration,
+        make: impl FnOnce(Sender<Result<Message, RequestError>>) -> Command,
+    ) -> Result<Message, RequestError> {
+        match self.call(timeout + Duration::from_secs(1), make).await {
             Ok(result) => result,
             Err(CallError::Closed) => Err(RequestError::Closed),
             Err(CallError::TimedOut) => Err(RequestError::TimedOut {

@@ -11,6 +11,9 @@ use kcpq_smol::core::crypto::{Key, KeySet};
 use kcpq_smol::core::server::ServerConfig;
 use kcpq_smol::{Client, ClientOptions, Server, ServerHandle, with_timeout};
 
+#[cfg(feature = "cli")]
+pub mod cli;
+
 /// The key every test server and client shares.
 pub fn keys() -> KeySet {
     KeySet::single(Key::from_bytes([7; 32]))

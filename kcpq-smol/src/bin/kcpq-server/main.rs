@@ -140,6 +140,9 @@ async fn run(args: Args, spawner: Spawner) -> Result<(), String> {
         let listener = smol::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot serve monitoring on {addr}: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot serve monitoring on {addr}: {e}"))?;
         println!("monitoring on http://{addr} (/healthz /varz /connz /metrics)");
         spawner
             .spawn(monitor::serve(

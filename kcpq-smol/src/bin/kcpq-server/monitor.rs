@@ -240,6 +240,7 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
 
 fn varz(stats: &ServerStats, addr: SocketAddr, started: SystemTime) -> String {
     let mut object = serde_json::Map::new();
+    object.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
     object.insert("server_addr".into(), json!(addr.to_string()));
     object.insert("start".into(), json!(unix_secs(started)));
     let uptime = SystemTime::now()
