@@ -110,6 +110,11 @@ fn connect_error(
                  that client disconnects",
                 refusal.message
             ),
+            ErrorCode::Replaced => format!(
+                "the server refused the connection: {}; another client took this --name over \
+                 since",
+                refusal.message
+            ),
             ErrorCode::TooManySessions => format!(
                 "the server refused the connection: {}; it holds as many sessions as it allows \
                  (max_sessions in its configuration)",

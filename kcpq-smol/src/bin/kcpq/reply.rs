@@ -69,7 +69,7 @@ pub(crate) async fn run(client: &Client, args: ReplyArgs) -> Result<(), String> 
     let mut answered = 0u64;
     while args.count.is_none_or(|n| answered < n) {
         let Some(request) = sub.next().await else {
-            return Err(ended());
+            return Err(ended(client).await);
         };
         let Some(reply_to) = &request.reply else {
             eprintln!(

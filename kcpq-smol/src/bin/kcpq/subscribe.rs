@@ -3,8 +3,9 @@
 
 use std::io::ErrorKind;
 
-use futures_lite::StreamExt;
-use kcpq_smol::{Client, SubscribeOptions, Subscription};
+use futures_lite::{StreamExt, future};
+use kcpq_smol::core::CloseReason;
+use kcpq_smol::{Client, Event, SubscribeOptions, Subscription};
 
 use crate::args::SubArgs;
 use crate::explain;
@@ -42,7 +43,7 @@ pub(crate) async fn run(client: &Client, args: &SubArgs) -> Result<(), String> {
     let mut received = 0u64;
     while args.count.is_none_or(|n| received < n) {
         let Some(message) = sub.next().await else {
-            return Err(ended());
+            return Err(ended(client).await);
         };
         received += 1;
         match format.print(&message, Some(received)) {
@@ -55,8 +56,17 @@ pub(crate) async fn run(client: &Client, args: &SubArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The subscription's stream ended: the client was closed under it.
-pub(crate) fn ended() -> String {
+/// The subscription's stream ended: the client was closed under it. Says why, from the events
+/// already reported.
+pub(crate) async fn ended(client: &Client) -> String {
+    let mut events = client.events();
+    while let Some(Some(event)) = future::poll_once(events.next()).await {
+        if event == Event::Disconnected(CloseReason::Replaced) {
+            return "another client connected with this client's name (--name) and took it \
+                    over; this one stops (use another --name to run both)"
+                .to_owned();
+        }
+    }
     "the connection to the server ended (the server closed it or shut down); run the command \
      again once the server is back"
         .to_owned()
