@@ -657,3 +657,40 @@ fn client_names_are_unique_but_the_same_client_may_replace_its_session() {
         ServerEvent::SessionClosed { name, reason: CloseReason::Replaced, .. } if name == "cam-7"
     )));
 }
+
+#[test]
+fn the_owner_publishing_to_one_client_reaches_its_queue_member_every_time() {
+    for seed in seeds(10) {
+        let mut world = World::new(seed, LinkConfig::lossy(2), quick_server());
+        let alice = world.add_client(quick_client("alice"));
+        let bob = world.add_client(quick_client("bob"));
+        world.run_until(Duration::from_secs(30), |w| {
+            w.connected(alice) && w.connected(bob)
+        });
+        let sids: Vec<u32> = [alice, bob]
+            .iter()
+            .map(|&c| world.peers[c].client.subscribe("cmd.*", Some("w")).unwrap())
+            .collect();
+        world.drain();
+        world.run_until(Duration::from_secs(30), |w| {
+            [alice, bob]
+                .iter()
+                .zip(&sids)
+                .all(|(&c, sid)| w.peers[c].events.contains(&ClientEvent::Subscribed(*sid)))
+        });
+        // The group's turn would alternate between alice and bob; a publish for bob only must
+        // choose among bob's members, not be lost when the turn is alice's.
+        for n in 0..20u8 {
+            world
+                .server
+                .publish_to("bob", "cmd.x", None, None, &[n])
+                .unwrap();
+        }
+        world.drain();
+        world.run_until(Duration::from_secs(30), |w| {
+            messages_of(&w.peers[bob].events, sids[1]).len() == 20
+        });
+        world.run_for(Duration::from_secs(1));
+        assert!(messages_of(&world.peers[alice].events, sids[0]).is_empty());
+    }
+}

@@ -33,19 +33,20 @@ impl Server {
             _ => None,
         };
         let mut matches = std::mem::take(&mut self.matches);
-        match no_echo_slot {
-            // As in NATS, a queue group's message goes to a member the publisher may reach.
-            Some(own) => {
-                let others = |key: SubKey| split_key(key).0 != own;
-                self.index
-                    .match_eligible_into(p.subject, &others, &mut matches);
-            }
-            None => self.index.match_into(p.subject, &mut matches),
+        let reachable = |slot: SlotId| Some(slot) != no_echo_slot && allowed(target, slot);
+        if no_echo_slot.is_some() || target != Target::Everyone {
+            // As in NATS, a queue group's message goes to a member the publish may reach: not
+            // the no_echo publisher's own, and only the target session's when there is one.
+            let eligible = |key: SubKey| reachable(split_key(key).0);
+            self.index
+                .match_eligible_into(p.subject, &eligible, &mut matches);
+        } else {
+            self.index.match_into(p.subject, &mut matches);
         }
         let mut listeners = 0usize;
         for key in matches.iter() {
             let (slot, sid) = split_key(key);
-            if Some(slot) == no_echo_slot || !allowed(target, slot) {
+            if !reachable(slot) {
                 continue;
             }
             listeners += 1;
