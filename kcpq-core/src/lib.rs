@@ -13,6 +13,7 @@
 //! | [`rng`]     | the seeded ChaCha20 generator, the core's only randomness      |
 //! | [`kcp`]     | the KCP ARQ (wire-compatible with the reference `ikcp.c`)       |
 //! | [`crypto`]  | PSK keys, handshake, AES-256-CTR + HMAC-SHA256 packet protection |
+//! | [`fec`]     | Reed-Solomon forward error correction of datagram groups        |
 //! | [`subject`] | NATS-style subject validation and the subscription index        |
 //! | [`proto`]   | broker frames (CONNECT, SUB, PUB, MSG, ...) and their codec    |
 //! | [`queue`]   | bounded message queues with a drop-newest/drop-oldest policy    |
@@ -76,6 +77,7 @@
 
 pub mod client;
 pub mod crypto;
+pub mod fec;
 pub mod fuzzing;
 pub mod kcp;
 pub mod proto;

@@ -1,0 +1,185 @@
+//! How many parity shards a group gets.
+
+use std::time::Duration;
+
+use crate::Instant;
+
+use super::config::{FecConfig, FecMode};
+
+/// Chooses each group's parity from the loss the peer reports and a byte budget.
+///
+/// Adaptive mode: with independent loss `p`, a data shard of a group of `k` data and `m` parity
+/// shards is lost for good when it is lost and at least `m` of the group's other `k + m - 1`
+/// shards are too: `p * P(Binomial(k + m - 1, p) >= m)`. The controller gives a group the least
+/// `m` (up to `max_parity`) that brings that under the target residual loss: none on a clean
+/// link; at 1 % loss one for a full group of 10 and one for a lone shard; at 5 % loss three for
+/// a full group (kcp-go's fixed 10/3) and two for a lone shard. A byte budget
+/// (`max_parity_bytes_per_sec`, refilled continuously, holding at most one second's worth)
+/// caps the overhead: a group that would exceed it gets fewer shards, down to none.
+///
+/// Fixed mode: always the configured parity; off: none.
+#[derive(Debug, Clone)]
+pub struct ParityController {
+    mode: FecMode,
+    max_parity: u8,
+    target: f64,
+    /// Loss the peer reported, as a probability.
+    loss: f64,
+    rate: f64,
+    budget: f64,
+    refilled_at: Option<Instant>,
+}
+
+impl ParityController {
+    /// A controller for `config`, assuming a clean link until the peer reports loss.
+    pub fn new(config: &FecConfig) -> ParityController {
+        let rate = config.max_parity_bytes_per_sec as f64;
+        ParityController {
+            mode: config.mode,
+            max_parity: config.max_parity,
+            target: f64::from(config.target_residual_ppm) / 1e6,
+            loss: 0.0,
+            rate,
+            budget: rate,
+            refilled_at: None,
+        }
+    }
+
+    /// The loss the peer observes, in parts per million (values above 1 000 000 count as all).
+    pub fn set_peer_loss_ppm(&mut self, ppm: u32) {
+        self.loss = f64::from(ppm.min(1_000_000)) / 1e6;
+    }
+
+    /// The loss last reported, in parts per million.
+    pub fn peer_loss_ppm(&self) -> u32 {
+        (self.loss * 1e6).round() as u32
+    }
+
+    /// Parity shards for a group of `data` shards of `shard_bytes` each, at `now`; charges
+    /// them to the byte budget.
+    pub fn parity_for(&mut self, now: Instant, data: u8, shard_bytes: usize) -> u8 {
+        match self.mode {
+            FecMode::Off => 0,
+            FecMode::Fixed { parity, .. } => parity,
+            FecMode::Auto => {
+                self.refill(now);
+                let wanted = self.needed(data);
+                let affordable = (self.budget / shard_bytes.max(1) as f64).floor();
+                let parity = f64::from(wanted).min(affordable.max(0.0)) as u8;
+                self.budget -= f64::from(parity) * shard_bytes as f64;
+                parity
+            }
+        }
+    }
+
+    /// The parity a group of at most `data` shards will get at most: what the mode and the
+    /// reported loss ask for, before the budget (announced in the group's data shards).
+    pub fn planned(&self, data: u8) -> u8 {
+        match self.mode {
+            FecMode::Off => 0,
+            FecMode::Fixed { parity, .. } => parity,
+            FecMode::Auto => self.needed(data),
+        }
+    }
+
+    /// The least parity that meets the target for a group of `data` shards (ignoring the
+    /// budget).
+    pub fn needed(&self, data: u8) -> u8 {
+        if self.loss <= 0.0 {
+            return 0;
+        }
+        (0..=self.max_parity)
+            .find(|&m| residual(self.loss, u32::from(data), u32::from(m)) <= self.target)
+            .unwrap_or(self.max_parity)
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = self
+            .refilled_at
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        self.refilled_at = Some(now);
+        self.budget = (self.budget + self.rate * elapsed.as_secs_f64()).min(self.rate);
+    }
+}
+
+/// The probability that a given data shard of a group of `k` data and `m` parity shards is lost
+/// and cannot be rebuilt, with independent loss `p`.
+fn residual(p: f64, k: u32, m: u32) -> f64 {
+    let others = k + m - 1;
+    // P(Binomial(others, p) >= m) = 1 - P(< m).
+    let mut below = 0.0;
+    let mut term = (1.0 - p).powi(others as i32); // P(X = 0)
+    for i in 0..m.min(others + 1) {
+        below += term;
+        // P(X = i + 1) from P(X = i).
+        term *= f64::from(others - i) / f64::from(i + 1) * p / (1.0 - p);
+    }
+    let at_least_m = if m > others {
+        0.0
+    } else {
+        (1.0 - below).max(0.0)
+    };
+    p * at_least_m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auto(loss_ppm: u32) -> ParityController {
+        let mut c = ParityController::new(&FecConfig::auto());
+        c.set_peer_loss_ppm(loss_ppm);
+        c
+    }
+
+    #[test]
+    fn parity_follows_loss_and_group_size() {
+        assert_eq!(auto(0).needed(10), 0);
+        assert_eq!(auto(0).needed(1), 0);
+        assert_eq!(auto(10_000).needed(10), 1);
+        assert_eq!(auto(10_000).needed(1), 1);
+        assert_eq!(auto(50_000).needed(10), 3);
+        assert_eq!(auto(50_000).needed(1), 2);
+        // Heavy loss hits the configured ceiling.
+        assert_eq!(auto(400_000).needed(10), 4);
+    }
+
+    #[test]
+    fn the_residual_loss_formula_matches_hand_computed_values() {
+        // k = 1, m = 2, p = 5 %: the shard and both copies lost: 0.05^3.
+        assert!((residual(0.05, 1, 2) - 0.05f64.powi(3)).abs() < 1e-12);
+        // m = 0: the shard's own loss.
+        assert!((residual(0.05, 10, 0) - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fixed_and_off_ignore_loss() {
+        let fixed = FecConfig::with_mode(FecMode::Fixed {
+            data: 10,
+            parity: 3,
+        });
+        let mut c = ParityController::new(&fixed);
+        assert_eq!(c.parity_for(Instant::ZERO, 10, 1400), 3);
+        let mut off = ParityController::new(&FecConfig::default());
+        off.set_peer_loss_ppm(500_000);
+        assert_eq!(off.parity_for(Instant::ZERO, 10, 1400), 0);
+    }
+
+    #[test]
+    fn the_byte_budget_caps_overhead_and_refills() {
+        let mut config = FecConfig::auto();
+        config.max_parity_bytes_per_sec = 10_000;
+        let mut c = ParityController::new(&config);
+        c.set_peer_loss_ppm(50_000);
+        let t0 = Instant::ZERO;
+        // 10 000 bytes of budget: three 1 400-byte shards, twice, then what is left (1 600).
+        assert_eq!(c.parity_for(t0, 10, 1400), 3);
+        assert_eq!(c.parity_for(t0, 10, 1400), 3);
+        assert_eq!(c.parity_for(t0, 10, 1400), 1);
+        assert_eq!(c.parity_for(t0, 10, 1400), 0);
+        // Half a second refills 5 000 bytes.
+        let later = t0 + Duration::from_millis(500);
+        assert_eq!(c.parity_for(later, 10, 1400), 3);
+        assert_eq!(c.parity_for(later, 10, 1400), 0);
+    }
+}

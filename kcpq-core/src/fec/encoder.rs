@@ -1,0 +1,199 @@
+//! The sender's side: data shards out at once, parity when a group closes.
+
+use std::collections::VecDeque;
+
+use reed_solomon_simd::ReedSolomonEncoder;
+
+use crate::Instant;
+
+use super::config::FecConfig;
+use super::controller::ParityController;
+use super::wire::{HEADER_LEN, ShardHeader, ShardKind};
+
+/// The encoder's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FecEncoderStats {
+    /// Data shards sent.
+    pub data_shards: u64,
+    /// Parity shards made.
+    pub parity_shards: u64,
+    /// Parity bytes made (shard bodies).
+    pub parity_bytes: u64,
+    /// Groups closed because they were full.
+    pub groups_full: u64,
+    /// Groups closed by their deadline.
+    pub groups_timed_out: u64,
+}
+
+/// The sender's side of FEC, as a sans-IO state machine.
+///
+/// For each datagram KCP sends, the caller reserves [`HEADER_LEN`] bytes in front of it and
+/// calls [`on_data`](Self::on_data), which writes the data shard's header and keeps a copy for
+/// the group's parity. After sending, it drains [`poll_parity`](Self::poll_parity), and calls
+/// [`handle_timeout`](Self::handle_timeout) at [`poll_timeout`](Self::poll_timeout), when an
+/// open group's deadline closes it.
+#[derive(Debug)]
+pub struct FecEncoder {
+    config: FecConfig,
+    controller: ParityController,
+    group: u32,
+    /// Framed data shards (`len u16`, bytes) of the open group; buffers are reused.
+    framed: Vec<Vec<u8>>,
+    open: usize,
+    opened_at: Option<Instant>,
+    /// The parity announced for the open group (it gets at most that many).
+    planned: u8,
+    rs: super::Codec<ReedSolomonEncoder>,
+    /// Parity shards (header and body) waiting for `poll_parity`.
+    parity: VecDeque<Vec<u8>>,
+    /// Emptied parity buffers, for reuse.
+    spare: Vec<Vec<u8>>,
+    stats: FecEncoderStats,
+}
+
+impl FecEncoder {
+    /// An encoder with `config` (which must be valid: see [`FecConfig::validate`]).
+    pub fn new(config: FecConfig) -> FecEncoder {
+        FecEncoder {
+            controller: ParityController::new(&config),
+            config,
+            group: 0,
+            framed: Vec::new(),
+            open: 0,
+            opened_at: None,
+            planned: 0,
+            rs: super::Codec(None),
+            parity: VecDeque::new(),
+            spare: Vec::new(),
+            stats: FecEncoderStats::default(),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> FecEncoderStats {
+        self.stats
+    }
+
+    /// The controller, to feed it the loss the peer reports.
+    pub fn controller_mut(&mut self) -> &mut ParityController {
+        &mut self.controller
+    }
+
+    /// Makes `shard` a data shard: `shard[..HEADER_LEN]` receives the header,
+    /// `shard[HEADER_LEN..]` holds the datagram. Closes the group when it is full.
+    ///
+    /// # Panics
+    /// If `shard` is shorter than [`HEADER_LEN`] or its datagram longer than 65 535 bytes
+    /// (caller bugs: KCP's MTU is far below).
+    pub fn on_data(&mut self, now: Instant, shard: &mut [u8]) {
+        let body_len = u16::try_from(shard.len() - HEADER_LEN).expect("a datagram fits in u16");
+        let index = u8::try_from(self.open).expect("groups hold at most MAX_GROUP_DATA shards");
+        if self.open == 0 {
+            self.planned = self.controller.planned(self.config.group_size());
+        }
+        ShardHeader {
+            kind: ShardKind::Data,
+            group: self.group,
+            index,
+            data_count: 0,
+            parity_count: self.planned,
+        }
+        .write(shard);
+        self.stats.data_shards += 1;
+        // Without planned parity the shards are numbered alike (the receiver measures loss from
+        // them), but no copy is kept.
+        if self.planned > 0 {
+            if self.open == self.framed.len() {
+                self.framed.push(Vec::new());
+            }
+            let framed = &mut self.framed[self.open];
+            framed.clear();
+            framed.extend_from_slice(&body_len.to_be_bytes());
+            framed.extend_from_slice(&shard[HEADER_LEN..]);
+        }
+        self.open += 1;
+        self.opened_at.get_or_insert(now);
+        if self.open >= usize::from(self.config.group_size()) {
+            self.stats.groups_full += 1;
+            self.close(now);
+        }
+    }
+
+    /// The next parity shard, written into `out`; returns its length. `out` must hold the
+    /// largest datagram plus [`HEADER_LEN`] + 2 bytes (a shorter buffer gets nothing and the
+    /// shard is dropped).
+    pub fn poll_parity(&mut self, out: &mut [u8]) -> Option<usize> {
+        let shard = self.parity.pop_front()?;
+        let len = shard.len();
+        let written = out.get_mut(..len).map(|dst| dst.copy_from_slice(&shard));
+        self.spare.push(shard);
+        written.map(|()| len)
+    }
+
+    /// When the open group's deadline passes, if one is open.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.opened_at.map(|at| at + self.config.group_deadline)
+    }
+
+    /// Closes the open group if its deadline has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
+            self.stats.groups_timed_out += 1;
+            self.close(now);
+        }
+    }
+
+    /// Ends the open group: its parity joins the queue.
+    fn close(&mut self, now: Instant) {
+        let data = self.open;
+        self.open = 0;
+        self.opened_at = None;
+        let group = self.group;
+        self.group = self.group.wrapping_add(1);
+        if data == 0 || self.planned == 0 {
+            return;
+        }
+        let longest = self.framed[..data].iter().map(Vec::len).max().unwrap_or(0);
+        let shard_bytes = longest + longest % 2;
+        let data_count = u8::try_from(data).expect("groups hold at most MAX_GROUP_DATA shards");
+        let parity_count = self
+            .controller
+            .parity_for(now, data_count, shard_bytes)
+            .min(self.planned);
+        if parity_count == 0 {
+            return;
+        }
+        let rs = match self.rs.0.as_mut() {
+            Some(rs) => rs
+                .reset(data, usize::from(parity_count), shard_bytes)
+                .map(|()| rs),
+            None => ReedSolomonEncoder::new(data, usize::from(parity_count), shard_bytes)
+                .map(|rs| self.rs.0.insert(rs)),
+        }
+        .expect("counts and an even, non-zero shard size are within the codec's limits");
+        for framed in &mut self.framed[..data] {
+            framed.resize(shard_bytes, 0);
+            rs.add_original_shard(&framed[..])
+                .expect("every shard was padded to shard_bytes");
+        }
+        let result = rs.encode().expect("all original shards were added");
+        for (index, body) in result.recovery_iter().enumerate() {
+            let mut shard = self.spare.pop().unwrap_or_default();
+            shard.clear();
+            shard.resize(HEADER_LEN, 0);
+            ShardHeader {
+                kind: ShardKind::Parity,
+                group,
+                index: u8::try_from(index).expect("parity_count fits in u8"),
+                data_count,
+                parity_count,
+            }
+            .write(&mut shard);
+            shard.extend_from_slice(body);
+            self.stats.parity_shards += 1;
+            self.stats.parity_bytes += body.len() as u64;
+            self.parity.push_back(shard);
+        }
+    }
+}

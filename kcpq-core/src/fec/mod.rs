@@ -1,0 +1,63 @@
+//! Forward error correction: rebuild lost datagrams from parity instead of waiting a round trip.
+//!
+//! Sits between KCP and packet protection (KCP -> FEC -> seal): every datagram KCP sends becomes
+//! a *data shard* that leaves at once (FEC adds no delay when nothing is lost), and the sender
+//! closes a *group* of data shards when it holds [`FecConfig::max_data`] of them or when
+//! [`FecConfig::group_deadline`] has passed since its first, then sends *parity shards* computed
+//! over the group with Reed-Solomon coding. Each shard travels in its own sealed datagram, so a
+//! parity shard is authenticated and replay-checked like any packet and a forged shard cannot
+//! inject data. The receiver hands data shards to KCP as they come and, as soon as a group has as
+//! many shards as it had data shards, rebuilds the missing ones and hands them to KCP as if they
+//! had arrived.
+//!
+//! - [`FecConfig`]: off, adaptive (`auto`) or a fixed ratio such as `10/3`, parsed from text.
+//! - [`FecEncoder`]: the sender's side: wraps data shards, closes groups, makes parity.
+//! - [`FecDecoder`]: the receiver's side: unwraps shards, rebuilds what was lost, measures loss.
+//! - [`ParityController`]: how many parity shards a group gets, from the loss the peer reports.
+//!
+//! Wire format of a shard (the payload of one protected datagram), all integers big-endian:
+//!
+//! | bytes | field                                                                      |
+//! |-------|----------------------------------------------------------------------------|
+//! | 1     | kind: 0 data, 1 parity                                                     |
+//! | 4     | group number (wraps)                                                       |
+//! | 1     | index in the group (data: 0.., parity: 0..)                                |
+//! | 1     | data shards in the group (parity only; 0 in data shards)                   |
+//! | 1     | parity shards in the group (in data shards: the parity planned, 0 for none) |
+//! | rest  | data: the KCP datagram; parity: Reed-Solomon parity over the framed data   |
+//!
+//! Parity is computed over *framed* data shards (`length u16` then the bytes, zero-padded to the
+//! group's longest framed shard rounded up to an even size), so a rebuilt shard knows its length.
+//!
+//! Bounded: the encoder holds one group (at most `max_data` shards), the decoder at most
+//! [`MAX_OPEN_GROUPS`] groups and [`MAX_HELD_BYTES`] bytes; beyond that the oldest group is
+//! forgotten (counted). Malformed shards are dropped and counted, never a panic.
+
+mod config;
+mod controller;
+mod decoder;
+mod encoder;
+mod wire;
+
+pub use config::{FecConfig, FecConfigError, FecMode, MAX_GROUP_DATA, MAX_GROUP_PARITY};
+pub use controller::ParityController;
+pub use decoder::{FecDecoder, FecDecoderStats, MAX_HELD_BYTES, MAX_OPEN_GROUPS, Unwrapped};
+pub use encoder::{FecEncoder, FecEncoderStats};
+pub use wire::{HEADER_LEN, ShardHeader, ShardKind};
+
+/// A Reed-Solomon codec, made on first use and reset for every group after (the codec crate's
+/// types do not implement `Debug`).
+struct Codec<T>(Option<T>);
+
+impl<T> std::fmt::Debug for Codec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Codec(ready)"
+        } else {
+            "Codec(unused)"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+//! The encoder and the decoder together: what is lost is rebuilt when enough shards arrive.
+
+use std::time::Duration;
+
+use super::*;
+use crate::Instant;
+
+/// A deterministic generator (xorshift64*), enough to decide losses.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// A datagram of `len` bytes that names itself.
+fn datagram(n: u32, len: usize) -> Vec<u8> {
+    let mut d = n.to_be_bytes().to_vec();
+    d.resize(len.max(4), (n % 251) as u8);
+    d
+}
+
+/// Sends `count` datagrams through an encoder with `config`, loses the shards `lose` picks, and
+/// returns every datagram the decoder handed over (received or rebuilt) and the decoder.
+fn run(
+    config: FecConfig,
+    count: u32,
+    spacing: Duration,
+    mut lose: impl FnMut(bool) -> bool,
+) -> (Vec<Vec<u8>>, FecDecoder, FecEncoder) {
+    let mut encoder = FecEncoder::new(config);
+    let mut decoder = FecDecoder::new();
+    let mut delivered = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut now = Instant::ZERO;
+    let mut deliver = |decoder: &mut FecDecoder, shard: &[u8], now: Instant, parity: bool| {
+        if lose(parity) {
+            return;
+        }
+        if let Unwrapped::Data(d) = decoder.unwrap(now, shard) {
+            delivered.push(d.to_vec());
+        }
+        while let Some(len) = decoder.poll_recovered(&mut buf) {
+            delivered.push(buf[..len].to_vec());
+        }
+    };
+    for n in 0..count {
+        let body = datagram(n, 40 + (n as usize * 37) % 1300);
+        let mut shard = vec![0u8; HEADER_LEN];
+        shard.extend_from_slice(&body);
+        encoder.on_data(now, &mut shard);
+        deliver(&mut decoder, &shard, now, false);
+        let mut out = vec![0u8; 2048];
+        while let Some(len) = encoder.poll_parity(&mut out) {
+            deliver(&mut decoder, &out[..len], now, true);
+        }
+        now += spacing;
+        encoder.handle_timeout(now);
+        while let Some(len) = encoder.poll_parity(&mut out) {
+            deliver(&mut decoder, &out[..len], now, true);
+        }
+    }
+    now += Duration::from_secs(1);
+    encoder.handle_timeout(now);
+    let mut out = vec![0u8; 2048];
+    while let Some(len) = encoder.poll_parity(&mut out) {
+        deliver(&mut decoder, &out[..len], now, true);
+    }
+    decoder.handle_timeout(now + Duration::from_secs(2));
+    (delivered, decoder, encoder)
+}
+
+fn distinct(delivered: &[Vec<u8>]) -> std::collections::BTreeSet<Vec<u8>> {
+    delivered.iter().cloned().collect()
+}
+
+#[test]
+fn nothing_lost_nothing_rebuilt_and_every_datagram_arrives_once() {
+    let fixed = FecConfig::with_mode(FecMode::Fixed {
+        data: 10,
+        parity: 3,
+    });
+    let (delivered, decoder, encoder) = run(fixed, 100, Duration::from_micros(100), |_| false);
+    assert_eq!(delivered.len(), 100);
+    assert_eq!(distinct(&delivered).len(), 100);
+    assert_eq!(decoder.stats().recovered, 0);
+    assert_eq!(encoder.stats().parity_shards, 30);
+    assert_eq!(decoder.loss_ppm(), 0);
+    assert_eq!(decoder.held_bytes(), 0);
+}
+
+#[test]
+fn up_to_parity_losses_per_group_are_rebuilt() {
+    // Lose exactly the first three data shards of every group of ten.
+    let fixed = FecConfig::with_mode(FecMode::Fixed {
+        data: 10,
+        parity: 3,
+    });
+    let mut i = 0u32;
+    let (delivered, decoder, _) = run(fixed, 200, Duration::from_micros(100), |parity| {
+        if parity {
+            return false;
+        }
+        i += 1;
+        (i - 1) % 10 < 3
+    });
+    let want: std::collections::BTreeSet<Vec<u8>> = (0..200)
+        .map(|n| datagram(n, 40 + (n as usize * 37) % 1300))
+        .collect();
+    assert_eq!(distinct(&delivered), want);
+    assert_eq!(decoder.stats().recovered, 60);
+    assert_eq!(decoder.loss_ppm(), 300_000);
+}
+
+#[test]
+fn a_lone_datagram_is_protected_by_the_group_deadline() {
+    // One datagram every 50 ms: each group closes by its 5 ms deadline with one data shard.
+    let fixed = FecConfig::with_mode(FecMode::Fixed {
+        data: 10,
+        parity: 2,
+    });
+    let mut i = 0u32;
+    let (delivered, decoder, encoder) = run(fixed, 20, Duration::from_millis(50), |parity| {
+        i += 1;
+        !parity && i % 2 == 1
+    });
+    assert_eq!(distinct(&delivered).len(), 20);
+    assert_eq!(encoder.stats().groups_timed_out, 20);
+    assert!(decoder.stats().recovered >= 9);
+}
+
+#[test]
+fn random_loss_within_parity_is_always_rebuilt_and_beyond_it_is_counted() {
+    for seed in 1..40u64 {
+        let mut dice = Dice(seed);
+        let config = FecConfig::with_mode(FecMode::Fixed { data: 8, parity: 2 });
+        let (delivered, decoder, _) = run(config, 400, Duration::from_micros(200), |_| {
+            dice.below(100) < 8
+        });
+        let got = distinct(&delivered).len() as u64;
+        let s = decoder.stats();
+        // Everything arrived or was rebuilt, except what groups with too many losses lost.
+        assert!(got + s.unrecovered >= 400, "seed {seed}: {got} + {s:?}");
+        assert!(s.recovered > 0, "seed {seed}");
+    }
+}
+
+#[test]
+fn auto_sends_no_parity_on_a_clean_link_and_some_once_loss_is_reported() {
+    let (_, decoder, encoder) = run(FecConfig::auto(), 100, Duration::from_millis(1), |_| false);
+    assert_eq!(encoder.stats().parity_shards, 0);
+    assert_eq!(decoder.held_bytes(), 0, "unprotected groups keep no copies");
+    let mut encoder = FecEncoder::new(FecConfig::auto());
+    encoder.controller_mut().set_peer_loss_ppm(50_000);
+    let mut now = Instant::ZERO;
+    for n in 0..10 {
+        let mut shard = vec![0u8; HEADER_LEN];
+        shard.extend_from_slice(&datagram(n, 1000));
+        encoder.on_data(now, &mut shard);
+        now += Duration::from_micros(10);
+    }
+    // A full group at 5 % loss: three parity shards, as kcp-go's 10/3.
+    assert_eq!(encoder.stats().parity_shards, 3);
+}
+
+#[test]
+fn the_decoder_measures_loss_without_parity() {
+    // Auto on a link that loses every fifth data shard but has sent no parity yet: the decoder
+    // sees the gaps in each group's numbering.
+    let mut i = 0u32;
+    let (_, decoder, _) = run(FecConfig::auto(), 1000, Duration::from_millis(1), |_| {
+        i += 1;
+        i % 5 == 2
+    });
+    let loss = decoder.loss_ppm();
+    assert!((150_000..=250_000).contains(&loss), "{loss}");
+}
+
+#[test]
+fn malformed_and_stale_shards_are_dropped_and_memory_stays_bounded() {
+    let mut decoder = FecDecoder::new();
+    let now = Instant::ZERO;
+    assert_eq!(decoder.unwrap(now, &[1, 2, 3]), Unwrapped::Dropped);
+    // Parity shards for many groups that never complete: the oldest are forgotten.
+    let mut shard = vec![0u8; HEADER_LEN + 1400];
+    for group in 0..1000u32 {
+        ShardHeader {
+            kind: ShardKind::Parity,
+            group,
+            index: 0,
+            data_count: 10,
+            parity_count: 3,
+        }
+        .write(&mut shard);
+        assert_eq!(decoder.unwrap(now, &shard), Unwrapped::Parity);
+        assert!(decoder.held_bytes() <= MAX_HELD_BYTES);
+    }
+    assert!(decoder.stats().groups_forgotten > 900);
+    // A shard for a group long forgotten is dropped.
+    ShardHeader {
+        kind: ShardKind::Parity,
+        group: 3,
+        index: 1,
+        data_count: 10,
+        parity_count: 3,
+    }
+    .write(&mut shard);
+    assert_eq!(decoder.unwrap(now, &shard), Unwrapped::Dropped);
+    // A parity shard whose shape disagrees with its group's is dropped.
+    ShardHeader {
+        kind: ShardKind::Parity,
+        group: 999,
+        index: 1,
+        data_count: 9,
+        parity_count: 3,
+    }
+    .write(&mut shard);
+    assert_eq!(decoder.unwrap(now, &shard), Unwrapped::Dropped);
+}
