@@ -3,8 +3,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use reed_solomon_simd::ReedSolomonDecoder;
-
 use crate::Instant;
 
 use super::config::MAX_GROUP_DATA;
@@ -86,8 +84,7 @@ pub struct FecDecoder {
     held: usize,
     newest: Option<u32>,
     recovered: VecDeque<Vec<u8>>,
-    rs: super::Codec<ReedSolomonDecoder>,
-    scratch: Vec<u8>,
+    rs: super::Codec,
     expected: u64,
     lost: u64,
     stats: FecDecoderStats,
@@ -107,8 +104,7 @@ impl FecDecoder {
             held: 0,
             newest: None,
             recovered: VecDeque::new(),
-            rs: super::Codec(None),
-            scratch: Vec::new(),
+            rs: super::Codec::default(),
             expected: 0,
             lost: 0,
             stats: FecDecoderStats::default(),
@@ -286,40 +282,48 @@ impl FecDecoder {
     }
 
     fn rebuild(&mut self, at: usize, k: usize, m: usize, shard_bytes: usize) {
-        let rs = match self.rs.0.as_mut() {
-            Some(rs) => rs.reset(k, m, shard_bytes).map(|()| rs),
-            None => ReedSolomonDecoder::new(k, m, shard_bytes).map(|rs| self.rs.0.insert(rs)),
-        };
-        let Ok(rs) = rs else {
-            self.stats.dropped += 1;
-            return;
-        };
-        let group = &self.groups[at];
-        for (index, framed) in group.data.iter().enumerate() {
-            let Some(framed) = framed else { continue };
-            if framed.len() > shard_bytes {
-                self.stats.dropped += 1;
-                return;
-            }
-            self.scratch.clear();
-            self.scratch.extend_from_slice(framed);
-            self.scratch.resize(shard_bytes, 0);
-            if rs.add_original_shard(index, &self.scratch).is_err() {
-                self.stats.dropped += 1;
-                return;
+        let group = &mut self.groups[at];
+        // Every shard of the group at the same size, with whether it arrived.
+        let mut shards: Vec<(Vec<u8>, bool)> = Vec::with_capacity(k + m);
+        let mut missing = Vec::new();
+        for index in 0..k {
+            match group.data.get_mut(index).and_then(Option::take) {
+                Some(mut framed) if framed.len() <= shard_bytes => {
+                    framed.resize(shard_bytes, 0);
+                    shards.push((framed, true));
+                }
+                Some(_) => {
+                    self.stats.dropped += 1;
+                    return;
+                }
+                None => {
+                    missing.push(index);
+                    shards.push((vec![0; shard_bytes], false));
+                }
             }
         }
-        for (index, body) in &group.parity {
-            if rs.add_recovery_shard(*index, body).is_err() {
-                self.stats.dropped += 1;
-                return;
+        let mut parity: Vec<Option<Vec<u8>>> = vec![None; m];
+        for (index, body) in group.parity.drain(..) {
+            if let Some(slot) = parity.get_mut(index) {
+                *slot = Some(body);
             }
         }
-        let Ok(result) = rs.decode() else {
+        for body in parity {
+            shards.push(match body {
+                Some(body) => (body, true),
+                None => (vec![0; shard_bytes], false),
+            });
+        }
+        let rebuilt = self
+            .rs
+            .get(k, m)
+            .is_some_and(|rs| rs.reconstruct_data(&mut shards).is_ok());
+        if !rebuilt {
             self.stats.dropped += 1;
             return;
-        };
-        for (_, framed) in result.restored_original_iter() {
+        }
+        for index in missing {
+            let framed = &shards[index].0;
             let len = usize::from(u16::from_be_bytes([framed[0], framed[1]]));
             let Some(datagram) = framed.get(2..2 + len) else {
                 self.stats.dropped += 1;

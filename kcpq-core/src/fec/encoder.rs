@@ -2,8 +2,6 @@
 
 use std::collections::VecDeque;
 
-use reed_solomon_simd::ReedSolomonEncoder;
-
 use crate::Instant;
 
 use super::config::FecConfig;
@@ -44,7 +42,9 @@ pub struct FecEncoder {
     opened_at: Option<Instant>,
     /// The parity announced for the open group (it gets at most that many).
     planned: u8,
-    rs: super::Codec<ReedSolomonEncoder>,
+    rs: super::Codec,
+    /// Parity bodies of the group being closed; buffers are reused.
+    bodies: Vec<Vec<u8>>,
     /// Parity shards (header and body) waiting for `poll_parity`.
     parity: VecDeque<Vec<u8>>,
     /// Emptied parity buffers, for reuse.
@@ -63,7 +63,8 @@ impl FecEncoder {
             open: 0,
             opened_at: None,
             planned: 0,
-            rs: super::Codec(None),
+            rs: super::Codec::default(),
+            bodies: Vec::new(),
             parity: VecDeque::new(),
             spare: Vec::new(),
             stats: FecEncoderStats::default(),
@@ -154,8 +155,7 @@ impl FecEncoder {
         if data == 0 || self.planned == 0 {
             return;
         }
-        let longest = self.framed[..data].iter().map(Vec::len).max().unwrap_or(0);
-        let shard_bytes = longest + longest % 2;
+        let shard_bytes = self.framed[..data].iter().map(Vec::len).max().unwrap_or(0);
         let data_count = u8::try_from(data).expect("groups hold at most MAX_GROUP_DATA shards");
         let parity_count = self
             .controller
@@ -164,21 +164,24 @@ impl FecEncoder {
         if parity_count == 0 {
             return;
         }
-        let rs = match self.rs.0.as_mut() {
-            Some(rs) => rs
-                .reset(data, usize::from(parity_count), shard_bytes)
-                .map(|()| rs),
-            None => ReedSolomonEncoder::new(data, usize::from(parity_count), shard_bytes)
-                .map(|rs| self.rs.0.insert(rs)),
-        }
-        .expect("counts and an even, non-zero shard size are within the codec's limits");
+        let m = usize::from(parity_count);
         for framed in &mut self.framed[..data] {
             framed.resize(shard_bytes, 0);
-            rs.add_original_shard(&framed[..])
-                .expect("every shard was padded to shard_bytes");
         }
-        let result = rs.encode().expect("all original shards were added");
-        for (index, body) in result.recovery_iter().enumerate() {
+        if self.bodies.len() < m {
+            self.bodies.resize(m, Vec::new());
+        }
+        for body in &mut self.bodies[..m] {
+            body.clear();
+            body.resize(shard_bytes, 0);
+        }
+        let rs = self
+            .rs
+            .get(data, m)
+            .expect("1..=128 data and 1..=64 parity shards are within the codec's limits");
+        rs.encode_sep(&self.framed[..data], &mut self.bodies[..m])
+            .expect("every shard was padded to the group's shard size");
+        for (index, body) in self.bodies[..m].iter().enumerate() {
             let mut shard = self.spare.pop().unwrap_or_default();
             shard.clear();
             shard.resize(HEADER_LEN, 0);

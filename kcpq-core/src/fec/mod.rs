@@ -27,11 +27,13 @@
 //! | rest  | data: the KCP datagram; parity: Reed-Solomon parity over the framed data   |
 //!
 //! Parity is computed over *framed* data shards (`length u16` then the bytes, zero-padded to the
-//! group's longest framed shard rounded up to an even size), so a rebuilt shard knows its length.
+//! group's longest framed shard), so a rebuilt shard knows its length.
 //!
 //! Bounded: the encoder holds one group (at most `max_data` shards), the decoder at most
 //! [`MAX_OPEN_GROUPS`] groups and [`MAX_HELD_BYTES`] bytes; beyond that the oldest group is
 //! forgotten (counted). Malformed shards are dropped and counted, never a panic.
+
+use reed_solomon_erasure::galois_8::ReedSolomon;
 
 mod config;
 mod controller;
@@ -45,17 +47,22 @@ pub use decoder::{FecDecoder, FecDecoderStats, MAX_HELD_BYTES, MAX_OPEN_GROUPS, 
 pub use encoder::{FecEncoder, FecEncoderStats};
 pub use wire::{HEADER_LEN, ShardHeader, ShardKind};
 
-/// A Reed-Solomon codec, made on first use and reset for every group after (the codec crate's
-/// types do not implement `Debug`).
-struct Codec<T>(Option<T>);
+/// The Reed-Solomon codec of the last group shape used, made again only when the shape (data
+/// and parity counts) changes.
+#[derive(Debug, Default)]
+struct Codec(Option<(usize, usize, ReedSolomon)>);
 
-impl<T> std::fmt::Debug for Codec<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Codec(ready)"
-        } else {
-            "Codec(unused)"
-        })
+impl Codec {
+    /// The codec for `data` + `parity` shards (both at least 1, at most 256 together).
+    fn get(&mut self, data: usize, parity: usize) -> Option<&ReedSolomon> {
+        if self
+            .0
+            .as_ref()
+            .is_none_or(|(k, m, _)| (*k, *m) != (data, parity))
+        {
+            self.0 = Some((data, parity, ReedSolomon::new(data, parity).ok()?));
+        }
+        self.0.as_ref().map(|(_, _, rs)| rs)
     }
 }
 

@@ -68,7 +68,6 @@ impl ShardHeader {
                     && header.parity_count > 0
                     && header.index < header.parity_count
                     && !body.is_empty()
-                    && body.len() % 2 == 0
             }
         };
         valid.then_some((header, body))
@@ -91,7 +90,7 @@ mod tests {
         let mut buf = vec![0u8; HEADER_LEN + 4];
         h.write(&mut buf);
         assert_eq!(ShardHeader::read(&buf), Some((h, &[0u8; 4][..])));
-        // Too short, unknown kind, index beyond the count, odd parity length, data with counts.
+        // Too short, unknown kind, index beyond the count, empty parity, data with a count.
         assert_eq!(ShardHeader::read(&buf[..HEADER_LEN - 1]), None);
         let mut bad = buf.clone();
         bad[0] = 7;
@@ -99,7 +98,7 @@ mod tests {
         let mut bad = buf.clone();
         bad[5] = 3;
         assert_eq!(ShardHeader::read(&bad), None);
-        assert_eq!(ShardHeader::read(&buf[..HEADER_LEN + 3]), None);
+        assert_eq!(ShardHeader::read(&buf[..HEADER_LEN]), None);
         let mut data = buf.clone();
         data[0] = 0;
         assert_eq!(ShardHeader::read(&data), None);
