@@ -51,7 +51,11 @@ pub struct KcpConfig {
     /// as it is used.
     pub recv_window: u16,
     /// Largest datagram in bytes (header included), [`MIN_MTU`]..=[`MAX_MTU`]. Default
-    /// [`DEFAULT_MTU`]; the caller sets it to its datagram payload budget.
+    /// [`DEFAULT_MTU`] (1367); the caller sets it to its datagram payload budget. Both peers
+    /// must use the same MTU: a standalone endpoint talking to the reference `ikcp.c`, whose
+    /// default is 1400, must set 1400 here (or the reference's to 1367), or the reference's
+    /// full segments are dropped as oversized (`KcpDrops::oversized_segment`, logged once) and
+    /// its sender stalls.
     pub mtu: usize,
     /// Lower bound of the RTO in ms (1..=60000). The reference uses 30 with nodelay, 100 without.
     pub min_rto: u32,

@@ -109,7 +109,8 @@ pub enum KcpWriteError {
         available: usize,
     },
     /// The write can never fit: larger than the whole send buffer, or (message mode) a message
-    /// of more fragments than `min(256, recv_window)`.
+    /// of more fragments than `min(127, recv_window)` (127 as the reference `ikcp.c`, which
+    /// cannot receive longer messages).
     #[error("KCP write of {len} bytes can never be accepted: the largest possible is {max} bytes")]
     TooLarge {
         /// Bytes of the refused write.

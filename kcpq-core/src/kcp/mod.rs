@@ -56,13 +56,15 @@
 //!   see `docs/kcp.md` and [`KcpStats::timeouts_held`].
 //! - **Per-segment RTO capped at 60 s.** The reference lets a segment's backed-off RTO grow
 //!   without bound (and wrap); here it stops at 60 s.
-//! - **Fast-ack counting** follows the reference's default (every ACK for a later segment
-//!   counts, `IKCP_FASTACK_CONSERVE` off).
+//! - **Fast-ack counting** follows the reference (upstream `ikcp.c` defines
+//!   `IKCP_FASTACK_CONSERVE`): an ACK for a later segment counts only when that segment was sent
+//!   no earlier than this one's last transmission.
 //! - **Initial congestion window 1** (the reference starts at 0 and raises it to 1 at the end
 //!   of the first flush, which in effect delays the first segment by one tick).
-//! - **Messages of up to `min(256, recv_window)` fragments** (the reference refuses
-//!   `count >= rcv_wnd`; the bounded receive side here can hold `recv_window` fragments, and
-//!   `frg` is one byte).
+//! - **Messages of up to `min(127, recv_window)` fragments** in message mode: the reference's
+//!   `ikcp_send` refuses 128 or more and its receiver cannot reassemble them; a larger write is
+//!   refused with [`KcpWriteError::TooLarge`]. This side still receives messages of up to
+//!   `min(256, recv_window)` fragments.
 //!
 //! # Memory
 //!

@@ -4,7 +4,7 @@
 use super::endpoint::{
     ASK_TELL, FAST_RESEND_LIMIT, Kcp, KcpReadError, KcpState, RecvSegment, THRESH_MIN, diff,
 };
-use super::segment::{Command, DecodeError, SegmentHeader, Segments};
+use super::segment::{Command, DecodeError, HEADER_LEN, SegmentHeader, Segments};
 use crate::Instant;
 
 impl Kcp {
@@ -77,8 +77,8 @@ impl Kcp {
         if probe_answered {
             self.release_held();
         }
-        if let Some((sn, _)) = max_ack {
-            self.on_fastack(sn);
+        if let Some((sn, ts)) = max_ack {
+            self.on_fastack(sn, ts);
         }
         if diff(self.snd_una(), prev_una) > 0 {
             self.grow_cwnd();
@@ -99,6 +99,16 @@ impl Kcp {
         if header.conv != self.conv {
             drops.wrong_conv += 1;
         } else if payload_len > self.mss {
+            if drops.oversized_segment == 0 {
+                log::warn!(
+                    "KCP conv {:#x}: dropped a segment of {payload_len} payload bytes, over this \
+                     endpoint's MSS of {} (MTU {}): the peer's MTU is larger; give both ends the \
+                     same MTU (ikcp.c defaults to 1400, kcpq-core to 1367)",
+                    self.conv,
+                    self.mss,
+                    self.mss + HEADER_LEN
+                );
+            }
             drops.oversized_segment += 1;
         } else if diff(header.una, self.snd_nxt) > 0 {
             drops.invalid_una += 1;
@@ -136,9 +146,12 @@ impl Kcp {
     }
 
     /// Fast resend: every unacknowledged segment before the highest ACK of this datagram was
-    /// skipped once more; at `fast_resend` skips it is retransmitted (at most while transmitted
-    /// `FAST_RESEND_LIMIT` times), and the congestion window drops to `ssthresh + fast_resend`.
-    fn on_fastack(&mut self, max_sn: u32) {
+    /// skipped once more, if that ACK answers a transmission made no earlier than the
+    /// segment's own last one (`max_ts`, as the reference's `IKCP_FASTACK_CONSERVE`: an ACK
+    /// for something sent before a retransmission says nothing about the retransmission); at
+    /// `fast_resend` skips it is retransmitted (at most while transmitted `FAST_RESEND_LIMIT`
+    /// times), and the congestion window drops to `ssthresh + fast_resend`.
+    fn on_fastack(&mut self, max_sn: u32, max_ts: u32) {
         let front = self.snd_una();
         let upto = diff(max_sn, front);
         if upto <= 0 {
@@ -148,7 +161,7 @@ impl Kcp {
         let current = self.current;
         let mut changed = false;
         for seg in self.snd_buf.iter_mut().take(upto as usize) {
-            if seg.acked || seg.pending || seg.xmit == 0 {
+            if seg.acked || seg.pending || seg.xmit == 0 || diff(max_ts, seg.ts) < 0 {
                 continue;
             }
             seg.fastack += 1;

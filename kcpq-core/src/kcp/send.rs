@@ -7,8 +7,10 @@ use super::endpoint::{
 use super::segment::{Command, HEADER_LEN, SegmentHeader};
 use crate::Instant;
 
-/// Largest number of fragments of one message (`frg` is a byte: 255 down to 0).
-const MAX_FRAGMENTS: usize = 256;
+/// Largest number of fragments of one message in message mode: 127, as the reference, whose
+/// `ikcp_send` refuses 128 or more (`IKCP_WND_RCV`) and whose receiver never reassembles a longer
+/// one (a reference peer would wait for it forever).
+const MAX_FRAGMENTS: usize = 127;
 
 impl Kcp {
     /// Bytes the send side holds against `send_buffer_limit`: payload plus 24 bytes of header per
@@ -143,7 +145,7 @@ impl Kcp {
         } else {
             for i in 0..new_segments {
                 let take = self.mss.min(rest);
-                // new_segments <= 256 (max_message_len), so the fragment index fits a byte.
+                // new_segments <= 127 (max_message_len), so the fragment index fits a byte.
                 self.snd_queue.push_back(QueuedSegment {
                     offset,
                     len: take,

@@ -53,7 +53,11 @@ pub struct KcpDrops {
     pub truncated_header: u64,
     /// A header announcing more payload than the datagram holds.
     pub truncated_payload: u64,
-    /// A payload longer than the MSS (`mtu - 24`).
+    /// A segment whose payload is longer than this endpoint's MSS (`mtu - 24`): the peer uses
+    /// a larger MTU. Both ends must use the same MTU; the reference `ikcp.c` defaults to 1400,
+    /// this crate to [`DEFAULT_MTU`](super::DEFAULT_MTU) (1367, leaving room for KCPQ's packet
+    /// protection), so a reference peer left at its default stalls against a default endpoint
+    /// here. The first such drop is also logged (warning) with both sizes.
     pub oversized_segment: u64,
     /// A command byte that is not PUSH, ACK, WASK or WINS.
     pub unknown_command: u64,
