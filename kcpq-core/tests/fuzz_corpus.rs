@@ -13,6 +13,7 @@ type EntryPoint = fn(&[u8]);
 const TARGETS: &[(&str, EntryPoint)] = &[
     ("crypto_open_packet", fuzzing::crypto::crypto_open_packet),
     ("crypto_responder", fuzzing::crypto::crypto_responder),
+    ("fec_decoder", fuzzing::fec::fec_decoder),
     ("kcp_endpoint", fuzzing::kcp::kcp_endpoint),
     ("kcp_segment_decode", fuzzing::kcp::kcp_segment_decode),
     ("proto_decode", fuzzing::proto::proto_decode),

@@ -5,6 +5,7 @@
 //! through the same functions on every test run.
 
 pub mod crypto;
+pub mod fec;
 pub mod kcp;
 pub mod proto;
 pub mod server;
