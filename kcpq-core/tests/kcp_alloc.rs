@@ -7,7 +7,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kcpq_core::Instant;
@@ -15,9 +14,11 @@ use kcpq_core::kcp::{Kcp, KcpConfig};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Allocations this thread made while counting (per thread: a global counter also counted
+    /// what another test, counting on its own thread at the same time, allocated).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
     /// Bytes this thread allocated minus bytes it freed while counting (per thread, so tests
     /// running in parallel do not mix).
     static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
@@ -28,7 +29,7 @@ thread_local! {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
             LIVE_BYTES.with(|b| b.set(b.get() + layout.size() as isize));
         }
         // SAFETY: same contract as our caller's.
@@ -43,7 +44,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
             LIVE_BYTES.with(|b| b.set(b.get() + new_size as isize - layout.size() as isize));
         }
         // SAFETY: same contract as our caller's.
@@ -125,11 +126,11 @@ fn measure(stream: bool, write_len: usize, writes: usize, warm_up: usize) -> (us
     }
     let (sent_before, received_before) = (r.sent, r.received);
     COUNTING.with(|c| c.set(true));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATIONS.with(Cell::get);
     for _ in 0..3000 {
         r.round(writes, write_len);
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = ALLOCATIONS.with(Cell::get) - before;
     COUNTING.with(|c| c.set(false));
     (
         allocations,
