@@ -2,7 +2,7 @@
 //! (cache hits, cache misses, cache off) next to a naive linear scan, for exact, `*` and `>`
 //! filters at 10 000 and 100 000 subscriptions. Every published subject reaches exactly one
 //! subscriber. Also validation per published subject (done by the client and by the server for
-//! every publish), ASCII and not.
+//! every publish), ASCII and not. And matching with queue groups.
 //!
 //! `cargo bench -p kcpq-core --bench subject -- --warm-up-time 1 --measurement-time 3`
 
@@ -138,5 +138,36 @@ fn bench_validate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(group, bench_index, bench_validate);
+/// Queue groups on the matching path: a subject that reaches 4 group names of 8 members each,
+/// one filter per name (`q1`) or each name spread over two overlapping filters (`q2`, whose
+/// members NATS and KCPQ merge per name), with the match cache on (hits rotate the choice).
+fn bench_queue_groups(c: &mut Criterion) {
+    let mut group = c.benchmark_group("queue");
+    group.throughput(Throughput::Elements(1));
+    for filters_per_name in [1usize, 2] {
+        let mut index = SubscriptionIndex::new(IndexConfig::default());
+        let mut value = 0u32;
+        for name in ["a", "b", "c", "d"] {
+            for member in 0..8 {
+                let filter = if filters_per_name == 2 && member % 2 == 1 {
+                    "jobs.>"
+                } else {
+                    "jobs.*"
+                };
+                index.insert(filter, Some(name), value).unwrap();
+                value += 1;
+            }
+        }
+        let mut out = MatchResult::new();
+        group.bench_function(format!("q{filters_per_name}"), |b| {
+            b.iter(|| {
+                index.match_into(black_box("jobs.run"), &mut out);
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(group, bench_index, bench_validate, bench_queue_groups);
 criterion_main!(group);

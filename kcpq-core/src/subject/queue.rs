@@ -179,6 +179,19 @@ impl Chooser {
         let accepts = |member: &T| eligible.is_none_or(|eligible| eligible(*member));
         match self {
             Chooser::RoundRobin { turn } => {
+                *turn += 1;
+                if let ([only], None) = (run, eligible) {
+                    // The common case, one filter per name: the general rule below, without
+                    // its scans.
+                    let group = groups.get_mut(*only);
+                    let members = &group.members;
+                    let next = group
+                        .last
+                        .map_or(0, |(last, _)| members.partition_point(|m| *m <= last));
+                    let chosen = members[if next < members.len() { next } else { 0 }];
+                    group.last = Some((chosen, *turn));
+                    return Some(chosen);
+                }
                 let last = run
                     .iter()
                     .filter_map(|id| groups.get(*id).last)
@@ -201,7 +214,6 @@ impl Chooser {
                     }
                 }
                 let chosen = after.or(smallest)?;
-                *turn += 1;
                 for id in run {
                     groups.get_mut(*id).last = Some((chosen, *turn));
                 }
