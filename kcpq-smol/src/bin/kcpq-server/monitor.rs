@@ -235,6 +235,26 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
             d.session_limit,
             "Sessions refused at the limit.",
         ),
+        (
+            "drops_server_pending_full",
+            d.server_pending_full,
+            "Messages not queued because all subscription queues held max_pending_bytes.",
+        ),
+        (
+            "drops_unsubscribed",
+            d.unsubscribed,
+            "Messages still queued for a subscription when its session ended.",
+        ),
+        (
+            "drops_draining",
+            d.draining,
+            "Publishes ignored and sessions refused while draining or shutting down.",
+        ),
+        (
+            "pending_bytes",
+            stats.pending_bytes,
+            "Bytes waiting in subscription queues now.",
+        ),
     ]
 }
 
@@ -303,7 +323,7 @@ fn kcp_json(k: &KcpStats) -> serde_json::Value {
 fn metrics(stats: &ServerStats) -> String {
     let mut out = String::new();
     for (name, value, help) in counters(stats) {
-        let gauge = matches!(name, "connections" | "subscriptions");
+        let gauge = matches!(name, "connections" | "subscriptions" | "pending_bytes");
         let (kind, suffix) = if gauge {
             ("gauge", "")
         } else {
@@ -314,4 +334,37 @@ fn metrics(stats: &ServerStats) -> String {
         let _ = writeln!(out, "kcpq_{name}{suffix} {value}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varz_and_metrics_carry_every_counter_once() {
+        let stats = ServerStats::default();
+        let names: Vec<&str> = counters(&stats).iter().map(|(n, _, _)| *n).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "a counter name is used twice");
+        let addr = SocketAddr::from(([127, 0, 0, 1], 4000));
+        let varz: serde_json::Value =
+            serde_json::from_str(&varz(&stats, addr, SystemTime::now())).expect("valid JSON");
+        let metrics = metrics(&stats);
+        for name in [
+            "connections",
+            "silent_connections",
+            "replaced_connections",
+            "evicted_connections",
+            "pending_bytes",
+            "drops_server_pending_full",
+        ] {
+            assert_eq!(varz[name], json!(0), "/varz lacks {name}");
+            assert!(metrics.contains(name), "/metrics lacks {name}");
+        }
+        assert!(varz["version"].is_string());
+        assert!(metrics.contains("# TYPE kcpq_pending_bytes gauge"));
+        assert!(metrics.contains("# TYPE kcpq_silent_connections_total counter"));
+    }
 }
