@@ -28,18 +28,19 @@ use crate::rng::{Rng, Seed};
 use crate::session::Session;
 use crate::subject::{validate_filter, validate_queue_group, validate_subject};
 
+pub use crate::message::{Message, RequestFailure, RequestId, Sid};
 pub use config::{
     ClientConfig, DEFAULT_INBOX_PREFIX, DEFAULT_MAX_OUTBOX_BYTES, DEFAULT_MAX_PENDING_REQUESTS,
     ReconnectConfig,
 };
 pub use events::{
-    ClientEvent, DrainError, FlushError, FlushId, Message, PublishError, RequestFailure, RequestId,
-    ServerError, Sid, SubscribeError, SubscribeOptions, UnsubscribeError,
+    ClientEvent, DrainError, FlushError, FlushId, PublishError, ServerError, SubscribeError,
+    SubscribeOptions, UnsubscribeError,
 };
 
 use outbox::Outbox;
 
-pub use crate::server::Transmit;
+pub use crate::drive::Transmit;
 
 /// Most events other than received messages waiting for `poll_event` (see `push_event`).
 pub const MAX_CONTROL_EVENTS: usize = 65_536;
@@ -179,7 +180,7 @@ impl Client {
             HandshakeInitiator::new(now, server, keys, &mut rng, config.handshake.clone());
         Client {
             outbox: Outbox::new(config.max_outbox_bytes),
-            max_payload: crate::server::DEFAULT_MAX_PAYLOAD,
+            max_payload: crate::proto::DEFAULT_MAX_PAYLOAD,
             name: config.name.clone(),
             config,
             server,
@@ -631,4 +632,23 @@ fn hex_token(bytes: &[u8]) -> String {
         s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
+}
+
+impl crate::Drive for Client {
+    type Event = ClientEvent;
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        Client::handle_datagram(self, now, from, datagram);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Client::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        Client::poll_transmit(self, now, buf)
+    }
+    fn poll_event(&mut self) -> Option<ClientEvent> {
+        Client::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Client::poll_timeout(self)
+    }
 }
