@@ -2,7 +2,6 @@
 //! subscriptions, waiting requests and the event stream.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -12,7 +11,6 @@ use kcpq_core::client::{
     SubscribeError as CoreSubscribeError,
 };
 use kcpq_core::crypto::HandshakeError;
-use kcpq_core::server::Transmit;
 use kcpq_core::{CloseReason, Instant};
 
 use super::command::Command;
@@ -368,6 +366,12 @@ impl ClientDriver {
 }
 
 impl Driven for ClientDriver {
+    type Machine = kcpq_core::client::Client;
+
+    fn machine(&mut self) -> &mut kcpq_core::client::Client {
+        &mut self.core
+    }
+
     fn commands(&mut self, now: Instant) {
         self.commands.rearm();
         if let Some(command) = self.parked.take()
@@ -405,41 +409,18 @@ impl Driven for ClientDriver {
         }
     }
 
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
-        self.core.handle_datagram(now, from, datagram);
-        if self.closing {
-            // The core finishes a close when its CLOSE is acknowledged, but checks that only in
-            // handle_timeout, and its poll_timeout does not ask for a call when the ACK arrives;
-            // a spurious call (harmless by the contract) ends the close without the linger wait.
-            self.core.handle_timeout(now);
-        }
+    fn on_event(&mut self, event: ClientEvent) -> bool {
+        ClientDriver::on_event(self, event)
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.core.poll_transmit(now, buf)
-    }
-
-    fn events(&mut self, _now: Instant) -> bool {
+    fn after_drain(&mut self) {
         // The output, the CLOSE of a dropped client included, was sent just before this call.
         if let Some(sent) = self.close_sent.take() {
             let _ = sent.try_send(());
         }
-        let mut called = false;
-        while let Some(event) = self.core.poll_event() {
-            called |= self.on_event(event);
-        }
         if self.core.is_closed() && !self.finished {
             self.finish();
         }
-        called
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout()
     }
 
     fn finished(&self) -> bool {

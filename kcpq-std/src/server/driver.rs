@@ -2,7 +2,6 @@
 //! subscriptions and requests, routes their messages and replies, and stops the core.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use kcpq_core::Instant;
 use kcpq_core::client::{RequestFailure, RequestId};
 use kcpq_core::server::{
     Server as Core, ServerEvent, ServerPublishError as CorePublishError, ServerStats,
-    ServerSubscribeError as CoreSubscribeError, SessionInfo, Transmit,
+    ServerSubscribeError as CoreSubscribeError, SessionInfo,
 };
 
 use super::error::ServerRequestError;
@@ -267,6 +266,12 @@ impl ServerDriver {
 }
 
 impl Driven for ServerDriver {
+    type Machine = kcpq_core::server::Server;
+
+    fn machine(&mut self) -> &mut kcpq_core::server::Server {
+        &mut self.core
+    }
+
     fn commands(&mut self, now: Instant) {
         self.commands.rearm();
         let mut taken = false;
@@ -288,31 +293,16 @@ impl Driven for ServerDriver {
         }
     }
 
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
-        self.core.handle_datagram(now, from, datagram);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.core.poll_transmit(now, buf)
-    }
-
-    fn events(&mut self, _now: Instant) -> bool {
-        while let Some(event) = self.core.poll_event() {
-            self.on_event(event);
-        }
-        if self.core.is_shut_down() && !self.finished {
-            self.finish();
-        }
+    fn on_event(&mut self, event: ServerEvent) -> bool {
+        ServerDriver::on_event(self, event);
         // Withdrawing an owner subscription only edits the index: no output to drain again.
         false
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout()
+    fn after_drain(&mut self) {
+        if self.core.is_shut_down() && !self.finished {
+            self.finish();
+        }
     }
 
     fn finished(&self) -> bool {
