@@ -224,20 +224,27 @@ fn unsubscribe_ends_the_stream_and_stats_count() {
 }
 
 #[test]
-fn unsubscribe_after_ends_the_stream_after_that_many_more() {
+fn unsubscribe_after_counts_from_the_subscription_s_start_as_nats() {
     bounded(BOUND, async {
         let server = server().await;
         let client = client(server.local_addr()).await;
         let sub = client.subscribe("n.x").await.expect("subscribe");
+        let over = client.subscribe("n.x").await.expect("subscribe");
         client.publish("n.x", "before").await.expect("publish");
         client.flush().await.expect("flush");
         sub.unsubscribe_after(2).await.expect("unsubscribe after 2");
+        // Already reached: it ends at once, keeping what it has.
+        over.unsubscribe_after(1)
+            .await
+            .expect("unsubscribe after 1");
         for payload in ["one", "two", "three"] {
             client.publish("n.x", payload).await.expect("publish");
         }
         client.flush().await.expect("flush");
         let received: Vec<_> = sub.map(|m| m.payload).collect().await;
-        assert_eq!(received, [&b"before"[..], b"one", b"two"]);
+        assert_eq!(received, [&b"before"[..], b"one"]);
+        let received: Vec<_> = over.map(|m| m.payload).collect().await;
+        assert_eq!(received, [&b"before"[..]]);
         assert_eq!(server.stats().await.expect("stats").subscriptions, 0);
     });
 }

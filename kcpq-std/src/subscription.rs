@@ -203,7 +203,9 @@ impl Subscription {
         self.inbox.lock().queue.dropped()
     }
 
-    /// Ends the subscription after `count` more messages (the server stops sending then).
+    /// Ends the subscription once it has received `count` messages in total since it started
+    /// (at least one), as NATS's auto-unsubscribe: at once, keeping what is queued, if it already
+    /// has; otherwise the server is told how many are left and the queue ends after the last.
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         Ok(self
             .control
@@ -285,7 +287,8 @@ impl CallbackSubscription {
         self.subscription.dropped()
     }
 
-    /// Ends the subscription after `count` more messages.
+    /// Ends the subscription once it has received `count` messages in total since it started
+    /// (see [`Subscription::unsubscribe_after`]).
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         self.subscription.unsubscribe_after(count)
     }

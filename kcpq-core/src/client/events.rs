@@ -54,8 +54,9 @@ pub enum ClientEvent {
     Subscribed(Sid),
     /// The server refused a subscription; it no longer exists.
     SubscribeFailed(Sid, ServerError),
-    /// A subscription ended by itself: the count given to `unsubscribe(sid, Some(n))` was
-    /// reached. It follows the subscription's last message.
+    /// A subscription ended by itself: it has received the `n` messages given to
+    /// `unsubscribe(sid, Some(n))`, counted since it started. It follows the subscription's last
+    /// message.
     Unsubscribed(Sid),
     /// A message for a subscription.
     Message(Message),

@@ -127,6 +127,7 @@ impl Client {
             self.stats.dropped_unknown += 1;
             return;
         }
+        sub.received += 1;
         if let Some(n) = &mut sub.remaining {
             *n = n.saturating_sub(1);
             sub.ended = *n == 0;

@@ -75,6 +75,8 @@ struct ClientSub {
     pending: Option<u32>,
     /// Whether `Subscribed` was reported (it is reported once, not after every reconnect).
     confirmed: bool,
+    /// Messages received on it since it started (across reconnects).
+    received: u64,
     /// Messages still to receive before it ends (UNSUB with a count).
     remaining: Option<u64>,
     /// No more messages will come (count reached or drained); removed once its queue is empty.
@@ -345,6 +347,7 @@ impl Client {
                 flags,
                 pending: None,
                 confirmed: false,
+                received: 0,
                 remaining: None,
                 ended: false,
                 messages: BoundedQueue::new(limits, policy),
@@ -382,26 +385,49 @@ impl Client {
         }
     }
 
-    /// Unsubscribes now (`after == None`; messages still queued for it are discarded) or after
-    /// `after` more messages.
+    /// Unsubscribes now (`after == None` or `Some(0)`; messages still queued for it are
+    /// discarded), or once it has received `n` messages in total since it started (`Some(n)`),
+    /// as NATS's auto-unsubscribe: the server is told how many are left, and the client ends the
+    /// subscription itself at `n`, so messages already on their way are dropped. When `n` were
+    /// already received it ends at once, keeping what is queued.
     pub fn unsubscribe(&mut self, sid: Sid, after: Option<u64>) -> Result<(), UnsubscribeError> {
         if matches!(self.conn, Conn::Closed) {
             return Err(UnsubscribeError::Closed);
         }
-        if !self.subs.contains_key(&sid) {
+        let Some(sub) = self.subs.get_mut(&sid) else {
             return Err(UnsubscribeError::UnknownSubscription(sid));
+        };
+        if sub.ended && after.is_some_and(|n| n > 0) {
+            // Its count was already reached: the server has forgotten it.
+            return Ok(());
         }
-        let max_msgs = after.unwrap_or(0);
-        if self.is_connected() {
-            self.send_control(&Frame::Unsub(Unsub { sid, max_msgs }));
-        }
-        match after {
-            Some(n) if n > 0 => {
-                if let Some(sub) = self.subs.get_mut(&sid) {
-                    sub.remaining = Some(n);
+        let left = match after {
+            Some(n) if n > 0 => n.saturating_sub(sub.received),
+            _ => {
+                if self.is_connected() {
+                    self.send_control(&Frame::Unsub(Unsub { sid, max_msgs: 0 }));
                 }
+                self.remove_sub(sid);
+                return Ok(());
             }
-            _ => self.remove_sub(sid),
+        };
+        sub.remaining = Some(left);
+        let reached = left == 0 && !sub.ended;
+        if reached {
+            sub.ended = true;
+        }
+        let remove = sub.ended && sub.messages.is_empty();
+        if self.is_connected() {
+            self.send_control(&Frame::Unsub(Unsub {
+                sid,
+                max_msgs: left,
+            }));
+        }
+        if reached {
+            self.push_event(ClientEvent::Unsubscribed(sid));
+        }
+        if remove {
+            self.subs.remove(&sid);
         }
         Ok(())
     }

@@ -62,10 +62,9 @@ impl Subscription {
         self.queue.counts().1
     }
 
-    /// Ends the subscription after `count` more messages (at least one): the server stops
-    /// routing to it then, and the stream ends after the last of them. As in kcpq-std, the count
-    /// starts when the server processes this; NATS counts from the subscription's start
-    /// (docs/protocol.md §8.5).
+    /// Ends the subscription once it has received `count` messages in total since it started
+    /// (at least one), as NATS's auto-unsubscribe: at once, keeping what is queued, if it already
+    /// has; otherwise the server is told how many are left and the stream ends after the last.
     pub async fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         self.commands
             .send(Command::UnsubscribeAfter {

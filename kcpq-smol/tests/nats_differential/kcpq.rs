@@ -108,15 +108,8 @@ impl Side for KcpqSide {
             .map_err(|e| format!("KCPQ unsubscribe: {e}"))
     }
 
-    /// KCPQ counts from the unsubscribe, NATS from the subscription's start: see "Differences
-    /// from nats-server" in docs/protocol.md.
-    async fn unsubscribe_after(
-        &self,
-        sub: &mut Subscription,
-        total: u64,
-        received: u64,
-    ) -> Result<(), Broken> {
-        sub.unsubscribe_after(total - received)
+    async fn unsubscribe_after(&self, sub: &mut Subscription, total: u64) -> Result<(), Broken> {
+        sub.unsubscribe_after(total)
             .await
             .map_err(|e| format!("KCPQ unsubscribe_after: {e}"))
     }

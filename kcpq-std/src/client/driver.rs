@@ -48,7 +48,6 @@ pub(crate) enum ConnectOutcome {
 #[derive(Debug)]
 struct SubEntry {
     inbox: Arc<Inbox>,
-    remaining: Option<u64>,
 }
 
 /// The core client and everything waiting on it.
@@ -127,28 +126,16 @@ impl ClientDriver {
                 reply,
             } => match self.core.subscribe_with(&filter, &options) {
                 Ok(sid) => {
-                    self.subs.insert(
-                        sid,
-                        SubEntry {
-                            inbox,
-                            remaining: None,
-                        },
-                    );
+                    self.subs.insert(sid, SubEntry { inbox });
                     self.pending_subs.insert(sid, reply);
                 }
                 Err(CoreSubscribeError::Closed) => answer(reply, Err(SubscribeError::Closed)),
                 Err(e) => answer(reply, Err(SubscribeError::Invalid(e))),
             },
+            // With a count, the core ends the subscription itself (`Unsubscribed`).
             Command::Unsubscribe { sid, after } => match self.core.unsubscribe(sid, after) {
-                Ok(()) => match after {
-                    None => self.forget(sid),
-                    Some(n) => {
-                        if let Some(entry) = self.subs.get_mut(&sid) {
-                            entry.remaining = Some(n);
-                        }
-                    }
-                },
-                Err(_) => self.forget(sid),
+                Ok(()) if after.is_some() => {}
+                _ => self.forget(sid),
             },
             Command::Request {
                 subject,
@@ -217,6 +204,8 @@ impl ClientDriver {
     fn on_event(&mut self, event: ClientEvent) -> bool {
         match event {
             ClientEvent::Message(m) => return self.deliver(m),
+            // The count of `unsubscribe_after` was reached: the queue ends after what it holds.
+            ClientEvent::Unsubscribed(sid) => self.forget(sid),
             ClientEvent::Connected {
                 server_name,
                 client_name,
@@ -323,12 +312,6 @@ impl ClientDriver {
                 self.events.push(Event::SlowConsumer { sid });
             }
             Some(_) => {}
-        }
-        if let Some(n) = &mut entry.remaining {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.forget(sid);
-            }
         }
         false
     }
