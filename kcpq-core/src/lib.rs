@@ -21,6 +21,7 @@
 //! | `session`   | one established session: protection + KCP + frames + liveness  |
 //! | [`server`]  | the broker: sessions, subscriptions, routing                   |
 //! | [`client`]  | the client: connect, publish, subscribe, request, flush         |
+//! | [`adapter`] | the defaults every runtime adapter's options share              |
 //!
 //! ## The drain contract
 //!
@@ -44,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod client;
 pub mod crypto;
 pub mod drive;

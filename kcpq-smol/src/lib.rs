@@ -57,9 +57,9 @@ pub use kcpq_core::client::SubscribeOptions;
 pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 pub use message::Message;
 pub use server::{
-    BindError, ClientInfo, DEFAULT_SERVER_EVENT_CAPACITY, OwnerPublishError, OwnerRequestError,
-    OwnerSubscribeError, Server, ServerEvent, ServerEvents, ServerHandle, ServerOptions,
-    ServerSubscription, StoppedError,
+    BindError, DEFAULT_SERVER_EVENT_CAPACITY, Server, ServerEvent, ServerEvents, ServerHandle,
+    ServerOptions, ServerPublishError, ServerRequestError, ServerSubscribeError,
+    ServerSubscription, SessionInfo, StoppedError,
 };
 pub use socket::{DEFAULT_SOCKET_BUFFER, SocketOptions};
 pub use spawner::Spawner;

@@ -214,7 +214,7 @@ fn unsubscribe_ends_the_stream_and_stats_count() {
         sub.unsubscribe().await.expect("unsubscribe");
         client.flush().await.expect("flush");
         assert_eq!(server.stats().await.expect("stats").subscriptions, 0);
-        let clients = server.clients().await.expect("clients");
+        let clients = server.sessions().await.expect("clients");
         assert_eq!(clients.len(), 1);
         assert_eq!(clients[0].name, client.client_name());
         client.close().await;

@@ -72,7 +72,7 @@ pub use kcpq_core as core;
 
 pub use client::{
     Client, ClientOptions, CloseError, ConnectError, DEFAULT_COMMAND_CAPACITY,
-    DEFAULT_EVENT_CAPACITY, DEFAULT_TIMEOUT, DrainError, Event, FlushError, PublishError,
+    DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT, DrainError, Event, FlushError, PublishError,
     RequestError, SubscribeError, SubscribeOptions, UnsubscribeError,
 };
 pub use clock::RandomnessError;

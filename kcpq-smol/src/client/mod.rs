@@ -36,22 +36,13 @@ use crate::spawner::Spawner;
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
 use dropped::DriverThread;
+use kcpq_core::adapter::REPLY_MARGIN;
 
 /// Default time `connect` waits for the session: 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default bound of calls that wait for the server (subscribe, flush): 5 s.
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default bound of commands waiting for the driver task: 512, two of the driver's bursts, so
-/// callers fill one while it applies the other. A full queue makes callers wait (backpressure),
-/// within their operation timeout. Publishes leave this queue at once for the core's outbox
-/// (bounded in bytes), so a deeper queue adds latency, not throughput; and its slots are
-/// allocated and touched when the client is made (80 bytes each), which counts for
-/// processes with many clients.
-pub const DEFAULT_COMMAND_CAPACITY: usize = 512;
-/// Default bound of undelivered [`Event`]s (connection changes, server errors, slow-consumer
-/// notices; messages travel in their subscriptions): 256; beyond it new events are dropped and
-/// logged.
-pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+pub use kcpq_core::adapter::{
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+};
 
 /// Everything [`Client::connect_with`] takes. Start from [`ClientOptions::new`].
 #[derive(Debug, Clone)]
@@ -238,7 +229,7 @@ impl Client {
             })
             .detach();
         // The handshake times out by itself; the margin covers a silent driver.
-        let bound = options.connect_timeout + Duration::from_secs(1);
+        let bound = options.connect_timeout + REPLY_MARGIN;
         let connected = match with_timeout(bound, connect_rx.recv()).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(ConnectError::Disconnected(CloseReason::Local)),
@@ -440,7 +431,7 @@ impl Client {
         timeout: Duration,
         make: impl FnOnce(Sender<Result<Message, RequestError>>) -> Command,
     ) -> Result<Message, RequestError> {
-        match self.call(timeout + Duration::from_secs(1), make).await {
+        match self.call(timeout + REPLY_MARGIN, make).await {
             Ok(result) => result,
             Err(CallError::Closed) => Err(RequestError::Closed),
             Err(CallError::TimedOut) => Err(RequestError::TimedOut {
@@ -459,7 +450,7 @@ impl Client {
     /// [`Client::flush`] with its own timeout.
     pub async fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let result = self
-            .call(timeout + Duration::from_secs(1), |done| Command::Flush {
+            .call(timeout + REPLY_MARGIN, |done| Command::Flush {
                 timeout,
                 done,
             })

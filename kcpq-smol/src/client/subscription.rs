@@ -48,7 +48,7 @@ impl Subscription {
     }
 
     /// The subject filter.
-    pub fn filter(&self) -> &str {
+    pub fn subject(&self) -> &str {
         &self.filter
     }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_channel::Sender;
 use futures_lite::Stream;
-use kcpq_core::server::{ServerPublishError, ServerSubscribeError};
+use kcpq_core::server::{
+    ServerPublishError as CorePublishError, ServerSubscribeError as CoreSubscribeError,
+};
 
 use super::driver::Command;
 use crate::inbox::SubQueue;
@@ -16,10 +18,10 @@ use crate::message::Message;
 /// Why a publish from the server failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum OwnerPublishError {
+pub enum ServerPublishError {
     /// The core refused it (invalid subject, payload too large, unknown client, stopping).
     #[error(transparent)]
-    Refused(#[from] ServerPublishError),
+    Refused(#[from] CorePublishError),
     /// The server has stopped.
     #[error("the server has stopped")]
     Stopped,
@@ -28,10 +30,10 @@ pub enum OwnerPublishError {
 /// Why a request from the server got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum OwnerRequestError {
+pub enum ServerRequestError {
     /// The core refused to send it.
     #[error(transparent)]
-    Refused(#[from] ServerPublishError),
+    Refused(#[from] CorePublishError),
     /// Nobody subscribes to the subject.
     #[error("no responders: nobody subscribes to {0}")]
     NoResponders(String),
@@ -54,10 +56,10 @@ pub enum OwnerRequestError {
 /// Why a subscription of the server failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum OwnerSubscribeError {
+pub enum ServerSubscribeError {
     /// The core refused it (invalid filter, index full).
     #[error(transparent)]
-    Refused(#[from] ServerSubscribeError),
+    Refused(#[from] CoreSubscribeError),
     /// The server has stopped.
     #[error("the server has stopped")]
     Stopped,

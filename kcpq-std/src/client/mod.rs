@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use kcpq_core::adapter::REPLY_MARGIN;
 use kcpq_core::client::{
     Client as Core, ClientConfig, PublishError as CorePublishError,
     SubscribeOptions as CoreSubscribeOptions,
@@ -41,13 +42,9 @@ pub use error::{
 };
 pub use event::Event;
 
-/// Default bound of every blocking call without its own timeout: 10 s.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default bound of commands queued from handles to the I/O thread: 1024. Publishing faster
-/// than the network makes `publish` wait for room (back-pressure), up to the timeout.
-pub const DEFAULT_COMMAND_CAPACITY: usize = 1024;
-/// Default bound of the event stream: 1024 events; beyond, new events are dropped and counted.
-pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+pub use kcpq_core::adapter::{
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+};
 
 /// How to connect. Start from [`ClientOptions::new`] and change fields.
 #[derive(Debug, Clone)]
@@ -61,7 +58,7 @@ pub struct ClientOptions {
     /// the default bound and overflow policy of subscription queues, other bounds.
     pub config: ClientConfig,
     /// The bound of blocking calls without their own timeout.
-    pub timeout: Duration,
+    pub operation_timeout: Duration,
     /// The bound of the command queue to the I/O thread.
     pub command_capacity: usize,
     /// The bound of the event stream.
@@ -75,7 +72,7 @@ impl ClientOptions {
             server: server.into(),
             keys,
             config: ClientConfig::default(),
-            timeout: DEFAULT_TIMEOUT,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
         }
@@ -212,7 +209,7 @@ impl Client {
         });
         let io_shared = Arc::clone(&shared);
         let clock = Clock::start();
-        let connect_wait = options.config.handshake.connect_timeout + options.timeout;
+        let connect_wait = options.config.handshake.connect_timeout + options.operation_timeout;
         let subject_limits = options.config.subject_limits;
         let close_linger = options.config.close_linger;
         let queue_limits = options.config.subscription_limits;
@@ -258,7 +255,7 @@ impl Client {
                 server,
                 server_name,
                 client_name,
-                timeout: options.timeout,
+                timeout: options.operation_timeout,
                 close_linger,
                 subject_limits,
                 queue_limits,
@@ -398,7 +395,7 @@ impl Client {
         };
         self.inner.link.send(command, deadline)?;
         // The core times the request out itself; the margin covers a busy I/O thread.
-        await_reply(&rx, deadline + Duration::from_millis(500))?
+        await_reply(&rx, deadline + REPLY_MARGIN)?
     }
 
     /// Subscribes to `filter` (`*` matches one token, `>` the rest), waiting for the server's
@@ -489,7 +486,7 @@ impl Client {
         self.inner
             .link
             .send(Command::Flush { timeout, reply: tx }, deadline)?;
-        await_reply(&rx, deadline + Duration::from_millis(500))?
+        await_reply(&rx, deadline + REPLY_MARGIN)?
     }
 
     /// Closes the connection (sending CLOSE and waiting for it to be acknowledged, at most

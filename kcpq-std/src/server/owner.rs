@@ -206,6 +206,6 @@ impl Server {
         };
         self.link.send(command, deadline)?;
         // The core times the request out itself; the margin covers a busy I/O thread.
-        await_reply(&rx, deadline + Duration::from_millis(500))?
+        await_reply(&rx, deadline + kcpq_core::adapter::REPLY_MARGIN)?
     }
 }

@@ -1,0 +1,27 @@
+//! What every runtime adapter (kcpq-smol, kcpq-std) shares around the core [`Client`]: the
+//! defaults of its options, so that a caller switching adapters keeps the same behaviour.
+//!
+//! [`Client`]: crate::client::Client
+
+use std::time::Duration;
+
+/// Default bound of every call that waits for the driver or the server without a timeout of
+/// its own (subscribe, flush, a publish waiting for room in the command queue): 5 s.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default bound of commands waiting for the driver (task or thread): 512, two of the driver's
+/// bursts, so callers fill one while it applies the other. A full queue makes callers wait
+/// (back-pressure), within their operation timeout. Publishes leave this queue at once for the
+/// core's outbox (bounded in bytes), so a deeper queue adds latency, not throughput; and its
+/// slots are allocated when the client is made, which counts for processes with many clients.
+pub const DEFAULT_COMMAND_CAPACITY: usize = 512;
+
+/// Default bound of undelivered adapter events (connection changes, server errors,
+/// slow-consumer notices; messages travel in their subscriptions): 256; beyond it new events
+/// are dropped and counted or logged.
+pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+
+/// How much longer than the core's own deadline a caller waits for the driver's answer to a
+/// request or flush: 1 s. The core always ends them by their deadline; the margin only covers
+/// a busy driver, so that a stuck driver is reported as a timeout rather than a hang.
+pub const REPLY_MARGIN: Duration = Duration::from_secs(1);
