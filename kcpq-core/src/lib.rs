@@ -21,7 +21,7 @@
 //! | `session`   | one established session: protection + KCP + frames + liveness  |
 //! | [`server`]  | the broker: sessions, subscriptions, routing                   |
 //! | [`client`]  | the client: connect, publish, subscribe, request, flush         |
-//! | [`adapter`] | the defaults every runtime adapter's options share              |
+//! | [`adapter`] | the defaults and errors every runtime adapter shares            |
 //!
 //! ## The drain contract
 //!

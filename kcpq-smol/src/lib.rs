@@ -48,7 +48,7 @@ mod timeout;
 pub use kcpq_core as core;
 
 pub use client::{
-    CallbackSubscription, Client, ClientOptions, ClosedError, ConnectError,
+    CallbackSubscription, Client, ClientOptions, CloseError, ClosedError, ConnectError,
     DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
     DEFAULT_OPERATION_TIMEOUT, DrainError, Event, Events, FlushError, PublishError, RequestError,
     SubscribeError, Subscription, UnsubscribeError,

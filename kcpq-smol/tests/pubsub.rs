@@ -105,7 +105,7 @@ fn request_reply_and_no_responders() {
             .request("nobody.home", "hi", Duration::from_secs(5))
             .await
             .expect_err("nobody listens");
-        assert_eq!(err, RequestError::NoResponders("nobody.home".to_owned()));
+        assert_eq!(err, RequestError::NoResponders);
         drop(task);
     });
 }
@@ -178,7 +178,7 @@ fn a_request_carries_its_headers() {
             .request_with_headers("nobody.home", &[("a", "b")], "x", Duration::from_secs(5))
             .await
             .expect_err("nobody listens");
-        assert_eq!(err, RequestError::NoResponders("nobody.home".to_owned()));
+        assert_eq!(err, RequestError::NoResponders);
         drop(task);
     });
 }

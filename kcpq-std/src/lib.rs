@@ -71,7 +71,7 @@ mod subscription;
 pub use kcpq_core as core;
 
 pub use client::{
-    Client, ClientOptions, CloseError, ConnectError, DEFAULT_COMMAND_CAPACITY,
+    Client, ClientOptions, CloseError, ClosedError, ConnectError, DEFAULT_COMMAND_CAPACITY,
     DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT, DrainError, Event, FlushError, PublishError,
     RequestError, SubscribeError, SubscribeOptions, UnsubscribeError,
 };

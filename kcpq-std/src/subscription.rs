@@ -180,7 +180,7 @@ impl Subscription {
 
     /// Waits up to `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
-        self.inbox.recv_until(Some(deadline_after(timeout)))
+        self.inbox.recv_until(Some(deadline_after(timeout).at))
     }
 
     /// The next message if one is waiting.

@@ -117,7 +117,6 @@ struct SubEntry {
 }
 
 struct PendingRequest {
-    subject: Box<str>,
     timeout: Duration,
     done: Reply<Result<Message, RequestError>>,
 }
@@ -268,14 +267,7 @@ impl Driver {
     ) {
         match self.core.request(now, &subject, headers, payload, timeout) {
             Ok(id) => {
-                self.requests.insert(
-                    id,
-                    PendingRequest {
-                        subject,
-                        timeout,
-                        done,
-                    },
-                );
+                self.requests.insert(id, PendingRequest { timeout, done });
             }
             Err(e) => {
                 let _ = done.try_send(Err(e.into()));
@@ -375,13 +367,8 @@ impl Owner for Driver {
             ClientEvent::RequestFailed(id, failure) => {
                 if let Some(request) = self.requests.remove(&id) {
                     let error = match failure {
-                        RequestFailure::NoResponders => {
-                            RequestError::NoResponders(request.subject.into())
-                        }
-                        RequestFailure::TimedOut => RequestError::TimedOut {
-                            subject: request.subject.into(),
-                            timeout: request.timeout,
-                        },
+                        RequestFailure::NoResponders => RequestError::NoResponders,
+                        RequestFailure::TimedOut => RequestError::TimedOut(request.timeout),
                         _ => RequestError::Disconnected,
                     };
                     let _ = request.done.try_send(Err(error));

@@ -24,8 +24,8 @@ use kcpq_core::crypto::KeySet;
 use kcpq_core::subject::{SubjectLimits, validate_subject};
 
 pub use error::{
-    ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
-    UnsubscribeError,
+    CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
+    SubscribeError, UnsubscribeError,
 };
 pub use subscription::{CallbackSubscription, Subscription};
 
@@ -193,9 +193,9 @@ impl Client {
             SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         });
-        let mut io = UdpIo::bind(bind, &options.socket, config.kcp.mtu + 64)
-            .map_err(ConnectError::Socket)?;
-        let seed = fresh_seed().map_err(ConnectError::Socket)?;
+        let mut io =
+            UdpIo::bind(bind, &options.socket, config.kcp.mtu + 64).map_err(ConnectError::Io)?;
+        let seed = fresh_seed().map_err(ConnectError::Io)?;
         let default_queue = (config.subscription_limits, config.subscription_policy);
         let subject_limits = config.subject_limits;
         let close_linger = config.close_linger;
@@ -310,7 +310,7 @@ impl Client {
         reply: Option<&str>,
         payload: Bytes,
     ) -> Result<(), PublishError> {
-        let refused = |e: CorePublishError| PublishError::Refused(e);
+        let refused = |e: CorePublishError| PublishError::Invalid(e);
         validate_subject(subject, &self.inner.subject_limits).map_err(|e| refused(e.into()))?;
         if let Some(reply) = reply {
             validate_subject(reply, &self.inner.subject_limits).map_err(|e| refused(e.into()))?;
@@ -350,7 +350,7 @@ impl Client {
     ) -> Result<(), PublishError> {
         let mut block = Vec::new();
         kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
-            .map_err(|e| PublishError::Refused(e.into()))?;
+            .map_err(|e| PublishError::Invalid(e.into()))?;
         self.publish_full(subject, reply, Some(block), payload.into())
             .await
     }
@@ -389,7 +389,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         let payload = payload.into();
-        self.await_request(subject, timeout, |done| Command::Request {
+        self.await_request(timeout, |done| Command::Request {
             subject: subject.into(),
             payload,
             timeout,
@@ -409,9 +409,9 @@ impl Client {
     ) -> Result<Message, RequestError> {
         let mut block = Vec::new();
         kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
-            .map_err(|e| RequestError::Refused(e.into()))?;
+            .map_err(|e| RequestError::Invalid(e.into()))?;
         let payload = payload.into();
-        self.await_request(subject, timeout, |done| {
+        self.await_request(timeout, |done| {
             Command::HeadedRequest(Box::new(driver::HeadedRequest {
                 subject: subject.into(),
                 headers: block,
@@ -427,17 +427,13 @@ impl Client {
     /// out itself, the extra second covers a busy driver.
     async fn await_request(
         &self,
-        subject: &str,
         timeout: Duration,
         make: impl FnOnce(Sender<Result<Message, RequestError>>) -> Command,
     ) -> Result<Message, RequestError> {
         match self.call(timeout + REPLY_MARGIN, make).await {
             Ok(result) => result,
             Err(CallError::Closed) => Err(RequestError::Closed),
-            Err(CallError::TimedOut) => Err(RequestError::TimedOut {
-                subject: subject.to_owned(),
-                timeout,
-            }),
+            Err(CallError::TimedOut) => Err(RequestError::TimedOut(timeout)),
         }
     }
 

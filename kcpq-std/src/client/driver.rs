@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use kcpq_core::client::{
     Client as Core, ClientEvent, FlushError as CoreFlushError, FlushId,
@@ -57,8 +58,10 @@ pub(crate) struct ClientDriver {
     parked: Option<Command>,
     subs: HashMap<Sid, SubEntry>,
     pending_subs: HashMap<Sid, Reply<Result<Sid, SubscribeError>>>,
-    requests: HashMap<RequestId, Reply<Result<Message, RequestError>>>,
-    flushes: HashMap<FlushId, Reply<Result<(), FlushError>>>,
+    /// Requests waiting for their reply, with their timeout.
+    requests: HashMap<RequestId, (Duration, Reply<Result<Message, RequestError>>)>,
+    /// Flushes waiting for the server, with their timeout.
+    flushes: HashMap<FlushId, (Duration, Reply<Result<(), FlushError>>)>,
     connect: Option<Reply<ConnectOutcome>>,
     close_waiters: Vec<Reply<()>>,
     /// A dropped client's last handle, waiting for its CLOSE to be sent.
@@ -148,7 +151,7 @@ impl ClientDriver {
                 .request(now, &subject, headers.as_deref(), &payload, timeout)
             {
                 Ok(id) => {
-                    self.requests.insert(id, reply);
+                    self.requests.insert(id, (timeout, reply));
                 }
                 Err(CorePublishError::BufferFull { .. }) => {
                     return Err(Command::Request {
@@ -164,7 +167,7 @@ impl ClientDriver {
             },
             Command::Flush { timeout, reply } => match self.core.flush(now, timeout) {
                 Ok(id) => {
-                    self.flushes.insert(id, reply);
+                    self.flushes.insert(id, (timeout, reply));
                 }
                 Err(CoreFlushError::BufferFull) => return Err(Command::Flush { timeout, reply }),
                 Err(CoreFlushError::Closed) => answer(reply, Err(FlushError::Closed)),
@@ -268,28 +271,28 @@ impl ClientDriver {
                 }
             }
             ClientEvent::Reply(id, m) => {
-                if let Some(reply) = self.requests.remove(&id) {
+                if let Some((_, reply)) = self.requests.remove(&id) {
                     answer(reply, Ok(Message::from_core(m, std::time::Instant::now())));
                 }
             }
             ClientEvent::RequestFailed(id, failure) => {
-                if let Some(reply) = self.requests.remove(&id) {
+                if let Some((timeout, reply)) = self.requests.remove(&id) {
                     let error = match failure {
                         RequestFailure::NoResponders => RequestError::NoResponders,
-                        RequestFailure::TimedOut => RequestError::TimedOut,
+                        RequestFailure::TimedOut => RequestError::TimedOut(timeout),
                         _ => RequestError::Disconnected,
                     };
                     answer(reply, Err(error));
                 }
             }
             ClientEvent::Flushed(id) => {
-                if let Some(reply) = self.flushes.remove(&id) {
+                if let Some((_, reply)) = self.flushes.remove(&id) {
                     answer(reply, Ok(()));
                 }
             }
             ClientEvent::FlushFailed(id) => {
-                if let Some(reply) = self.flushes.remove(&id) {
-                    answer(reply, Err(FlushError::TimedOut));
+                if let Some((timeout, reply)) = self.flushes.remove(&id) {
+                    answer(reply, Err(FlushError::TimedOut(timeout)));
                 }
             }
             ClientEvent::SlowConsumer { sid } => self.events.push(Event::SlowConsumer { sid }),
@@ -332,10 +335,10 @@ impl ClientDriver {
         for (_, reply) in self.pending_subs.drain() {
             answer(reply, Err(SubscribeError::Closed));
         }
-        for (_, reply) in self.requests.drain() {
+        for (_, (_, reply)) in self.requests.drain() {
             answer(reply, Err(RequestError::Disconnected));
         }
-        for (_, reply) in self.flushes.drain() {
+        for (_, (_, reply)) in self.flushes.drain() {
             answer(reply, Err(FlushError::Closed));
         }
         if let Some(reply) = self.connect.take() {

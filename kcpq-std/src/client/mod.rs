@@ -28,7 +28,7 @@ use kcpq_core::subject::{SubjectLimits, validate_subject};
 use crate::clock::{Clock, os_seed};
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Link, LinkError, await_reply, deadline_after, link, reply};
+use crate::link::{Deadline, Link, LinkError, await_reply, deadline_after, link, reply};
 use crate::message::Message;
 use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::subscription::{CallbackSubscription, Control, Inbox, Subscription};
@@ -37,8 +37,8 @@ use command::Command;
 use driver::{ClientDriver, ConnectOutcome, Shared};
 
 pub use error::{
-    CloseError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
-    UnsubscribeError,
+    CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
+    SubscribeError, UnsubscribeError,
 };
 pub use event::Event;
 
@@ -237,9 +237,9 @@ impl Client {
                         ConnectOutcome::Connected(..) => unreachable!("matched above"),
                     });
                 }
-                Err(LinkError::TimedOut) => {
+                Err(LinkError::TimedOut(waited)) => {
                     let _ = link.try_send(Command::Close { reply: None });
-                    return Err(ConnectError::TimedOut);
+                    return Err(ConnectError::TimedOut(waited));
                 }
                 Err(LinkError::Closed) => {
                     let _ = thread.join();
@@ -501,7 +501,7 @@ impl Client {
         let (tx, rx) = reply();
         match self.stop(Command::Close { reply: Some(tx) }, &rx, deadline) {
             Ok(()) | Err(LinkError::Closed) => Ok(()),
-            Err(LinkError::TimedOut) => Err(CloseError::TimedOut),
+            Err(LinkError::TimedOut(t)) => Err(CloseError::TimedOut(t)),
         }
     }
 
@@ -512,12 +512,12 @@ impl Client {
     /// subscriptions made meanwhile are dropped or refused.
     pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
         // The core closes at the latest after `timeout`, then lingers for the CLOSE's ACK.
-        let deadline = deadline_after(timeout + self.inner.close_linger + self.inner.timeout);
+        let deadline = deadline_after(timeout) + (self.inner.close_linger + self.inner.timeout);
         let (tx, rx) = reply();
         match self.stop(Command::Drain { timeout, reply: tx }, &rx, deadline) {
             Ok(()) => Ok(()),
             Err(LinkError::Closed) => Err(DrainError::Closed),
-            Err(LinkError::TimedOut) => Err(DrainError::TimedOut),
+            Err(LinkError::TimedOut(t)) => Err(DrainError::TimedOut(t)),
         }
     }
 
@@ -527,15 +527,15 @@ impl Client {
         &self,
         command: Command,
         rx: &std::sync::mpsc::Receiver<()>,
-        deadline: std::time::Instant,
+        deadline: Deadline,
     ) -> Result<(), LinkError> {
         let result = self.inner.link.send(command, deadline).and_then(|()| {
             match await_reply(rx, deadline) {
                 Ok(()) | Err(LinkError::Closed) => Ok(()),
-                Err(LinkError::TimedOut) => Err(LinkError::TimedOut),
+                Err(e @ LinkError::TimedOut(_)) => Err(e),
             }
         });
-        if result == Err(LinkError::TimedOut) {
+        if matches!(result, Err(LinkError::TimedOut(_))) {
             return result;
         }
         let thread = self

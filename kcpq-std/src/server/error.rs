@@ -45,7 +45,7 @@ impl From<LinkError> for QueryError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Closed => QueryError::Stopped,
-            LinkError::TimedOut => QueryError::TimedOut,
+            LinkError::TimedOut(_) => QueryError::TimedOut,
         }
     }
 }
@@ -104,7 +104,7 @@ impl From<LinkError> for ServerPublishError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Closed => ServerPublishError::Stopped,
-            LinkError::TimedOut => ServerPublishError::TimedOut,
+            LinkError::TimedOut(_) => ServerPublishError::TimedOut,
         }
     }
 }
@@ -113,7 +113,7 @@ impl From<LinkError> for ServerSubscribeError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Closed => ServerSubscribeError::Stopped,
-            LinkError::TimedOut => ServerSubscribeError::TimedOut,
+            LinkError::TimedOut(_) => ServerSubscribeError::TimedOut,
         }
     }
 }
@@ -122,7 +122,7 @@ impl From<LinkError> for ServerRequestError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Closed => ServerRequestError::Stopped,
-            LinkError::TimedOut => ServerRequestError::TimedOut,
+            LinkError::TimedOut(_) => ServerRequestError::TimedOut,
         }
     }
 }

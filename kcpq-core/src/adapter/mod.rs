@@ -1,9 +1,17 @@
 //! What every runtime adapter (kcpq-smol, kcpq-std) shares around the core [`Client`]: the
-//! defaults of its options, so that a caller switching adapters keeps the same behaviour.
+//! defaults of its options and the errors of its operations, so that a caller switching
+//! adapters keeps the same behaviour and matches the same errors.
 //!
 //! [`Client`]: crate::client::Client
 
+mod errors;
+
 use std::time::Duration;
+
+pub use errors::{
+    CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
+    SubscribeError, UnsubscribeError,
+};
 
 /// Default bound of every call that waits for the driver or the server without a timeout of
 /// its own (subscribe, flush, a publish waiting for room in the command queue): 5 s.
