@@ -50,8 +50,8 @@ pub use kcpq_core as core;
 pub use client::{
     CallbackSubscription, Client, ClientOptions, CloseError, ClosedError, ConnectError,
     DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
-    DEFAULT_OPERATION_TIMEOUT, DrainError, Event, Events, FlushError, PublishError, RequestError,
-    SubscribeError, Subscription, UnsubscribeError,
+    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK, DrainError, Event, Events, FlushError,
+    PublishError, RequestError, SubscribeError, Subscription, UnsubscribeError,
 };
 pub use kcpq_core::client::SubscribeOptions;
 pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};

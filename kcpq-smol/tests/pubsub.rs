@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{bounded, client, server};
 use futures_lite::{StreamExt, stream};
 use kcpq_smol::core::crypto::{HandshakeError, Key, KeySet};
-use kcpq_smol::{Client, ClientOptions, ConnectError, RequestError, Subscription};
+use kcpq_smol::{Client, ClientOptions, ConnectError, Event, RequestError, Subscription};
 
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -148,6 +148,46 @@ fn headers_and_callbacks() {
         let headers = message.headers().expect("headers");
         assert_eq!(headers.get("trace"), Some("42"));
         assert_eq!(message.payload, &b"body"[..]);
+    });
+}
+
+#[test]
+fn a_callback_over_the_threshold_is_counted_and_reported() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let mut options = common::options(server.local_addr());
+        options.slow_callback = Duration::from_millis(20);
+        let client = Client::connect_with(options).await.expect("connect");
+        let mut events = client.events();
+        let (tx, rx) = async_channel::unbounded();
+        let sub = client
+            .subscribe_callback("work", move |message| {
+                // The behaviour under test: a callback that takes longer than the threshold.
+                std::thread::sleep(Duration::from_millis(40));
+                let _ = tx.try_send(message);
+            })
+            .await
+            .expect("subscribe");
+        client.publish("work", "1").await.expect("publish");
+        client.publish("work", "2").await.expect("publish");
+        for _ in 0..2 {
+            rx.recv().await.expect("the callback ran");
+        }
+        loop {
+            match events.next().await.expect("events go on") {
+                Event::SlowCallback {
+                    sid,
+                    elapsed,
+                    count: 2,
+                } => {
+                    assert_eq!(sid, sub.sid());
+                    assert!(elapsed >= Duration::from_millis(40));
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        assert_eq!(sub.slow_callbacks(), 2);
     });
 }
 

@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use kcpq_core::adapter::SlowCallbacks;
 use kcpq_core::client::Sid;
 
 use crate::client::UnsubscribeError;
@@ -67,6 +68,11 @@ impl Inbox {
         self.ready.notify_all();
     }
 
+    /// Messages its overflow policy dropped so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.lock().queue.dropped()
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
     }
@@ -121,6 +127,15 @@ impl Control {
         match self {
             Control::Client(link) => link.send(ClientCommand::Unsubscribe { sid, after }, deadline),
             Control::Server(link) => link.send(ServerCommand::Unsubscribe { sid, after }, deadline),
+        }
+    }
+
+    /// Where events found outside the I/O thread (a slow callback) go: a client's event
+    /// stream; the server owner's subscriptions report none.
+    fn emitter(&self) -> Option<Link<ClientCommand>> {
+        match self {
+            Control::Client(link) => Some(link.clone()),
+            Control::Server(_) => None,
         }
     }
 
@@ -244,6 +259,7 @@ impl Iterator for Subscription {
 #[derive(Debug)]
 pub struct CallbackSubscription {
     subscription: Subscription,
+    slow: Arc<SlowCallbacks>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -251,20 +267,37 @@ impl CallbackSubscription {
     /// Starts the thread that calls `callback` for each message of `subscription`.
     pub(crate) fn spawn(
         subscription: Subscription,
+        slow_callback: Duration,
         mut callback: impl FnMut(Message) + Send + 'static,
     ) -> std::io::Result<CallbackSubscription> {
-        let reader = Arc::clone(&subscription.inbox);
+        let slow = Arc::new(SlowCallbacks::new(subscription.sid, slow_callback));
+        let (reader, record) = (Arc::clone(&subscription.inbox), Arc::clone(&slow));
+        let emitter = subscription.control.emitter();
         let thread = std::thread::Builder::new()
             .name(format!("kcpq-sub-{}", subscription.sid))
             .spawn(move || {
                 while let Ok(message) = reader.recv_until(None) {
+                    let started = Instant::now();
                     callback(message);
+                    if let Some(event) = record.record(started.elapsed())
+                        && let Some(link) = &emitter
+                    {
+                        let _ = link.try_send(ClientCommand::Emit(Box::new(event)));
+                    }
                 }
             })?;
         Ok(CallbackSubscription {
             subscription,
+            slow,
             thread: Some(thread),
         })
+    }
+
+    /// Calls of the callback that ran longer than the client's `slow_callback` threshold (a
+    /// client's subscription also reports each as
+    /// [`Event::SlowCallback`](crate::Event::SlowCallback)).
+    pub fn slow_callbacks(&self) -> u64 {
+        self.slow.count()
     }
 
     /// The subscription id.

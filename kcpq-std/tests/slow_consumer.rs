@@ -39,7 +39,7 @@ fn flooded(policy: OverflowPolicy) -> Subscription {
     let sid = sub.sid();
     let slow = wait_for(
         &events,
-        |e| matches!(e, Event::SlowConsumer { sid: s } if *s == sid),
+        |e| matches!(e, Event::SlowConsumer { sid: s, .. } if *s == sid),
     );
     assert!(slow.is_some(), "a SlowConsumer event for the subscription");
     assert!(sub.dropped() > 0, "the queue dropped messages");

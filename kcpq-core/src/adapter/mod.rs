@@ -1,17 +1,21 @@
 //! What every runtime adapter (kcpq-smol, kcpq-std) shares around the core [`Client`]: the
-//! defaults of its options and the errors of its operations, so that a caller switching
-//! adapters keeps the same behaviour and matches the same errors.
+//! defaults of its options, the errors of its operations and the events it reports, so that a
+//! caller switching adapters keeps the same behaviour and matches the same errors and events.
 //!
 //! [`Client`]: crate::client::Client
 
+mod callback;
 mod errors;
+mod event;
 
 use std::time::Duration;
 
+pub use callback::{DEFAULT_SLOW_CALLBACK, SlowCallbacks};
 pub use errors::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
     SubscribeError, UnsubscribeError,
 };
+pub use event::Event;
 
 /// Default bound of every call that waits for the driver or the server without a timeout of
 /// its own (subscribe, flush, a publish waiting for room in the command queue): 5 s.

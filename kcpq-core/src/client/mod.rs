@@ -10,6 +10,7 @@
 //! Received messages wait in one bounded queue per subscription (see [`crate::queue`]), with the
 //! subscription's overflow policy; `poll_event` hands them out in arrival order.
 
+mod check;
 mod config;
 mod events;
 mod frames;
@@ -26,9 +27,10 @@ use crate::proto::{Frame, Pub, Sub, SubFlags, Unsub};
 use crate::queue::{BoundedQueue, OverflowPolicy};
 use crate::rng::{Rng, Seed};
 use crate::session::Session;
-use crate::subject::{validate_filter, validate_queue_group, validate_subject};
+use crate::subject::{validate_filter, validate_queue_group};
 
 pub use crate::message::{Message, RequestFailure, RequestId, Sid};
+pub use check::check_publish;
 pub use config::{
     ClientConfig, DEFAULT_INBOX_PREFIX, DEFAULT_MAX_OUTBOX_BYTES, DEFAULT_MAX_PENDING_REQUESTS,
     ReconnectConfig,
@@ -450,18 +452,14 @@ impl Client {
         if !self.check_open() {
             return Err(PublishError::Closed);
         }
-        validate_subject(subject, &self.config.subject_limits)?;
-        if let Some(r) = reply {
-            validate_subject(r, &self.config.subject_limits)?;
-        }
-        let size = payload.len() + headers.map_or(0, <[u8]>::len);
-        if size > self.max_payload {
-            return Err(PublishError::PayloadTooLarge {
-                size,
-                max: self.max_payload,
-            });
-        }
-        Ok(())
+        check_publish(
+            &self.config.subject_limits,
+            self.max_payload,
+            subject,
+            reply,
+            headers,
+            payload.len(),
+        )
     }
 
     /// Publishes `payload` on `subject`, with an optional reply subject and headers (an encoded

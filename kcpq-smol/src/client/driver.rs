@@ -35,6 +35,8 @@ pub(crate) type Reply<T> = Sender<T>;
 /// commands (`Send`, `Request`) stay inline with boxed strings; the rarer, larger ones are
 /// boxed. A unit test keeps it at 72 bytes.
 pub(crate) enum Command {
+    /// An event found outside the driver (a callback that ran too long), for `events()`.
+    Emit(Box<Event>),
     /// A publish with headers or one the caller waits for.
     Publish(Box<Publish>),
     /// A publish nobody waits for (checked on the caller's side); parked while the outbox is
@@ -243,8 +245,11 @@ impl Driver {
                 self.parked = Some(send);
                 false
             }
-            Err(e) => {
-                log::debug!("publish to {} dropped: {e}", send.subject);
+            Err(error) => {
+                self.emit(Event::PublishFailed {
+                    subject: send.subject.to_string(),
+                    error,
+                });
                 true
             }
         }
@@ -350,8 +355,11 @@ impl Owner for Driver {
             ClientEvent::SubscribeFailed(sid, error) => {
                 if let Some(entry) = self.subs.remove(&sid) {
                     entry.queue.close();
-                    if let Some(confirm) = entry.confirm {
-                        let _ = confirm.try_send(Err(SubscribeError::Refused(error)));
+                    match entry.confirm {
+                        Some(confirm) => {
+                            let _ = confirm.try_send(Err(SubscribeError::Refused(error)));
+                        }
+                        None => self.emit(Event::SubscriptionFailed { sid, error }),
                     }
                 }
             }
@@ -453,6 +461,7 @@ impl Owner for Driver {
                     }
                 }
             }
+            Command::Emit(event) => self.emit(*event),
             Command::Unsubscribe { sid } => {
                 if let Err(e) = self.core.unsubscribe(sid, None) {
                     log::debug!("unsubscribe {sid}: {e}");

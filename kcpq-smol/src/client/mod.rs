@@ -17,11 +17,9 @@ use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
 use kcpq_core::CloseReason;
-use kcpq_core::client::{
-    ClientConfig, ClientStats, PublishError as CorePublishError, ServerError, Sid, SubscribeOptions,
-};
+use kcpq_core::client::{ClientConfig, ClientStats, SubscribeOptions, check_publish};
 use kcpq_core::crypto::KeySet;
-use kcpq_core::subject::{SubjectLimits, validate_subject};
+use kcpq_core::subject::SubjectLimits;
 
 pub use error::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
@@ -42,6 +40,7 @@ use kcpq_core::adapter::REPLY_MARGIN;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub use kcpq_core::adapter::{
     DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+    DEFAULT_SLOW_CALLBACK,
 };
 
 /// Everything [`Client::connect_with`] takes. Start from [`ClientOptions::new`].
@@ -66,6 +65,9 @@ pub struct ClientOptions {
     pub command_capacity: usize,
     /// Bound of the event queue.
     pub event_capacity: usize,
+    /// A callback subscription's call that takes longer is counted and reported
+    /// ([`Event::SlowCallback`]).
+    pub slow_callback: Duration,
     /// Where the driver task and callback subscriptions run; see [`Spawner`] for why it matters
     /// to latency.
     pub spawner: Spawner,
@@ -84,38 +86,13 @@ impl ClientOptions {
             socket: SocketOptions::default(),
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            slow_callback: DEFAULT_SLOW_CALLBACK,
             spawner: Spawner::default(),
         }
     }
 }
 
-/// What the client reports besides messages, from [`Client::events`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// The session ended; the client reconnects by itself (unless it was closed) and restores
-    /// every subscription.
-    Disconnected(CloseReason),
-    /// A new session is ready after a disconnect; every subscription is active again.
-    /// Messages published while no session existed were not delivered to this client.
-    Reconnected {
-        /// The server's name.
-        server_name: String,
-        /// This client's name as the server knows it.
-        client_name: String,
-    },
-    /// Messages for a subscription were dropped because its queue was full (once per burst).
-    SlowConsumer {
-        /// The subscription.
-        sid: Sid,
-        /// Messages it has dropped so far.
-        dropped: u64,
-    },
-    /// The server reported an error not tied to an operation.
-    ServerError(ServerError),
-    /// The client is closed for good; no event follows.
-    Closed,
-}
+pub use kcpq_core::adapter::Event;
 
 /// The stream of [`Event`]s. Several streams share the events: each goes to one of them.
 #[derive(Debug)]
@@ -148,6 +125,8 @@ struct Inner {
     close_linger: Duration,
     /// Where callback subscriptions run.
     spawner: Spawner,
+    /// The threshold of a slow callback.
+    slow_callback: Duration,
     /// Where the driver runs (see [`dropped`]).
     driver_thread: DriverThread,
 }
@@ -245,6 +224,7 @@ impl Client {
                 operation_timeout: options.operation_timeout,
                 close_linger,
                 spawner: options.spawner,
+                slow_callback: options.slow_callback,
                 driver_thread,
             }),
         })
@@ -310,18 +290,14 @@ impl Client {
         reply: Option<&str>,
         payload: Bytes,
     ) -> Result<(), PublishError> {
-        let refused = |e: CorePublishError| PublishError::Invalid(e);
-        validate_subject(subject, &self.inner.subject_limits).map_err(|e| refused(e.into()))?;
-        if let Some(reply) = reply {
-            validate_subject(reply, &self.inner.subject_limits).map_err(|e| refused(e.into()))?;
-        }
-        let max = self.inner.max_payload.load(Ordering::Relaxed);
-        if payload.len() > max {
-            return Err(refused(CorePublishError::PayloadTooLarge {
-                size: payload.len(),
-                max,
-            }));
-        }
+        check_publish(
+            &self.inner.subject_limits,
+            self.inner.max_payload.load(Ordering::Relaxed),
+            subject,
+            reply,
+            None,
+            payload.len(),
+        )?;
         let command = Command::Send(driver::Send {
             subject: subject.into(),
             reply: reply.map(Box::from),
@@ -519,6 +495,7 @@ impl Client {
         Ok(CallbackSubscription::spawn(
             &self.inner.spawner,
             subscription,
+            self.inner.slow_callback,
             callback,
         ))
     }

@@ -1,10 +1,13 @@
 //! A subscription as a stream of messages, and its callback form.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_channel::Sender;
 use futures_lite::{Stream, StreamExt};
+use kcpq_core::adapter::SlowCallbacks;
 use kcpq_core::client::Sid;
 
 use super::driver::Command;
@@ -118,6 +121,7 @@ impl Drop for Subscription {
 #[derive(Debug)]
 pub struct CallbackSubscription {
     sid: Sid,
+    slow: Arc<SlowCallbacks>,
     task: smol::Task<()>,
 }
 
@@ -125,18 +129,33 @@ impl CallbackSubscription {
     pub(crate) fn spawn<F>(
         spawner: &Spawner,
         mut subscription: Subscription,
+        slow_callback: Duration,
         mut callback: F,
     ) -> CallbackSubscription
     where
         F: FnMut(Message) + Send + 'static,
     {
         let sid = subscription.sid;
+        let slow = Arc::new(SlowCallbacks::new(sid, slow_callback));
+        let record = Arc::clone(&slow);
         let task = spawner.spawn(async move {
             while let Some(message) = subscription.next().await {
+                let started = std::time::Instant::now();
                 callback(message);
+                if let Some(event) = record.record(started.elapsed()) {
+                    let _ = subscription
+                        .commands
+                        .try_send(Command::Emit(Box::new(event)));
+                }
             }
         });
-        CallbackSubscription { sid, task }
+        CallbackSubscription { sid, slow, task }
+    }
+
+    /// Calls of the callback that ran longer than the client's `slow_callback` threshold
+    /// (each also reported as [`Event::SlowCallback`](crate::Event::SlowCallback)).
+    pub fn slow_callbacks(&self) -> u64 {
+        self.slow.count()
     }
 
     /// The subscription id.

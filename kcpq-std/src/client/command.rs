@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use kcpq_core::client::Sid;
 
+use super::Event;
 use super::error::{FlushError, RequestError, SubscribeError};
 use crate::link::Reply;
 use crate::message::Message;
@@ -13,6 +14,8 @@ use crate::subscription::Inbox;
 /// One API call, carried to the I/O thread.
 #[derive(Debug)]
 pub(crate) enum Command {
+    /// An event found outside the I/O thread (a callback that ran too long), for `events()`.
+    Emit(Box<Event>),
     /// `Client::publish` and friends (fire and forget).
     Publish {
         subject: String,

@@ -173,6 +173,7 @@ impl ClientDriver {
                 Err(CoreFlushError::Closed) => answer(reply, Err(FlushError::Closed)),
                 Err(e) => answer(reply, Err(FlushError::Invalid(e))),
             },
+            Command::Emit(event) => self.events.push(*event),
             Command::Close { reply } => {
                 self.core.close(now);
                 self.closing = true;
@@ -221,17 +222,11 @@ impl ClientDriver {
                         ConnectOutcome::Connected(server_name.clone(), client_name.clone());
                     answer(reply, outcome);
                 }
-                self.events.push(Event::Connected {
-                    server_name,
-                    client_name,
-                });
             }
             ClientEvent::ConnectFailed(error) => {
                 if let Some(reply) = self.connect.take() {
-                    answer(reply, ConnectOutcome::Handshake(error.clone()));
+                    answer(reply, ConnectOutcome::Handshake(error));
                 }
-                self.events
-                    .push(Event::Core(ClientEvent::ConnectFailed(error)));
             }
             ClientEvent::Disconnected(reason) => {
                 if let Some(reply) = self.connect.take() {
@@ -295,9 +290,12 @@ impl ClientDriver {
                     answer(reply, Err(FlushError::TimedOut(timeout)));
                 }
             }
-            ClientEvent::SlowConsumer { sid } => self.events.push(Event::SlowConsumer { sid }),
+            ClientEvent::SlowConsumer { sid } => {
+                let dropped = self.core.stats().dropped_slow_consumer;
+                self.events.push(Event::SlowConsumer { sid, dropped });
+            }
             ClientEvent::ServerError(error) => self.events.push(Event::ServerError(error)),
-            other => self.events.push(Event::Core(other)),
+            other => log::debug!("client event not handled by kcpq-std: {other:?}"),
         }
         false
     }
@@ -312,7 +310,8 @@ impl ClientDriver {
         match entry.inbox.push(message) {
             None => return self.withdraw(sid),
             Some(outcome) if outcome.first_of_burst() => {
-                self.events.push(Event::SlowConsumer { sid });
+                let dropped = entry.inbox.dropped();
+                self.events.push(Event::SlowConsumer { sid, dropped });
             }
             Some(_) => {}
         }

@@ -19,11 +19,11 @@ use std::time::Duration;
 use kcpq_core::adapter::REPLY_MARGIN;
 use kcpq_core::client::{
     Client as Core, ClientConfig, PublishError as CorePublishError,
-    SubscribeOptions as CoreSubscribeOptions,
+    SubscribeOptions as CoreSubscribeOptions, check_publish,
 };
 use kcpq_core::crypto::KeySet;
 use kcpq_core::proto::encode_headers;
-use kcpq_core::subject::{SubjectLimits, validate_subject};
+use kcpq_core::subject::SubjectLimits;
 
 use crate::clock::{Clock, os_seed};
 use crate::events::{Events, events};
@@ -44,6 +44,7 @@ pub use event::Event;
 
 pub use kcpq_core::adapter::{
     DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+    DEFAULT_SLOW_CALLBACK,
 };
 
 /// How to connect. Start from [`ClientOptions::new`] and change fields.
@@ -63,6 +64,9 @@ pub struct ClientOptions {
     pub command_capacity: usize,
     /// The bound of the event stream.
     pub event_capacity: usize,
+    /// A callback subscription's call that takes longer is counted and reported
+    /// ([`Event::SlowCallback`]).
+    pub slow_callback: Duration,
 }
 
 impl ClientOptions {
@@ -75,6 +79,7 @@ impl ClientOptions {
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            slow_callback: DEFAULT_SLOW_CALLBACK,
         }
     }
 }
@@ -136,6 +141,8 @@ struct Inner {
     client_name: String,
     timeout: Duration,
     close_linger: Duration,
+    /// The threshold of a slow callback.
+    slow_callback: Duration,
     subject_limits: SubjectLimits,
     queue_limits: QueueLimits,
     overflow: OverflowPolicy,
@@ -257,6 +264,7 @@ impl Client {
                 client_name,
                 timeout: options.operation_timeout,
                 close_linger,
+                slow_callback: options.slow_callback,
                 subject_limits,
                 queue_limits,
                 overflow,
@@ -344,11 +352,6 @@ impl Client {
         headers: &[(&str, &str)],
         payload: &[u8],
     ) -> Result<Option<Vec<u8>>, CorePublishError> {
-        let limits = &self.inner.subject_limits;
-        validate_subject(subject, limits)?;
-        if let Some(r) = reply {
-            validate_subject(r, limits)?;
-        }
         let encoded = if headers.is_empty() {
             None
         } else {
@@ -356,11 +359,14 @@ impl Client {
             encode_headers(headers.iter().copied(), &mut out)?;
             Some(out)
         };
-        let size = payload.len() + encoded.as_ref().map_or(0, Vec::len);
-        let max = self.max_payload();
-        if size > max {
-            return Err(CorePublishError::PayloadTooLarge { size, max });
-        }
+        check_publish(
+            &self.inner.subject_limits,
+            self.max_payload(),
+            subject,
+            reply,
+            encoded.as_deref(),
+            payload.len(),
+        )?;
         Ok(encoded)
     }
 
@@ -471,7 +477,8 @@ impl Client {
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, SubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
-        CallbackSubscription::spawn(subscription, callback).map_err(|_| SubscribeError::Closed)
+        CallbackSubscription::spawn(subscription, self.inner.slow_callback, callback)
+            .map_err(|_| SubscribeError::Closed)
     }
 
     /// Waits until the server has processed everything sent before (the default timeout).

@@ -157,8 +157,12 @@ impl Server {
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, ServerSubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
-        CallbackSubscription::spawn(subscription, callback)
-            .map_err(|_| ServerSubscribeError::Stopped)
+        CallbackSubscription::spawn(
+            subscription,
+            kcpq_core::adapter::DEFAULT_SLOW_CALLBACK,
+            callback,
+        )
+        .map_err(|_| ServerSubscribeError::Stopped)
     }
 
     /// Sends a request to everyone on `subject` and waits up to `timeout` for the first reply.
