@@ -11,16 +11,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use kcpq_core::adapter::SlowCallbacks;
+use kcpq_core::adapter::{Event, SlowCallbacks, UnsubscribeError};
 use kcpq_core::client::Sid;
 
-use crate::client::UnsubscribeError;
-use crate::client::command::Command as ClientCommand;
 use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::link::{Link, LinkError, deadline_after};
+use crate::link::{Deadline, LinkError, deadline_after};
 use crate::message::Message;
 use crate::queue::{BoundedQueue, OverflowPolicy, PushOutcome, QueueLimits};
-use crate::server::Command as ServerCommand;
 
 #[derive(Debug)]
 struct State {
@@ -106,46 +103,23 @@ impl Inbox {
     }
 }
 
-/// The I/O thread a subscription belongs to, to withdraw it.
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// A client's subscription.
-    Client(Link<ClientCommand>),
-    /// One of the server owner's subscriptions.
-    Server(Link<ServerCommand>),
-}
-
-impl Control {
-    /// Asks the I/O thread to end `sid` now (`None`) or after `after` more messages.
+/// What a subscription asks of the I/O thread it belongs to, a client's or the server
+/// owner's. Implemented by their command links, where their commands are defined, so this
+/// module depends on neither.
+pub(crate) trait Control: Send + Sync + std::fmt::Debug {
+    /// Asks the I/O thread to end `sid` now (`None`) or once it has received `after` messages
+    /// in total, waiting for room in the command queue until `deadline`.
     fn unsubscribe(
         &self,
         sid: Sid,
         after: Option<u64>,
-        timeout: Duration,
-    ) -> Result<(), LinkError> {
-        let deadline = deadline_after(timeout);
-        match self {
-            Control::Client(link) => link.send(ClientCommand::Unsubscribe { sid, after }, deadline),
-            Control::Server(link) => link.send(ServerCommand::Unsubscribe { sid, after }, deadline),
-        }
-    }
-
-    /// Where events found outside the I/O thread (a slow callback) go: a client's event
-    /// stream; the server owner's subscriptions report none.
-    fn emitter(&self) -> Option<Link<ClientCommand>> {
-        match self {
-            Control::Client(link) => Some(link.clone()),
-            Control::Server(_) => None,
-        }
-    }
-
-    /// The same without waiting: for `Drop`.
-    fn try_unsubscribe(&self, sid: Sid) {
-        let _ = match self {
-            Control::Client(link) => link.try_send(ClientCommand::Unsubscribe { sid, after: None }),
-            Control::Server(link) => link.try_send(ServerCommand::Unsubscribe { sid, after: None }),
-        };
-    }
+        deadline: Deadline,
+    ) -> Result<(), LinkError>;
+    /// Asks it to end `sid` now without waiting: for `Drop`.
+    fn try_unsubscribe(&self, sid: Sid);
+    /// Hands an event found outside the I/O thread (a slow callback) to the client's event
+    /// stream, without waiting; the server owner's subscriptions report none.
+    fn try_emit(&self, _event: Event) {}
 }
 
 /// A subscription: a blocking stream of the messages matching its filter.
@@ -157,7 +131,7 @@ pub struct Subscription {
     sid: Sid,
     subject: String,
     inbox: Arc<Inbox>,
-    control: Control,
+    control: Arc<dyn Control>,
     timeout: Duration,
 }
 
@@ -166,7 +140,7 @@ impl Subscription {
         sid: Sid,
         subject: String,
         inbox: Arc<Inbox>,
-        control: Control,
+        control: Arc<dyn Control>,
         timeout: Duration,
     ) -> Self {
         Subscription {
@@ -224,13 +198,15 @@ impl Subscription {
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         Ok(self
             .control
-            .unsubscribe(self.sid, Some(count.max(1)), self.timeout)?)
+            .unsubscribe(self.sid, Some(count.max(1)), deadline_after(self.timeout))?)
     }
 
     /// Ends the subscription now. Messages already queued are discarded.
     pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
         self.inbox.close();
-        Ok(self.control.unsubscribe(self.sid, None, self.timeout)?)
+        Ok(self
+            .control
+            .unsubscribe(self.sid, None, deadline_after(self.timeout))?)
     }
 }
 
@@ -272,17 +248,15 @@ impl CallbackSubscription {
     ) -> std::io::Result<CallbackSubscription> {
         let slow = Arc::new(SlowCallbacks::new(subscription.sid, slow_callback));
         let (reader, record) = (Arc::clone(&subscription.inbox), Arc::clone(&slow));
-        let emitter = subscription.control.emitter();
+        let control = Arc::clone(&subscription.control);
         let thread = std::thread::Builder::new()
             .name(format!("kcpq-sub-{}", subscription.sid))
             .spawn(move || {
                 while let Ok(message) = reader.recv_until(None) {
                     let started = Instant::now();
                     callback(message);
-                    if let Some(event) = record.record(started.elapsed())
-                        && let Some(link) = &emitter
-                    {
-                        let _ = link.try_send(ClientCommand::Emit(Box::new(event)));
+                    if let Some(event) = record.record(started.elapsed()) {
+                        control.try_emit(event);
                     }
                 }
             })?;
@@ -333,7 +307,11 @@ impl CallbackSubscription {
         let result = self
             .subscription
             .control
-            .unsubscribe(self.subscription.sid, None, self.subscription.timeout)
+            .unsubscribe(
+                self.subscription.sid,
+                None,
+                deadline_after(self.subscription.timeout),
+            )
             .map_err(UnsubscribeError::from);
         if let Some(thread) = self.thread.take()
             && thread.thread().id() != std::thread::current().id()

@@ -31,7 +31,7 @@ use crate::io::IoSocket;
 use crate::link::{Deadline, Link, LinkError, await_reply, deadline_after, link, reply};
 use crate::message::Message;
 use crate::queue::{OverflowPolicy, QueueLimits};
-use crate::subscription::{CallbackSubscription, Control, Inbox, Subscription};
+use crate::subscription::{CallbackSubscription, Inbox, Subscription};
 
 use command::Command;
 use driver::{ClientDriver, ConnectOutcome, Shared};
@@ -456,7 +456,7 @@ impl Client {
                 sid,
                 filter.to_owned(),
                 inbox,
-                Control::Client(inner.link.clone()),
+                Arc::new(inner.link.clone()),
                 inner.timeout,
             )),
             Ok(Err(e)) => Err(e),

@@ -15,9 +15,9 @@ use kcpq_core::server::{
 use super::error::ServerRequestError;
 use crate::driver::Driven;
 use crate::events::EventSink;
-use crate::link::{Commands, Reply, Taken, answer};
+use crate::link::{Commands, Deadline, Link, LinkError, Reply, Taken, answer};
 use crate::message::Message;
-use crate::subscription::Inbox;
+use crate::subscription::{Control, Inbox};
 
 /// What server handles ask of the I/O thread.
 #[derive(Debug)]
@@ -307,5 +307,21 @@ impl Driven for ServerDriver {
 
     fn finished(&self) -> bool {
         self.finished
+    }
+}
+
+/// The server owner's subscriptions ask its I/O thread through its command link.
+impl Control for Link<Command> {
+    fn unsubscribe(
+        &self,
+        sid: u32,
+        after: Option<u64>,
+        deadline: Deadline,
+    ) -> Result<(), LinkError> {
+        self.send(Command::Unsubscribe { sid, after }, deadline)
+    }
+
+    fn try_unsubscribe(&self, sid: u32) {
+        let _ = self.try_send(Command::Unsubscribe { sid, after: None });
     }
 }

@@ -16,7 +16,7 @@ use super::{QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, Serve
 use crate::client::SubscribeOptions;
 use crate::link::{await_reply, deadline_after, reply};
 use crate::message::Message;
-use crate::subscription::{CallbackSubscription, Control, Inbox, Subscription};
+use crate::subscription::{CallbackSubscription, Inbox, Subscription};
 
 /// Encodes `headers` (none: `None`).
 fn encoded(headers: &[(&str, &str)]) -> Result<Option<Vec<u8>>, CorePublishError> {
@@ -137,7 +137,7 @@ impl Server {
                 sid,
                 filter.to_owned(),
                 inbox,
-                Control::Server(self.link.clone()),
+                Arc::new(self.link.clone()),
                 timeout,
             )),
             Ok(Err(e)) => Err(e.into()),
