@@ -5,12 +5,14 @@
 //! [`Client`]: crate::client::Client
 
 mod callback;
+mod dropped;
 mod errors;
 mod event;
 
 use std::time::Duration;
 
 pub use callback::{DEFAULT_SLOW_CALLBACK, SlowCallbacks};
+pub use dropped::{CLOSE_SEND_WAIT, DriverThread};
 pub use errors::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
     SubscribeError, UnsubscribeError,

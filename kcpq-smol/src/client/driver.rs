@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use async_channel::Sender;
 use bytes::Bytes;
+use kcpq_core::adapter::DriverThread;
 use kcpq_core::client::{
     Client as Core, ClientEvent, ClientStats, FlushId, PublishError as CorePublishError,
     RequestFailure, RequestId, ServerError, Sid, SubscribeOptions,
 };
 use kcpq_core::{CloseReason, Instant};
 
-use super::dropped::{CloseSent, DriverThread};
 use super::error::{
     ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
 };
@@ -27,6 +27,9 @@ use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
 /// The answer channel of one command (capacity one, used once).
 pub(crate) type Reply<T> = Sender<T>;
+
+/// The driver's side of a dropped client's wait: told once the CLOSE was handed to the socket.
+type CloseSent = std::sync::mpsc::SyncSender<()>;
 
 /// What API handles ask of the driver.
 ///

@@ -2,7 +2,6 @@
 //! socket and the core's client state machine.
 
 mod driver;
-mod dropped;
 mod error;
 mod subscription;
 
@@ -33,8 +32,7 @@ use crate::socket::{SocketOptions, UdpIo};
 use crate::spawner::Spawner;
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
-use dropped::DriverThread;
-use kcpq_core::adapter::REPLY_MARGIN;
+use kcpq_core::adapter::{DriverThread, REPLY_MARGIN};
 
 /// Default time `connect` waits for the session: 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -127,19 +125,22 @@ struct Inner {
     spawner: Spawner,
     /// The threshold of a slow callback.
     slow_callback: Duration,
-    /// Where the driver runs (see [`dropped`]).
+    /// Where the driver runs (see [`DriverThread`]).
     driver_thread: DriverThread,
 }
 
 impl Drop for Inner {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
-    /// server's answer, but long enough (bounded) for the CLOSE to leave (see [`dropped`]).
+    /// server's answer, but long enough (bounded) for the CLOSE to leave (see
+    /// [`DriverThread::close_send_wait`]).
     fn drop(&mut self) {
-        let (sent, wait) = dropped::close_sent_channel();
+        let (sent, wait) = std::sync::mpsc::sync_channel(1);
         // Refused when the client is closed already, or when the command queue is full: then
         // the driver closes once the last subscription is dropped too (every sender gone).
-        if self.commands.try_send(Command::Dropped { sent }).is_ok() {
-            dropped::wait_for_close_sent(&self.driver_thread, &wait);
+        if self.commands.try_send(Command::Dropped { sent }).is_ok()
+            && let Some(bound) = self.driver_thread.close_send_wait()
+        {
+            let _ = wait.recv_timeout(bound);
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kcpq_core::adapter::REPLY_MARGIN;
+use kcpq_core::adapter::{DriverThread, REPLY_MARGIN};
 use kcpq_core::client::{
     Client as Core, ClientConfig, PublishError as CorePublishError,
     SubscribeOptions as CoreSubscribeOptions, check_publish,
@@ -136,6 +136,8 @@ struct Inner {
     events: Events<Event>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The I/O thread, so that a handle dropped on it does not wait for itself.
+    driver_thread: DriverThread,
     server: SocketAddr,
     server_name: String,
     client_name: String,
@@ -148,10 +150,6 @@ struct Inner {
     overflow: OverflowPolicy,
 }
 
-/// The longest a dropping thread waits for the I/O thread to send the CLOSE of a dropped
-/// client. Sending takes well under a millisecond; the bound covers a busy I/O thread.
-const CLOSE_SEND_WAIT: Duration = Duration::from_millis(200);
-
 impl Drop for Inner {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
     /// server's answer, but long enough (bounded) for the CLOSE to leave, so that a program
@@ -159,19 +157,12 @@ impl Drop for Inner {
     /// dropping the last handle), where waiting would only delay the CLOSE.
     fn drop(&mut self) {
         let (sent, wait) = std::sync::mpsc::sync_channel(1);
-        if !self.link.try_send(Command::Dropped { sent }) {
-            // Closed already, or the queue is full: the I/O thread closes once every handle
-            // is gone.
-            return;
-        }
-        let on_io_thread = self
-            .thread
-            .lock()
-            .ok()
-            .and_then(|t| t.as_ref().map(|h| h.thread().id()))
-            == Some(std::thread::current().id());
-        if !on_io_thread {
-            let _ = wait.recv_timeout(CLOSE_SEND_WAIT);
+        // Refused when closed already, or when the queue is full: the I/O thread closes once
+        // every handle is gone.
+        if self.link.try_send(Command::Dropped { sent })
+            && let Some(bound) = self.driver_thread.close_send_wait()
+        {
+            let _ = wait.recv_timeout(bound);
         }
     }
 }
@@ -230,9 +221,14 @@ impl Client {
         );
         let (connect_tx, connect_rx) = reply();
         let mut driver = ClientDriver::new(core, commands, connect_tx, sink, Arc::clone(&shared));
+        let driver_thread = DriverThread::default();
+        let recorder = driver_thread.clone();
         let thread = std::thread::Builder::new()
             .name("kcpq-client".to_owned())
-            .spawn(move || crate::driver::run(&mut driver, &io, &clock, &io_shared.turns))?;
+            .spawn(move || {
+                recorder.record();
+                crate::driver::run(&mut driver, &io, &clock, &io_shared.turns);
+            })?;
         let (server_name, client_name) =
             match await_reply(&connect_rx, deadline_after(connect_wait)) {
                 Ok(ConnectOutcome::Connected(s, c)) => (s, c),
@@ -259,6 +255,7 @@ impl Client {
                 events,
                 shared,
                 thread: Mutex::new(Some(thread)),
+                driver_thread,
                 server,
                 server_name,
                 client_name,
