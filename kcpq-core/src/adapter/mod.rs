@@ -8,6 +8,7 @@ mod callback;
 mod dropped;
 mod errors;
 mod event;
+mod waiters;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub use errors::{
     SubscribeError, UnsubscribeError,
 };
 pub use event::Event;
+pub use waiters::{Routed, Waiters};
 
 /// Default bound of every call that waits for the driver or the server without a timeout of
 /// its own (subscribe, flush, a publish waiting for room in the command queue): 5 s.

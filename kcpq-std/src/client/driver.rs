@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
 
+use kcpq_core::adapter::{Routed, Waiters};
 use kcpq_core::client::{
-    Client as Core, ClientEvent, FlushError as CoreFlushError, FlushId,
-    PublishError as CorePublishError, RequestFailure, RequestId, Sid,
-    SubscribeError as CoreSubscribeError,
+    Client as Core, ClientEvent, FlushError as CoreFlushError, PublishError as CorePublishError,
+    Sid, SubscribeError as CoreSubscribeError,
 };
 use kcpq_core::crypto::HandshakeError;
 use kcpq_core::{CloseReason, Instant};
@@ -58,10 +57,8 @@ pub(crate) struct ClientDriver {
     parked: Option<Command>,
     subs: HashMap<Sid, SubEntry>,
     pending_subs: HashMap<Sid, Reply<Result<Sid, SubscribeError>>>,
-    /// Requests waiting for their reply, with their timeout.
-    requests: HashMap<RequestId, (Duration, Reply<Result<Message, RequestError>>)>,
-    /// Flushes waiting for the server, with their timeout.
-    flushes: HashMap<FlushId, (Duration, Reply<Result<(), FlushError>>)>,
+    /// Requests and flushes waiting for the core's answer.
+    waiters: Waiters<RequestReply, FlushReply>,
     connect: Option<Reply<ConnectOutcome>>,
     close_waiters: Vec<Reply<()>>,
     /// A dropped client's last handle, waiting for its CLOSE to be sent.
@@ -86,8 +83,7 @@ impl ClientDriver {
             parked: None,
             subs: HashMap::new(),
             pending_subs: HashMap::new(),
-            requests: HashMap::new(),
-            flushes: HashMap::new(),
+            waiters: Waiters::default(),
             connect: Some(connect),
             close_waiters: Vec::new(),
             close_sent: None,
@@ -151,7 +147,7 @@ impl ClientDriver {
                 .request(now, &subject, headers.as_deref(), &payload, timeout)
             {
                 Ok(id) => {
-                    self.requests.insert(id, (timeout, reply));
+                    self.waiters.request(id, timeout, reply);
                 }
                 Err(CorePublishError::BufferFull { .. }) => {
                     return Err(Command::Request {
@@ -167,7 +163,7 @@ impl ClientDriver {
             },
             Command::Flush { timeout, reply } => match self.core.flush(now, timeout) {
                 Ok(id) => {
-                    self.flushes.insert(id, (timeout, reply));
+                    self.waiters.flush(id, timeout, reply);
                 }
                 Err(CoreFlushError::BufferFull) => return Err(Command::Flush { timeout, reply }),
                 Err(CoreFlushError::Closed) => answer(reply, Err(FlushError::Closed)),
@@ -206,6 +202,13 @@ impl ClientDriver {
 
     /// Routes one event; returns whether the core's API was called.
     fn on_event(&mut self, event: ClientEvent) -> bool {
+        let event = match self.waiters.route(event) {
+            Routed::Other(event) => event,
+            routed => {
+                answer_waiter(routed);
+                return false;
+            }
+        };
         match event {
             ClientEvent::Message(m) => return self.deliver(m),
             // The count of `unsubscribe_after` was reached: the queue ends after what it holds.
@@ -265,31 +268,6 @@ impl ClientDriver {
                     None => self.events.push(Event::SubscriptionFailed { sid, error }),
                 }
             }
-            ClientEvent::Reply(id, m) => {
-                if let Some((_, reply)) = self.requests.remove(&id) {
-                    answer(reply, Ok(Message::from_core(m, std::time::Instant::now())));
-                }
-            }
-            ClientEvent::RequestFailed(id, failure) => {
-                if let Some((timeout, reply)) = self.requests.remove(&id) {
-                    let error = match failure {
-                        RequestFailure::NoResponders => RequestError::NoResponders,
-                        RequestFailure::TimedOut => RequestError::TimedOut(timeout),
-                        _ => RequestError::Disconnected,
-                    };
-                    answer(reply, Err(error));
-                }
-            }
-            ClientEvent::Flushed(id) => {
-                if let Some((_, reply)) = self.flushes.remove(&id) {
-                    answer(reply, Ok(()));
-                }
-            }
-            ClientEvent::FlushFailed(id) => {
-                if let Some((timeout, reply)) = self.flushes.remove(&id) {
-                    answer(reply, Err(FlushError::TimedOut(timeout)));
-                }
-            }
             ClientEvent::SlowConsumer { sid } => {
                 let dropped = self.core.stats().dropped_slow_consumer;
                 self.events.push(Event::SlowConsumer { sid, dropped });
@@ -334,12 +312,7 @@ impl ClientDriver {
         for (_, reply) in self.pending_subs.drain() {
             answer(reply, Err(SubscribeError::Closed));
         }
-        for (_, (_, reply)) in self.requests.drain() {
-            answer(reply, Err(RequestError::Disconnected));
-        }
-        for (_, (_, reply)) in self.flushes.drain() {
-            answer(reply, Err(FlushError::Closed));
-        }
+        self.waiters.close().for_each(answer_waiter);
         if let Some(reply) = self.connect.take() {
             answer(reply, ConnectOutcome::Disconnected(CloseReason::Local));
         }
@@ -410,5 +383,23 @@ impl Driven for ClientDriver {
 
     fn finished(&self) -> bool {
         self.finished
+    }
+}
+
+/// Where a request's caller waits.
+type RequestReply = Reply<Result<Message, RequestError>>;
+
+/// Where a flush's caller waits.
+type FlushReply = Reply<Result<(), FlushError>>;
+
+/// Wakes a waiting request or flush with its outcome.
+fn answer_waiter(routed: Routed<RequestReply, FlushReply>) {
+    match routed {
+        Routed::Request(reply, result) => {
+            let received = std::time::Instant::now();
+            answer(reply, result.map(|m| Message::from_core(m, received)));
+        }
+        Routed::Flush(reply, result) => answer(reply, result),
+        Routed::Other(_) | Routed::Nobody => {}
     }
 }
