@@ -81,10 +81,7 @@ fn the_owner_publishes_requests_subscribes_and_sees_events() {
             .request("nobody.home", "x", Duration::from_secs(5))
             .await
             .expect_err("no responders");
-        assert_eq!(
-            err,
-            ServerRequestError::NoResponders("nobody.home".to_owned())
-        );
+        assert_eq!(err, ServerRequestError::NoResponders);
 
         client.close().await;
         match events.next().await.expect("an event") {

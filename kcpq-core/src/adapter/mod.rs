@@ -8,6 +8,7 @@ mod callback;
 mod dropped;
 mod errors;
 mod event;
+mod server_errors;
 mod waiters;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use errors::{
     SubscribeError, UnsubscribeError,
 };
 pub use event::Event;
+pub use server_errors::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 pub use waiters::{Routed, Waiters};
 
 /// Default bound of every call that waits for the driver or the server without a timeout of

@@ -60,7 +60,6 @@ pub(crate) enum Command {
 }
 
 struct PendingRequest {
-    subject: String,
     timeout: Duration,
     done: Sender<Result<Message, ServerRequestError>>,
 }
@@ -127,14 +126,7 @@ impl Driver {
         let Some(request) = self.requests.remove(&id) else {
             return;
         };
-        let error = match failure {
-            RequestFailure::NoResponders => ServerRequestError::NoResponders(request.subject),
-            RequestFailure::TimedOut => ServerRequestError::TimedOut {
-                subject: request.subject,
-                timeout: request.timeout,
-            },
-            _ => ServerRequestError::Disconnected,
-        };
+        let error = ServerRequestError::from_failure(failure, request.timeout);
         let _ = request.done.try_send(Err(error));
     }
 }
@@ -225,11 +217,7 @@ impl Owner for Driver {
                     .request(now, target, &subject, None, &payload, timeout)
                 {
                     Ok(id) => {
-                        let pending = PendingRequest {
-                            subject,
-                            timeout,
-                            done,
-                        };
+                        let pending = PendingRequest { timeout, done };
                         self.requests.insert(id, pending);
                     }
                     Err(e) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kcpq_core::Instant;
-use kcpq_core::client::{RequestFailure, RequestId};
+use kcpq_core::client::RequestId;
 use kcpq_core::server::{
     Server as Core, ServerEvent, ServerPublishError as CorePublishError, ServerStats,
     ServerSubscribeError as CoreSubscribeError, SessionInfo,
@@ -76,7 +76,8 @@ pub(crate) struct ServerDriver {
     commands: Commands<Command>,
     events: EventSink<ServerEvent>,
     subs: HashMap<u32, OwnerSub>,
-    requests: HashMap<RequestId, Reply<Result<Message, ServerRequestError>>>,
+    /// The owner's requests waiting for a reply, with their timeout.
+    requests: HashMap<RequestId, (Duration, Reply<Result<Message, ServerRequestError>>)>,
     waiters: Vec<Reply<()>>,
     finished: bool,
 }
@@ -183,7 +184,7 @@ impl ServerDriver {
                 timeout,
             ) {
                 Ok(id) => {
-                    self.requests.insert(id, reply);
+                    self.requests.insert(id, (timeout, reply));
                 }
                 Err(e) => answer(reply, Err(ServerRequestError::Refused(e))),
             },
@@ -204,18 +205,16 @@ impl ServerDriver {
         match event {
             ServerEvent::Message(m) => self.deliver(m),
             ServerEvent::Reply(id, m) => {
-                if let Some(reply) = self.requests.remove(&id) {
+                if let Some((_, reply)) = self.requests.remove(&id) {
                     answer(reply, Ok(Message::from_core(m, std::time::Instant::now())));
                 }
             }
             ServerEvent::RequestFailed(id, failure) => {
-                if let Some(reply) = self.requests.remove(&id) {
-                    let error = match failure {
-                        RequestFailure::NoResponders => ServerRequestError::NoResponders,
-                        RequestFailure::TimedOut => ServerRequestError::TimedOut,
-                        _ => ServerRequestError::Stopped,
-                    };
-                    answer(reply, Err(error));
+                if let Some((timeout, reply)) = self.requests.remove(&id) {
+                    answer(
+                        reply,
+                        Err(ServerRequestError::from_failure(failure, timeout)),
+                    );
                 }
             }
             other => self.events.push(other),
@@ -256,7 +255,7 @@ impl ServerDriver {
         for (_, entry) in self.subs.drain() {
             entry.inbox.close();
         }
-        for (_, reply) in self.requests.drain() {
+        for (_, (_, reply)) in self.requests.drain() {
             answer(reply, Err(ServerRequestError::Stopped));
         }
         for reply in self.waiters.drain(..) {
