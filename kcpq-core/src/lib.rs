@@ -10,56 +10,27 @@
 //! | module      | responsibility                                                  |
 //! |-------------|-----------------------------------------------------------------|
 //! | [`time`]    | the [`Instant`] type every call takes as `now`                  |
+//! | [`drive`]   | the [`Drive`] trait (the drain contract) and [`Transmit`]       |
 //! | [`rng`]     | the seeded ChaCha20 generator, the core's only randomness      |
 //! | [`kcp`]     | the KCP ARQ (wire-compatible with the reference `ikcp.c`)       |
 //! | [`crypto`]  | PSK keys, handshake, AES-256-CTR + HMAC-SHA256 packet protection |
 //! | [`fec`]     | Reed-Solomon forward error correction of datagram groups        |
 //! | [`subject`] | NATS-style subject validation and the subscription index        |
-//! | [`proto`]   | broker frames (CONNECT, SUB, PUB, MSG, ...) and their codec    |
+//! | [`proto`]   | broker frames (CONNECT, SUB, PUB, MSG, ...), codec, constants   |
 //! | [`queue`]   | bounded message queues with a drop-newest/drop-oldest policy    |
-//! | [`server`]  | the broker: sessions, subscriptions, routing                   |
+//! | [`message`] | [`Message`], [`RequestId`], [`RequestFailure`]: what both ends deliver |
 //! | `session`   | one established session: protection + KCP + frames + liveness  |
+//! | [`server`]  | the broker: sessions, subscriptions, routing                   |
 //! | [`client`]  | the client: connect, publish, subscribe, request, flush         |
+//! | [`adapter`] | the defaults and errors every runtime adapter shares            |
 //!
 //! ## The drain contract
 //!
-//! [`server::Server`] and [`client::Client`] are driven the same way, and every adapter (the
-//! smol and std crates, the hand-written `event_loop` example) follows this loop literally:
-//!
-//! - **Input** is `handle_datagram(now, from, &mut bytes)` for each datagram that arrives and
-//!   `handle_timeout(now)` when the deadline from `poll_timeout` has passed (calling it early or
-//!   twice is harmless). API calls (`publish`, `subscribe`, `request`, `flush`, `close`, ...) only
-//!   change state and queue output; they never block.
-//! - **After every input or API call, drain**: call `poll_transmit(now, &mut buf)` and send each
-//!   datagram until it returns `None`, then take `poll_event()` until `None`. A burst of inputs
-//!   that are already waiting (the datagrams one readiness wake-up finds, a run of API calls)
-//!   may be handled first and drained once: output then coalesces into fuller datagrams and one
-//!   ACK answers the burst. Keep bursts bounded (the adapters take at most 64 datagrams or 256
-//!   calls) so that output is not held back long.
-//! - **Then sleep** until the next datagram or `poll_timeout()`, whichever comes first. `None`
-//!   means no timer is pending: sleep until a datagram arrives or the application calls the API.
-//!   `poll_timeout` is only meaningful after `poll_transmit` returned `None`.
-//!
-//! ```no_run
-//! # use kcpq_core::{Instant, server::Server};
-//! # fn recv_until(_: Option<Instant>) -> Option<(std::net::SocketAddr, Vec<u8>)> { None }
-//! # fn send(_: std::net::SocketAddr, _: &[u8]) {}
-//! # fn clock() -> Instant { Instant::ZERO }
-//! # fn run(server: &mut Server) {
-//! let mut buf = vec![0u8; 65_536];
-//! loop {
-//!     let now = clock();
-//!     while let Some(t) = server.poll_transmit(now, &mut buf) {
-//!         send(t.destination, &buf[..t.len]);
-//!     }
-//!     while let Some(_event) = server.poll_event() { /* hand it to the application */ }
-//!     match recv_until(server.poll_timeout()) {
-//!         Some((from, mut datagram)) => server.handle_datagram(clock(), from, &mut datagram),
-//!         None => server.handle_timeout(clock()),
-//!     }
-//! }
-//! # }
-//! ```
+//! [`server::Server`] and [`client::Client`] are driven the same way, through the [`Drive`]
+//! trait, whose documentation is the contract every adapter (kcpq-smol, kcpq-std, kcpq-tokio,
+//! the hand-written `event_loop` example) follows literally: feed datagrams and timeouts, drain
+//! `poll_transmit` then `poll_event` after every input or API call, then sleep until the next
+//! datagram or `poll_timeout`. `now` never goes backwards.
 //!
 //! Idle costs nothing: with no traffic the only deadlines are the clients' pings and the
 //! sessions' liveness checks, so a server with 10 000 idle sessions wakes up about
@@ -75,11 +46,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod client;
 pub mod crypto;
+pub mod drive;
 pub mod fec;
+#[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod kcp;
+pub mod message;
 pub mod proto;
 pub mod queue;
 pub mod rng;
@@ -88,5 +63,7 @@ mod session;
 pub mod subject;
 pub mod time;
 
+pub use drive::{Drive, Transmit};
+pub use message::{Message, RequestFailure, RequestId, Sid};
 pub use session::CloseReason;
 pub use time::Instant;

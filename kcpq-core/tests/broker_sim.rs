@@ -525,3 +525,73 @@ fn a_client_that_does_not_read_keeps_a_bounded_queue_and_reports_it() {
         .count();
     assert_eq!(reports, 1, "one report per burst");
 }
+
+/// Publishes `payloads` from `publisher` on "frames" and waits until the server has routed them
+/// all to `subscriber` and they arrived (a flush of the publisher, then two seconds).
+fn publish_frames(world: &mut World, publisher: usize, payloads: std::ops::Range<u8>) {
+    for i in payloads {
+        world.peers[publisher]
+            .client
+            .publish("frames", None, None, &[i])
+            .unwrap();
+    }
+    world.drain();
+    let fl = world.peers[publisher]
+        .client
+        .flush(world.now, Duration::from_secs(30))
+        .unwrap();
+    world.drain();
+    world.run_until(Duration::from_secs(30), |w| {
+        w.peers[publisher]
+            .events
+            .contains(&ClientEvent::Flushed(fl))
+    });
+    world.run_for(Duration::from_secs(2));
+}
+
+#[test]
+fn unsubscribe_after_counts_every_message_since_the_subscription_started() {
+    let seed = seeds(1)[0];
+    let mut world = World::new(seed, LinkConfig::lossy(5), ServerConfig::default());
+    let mut config = ClientConfig::default();
+    config.name = "cam-1".to_owned();
+    let sub_peer = world.add_client(config);
+    let pub_peer = world.add_client(ClientConfig::default());
+    world.run_until(Duration::from_secs(30), |w| {
+        w.connected(0) && w.connected(1)
+    });
+    let later = world.peers[sub_peer]
+        .client
+        .subscribe("frames", None)
+        .unwrap();
+    let reached = world.peers[sub_peer]
+        .client
+        .subscribe("frames", None)
+        .unwrap();
+    world.drain();
+    world.run_until(Duration::from_secs(30), |w| {
+        let events = &w.peers[sub_peer].events;
+        events.contains(&ClientEvent::Subscribed(later))
+            && events.contains(&ClientEvent::Subscribed(reached))
+    });
+    publish_frames(&mut world, pub_peer, 0..2);
+    // Two arrived on each: 3 in total leaves one for `later`; 1 in total is already over for
+    // `reached`, which ends at once and keeps what it has.
+    let client = &mut world.peers[sub_peer].client;
+    client.unsubscribe(later, Some(3)).unwrap();
+    client.unsubscribe(reached, Some(1)).unwrap();
+    world.drain();
+    world.run_for(Duration::from_secs(2));
+    let remaining: Vec<_> = (world.server.subscriptions_of("cam-1").unwrap())
+        .iter()
+        .map(|s| s.remaining)
+        .collect();
+    assert_eq!(remaining, [Some(1)], "the server was told what is left");
+    publish_frames(&mut world, pub_peer, 2..5);
+    let events = &world.peers[sub_peer].events;
+    assert_eq!(messages_of(events, later), [vec![0], vec![1], vec![2]]);
+    assert_eq!(messages_of(events, reached), [vec![0], vec![1]]);
+    assert!(events.contains(&ClientEvent::Unsubscribed(later)));
+    assert!(events.contains(&ClientEvent::Unsubscribed(reached)));
+    assert_eq!(world.server.subscriptions_of("cam-1"), Some(vec![]));
+}

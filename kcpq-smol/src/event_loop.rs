@@ -8,13 +8,10 @@
 //! datagram that acknowledges what it answers (in the latency benchmark the two clients send 3
 //! datagrams per round trip instead of 4).
 
-use std::net::SocketAddr;
-
 use async_channel::Receiver;
 use async_io::Timer;
 use futures_lite::future;
-use kcpq_core::Instant;
-use kcpq_core::server::Transmit;
+use kcpq_core::{Drive, Instant};
 
 use crate::clock::Clock;
 use crate::socket::UdpIo;
@@ -27,63 +24,14 @@ const MAX_BURST: usize = 64;
 /// datagrams with small publishes, few enough to keep the first one's latency low.
 const MAX_COMMAND_BURST: usize = 256;
 
-/// A core state machine as the loop drives it: the four calls of the drain contract.
-pub(crate) trait Machine {
-    /// What `poll_event` yields.
-    type Event;
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]);
-    fn handle_timeout(&mut self, now: Instant);
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit>;
-    fn poll_event(&mut self) -> Option<Self::Event>;
-    fn poll_timeout(&self) -> Option<Instant>;
-}
-
-impl Machine for kcpq_core::client::Client {
-    type Event = kcpq_core::client::ClientEvent;
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
-        self.handle_datagram(now, from, datagram);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.handle_timeout(now);
-    }
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.poll_transmit(now, buf)
-    }
-    fn poll_event(&mut self) -> Option<Self::Event> {
-        self.poll_event()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-}
-
-impl Machine for kcpq_core::server::Server {
-    type Event = kcpq_core::server::ServerEvent;
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
-        self.handle_datagram(now, from, datagram);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.handle_timeout(now);
-    }
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.poll_transmit(now, buf)
-    }
-    fn poll_event(&mut self) -> Option<Self::Event> {
-        self.poll_event()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-}
-
 /// The task that owns a state machine: it handles its events and the API's commands.
 pub(crate) trait Owner {
     /// The state machine.
-    type M: Machine;
+    type M: Drive;
     /// What API handles send.
     type Command;
     fn machine(&mut self) -> &mut Self::M;
-    fn on_event(&mut self, now: Instant, event: <Self::M as Machine>::Event);
+    fn on_event(&mut self, now: Instant, event: <Self::M as Drive>::Event);
     fn on_command(&mut self, now: Instant, command: Self::Command);
     /// Every API handle is gone.
     fn on_commands_closed(&mut self, now: Instant);
@@ -314,10 +262,11 @@ async fn next_wake<C>(
 mod tests {
     use super::*;
     use std::collections::VecDeque;
-    use std::net::{Ipv4Addr, UdpSocket};
+    use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
     use std::time::Duration;
 
     use crate::socket::SocketOptions;
+    use kcpq_core::Transmit;
 
     /// A machine that owes an ACK (`A`) for every datagram it reads, reports each as an event,
     /// and sends whatever reply it was given (`R`) in the same datagram as a pending ACK.
@@ -328,7 +277,7 @@ mod tests {
         events: VecDeque<()>,
     }
 
-    impl Machine for Acking {
+    impl Drive for Acking {
         type Event = ();
         fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: &mut [u8]) {
             self.ack_owed = true;

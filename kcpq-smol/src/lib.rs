@@ -48,18 +48,18 @@ mod timeout;
 pub use kcpq_core as core;
 
 pub use client::{
-    CallbackSubscription, Client, ClientOptions, ClosedError, ConnectError,
+    CallbackSubscription, Client, ClientOptions, CloseError, ClosedError, ConnectError,
     DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
-    DEFAULT_OPERATION_TIMEOUT, DrainError, Event, Events, FlushError, PublishError, RequestError,
-    SubscribeError, Subscription, UnsubscribeError,
+    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK, DrainError, Event, Events, FlushError,
+    PublishError, RequestError, SubscribeError, Subscription, UnsubscribeError,
 };
 pub use kcpq_core::client::SubscribeOptions;
 pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 pub use message::Message;
 pub use server::{
-    BindError, ClientInfo, DEFAULT_SERVER_EVENT_CAPACITY, OwnerPublishError, OwnerRequestError,
-    OwnerSubscribeError, Server, ServerEvent, ServerEvents, ServerHandle, ServerOptions,
-    ServerSubscription, StoppedError,
+    BindError, DEFAULT_SERVER_EVENT_CAPACITY, Server, ServerEvent, ServerEvents, ServerHandle,
+    ServerOptions, ServerPublishError, ServerRequestError, ServerSubscribeError,
+    ServerSubscription, SessionInfo, StoppedError,
 };
 pub use socket::{DEFAULT_SOCKET_BUFFER, SocketOptions};
 pub use spawner::Spawner;

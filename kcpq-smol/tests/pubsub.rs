@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{bounded, client, server};
 use futures_lite::{StreamExt, stream};
 use kcpq_smol::core::crypto::{HandshakeError, Key, KeySet};
-use kcpq_smol::{Client, ClientOptions, ConnectError, RequestError, Subscription};
+use kcpq_smol::{Client, ClientOptions, ConnectError, Event, RequestError, Subscription};
 
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -105,7 +105,7 @@ fn request_reply_and_no_responders() {
             .request("nobody.home", "hi", Duration::from_secs(5))
             .await
             .expect_err("nobody listens");
-        assert_eq!(err, RequestError::NoResponders("nobody.home".to_owned()));
+        assert_eq!(err, RequestError::NoResponders);
         drop(task);
     });
 }
@@ -152,6 +152,46 @@ fn headers_and_callbacks() {
 }
 
 #[test]
+fn a_callback_over_the_threshold_is_counted_and_reported() {
+    bounded(BOUND, async {
+        let server = server().await;
+        let mut options = common::options(server.local_addr());
+        options.slow_callback = Duration::from_millis(20);
+        let client = Client::connect_with(options).await.expect("connect");
+        let mut events = client.events();
+        let (tx, rx) = async_channel::unbounded();
+        let sub = client
+            .subscribe_callback("work", move |message| {
+                // The behaviour under test: a callback that takes longer than the threshold.
+                std::thread::sleep(Duration::from_millis(40));
+                let _ = tx.try_send(message);
+            })
+            .await
+            .expect("subscribe");
+        client.publish("work", "1").await.expect("publish");
+        client.publish("work", "2").await.expect("publish");
+        for _ in 0..2 {
+            rx.recv().await.expect("the callback ran");
+        }
+        loop {
+            match events.next().await.expect("events go on") {
+                Event::SlowCallback {
+                    sid,
+                    elapsed,
+                    count: 2,
+                } => {
+                    assert_eq!(sid, sub.sid());
+                    assert!(elapsed >= Duration::from_millis(40));
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        assert_eq!(sub.slow_callbacks(), 2);
+    });
+}
+
+#[test]
 fn a_request_carries_its_headers() {
     bounded(BOUND, async {
         let server = server().await;
@@ -178,7 +218,7 @@ fn a_request_carries_its_headers() {
             .request_with_headers("nobody.home", &[("a", "b")], "x", Duration::from_secs(5))
             .await
             .expect_err("nobody listens");
-        assert_eq!(err, RequestError::NoResponders("nobody.home".to_owned()));
+        assert_eq!(err, RequestError::NoResponders);
         drop(task);
     });
 }
@@ -214,7 +254,7 @@ fn unsubscribe_ends_the_stream_and_stats_count() {
         sub.unsubscribe().await.expect("unsubscribe");
         client.flush().await.expect("flush");
         assert_eq!(server.stats().await.expect("stats").subscriptions, 0);
-        let clients = server.clients().await.expect("clients");
+        let clients = server.sessions().await.expect("clients");
         assert_eq!(clients.len(), 1);
         assert_eq!(clients[0].name, client.client_name());
         client.close().await;
@@ -224,20 +264,27 @@ fn unsubscribe_ends_the_stream_and_stats_count() {
 }
 
 #[test]
-fn unsubscribe_after_ends_the_stream_after_that_many_more() {
+fn unsubscribe_after_counts_from_the_subscription_s_start_as_nats() {
     bounded(BOUND, async {
         let server = server().await;
         let client = client(server.local_addr()).await;
         let sub = client.subscribe("n.x").await.expect("subscribe");
+        let over = client.subscribe("n.x").await.expect("subscribe");
         client.publish("n.x", "before").await.expect("publish");
         client.flush().await.expect("flush");
         sub.unsubscribe_after(2).await.expect("unsubscribe after 2");
+        // Already reached: it ends at once, keeping what it has.
+        over.unsubscribe_after(1)
+            .await
+            .expect("unsubscribe after 1");
         for payload in ["one", "two", "three"] {
             client.publish("n.x", payload).await.expect("publish");
         }
         client.flush().await.expect("flush");
         let received: Vec<_> = sub.map(|m| m.payload).collect().await;
-        assert_eq!(received, [&b"before"[..], b"one", b"two"]);
+        assert_eq!(received, [&b"before"[..], b"one"]);
+        let received: Vec<_> = over.map(|m| m.payload).collect().await;
+        assert_eq!(received, [&b"before"[..]]);
         assert_eq!(server.stats().await.expect("stats").subscriptions, 0);
     });
 }

@@ -135,7 +135,7 @@ fn kcpq_bench_conns_frees_the_sessions_it_drops() {
         kcpq_smol::with_timeout(BY_CLOSE, all_closed)
             .await
             .expect("every session freed by its CLOSE");
-        assert!(server.clients().await.expect("clients").is_empty());
+        assert!(server.sessions().await.expect("clients").is_empty());
     });
 }
 
@@ -167,7 +167,7 @@ fn a_second_instance_takes_the_name_over_and_the_first_stops() {
         assert_eq!(seen.last(), Some(&Event::Closed));
         // The new instance is the one connected.
         second.flush().await.expect("the new instance works");
-        let clients = server.clients().await.expect("clients");
+        let clients = server.sessions().await.expect("clients");
         assert_eq!(clients.len(), 1);
         assert_eq!(clients[0].name, "cam-7");
     });

@@ -1,29 +1,25 @@
 //! The one loop every I/O thread runs: the core's drain contract, literally.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kcpq_core::Instant;
-use kcpq_core::server::Transmit;
+use kcpq_core::{Drive, Instant};
 
 use crate::clock::Clock;
 use crate::io::{IoSocket, MAX_DATAGRAM};
 
 /// A core state machine plus the adapter state around it (handles' commands, routing of events).
 pub(crate) trait Driven {
+    /// The core state machine, driven by the drain contract.
+    type Machine: Drive;
+    /// The state machine.
+    fn machine(&mut self) -> &mut Self::Machine;
     /// Takes the handles' commands and applies them to the core (API calls).
     fn commands(&mut self, now: Instant);
-    /// The core's `handle_datagram`.
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]);
-    /// The core's `handle_timeout`, plus the adapter's own deadline if it has one.
-    fn handle_timeout(&mut self, now: Instant);
-    /// The core's `poll_transmit`.
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit>;
-    /// Takes every `poll_event` and hands each to the application. Returns whether it called
-    /// the core's API meanwhile (then the output is drained again before sleeping).
-    fn events(&mut self, now: Instant) -> bool;
-    /// The core's `poll_timeout`, or an earlier deadline of the adapter.
-    fn poll_timeout(&self) -> Option<Instant>;
+    /// Hands one `poll_event` to the application. Returns whether it called the core's API
+    /// (then the output is drained again before sleeping).
+    fn on_event(&mut self, event: <Self::Machine as Drive>::Event) -> bool;
+    /// Called once the output was sent and the events taken, before sleeping.
+    fn after_drain(&mut self);
     /// Whether the thread's work is done.
     fn finished(&self) -> bool;
 }
@@ -45,24 +41,31 @@ pub(crate) fn run(machine: &mut impl Driven, io: &IoSocket, clock: &Clock, turns
         let now = clock.now();
         machine.commands(now);
         loop {
-            while let Some(t) = machine.poll_transmit(now, &mut buf) {
+            while let Some(t) = machine.machine().poll_transmit(now, &mut buf) {
                 io.send(t.destination, &buf[..t.len]);
             }
-            if !machine.events(now) {
+            let mut called = false;
+            while let Some(event) = machine.machine().poll_event() {
+                called |= machine.on_event(event);
+            }
+            if !called {
                 break;
             }
         }
+        machine.after_drain();
         if machine.finished() {
             return;
         }
-        let deadline = machine.poll_timeout();
+        let deadline = machine.machine().poll_timeout();
         let timeout = deadline.map(|d| clock.until(d));
         io.wait(&mut buf, timeout, |from, datagram| {
-            machine.handle_datagram(clock.now(), from, datagram);
+            machine
+                .machine()
+                .handle_datagram(clock.now(), from, datagram);
         });
         let now = clock.now();
         if deadline.is_some_and(|d| d <= now) {
-            machine.handle_timeout(now);
+            machine.machine().handle_timeout(now);
         }
     }
 }

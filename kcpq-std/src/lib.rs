@@ -71,9 +71,9 @@ mod subscription;
 pub use kcpq_core as core;
 
 pub use client::{
-    Client, ClientOptions, CloseError, ConnectError, DEFAULT_COMMAND_CAPACITY,
-    DEFAULT_EVENT_CAPACITY, DEFAULT_TIMEOUT, DrainError, Event, FlushError, PublishError,
-    RequestError, SubscribeError, SubscribeOptions, UnsubscribeError,
+    Client, ClientOptions, CloseError, ClosedError, ConnectError, DEFAULT_COMMAND_CAPACITY,
+    DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK, DrainError, Event,
+    FlushError, PublishError, RequestError, SubscribeError, SubscribeOptions, UnsubscribeError,
 };
 pub use clock::RandomnessError;
 pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};

@@ -16,8 +16,8 @@ use crate::io::Waker;
 pub(crate) enum LinkError {
     /// The I/O thread has stopped.
     Closed,
-    /// The channel stayed full until the deadline.
-    TimedOut,
+    /// The channel stayed full, or no answer came, within the timeout.
+    TimedOut(Duration),
 }
 
 /// Signalled by the I/O thread whenever it has taken commands off the channel.
@@ -70,7 +70,7 @@ pub(crate) fn link<C>(capacity: usize, waker: Waker) -> (Link<C>, Commands<C>) {
 
 impl<C> Link<C> {
     /// Queues `command` and wakes the I/O thread, waiting for room until `deadline`.
-    pub(crate) fn send(&self, command: C, deadline: Instant) -> Result<(), LinkError> {
+    pub(crate) fn send(&self, command: C, deadline: Deadline) -> Result<(), LinkError> {
         let mut command = command;
         loop {
             let seen = *self
@@ -87,9 +87,9 @@ impl<C> Link<C> {
                 Err(TrySendError::Full(back)) => command = back,
             }
             self.waker.wake();
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.left();
             if left.is_zero() {
-                return Err(LinkError::TimedOut);
+                return Err(LinkError::TimedOut(deadline.timeout));
             }
             let generation = self
                 .space
@@ -174,18 +174,46 @@ pub(crate) fn answer<T>(reply: Reply<T>, value: T) {
 }
 
 /// Waits for an answer until `deadline`.
-pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Instant) -> Result<T, LinkError> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    match rx.recv_timeout(left) {
+pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Deadline) -> Result<T, LinkError> {
+    match rx.recv_timeout(deadline.left()) {
         Ok(v) => Ok(v),
-        Err(RecvTimeoutError::Timeout) => Err(LinkError::TimedOut),
+        Err(RecvTimeoutError::Timeout) => Err(LinkError::TimedOut(deadline.timeout)),
         Err(RecvTimeoutError::Disconnected) => Err(LinkError::Closed),
     }
 }
 
+/// When a wait ends, and the timeout it reports when it does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    /// `now + timeout` when it was made (plus any margin).
+    pub(crate) at: Instant,
+    /// The timeout the caller asked for.
+    pub(crate) timeout: Duration,
+}
+
+impl Deadline {
+    /// What is left of it now.
+    pub(crate) fn left(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
+/// A margin on top: the wait ends later, and reports the same timeout.
+impl std::ops::Add<Duration> for Deadline {
+    type Output = Deadline;
+    fn add(self, margin: Duration) -> Deadline {
+        Deadline {
+            at: self.at.checked_add(margin).unwrap_or(self.at),
+            timeout: self.timeout,
+        }
+    }
+}
+
 /// `now + timeout`, saturating far in the future instead of overflowing.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+pub(crate) fn deadline_after(timeout: Duration) -> Deadline {
     let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+    let at = now
+        .checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+    Deadline { at, timeout }
 }

@@ -11,15 +11,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use kcpq_core::adapter::{Event, SlowCallbacks, UnsubscribeError};
 use kcpq_core::client::Sid;
 
-use crate::client::UnsubscribeError;
-use crate::client::command::Command as ClientCommand;
 use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::link::{Link, LinkError, deadline_after};
+use crate::link::{Deadline, LinkError, deadline_after};
 use crate::message::Message;
 use crate::queue::{BoundedQueue, OverflowPolicy, PushOutcome, QueueLimits};
-use crate::server::Command as ServerCommand;
 
 #[derive(Debug)]
 struct State {
@@ -67,6 +65,11 @@ impl Inbox {
         self.ready.notify_all();
     }
 
+    /// Messages its overflow policy dropped so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.lock().queue.dropped()
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
     }
@@ -100,37 +103,23 @@ impl Inbox {
     }
 }
 
-/// The I/O thread a subscription belongs to, to withdraw it.
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// A client's subscription.
-    Client(Link<ClientCommand>),
-    /// One of the server owner's subscriptions.
-    Server(Link<ServerCommand>),
-}
-
-impl Control {
-    /// Asks the I/O thread to end `sid` now (`None`) or after `after` more messages.
+/// What a subscription asks of the I/O thread it belongs to, a client's or the server
+/// owner's. Implemented by their command links, where their commands are defined, so this
+/// module depends on neither.
+pub(crate) trait Control: Send + Sync + std::fmt::Debug {
+    /// Asks the I/O thread to end `sid` now (`None`) or once it has received `after` messages
+    /// in total, waiting for room in the command queue until `deadline`.
     fn unsubscribe(
         &self,
         sid: Sid,
         after: Option<u64>,
-        timeout: Duration,
-    ) -> Result<(), LinkError> {
-        let deadline = deadline_after(timeout);
-        match self {
-            Control::Client(link) => link.send(ClientCommand::Unsubscribe { sid, after }, deadline),
-            Control::Server(link) => link.send(ServerCommand::Unsubscribe { sid, after }, deadline),
-        }
-    }
-
-    /// The same without waiting: for `Drop`.
-    fn try_unsubscribe(&self, sid: Sid) {
-        let _ = match self {
-            Control::Client(link) => link.try_send(ClientCommand::Unsubscribe { sid, after: None }),
-            Control::Server(link) => link.try_send(ServerCommand::Unsubscribe { sid, after: None }),
-        };
-    }
+        deadline: Deadline,
+    ) -> Result<(), LinkError>;
+    /// Asks it to end `sid` now without waiting: for `Drop`.
+    fn try_unsubscribe(&self, sid: Sid);
+    /// Hands an event found outside the I/O thread (a slow callback) to the client's event
+    /// stream, without waiting; the server owner's subscriptions report none.
+    fn try_emit(&self, _event: Event) {}
 }
 
 /// A subscription: a blocking stream of the messages matching its filter.
@@ -142,7 +131,7 @@ pub struct Subscription {
     sid: Sid,
     subject: String,
     inbox: Arc<Inbox>,
-    control: Control,
+    control: Arc<dyn Control>,
     timeout: Duration,
 }
 
@@ -151,7 +140,7 @@ impl Subscription {
         sid: Sid,
         subject: String,
         inbox: Arc<Inbox>,
-        control: Control,
+        control: Arc<dyn Control>,
         timeout: Duration,
     ) -> Self {
         Subscription {
@@ -180,7 +169,7 @@ impl Subscription {
 
     /// Waits up to `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
-        self.inbox.recv_until(Some(deadline_after(timeout)))
+        self.inbox.recv_until(Some(deadline_after(timeout).at))
     }
 
     /// The next message if one is waiting.
@@ -203,17 +192,21 @@ impl Subscription {
         self.inbox.lock().queue.dropped()
     }
 
-    /// Ends the subscription after `count` more messages (the server stops sending then).
+    /// Ends the subscription once it has received `count` messages in total since it started
+    /// (at least one), as NATS's auto-unsubscribe: at once, keeping what is queued, if it already
+    /// has; otherwise the server is told how many are left and the queue ends after the last.
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         Ok(self
             .control
-            .unsubscribe(self.sid, Some(count.max(1)), self.timeout)?)
+            .unsubscribe(self.sid, Some(count.max(1)), deadline_after(self.timeout))?)
     }
 
     /// Ends the subscription now. Messages already queued are discarded.
     pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
         self.inbox.close();
-        Ok(self.control.unsubscribe(self.sid, None, self.timeout)?)
+        Ok(self
+            .control
+            .unsubscribe(self.sid, None, deadline_after(self.timeout))?)
     }
 }
 
@@ -242,6 +235,7 @@ impl Iterator for Subscription {
 #[derive(Debug)]
 pub struct CallbackSubscription {
     subscription: Subscription,
+    slow: Arc<SlowCallbacks>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -249,20 +243,35 @@ impl CallbackSubscription {
     /// Starts the thread that calls `callback` for each message of `subscription`.
     pub(crate) fn spawn(
         subscription: Subscription,
+        slow_callback: Duration,
         mut callback: impl FnMut(Message) + Send + 'static,
     ) -> std::io::Result<CallbackSubscription> {
-        let reader = Arc::clone(&subscription.inbox);
+        let slow = Arc::new(SlowCallbacks::new(subscription.sid, slow_callback));
+        let (reader, record) = (Arc::clone(&subscription.inbox), Arc::clone(&slow));
+        let control = Arc::clone(&subscription.control);
         let thread = std::thread::Builder::new()
             .name(format!("kcpq-sub-{}", subscription.sid))
             .spawn(move || {
                 while let Ok(message) = reader.recv_until(None) {
+                    let started = Instant::now();
                     callback(message);
+                    if let Some(event) = record.record(started.elapsed()) {
+                        control.try_emit(event);
+                    }
                 }
             })?;
         Ok(CallbackSubscription {
             subscription,
+            slow,
             thread: Some(thread),
         })
+    }
+
+    /// Calls of the callback that ran longer than the client's `slow_callback` threshold (a
+    /// client's subscription also reports each as
+    /// [`Event::SlowCallback`](crate::Event::SlowCallback)).
+    pub fn slow_callbacks(&self) -> u64 {
+        self.slow.count()
     }
 
     /// The subscription id.
@@ -285,7 +294,8 @@ impl CallbackSubscription {
         self.subscription.dropped()
     }
 
-    /// Ends the subscription after `count` more messages.
+    /// Ends the subscription once it has received `count` messages in total since it started
+    /// (see [`Subscription::unsubscribe_after`]).
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         self.subscription.unsubscribe_after(count)
     }
@@ -297,7 +307,11 @@ impl CallbackSubscription {
         let result = self
             .subscription
             .control
-            .unsubscribe(self.subscription.sid, None, self.subscription.timeout)
+            .unsubscribe(
+                self.subscription.sid,
+                None,
+                deadline_after(self.subscription.timeout),
+            )
             .map_err(UnsubscribeError::from);
         if let Some(thread) = self.thread.take()
             && thread.thread().id() != std::thread::current().id()

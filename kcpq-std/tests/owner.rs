@@ -106,7 +106,10 @@ fn the_owners_requests_get_replies_from_everyone_or_from_the_named_client() {
     let error = server
         .request("svc.both", b"?", Duration::from_millis(200))
         .expect_err("x never answers");
-    assert_eq!(error, ServerRequestError::TimedOut);
+    assert_eq!(
+        error,
+        ServerRequestError::TimedOut(Duration::from_millis(200))
+    );
     server.shutdown();
 }
 

@@ -101,3 +101,35 @@ fn a_callback_subscription_runs_on_its_own_thread_until_unsubscribed() {
     );
     server.shutdown();
 }
+
+#[test]
+fn a_callback_over_the_threshold_is_counted_and_reported() {
+    let server = server();
+    let mut options = common::options(server.local_addr(), "slow");
+    options.slow_callback = std::time::Duration::from_millis(20);
+    let client = kcpq_std::Client::connect_with(options).expect("connect");
+    let events = client.events();
+    let (done, finished) = mpsc::channel();
+    let sub = client
+        .subscribe_callback("work", &SubscribeOptions::new(), move |m| {
+            // The behaviour under test: a callback that takes longer than the threshold.
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            let _ = done.send(m.payload);
+        })
+        .expect("subscribe");
+    client.publish("work", b"1").expect("publish");
+    client.publish("work", b"2").expect("publish");
+    client.flush().expect("flush");
+    for _ in 0..2 {
+        finished.recv_timeout(WAIT).expect("the callback ran");
+    }
+    let event = common::wait_for(&events, |e| {
+        matches!(e, kcpq_std::Event::SlowCallback { count: 2, .. })
+    });
+    assert!(
+        matches!(event, Some(kcpq_std::Event::SlowCallback { sid, elapsed, .. })
+            if sid == sub.sid() && elapsed >= std::time::Duration::from_millis(40)),
+        "{event:?}"
+    );
+    assert_eq!(sub.slow_callbacks(), 2);
+}

@@ -68,7 +68,7 @@ fn a_request_without_reply_times_out_within_its_bound() {
     let error = requester
         .request("slow.service", b"?", Duration::from_millis(200))
         .expect_err("nobody answers");
-    assert_eq!(error, RequestError::TimedOut);
+    assert_eq!(error, RequestError::TimedOut(Duration::from_millis(200)));
     assert!(started.elapsed() < Duration::from_secs(2));
     server.shutdown();
 }

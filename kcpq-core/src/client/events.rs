@@ -1,45 +1,15 @@
 //! What a client reports: events, received messages, and the errors of each operation.
 
 use crate::crypto::HandshakeError;
-use crate::proto::{ErrorCode, HeaderError, Headers};
+use crate::message::{Message, RequestFailure, RequestId, Sid};
+use crate::proto::{ErrorCode, HeaderError};
 use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::session::CloseReason;
 use crate::subject::SubjectError;
 
-/// A client-chosen subscription id.
-pub type Sid = u32;
-
-/// Identifies one request made with [`Client::request`](super::Client::request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId(pub u64);
-
 /// Identifies one flush made with [`Client::flush`](super::Client::flush).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FlushId(pub u32);
-
-/// A received message, owned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// The subscription it arrived on.
-    pub sid: Sid,
-    /// The subject it was published to.
-    pub subject: String,
-    /// Where to send a reply, if the publisher asked for one.
-    pub reply: Option<String>,
-    /// The encoded headers block, if any; read it with [`Message::headers`].
-    pub raw_headers: Option<Vec<u8>>,
-    /// The payload.
-    pub payload: Vec<u8>,
-}
-
-impl Message {
-    /// The headers, if any.
-    pub fn headers(&self) -> Option<Headers<'_>> {
-        self.raw_headers
-            .as_deref()
-            .and_then(|raw| Headers::parse(raw).ok())
-    }
-}
 
 /// An error the server reported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,21 +19,6 @@ pub struct ServerError {
     pub code: ErrorCode,
     /// The server's explanation.
     pub message: String,
-}
-
-/// Why a request got no reply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RequestFailure {
-    /// Nobody subscribes to the subject (answered at once by the server).
-    #[error("no responders: nobody subscribes to the request subject")]
-    NoResponders,
-    /// No reply within the request's timeout.
-    #[error("request timed out")]
-    TimedOut,
-    /// The session ended before a reply came.
-    #[error("disconnected before the reply arrived")]
-    Disconnected,
 }
 
 /// Something the owner of a [`Client`](super::Client) must know.
@@ -99,8 +54,9 @@ pub enum ClientEvent {
     Subscribed(Sid),
     /// The server refused a subscription; it no longer exists.
     SubscribeFailed(Sid, ServerError),
-    /// A subscription ended by itself: the count given to `unsubscribe(sid, Some(n))` was
-    /// reached. It follows the subscription's last message.
+    /// A subscription ended by itself: it has received the `n` messages given to
+    /// `unsubscribe(sid, Some(n))`, counted since it started. It follows the subscription's last
+    /// message.
     Unsubscribed(Sid),
     /// A message for a subscription.
     Message(Message),
@@ -243,14 +199,4 @@ pub enum FlushError {
     /// The client is closed.
     #[error("the client is closed")]
     Closed,
-}
-
-impl crate::queue::Weighed for Message {
-    /// Subject, reply, headers and payload bytes.
-    fn weight(&self) -> usize {
-        self.subject.len()
-            + self.reply.as_ref().map_or(0, String::len)
-            + self.raw_headers.as_ref().map_or(0, Vec::len)
-            + self.payload.len()
-    }
 }

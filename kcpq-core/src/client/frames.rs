@@ -5,8 +5,9 @@ use crate::proto::{DecodeError, ErrFrame, ErrorCode, Frame, Info, Msg};
 use crate::queue::PushOutcome;
 use crate::session::CloseReason;
 
-use super::events::{ClientEvent, FlushId, Message, RequestFailure, RequestId, ServerError};
+use super::events::{ClientEvent, FlushId, ServerError};
 use super::{Client, Conn, INBOX_SID, Pending};
+use crate::message::{Message, RequestFailure, RequestId};
 
 impl Client {
     /// Decodes and handles every complete frame the session has received.
@@ -126,6 +127,7 @@ impl Client {
             self.stats.dropped_unknown += 1;
             return;
         }
+        sub.received += 1;
         if let Some(n) = &mut sub.remaining {
             *n = n.saturating_sub(1);
             sub.ended = *n == 0;

@@ -9,8 +9,9 @@ use crate::crypto::{HandshakeError, HandshakeInitiator, HandshakeOutcome, OpenDr
 use crate::proto::{Close, Connect, ConnectFlags, Frame, PROTOCOL_VERSION, Unsub};
 use crate::session::{CloseReason, Received, Session};
 
-use super::events::{ClientEvent, DrainError, FlushId, RequestFailure, RequestId};
+use super::events::{ClientEvent, DrainError, FlushId};
 use super::{Client, Conn, Drain, Sid};
+use crate::message::{RequestFailure, RequestId};
 
 impl Client {
     /// Handles one datagram from `from`, decrypted in place.
@@ -49,7 +50,7 @@ impl Client {
         match initiator.poll_outcome() {
             Some(HandshakeOutcome::Established(established)) => {
                 let max_frame = crate::proto::max_frame_len(
-                    self.max_payload.max(crate::server::DEFAULT_MAX_PAYLOAD),
+                    self.max_payload.max(crate::proto::DEFAULT_MAX_PAYLOAD),
                     self.config.subject_limits.max_len,
                 );
                 let mut session = Session::new(

@@ -10,6 +10,7 @@
 //! Received messages wait in one bounded queue per subscription (see [`crate::queue`]), with the
 //! subscription's overflow policy; `poll_event` hands them out in arrival order.
 
+mod check;
 mod config;
 mod events;
 mod frames;
@@ -26,20 +27,22 @@ use crate::proto::{Frame, Pub, Sub, SubFlags, Unsub};
 use crate::queue::{BoundedQueue, OverflowPolicy};
 use crate::rng::{Rng, Seed};
 use crate::session::Session;
-use crate::subject::{validate_filter, validate_queue_group, validate_subject};
+use crate::subject::{validate_filter, validate_queue_group};
 
+pub use crate::message::{Message, RequestFailure, RequestId, Sid};
+pub use check::check_publish;
 pub use config::{
     ClientConfig, DEFAULT_INBOX_PREFIX, DEFAULT_MAX_OUTBOX_BYTES, DEFAULT_MAX_PENDING_REQUESTS,
     ReconnectConfig,
 };
 pub use events::{
-    ClientEvent, DrainError, FlushError, FlushId, Message, PublishError, RequestFailure, RequestId,
-    ServerError, Sid, SubscribeError, SubscribeOptions, UnsubscribeError,
+    ClientEvent, DrainError, FlushError, FlushId, PublishError, ServerError, SubscribeError,
+    SubscribeOptions, UnsubscribeError,
 };
 
 use outbox::Outbox;
 
-pub use crate::server::Transmit;
+pub use crate::drive::Transmit;
 
 /// Most events other than received messages waiting for `poll_event` (see `push_event`).
 pub const MAX_CONTROL_EVENTS: usize = 65_536;
@@ -74,6 +77,8 @@ struct ClientSub {
     pending: Option<u32>,
     /// Whether `Subscribed` was reported (it is reported once, not after every reconnect).
     confirmed: bool,
+    /// Messages received on it since it started (across reconnects).
+    received: u64,
     /// Messages still to receive before it ends (UNSUB with a count).
     remaining: Option<u64>,
     /// No more messages will come (count reached or drained); removed once its queue is empty.
@@ -179,7 +184,7 @@ impl Client {
             HandshakeInitiator::new(now, server, keys, &mut rng, config.handshake.clone());
         Client {
             outbox: Outbox::new(config.max_outbox_bytes),
-            max_payload: crate::server::DEFAULT_MAX_PAYLOAD,
+            max_payload: crate::proto::DEFAULT_MAX_PAYLOAD,
             name: config.name.clone(),
             config,
             server,
@@ -344,6 +349,7 @@ impl Client {
                 flags,
                 pending: None,
                 confirmed: false,
+                received: 0,
                 remaining: None,
                 ended: false,
                 messages: BoundedQueue::new(limits, policy),
@@ -381,26 +387,49 @@ impl Client {
         }
     }
 
-    /// Unsubscribes now (`after == None`; messages still queued for it are discarded) or after
-    /// `after` more messages.
+    /// Unsubscribes now (`after == None` or `Some(0)`; messages still queued for it are
+    /// discarded), or once it has received `n` messages in total since it started (`Some(n)`),
+    /// as NATS's auto-unsubscribe: the server is told how many are left, and the client ends the
+    /// subscription itself at `n`, so messages already on their way are dropped. When `n` were
+    /// already received it ends at once, keeping what is queued.
     pub fn unsubscribe(&mut self, sid: Sid, after: Option<u64>) -> Result<(), UnsubscribeError> {
         if matches!(self.conn, Conn::Closed) {
             return Err(UnsubscribeError::Closed);
         }
-        if !self.subs.contains_key(&sid) {
+        let Some(sub) = self.subs.get_mut(&sid) else {
             return Err(UnsubscribeError::UnknownSubscription(sid));
+        };
+        if sub.ended && after.is_some_and(|n| n > 0) {
+            // Its count was already reached: the server has forgotten it.
+            return Ok(());
         }
-        let max_msgs = after.unwrap_or(0);
-        if self.is_connected() {
-            self.send_control(&Frame::Unsub(Unsub { sid, max_msgs }));
-        }
-        match after {
-            Some(n) if n > 0 => {
-                if let Some(sub) = self.subs.get_mut(&sid) {
-                    sub.remaining = Some(n);
+        let left = match after {
+            Some(n) if n > 0 => n.saturating_sub(sub.received),
+            _ => {
+                if self.is_connected() {
+                    self.send_control(&Frame::Unsub(Unsub { sid, max_msgs: 0 }));
                 }
+                self.remove_sub(sid);
+                return Ok(());
             }
-            _ => self.remove_sub(sid),
+        };
+        sub.remaining = Some(left);
+        let reached = left == 0 && !sub.ended;
+        if reached {
+            sub.ended = true;
+        }
+        let remove = sub.ended && sub.messages.is_empty();
+        if self.is_connected() {
+            self.send_control(&Frame::Unsub(Unsub {
+                sid,
+                max_msgs: left,
+            }));
+        }
+        if reached {
+            self.push_event(ClientEvent::Unsubscribed(sid));
+        }
+        if remove {
+            self.subs.remove(&sid);
         }
         Ok(())
     }
@@ -423,18 +452,14 @@ impl Client {
         if !self.check_open() {
             return Err(PublishError::Closed);
         }
-        validate_subject(subject, &self.config.subject_limits)?;
-        if let Some(r) = reply {
-            validate_subject(r, &self.config.subject_limits)?;
-        }
-        let size = payload.len() + headers.map_or(0, <[u8]>::len);
-        if size > self.max_payload {
-            return Err(PublishError::PayloadTooLarge {
-                size,
-                max: self.max_payload,
-            });
-        }
-        Ok(())
+        check_publish(
+            &self.config.subject_limits,
+            self.max_payload,
+            subject,
+            reply,
+            headers,
+            payload.len(),
+        )
     }
 
     /// Publishes `payload` on `subject`, with an optional reply subject and headers (an encoded
@@ -631,4 +656,23 @@ fn hex_token(bytes: &[u8]) -> String {
         s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
+}
+
+impl crate::Drive for Client {
+    type Event = ClientEvent;
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        Client::handle_datagram(self, now, from, datagram);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Client::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        Client::poll_transmit(self, now, buf)
+    }
+    fn poll_event(&mut self) -> Option<ClientEvent> {
+        Client::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Client::poll_timeout(self)
+    }
 }

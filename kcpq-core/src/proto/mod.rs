@@ -38,6 +38,10 @@ pub const PROTOCOL_VERSION: u16 = 2;
 /// interval, so the server assumes the one it tells them in INFO.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 
+/// Default maximum payload (headers included): 1 MiB, as NATS. Video users raise it; client
+/// and server agree on the server's limit in INFO.
+pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
 /// Bytes of the length prefix in front of every frame.
 pub const LEN_PREFIX: usize = 4;
 

@@ -7,8 +7,7 @@ use crate::kcp::KcpConfig;
 use crate::queue::QueueLimits;
 use crate::subject::IndexConfig;
 
-/// Default maximum payload (headers included): 1 MiB, as NATS. Video users raise it.
-pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+pub use crate::proto::DEFAULT_MAX_PAYLOAD;
 /// Default maximum number of sessions: 25 000, above the 20 000 the product promises and below
 /// the 28 000 ephemeral ports one client host can use towards one server port.
 pub const DEFAULT_MAX_SESSIONS: usize = 25_000;

@@ -40,7 +40,8 @@ pub use config::{
 pub use owner::{ServerPublishError, ServerSubscribeError};
 pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
 
-use crate::client::{Message, RequestFailure, RequestId};
+pub use crate::drive::Transmit;
+use crate::message::{Message, RequestFailure, RequestId};
 
 pub use table::MAX_DEFERRED_PONGS;
 use table::{SessionTable, SlotId};
@@ -51,15 +52,6 @@ const MAX_REPLY_LEN: usize = if MAX_RESPONDER_REPLY_LEN > MAX_RESET_LEN {
 } else {
     MAX_RESET_LEN
 };
-
-/// A datagram to send: `buf[..len]` of the buffer given to `poll_transmit`, to `destination`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// How many bytes of the caller's buffer it occupies.
-    pub len: usize,
-}
 
 /// Something the owner of a [`Server`] may want to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -620,5 +612,24 @@ impl Server {
             addr,
             reason,
         });
+    }
+}
+
+impl crate::Drive for Server {
+    type Event = ServerEvent;
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        Server::handle_datagram(self, now, from, datagram);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Server::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        Server::poll_transmit(self, now, buf)
+    }
+    fn poll_event(&mut self) -> Option<ServerEvent> {
+        Server::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Server::poll_timeout(self)
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::Instant;
-use crate::client::{Message, RequestFailure, RequestId};
+use crate::message::{Message, RequestFailure, RequestId};
 use crate::proto::{HeaderError, Headers, Msg, Pub};
 use crate::subject::{
     InsertError, SubjectError, validate_filter, validate_queue_group, validate_subject,

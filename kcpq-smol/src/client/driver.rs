@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use async_channel::Sender;
 use bytes::Bytes;
+use kcpq_core::adapter::{DriverThread, Routed, Waiters};
 use kcpq_core::client::{
-    Client as Core, ClientEvent, ClientStats, FlushId, PublishError as CorePublishError,
-    RequestFailure, RequestId, ServerError, Sid, SubscribeOptions,
+    Client as Core, ClientEvent, ClientStats, PublishError as CorePublishError, ServerError, Sid,
+    SubscribeOptions,
 };
 use kcpq_core::{CloseReason, Instant};
 
-use super::dropped::{CloseSent, DriverThread};
 use super::error::{
     ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
 };
@@ -28,6 +28,15 @@ use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 /// The answer channel of one command (capacity one, used once).
 pub(crate) type Reply<T> = Sender<T>;
 
+/// Where a request's caller waits.
+type RequestReply = Reply<Result<Message, RequestError>>;
+
+/// Where a flush's caller waits.
+type FlushReply = Reply<Result<(), FlushError>>;
+
+/// The driver's side of a dropped client's wait: told once the CLOSE was handed to the socket.
+type CloseSent = std::sync::mpsc::SyncSender<()>;
+
 /// What API handles ask of the driver.
 ///
 /// The command queue allocates and touches all of its slots when the client is made, so the
@@ -35,6 +44,8 @@ pub(crate) type Reply<T> = Sender<T>;
 /// commands (`Send`, `Request`) stay inline with boxed strings; the rarer, larger ones are
 /// boxed. A unit test keeps it at 72 bytes.
 pub(crate) enum Command {
+    /// An event found outside the driver (a callback that ran too long), for `events()`.
+    Emit(Box<Event>),
     /// A publish with headers or one the caller waits for.
     Publish(Box<Publish>),
     /// A publish nobody waits for (checked on the caller's side); parked while the outbox is
@@ -116,19 +127,13 @@ struct SubEntry {
     confirm: Option<Reply<Result<(Sid, SubQueue), SubscribeError>>>,
 }
 
-struct PendingRequest {
-    subject: Box<str>,
-    timeout: Duration,
-    done: Reply<Result<Message, RequestError>>,
-}
-
 /// The state the driver task owns.
 pub(crate) struct Driver {
     pub(crate) core: Core,
     clock: Clock,
     subs: HashMap<Sid, SubEntry>,
-    requests: HashMap<RequestId, PendingRequest>,
-    flushes: HashMap<FlushId, (Duration, Reply<Result<(), FlushError>>)>,
+    /// Requests and flushes waiting for the core's answer.
+    waiters: Waiters<RequestReply, FlushReply>,
     connect: Option<Reply<Result<Connected, ConnectError>>>,
     /// The last error the server sent before the session was ready (why it refused).
     refusal: Option<ServerError>,
@@ -164,8 +169,7 @@ impl Driver {
             core,
             clock,
             subs: HashMap::new(),
-            requests: HashMap::new(),
-            flushes: HashMap::new(),
+            waiters: Waiters::default(),
             connect: Some(connect),
             refusal: None,
             lost_before_ready: None,
@@ -192,6 +196,20 @@ impl Driver {
         }
     }
 
+    /// Wakes a waiting request or flush with its outcome.
+    fn answer(&self, now: Instant, routed: Routed<RequestReply, FlushReply>) {
+        match routed {
+            Routed::Request(done, result) => {
+                let received = self.clock.std_instant(now);
+                let _ = done.try_send(result.map(|m| Message::from_core(m, received)));
+            }
+            Routed::Flush(done, result) => {
+                let _ = done.try_send(result);
+            }
+            Routed::Other(_) | Routed::Nobody => {}
+        }
+    }
+
     /// Everything ended: answers whatever still waits.
     pub(crate) fn finish(mut self) {
         for (_, entry) in self.subs.drain() {
@@ -200,11 +218,10 @@ impl Driver {
                 let _ = confirm.try_send(Err(SubscribeError::Closed));
             }
         }
-        for (_, request) in self.requests.drain() {
-            let _ = request.done.try_send(Err(RequestError::Disconnected));
-        }
-        for (_, (_, done)) in self.flushes.drain() {
-            let _ = done.try_send(Err(FlushError::Closed));
+        let now = self.clock.now();
+        let answers: Vec<_> = self.waiters.close().collect();
+        for routed in answers {
+            self.answer(now, routed);
         }
         if let Some(connect) = self.connect.take() {
             let _ = connect.try_send(Err(ConnectError::Disconnected(CloseReason::Local)));
@@ -244,8 +261,11 @@ impl Driver {
                 self.parked = Some(send);
                 false
             }
-            Err(e) => {
-                log::debug!("publish to {} dropped: {e}", send.subject);
+            Err(error) => {
+                self.emit(Event::PublishFailed {
+                    subject: send.subject.to_string(),
+                    error,
+                });
                 true
             }
         }
@@ -268,14 +288,7 @@ impl Driver {
     ) {
         match self.core.request(now, &subject, headers, payload, timeout) {
             Ok(id) => {
-                self.requests.insert(
-                    id,
-                    PendingRequest {
-                        subject,
-                        timeout,
-                        done,
-                    },
-                );
+                self.waiters.request(id, timeout, done);
             }
             Err(e) => {
                 let _ = done.try_send(Err(e.into()));
@@ -307,6 +320,10 @@ impl Owner for Driver {
     }
 
     fn on_event(&mut self, now: Instant, event: ClientEvent) {
+        let event = match self.waiters.route(event) {
+            Routed::Other(event) => event,
+            routed => return self.answer(now, routed),
+        };
         match event {
             ClientEvent::Connected {
                 server_name,
@@ -358,45 +375,17 @@ impl Owner for Driver {
             ClientEvent::SubscribeFailed(sid, error) => {
                 if let Some(entry) = self.subs.remove(&sid) {
                     entry.queue.close();
-                    if let Some(confirm) = entry.confirm {
-                        let _ = confirm.try_send(Err(SubscribeError::Refused(error)));
+                    match entry.confirm {
+                        Some(confirm) => {
+                            let _ = confirm.try_send(Err(SubscribeError::Refused(error)));
+                        }
+                        None => self.emit(Event::SubscriptionFailed { sid, error }),
                     }
                 }
             }
             ClientEvent::Message(message) => self.on_message(now, message),
             // The count of `unsubscribe_after` was reached: the stream ends after what it holds.
             ClientEvent::Unsubscribed(sid) => self.remove_sub(sid),
-            ClientEvent::Reply(id, message) => {
-                if let Some(request) = self.requests.remove(&id) {
-                    let message = Message::from_core(message, self.clock.std_instant(now));
-                    let _ = request.done.try_send(Ok(message));
-                }
-            }
-            ClientEvent::RequestFailed(id, failure) => {
-                if let Some(request) = self.requests.remove(&id) {
-                    let error = match failure {
-                        RequestFailure::NoResponders => {
-                            RequestError::NoResponders(request.subject.into())
-                        }
-                        RequestFailure::TimedOut => RequestError::TimedOut {
-                            subject: request.subject.into(),
-                            timeout: request.timeout,
-                        },
-                        _ => RequestError::Disconnected,
-                    };
-                    let _ = request.done.try_send(Err(error));
-                }
-            }
-            ClientEvent::Flushed(id) => {
-                if let Some((_, done)) = self.flushes.remove(&id) {
-                    let _ = done.try_send(Ok(()));
-                }
-            }
-            ClientEvent::FlushFailed(id) => {
-                if let Some((timeout, done)) = self.flushes.remove(&id) {
-                    let _ = done.try_send(Err(FlushError::TimedOut(timeout)));
-                }
-            }
             ClientEvent::SlowConsumer { sid } => {
                 let dropped = self.core.stats().dropped_slow_consumer;
                 self.emit(Event::SlowConsumer { sid, dropped });
@@ -466,6 +455,7 @@ impl Owner for Driver {
                     }
                 }
             }
+            Command::Emit(event) => self.emit(*event),
             Command::Unsubscribe { sid } => {
                 if let Err(e) = self.core.unsubscribe(sid, None) {
                     log::debug!("unsubscribe {sid}: {e}");
@@ -479,7 +469,7 @@ impl Owner for Driver {
             }
             Command::Flush { timeout, done } => match self.core.flush(now, timeout) {
                 Ok(id) => {
-                    self.flushes.insert(id, (timeout, done));
+                    self.waiters.flush(id, timeout, done);
                 }
                 Err(e) => {
                     let _ = done.try_send(Err(e.into()));

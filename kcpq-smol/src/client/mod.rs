@@ -2,7 +2,6 @@
 //! socket and the core's client state machine.
 
 mod driver;
-mod dropped;
 mod error;
 mod subscription;
 
@@ -17,15 +16,13 @@ use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
 use kcpq_core::CloseReason;
-use kcpq_core::client::{
-    ClientConfig, ClientStats, PublishError as CorePublishError, ServerError, Sid, SubscribeOptions,
-};
+use kcpq_core::client::{ClientConfig, ClientStats, SubscribeOptions, check_publish};
 use kcpq_core::crypto::KeySet;
-use kcpq_core::subject::{SubjectLimits, validate_subject};
+use kcpq_core::subject::SubjectLimits;
 
 pub use error::{
-    ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
-    UnsubscribeError,
+    CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
+    SubscribeError, UnsubscribeError,
 };
 pub use subscription::{CallbackSubscription, Subscription};
 
@@ -35,23 +32,14 @@ use crate::socket::{SocketOptions, UdpIo};
 use crate::spawner::Spawner;
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
-use dropped::DriverThread;
+use kcpq_core::adapter::{DriverThread, REPLY_MARGIN};
 
 /// Default time `connect` waits for the session: 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default bound of calls that wait for the server (subscribe, flush): 5 s.
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default bound of commands waiting for the driver task: 512, two of the driver's bursts, so
-/// callers fill one while it applies the other. A full queue makes callers wait (backpressure),
-/// within their operation timeout. Publishes leave this queue at once for the core's outbox
-/// (bounded in bytes), so a deeper queue adds latency, not throughput; and its slots are
-/// allocated and touched when the client is made (80 bytes each), which counts for
-/// processes with many clients.
-pub const DEFAULT_COMMAND_CAPACITY: usize = 512;
-/// Default bound of undelivered [`Event`]s (connection changes, server errors, slow-consumer
-/// notices; messages travel in their subscriptions): 256; beyond it new events are dropped and
-/// logged.
-pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+pub use kcpq_core::adapter::{
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+    DEFAULT_SLOW_CALLBACK,
+};
 
 /// Everything [`Client::connect_with`] takes. Start from [`ClientOptions::new`].
 #[derive(Debug, Clone)]
@@ -75,6 +63,9 @@ pub struct ClientOptions {
     pub command_capacity: usize,
     /// Bound of the event queue.
     pub event_capacity: usize,
+    /// A callback subscription's call that takes longer is counted and reported
+    /// ([`Event::SlowCallback`]).
+    pub slow_callback: Duration,
     /// Where the driver task and callback subscriptions run; see [`Spawner`] for why it matters
     /// to latency.
     pub spawner: Spawner,
@@ -93,38 +84,13 @@ impl ClientOptions {
             socket: SocketOptions::default(),
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            slow_callback: DEFAULT_SLOW_CALLBACK,
             spawner: Spawner::default(),
         }
     }
 }
 
-/// What the client reports besides messages, from [`Client::events`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// The session ended; the client reconnects by itself (unless it was closed) and restores
-    /// every subscription.
-    Disconnected(CloseReason),
-    /// A new session is ready after a disconnect; every subscription is active again.
-    /// Messages published while no session existed were not delivered to this client.
-    Reconnected {
-        /// The server's name.
-        server_name: String,
-        /// This client's name as the server knows it.
-        client_name: String,
-    },
-    /// Messages for a subscription were dropped because its queue was full (once per burst).
-    SlowConsumer {
-        /// The subscription.
-        sid: Sid,
-        /// Messages it has dropped so far.
-        dropped: u64,
-    },
-    /// The server reported an error not tied to an operation.
-    ServerError(ServerError),
-    /// The client is closed for good; no event follows.
-    Closed,
-}
+pub use kcpq_core::adapter::Event;
 
 /// The stream of [`Event`]s. Several streams share the events: each goes to one of them.
 #[derive(Debug)]
@@ -157,19 +123,24 @@ struct Inner {
     close_linger: Duration,
     /// Where callback subscriptions run.
     spawner: Spawner,
-    /// Where the driver runs (see [`dropped`]).
+    /// The threshold of a slow callback.
+    slow_callback: Duration,
+    /// Where the driver runs (see [`DriverThread`]).
     driver_thread: DriverThread,
 }
 
 impl Drop for Inner {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
-    /// server's answer, but long enough (bounded) for the CLOSE to leave (see [`dropped`]).
+    /// server's answer, but long enough (bounded) for the CLOSE to leave (see
+    /// [`DriverThread::close_send_wait`]).
     fn drop(&mut self) {
-        let (sent, wait) = dropped::close_sent_channel();
+        let (sent, wait) = std::sync::mpsc::sync_channel(1);
         // Refused when the client is closed already, or when the command queue is full: then
         // the driver closes once the last subscription is dropped too (every sender gone).
-        if self.commands.try_send(Command::Dropped { sent }).is_ok() {
-            dropped::wait_for_close_sent(&self.driver_thread, &wait);
+        if self.commands.try_send(Command::Dropped { sent }).is_ok()
+            && let Some(bound) = self.driver_thread.close_send_wait()
+        {
+            let _ = wait.recv_timeout(bound);
         }
     }
 }
@@ -202,9 +173,9 @@ impl Client {
             SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         });
-        let mut io = UdpIo::bind(bind, &options.socket, config.kcp.mtu + 64)
-            .map_err(ConnectError::Socket)?;
-        let seed = fresh_seed().map_err(ConnectError::Socket)?;
+        let mut io =
+            UdpIo::bind(bind, &options.socket, config.kcp.mtu + 64).map_err(ConnectError::Io)?;
+        let seed = fresh_seed().map_err(ConnectError::Io)?;
         let default_queue = (config.subscription_limits, config.subscription_policy);
         let subject_limits = config.subject_limits;
         let close_linger = config.close_linger;
@@ -238,7 +209,7 @@ impl Client {
             })
             .detach();
         // The handshake times out by itself; the margin covers a silent driver.
-        let bound = options.connect_timeout + Duration::from_secs(1);
+        let bound = options.connect_timeout + REPLY_MARGIN;
         let connected = match with_timeout(bound, connect_rx.recv()).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(ConnectError::Disconnected(CloseReason::Local)),
@@ -254,6 +225,7 @@ impl Client {
                 operation_timeout: options.operation_timeout,
                 close_linger,
                 spawner: options.spawner,
+                slow_callback: options.slow_callback,
                 driver_thread,
             }),
         })
@@ -319,18 +291,14 @@ impl Client {
         reply: Option<&str>,
         payload: Bytes,
     ) -> Result<(), PublishError> {
-        let refused = |e: CorePublishError| PublishError::Refused(e);
-        validate_subject(subject, &self.inner.subject_limits).map_err(|e| refused(e.into()))?;
-        if let Some(reply) = reply {
-            validate_subject(reply, &self.inner.subject_limits).map_err(|e| refused(e.into()))?;
-        }
-        let max = self.inner.max_payload.load(Ordering::Relaxed);
-        if payload.len() > max {
-            return Err(refused(CorePublishError::PayloadTooLarge {
-                size: payload.len(),
-                max,
-            }));
-        }
+        check_publish(
+            &self.inner.subject_limits,
+            self.inner.max_payload.load(Ordering::Relaxed),
+            subject,
+            reply,
+            None,
+            payload.len(),
+        )?;
         let command = Command::Send(driver::Send {
             subject: subject.into(),
             reply: reply.map(Box::from),
@@ -359,7 +327,7 @@ impl Client {
     ) -> Result<(), PublishError> {
         let mut block = Vec::new();
         kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
-            .map_err(|e| PublishError::Refused(e.into()))?;
+            .map_err(|e| PublishError::Invalid(e.into()))?;
         self.publish_full(subject, reply, Some(block), payload.into())
             .await
     }
@@ -398,7 +366,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         let payload = payload.into();
-        self.await_request(subject, timeout, |done| Command::Request {
+        self.await_request(timeout, |done| Command::Request {
             subject: subject.into(),
             payload,
             timeout,
@@ -418,9 +386,9 @@ impl Client {
     ) -> Result<Message, RequestError> {
         let mut block = Vec::new();
         kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
-            .map_err(|e| RequestError::Refused(e.into()))?;
+            .map_err(|e| RequestError::Invalid(e.into()))?;
         let payload = payload.into();
-        self.await_request(subject, timeout, |done| {
+        self.await_request(timeout, |done| {
             Command::HeadedRequest(Box::new(driver::HeadedRequest {
                 subject: subject.into(),
                 headers: block,
@@ -436,17 +404,13 @@ impl Client {
     /// out itself, the extra second covers a busy driver.
     async fn await_request(
         &self,
-        subject: &str,
         timeout: Duration,
         make: impl FnOnce(Sender<Result<Message, RequestError>>) -> Command,
     ) -> Result<Message, RequestError> {
-        match self.call(timeout + Duration::from_secs(1), make).await {
+        match self.call(timeout + REPLY_MARGIN, make).await {
             Ok(result) => result,
             Err(CallError::Closed) => Err(RequestError::Closed),
-            Err(CallError::TimedOut) => Err(RequestError::TimedOut {
-                subject: subject.to_owned(),
-                timeout,
-            }),
+            Err(CallError::TimedOut) => Err(RequestError::TimedOut(timeout)),
         }
     }
 
@@ -459,7 +423,7 @@ impl Client {
     /// [`Client::flush`] with its own timeout.
     pub async fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let result = self
-            .call(timeout + Duration::from_secs(1), |done| Command::Flush {
+            .call(timeout + REPLY_MARGIN, |done| Command::Flush {
                 timeout,
                 done,
             })
@@ -532,6 +496,7 @@ impl Client {
         Ok(CallbackSubscription::spawn(
             &self.inner.spawner,
             subscription,
+            self.inner.slow_callback,
             callback,
         ))
     }

@@ -1,10 +1,13 @@
 //! A subscription as a stream of messages, and its callback form.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_channel::Sender;
 use futures_lite::{Stream, StreamExt};
+use kcpq_core::adapter::SlowCallbacks;
 use kcpq_core::client::Sid;
 
 use super::driver::Command;
@@ -48,7 +51,7 @@ impl Subscription {
     }
 
     /// The subject filter.
-    pub fn filter(&self) -> &str {
+    pub fn subject(&self) -> &str {
         &self.filter
     }
 
@@ -62,10 +65,9 @@ impl Subscription {
         self.queue.counts().1
     }
 
-    /// Ends the subscription after `count` more messages (at least one): the server stops
-    /// routing to it then, and the stream ends after the last of them. As in kcpq-std, the count
-    /// starts when the server processes this; NATS counts from the subscription's start
-    /// (docs/protocol.md §8.5).
+    /// Ends the subscription once it has received `count` messages in total since it started
+    /// (at least one), as NATS's auto-unsubscribe: at once, keeping what is queued, if it already
+    /// has; otherwise the server is told how many are left and the stream ends after the last.
     pub async fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         self.commands
             .send(Command::UnsubscribeAfter {
@@ -119,6 +121,7 @@ impl Drop for Subscription {
 #[derive(Debug)]
 pub struct CallbackSubscription {
     sid: Sid,
+    slow: Arc<SlowCallbacks>,
     task: smol::Task<()>,
 }
 
@@ -126,18 +129,33 @@ impl CallbackSubscription {
     pub(crate) fn spawn<F>(
         spawner: &Spawner,
         mut subscription: Subscription,
+        slow_callback: Duration,
         mut callback: F,
     ) -> CallbackSubscription
     where
         F: FnMut(Message) + Send + 'static,
     {
         let sid = subscription.sid;
+        let slow = Arc::new(SlowCallbacks::new(sid, slow_callback));
+        let record = Arc::clone(&slow);
         let task = spawner.spawn(async move {
             while let Some(message) = subscription.next().await {
+                let started = std::time::Instant::now();
                 callback(message);
+                if let Some(event) = record.record(started.elapsed()) {
+                    let _ = subscription
+                        .commands
+                        .try_send(Command::Emit(Box::new(event)));
+                }
             }
         });
-        CallbackSubscription { sid, task }
+        CallbackSubscription { sid, slow, task }
+    }
+
+    /// Calls of the callback that ran longer than the client's `slow_callback` threshold
+    /// (each also reported as [`Event::SlowCallback`](crate::Event::SlowCallback)).
+    pub fn slow_callbacks(&self) -> u64 {
+        self.slow.count()
     }
 
     /// The subscription id.

@@ -11,8 +11,8 @@ use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
 use kcpq_core::{CloseReason, Instant};
 
-use super::owner::{OwnerPublishError, OwnerRequestError, OwnerSubscribeError};
-use super::{ClientInfo, ServerEvent};
+use super::owner::{ServerPublishError, ServerRequestError, ServerSubscribeError};
+use super::{ServerEvent, SessionInfo};
 use crate::clock::Clock;
 use crate::event_loop::Owner;
 use crate::inbox::{Item, SubQueue};
@@ -24,26 +24,26 @@ pub(crate) enum Command {
         done: Sender<ServerStats>,
     },
     Clients {
-        done: Sender<Vec<ClientInfo>>,
+        done: Sender<Vec<SessionInfo>>,
     },
     Publish {
         client: Option<String>,
         subject: String,
         reply: Option<String>,
         payload: Bytes,
-        done: Sender<Result<(), OwnerPublishError>>,
+        done: Sender<Result<(), ServerPublishError>>,
     },
     Request {
         client: Option<String>,
         subject: String,
         payload: Bytes,
         timeout: Duration,
-        done: Sender<Result<Message, OwnerRequestError>>,
+        done: Sender<Result<Message, ServerRequestError>>,
     },
     Subscribe {
         filter: String,
         queue: Option<String>,
-        done: Sender<Result<(u32, SubQueue), OwnerSubscribeError>>,
+        done: Sender<Result<(u32, SubQueue), ServerSubscribeError>>,
     },
     Unsubscribe {
         sid: u32,
@@ -60,9 +60,8 @@ pub(crate) enum Command {
 }
 
 struct PendingRequest {
-    subject: String,
     timeout: Duration,
-    done: Sender<Result<Message, OwnerRequestError>>,
+    done: Sender<Result<Message, ServerRequestError>>,
 }
 
 /// The state the server task owns.
@@ -87,11 +86,11 @@ impl Driver {
         }
     }
 
-    fn clients(&self) -> Vec<ClientInfo> {
+    fn sessions(&self) -> Vec<SessionInfo> {
         self.core
             .sessions()
             .into_iter()
-            .map(|s| ClientInfo {
+            .map(|s| SessionInfo {
                 name: s.name,
                 addr: s.addr,
                 connected_since: self.clock.wall_time(s.connected_since),
@@ -116,7 +115,7 @@ impl Driver {
             queue.close();
         }
         for (_, request) in self.requests {
-            let _ = request.done.try_send(Err(OwnerRequestError::Stopped));
+            let _ = request.done.try_send(Err(ServerRequestError::Stopped));
         }
         for stopper in self.stoppers {
             let _ = stopper.try_send(());
@@ -127,14 +126,7 @@ impl Driver {
         let Some(request) = self.requests.remove(&id) else {
             return;
         };
-        let error = match failure {
-            RequestFailure::NoResponders => OwnerRequestError::NoResponders(request.subject),
-            RequestFailure::TimedOut => OwnerRequestError::TimedOut {
-                subject: request.subject,
-                timeout: request.timeout,
-            },
-            _ => OwnerRequestError::Disconnected,
-        };
+        let error = ServerRequestError::from_failure(failure, request.timeout);
         let _ = request.done.try_send(Err(error));
     }
 }
@@ -192,7 +184,7 @@ impl Owner for Driver {
                 let _ = done.try_send(self.core.stats());
             }
             Command::Clients { done } => {
-                let _ = done.try_send(self.clients());
+                let _ = done.try_send(self.sessions());
             }
             Command::Publish {
                 client,
@@ -210,7 +202,7 @@ impl Owner for Driver {
                         .core
                         .publish(&subject, reply.as_deref(), None, &payload),
                 };
-                let _ = done.try_send(result.map_err(OwnerPublishError::from));
+                let _ = done.try_send(result.map_err(ServerPublishError::from));
             }
             Command::Request {
                 client,
@@ -225,11 +217,7 @@ impl Owner for Driver {
                     .request(now, target, &subject, None, &payload, timeout)
                 {
                     Ok(id) => {
-                        let pending = PendingRequest {
-                            subject,
-                            timeout,
-                            done,
-                        };
+                        let pending = PendingRequest { timeout, done };
                         self.requests.insert(id, pending);
                     }
                     Err(e) => {

@@ -21,7 +21,7 @@ use crate::message::Message;
 use crate::socket::{SocketOptions, UdpIo};
 use crate::spawner::Spawner;
 use driver::{Command, Driver};
-pub use owner::{OwnerPublishError, OwnerRequestError, OwnerSubscribeError, ServerSubscription};
+pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
 
 /// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
 pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
@@ -119,7 +119,7 @@ pub enum ServerEvent {
 /// One connected client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ClientInfo {
+pub struct SessionInfo {
     /// Its name (empty until CONNECT).
     pub name: String,
     /// Its address.
@@ -272,7 +272,7 @@ impl ServerHandle {
     }
 
     /// Every connected client.
-    pub async fn clients(&self) -> Result<Vec<ClientInfo>, StoppedError> {
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, StoppedError> {
         self.ask(|done| Command::Clients { done }).await
     }
 
@@ -307,7 +307,7 @@ impl ServerHandle {
         &self,
         subject: &str,
         payload: impl Into<Bytes>,
-    ) -> Result<(), OwnerPublishError> {
+    ) -> Result<(), ServerPublishError> {
         self.publish_inner(None, subject, None, payload.into())
             .await
     }
@@ -318,7 +318,7 @@ impl ServerHandle {
         client: &str,
         subject: &str,
         payload: impl Into<Bytes>,
-    ) -> Result<(), OwnerPublishError> {
+    ) -> Result<(), ServerPublishError> {
         self.publish_inner(Some(client), subject, None, payload.into())
             .await
     }
@@ -330,7 +330,7 @@ impl ServerHandle {
         subject: &str,
         reply: &str,
         payload: impl Into<Bytes>,
-    ) -> Result<(), OwnerPublishError> {
+    ) -> Result<(), ServerPublishError> {
         self.publish_inner(client, subject, Some(reply), payload.into())
             .await
     }
@@ -341,7 +341,7 @@ impl ServerHandle {
         subject: &str,
         reply: Option<&str>,
         payload: Bytes,
-    ) -> Result<(), OwnerPublishError> {
+    ) -> Result<(), ServerPublishError> {
         self.ask(|done| Command::Publish {
             client: client.map(str::to_owned),
             subject: subject.to_owned(),
@@ -350,7 +350,7 @@ impl ServerHandle {
             done,
         })
         .await
-        .map_err(|_| OwnerPublishError::Stopped)?
+        .map_err(|_| ServerPublishError::Stopped)?
     }
 
     /// Sends a request to whoever subscribes to `subject` and waits up to `timeout` for the
@@ -360,7 +360,7 @@ impl ServerHandle {
         subject: &str,
         payload: impl Into<Bytes>,
         timeout: Duration,
-    ) -> Result<Message, OwnerRequestError> {
+    ) -> Result<Message, ServerRequestError> {
         self.request_inner(None, subject, payload.into(), timeout)
             .await
     }
@@ -372,7 +372,7 @@ impl ServerHandle {
         subject: &str,
         payload: impl Into<Bytes>,
         timeout: Duration,
-    ) -> Result<Message, OwnerRequestError> {
+    ) -> Result<Message, ServerRequestError> {
         self.request_inner(Some(client), subject, payload.into(), timeout)
             .await
     }
@@ -383,7 +383,7 @@ impl ServerHandle {
         subject: &str,
         payload: Bytes,
         timeout: Duration,
-    ) -> Result<Message, OwnerRequestError> {
+    ) -> Result<Message, ServerRequestError> {
         self.ask(|done| Command::Request {
             client: client.map(str::to_owned),
             subject: subject.to_owned(),
@@ -392,7 +392,7 @@ impl ServerHandle {
             done,
         })
         .await
-        .map_err(|_| OwnerRequestError::Stopped)?
+        .map_err(|_| ServerRequestError::Stopped)?
     }
 
     /// Subscribes the server's owner to `filter`, optionally in a queue group shared with
@@ -401,7 +401,7 @@ impl ServerHandle {
         &self,
         filter: &str,
         queue: Option<&str>,
-    ) -> Result<ServerSubscription, OwnerSubscribeError> {
+    ) -> Result<ServerSubscription, ServerSubscribeError> {
         let (sid, inbox) = self
             .ask(|done| Command::Subscribe {
                 filter: filter.to_owned(),
@@ -409,7 +409,7 @@ impl ServerHandle {
                 done,
             })
             .await
-            .map_err(|_| OwnerSubscribeError::Stopped)??;
+            .map_err(|_| ServerSubscribeError::Stopped)??;
         Ok(ServerSubscription::new(sid, inbox, self.commands.clone()))
     }
 }

@@ -3,65 +3,15 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use async_channel::Sender;
 use futures_lite::Stream;
-use kcpq_core::server::{ServerPublishError, ServerSubscribeError};
 
 use super::driver::Command;
 use crate::inbox::SubQueue;
 use crate::message::Message;
 
-/// Why a publish from the server failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum OwnerPublishError {
-    /// The core refused it (invalid subject, payload too large, unknown client, stopping).
-    #[error(transparent)]
-    Refused(#[from] ServerPublishError),
-    /// The server has stopped.
-    #[error("the server has stopped")]
-    Stopped,
-}
-
-/// Why a request from the server got no reply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum OwnerRequestError {
-    /// The core refused to send it.
-    #[error(transparent)]
-    Refused(#[from] ServerPublishError),
-    /// Nobody subscribes to the subject.
-    #[error("no responders: nobody subscribes to {0}")]
-    NoResponders(String),
-    /// No reply within the timeout.
-    #[error("no reply on {subject} within {timeout:?}")]
-    TimedOut {
-        /// The request subject.
-        subject: String,
-        /// The timeout.
-        timeout: Duration,
-    },
-    /// The responder went away before replying.
-    #[error("the responder disconnected before replying")]
-    Disconnected,
-    /// The server has stopped.
-    #[error("the server has stopped")]
-    Stopped,
-}
-
-/// Why a subscription of the server failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum OwnerSubscribeError {
-    /// The core refused it (invalid filter, index full).
-    #[error(transparent)]
-    Refused(#[from] ServerSubscribeError),
-    /// The server has stopped.
-    #[error("the server has stopped")]
-    Stopped,
-}
+pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 
 /// A subscription of the embedding application on its own server: a [`Stream`] of messages.
 /// Dropping it unsubscribes; the stream ends when the server stops.

@@ -65,7 +65,7 @@ pub(crate) async fn run<S: Side>(side: &S, scenario: &Scenario) -> Result<Outcom
                     .insert(index, made.as_ref().map(|_| ()).map_err(Clone::clone));
                 if let Ok(mut stream) = made {
                     if let Some(max) = max {
-                        side.unsubscribe_after(&mut stream, *max, 0).await?;
+                        side.unsubscribe_after(&mut stream, *max).await?;
                     }
                     subs.live[*sub] = Some(stream);
                 }
@@ -80,15 +80,12 @@ pub(crate) async fn run<S: Side>(side: &S, scenario: &Scenario) -> Result<Outcom
             Action::UnsubscribeAfter { sub, max } => {
                 side.settle(client).await?;
                 subs.take_arrived(*sub);
-                let received = subs.received[*sub].len() as u64;
-                if subs.ended[*sub] {
-                    // Already over: neither broker has the subscription any more.
-                } else if *max <= received {
-                    if let Some(stream) = subs.live[*sub].take() {
-                        side.unsubscribe(stream).await?;
-                    }
-                } else if let Some(stream) = subs.live[*sub].as_mut() {
-                    side.unsubscribe_after(stream, *max, received).await?;
+                // Both brokers count from the subscription's start, and end it at once when it
+                // already has `max`.
+                if let Some(stream) = subs.live[*sub].as_mut()
+                    && !subs.ended[*sub]
+                {
+                    side.unsubscribe_after(stream, *max).await?;
                 }
             }
             Action::Publish { publish, .. } => {

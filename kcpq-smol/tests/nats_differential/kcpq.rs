@@ -57,7 +57,7 @@ fn refused_subscription(e: SubscribeError) -> Result<Result<Subscription, String
 fn refused_publish(result: Result<(), PublishError>) -> Result<Result<(), String>, Broken> {
     match result {
         Ok(()) => Ok(Ok(())),
-        Err(e @ PublishError::Refused(_)) => Ok(Err(e.to_string())),
+        Err(e @ PublishError::Invalid(_)) => Ok(Err(e.to_string())),
         Err(other) => Err(format!("KCPQ publish: {other}")),
     }
 }
@@ -108,15 +108,8 @@ impl Side for KcpqSide {
             .map_err(|e| format!("KCPQ unsubscribe: {e}"))
     }
 
-    /// KCPQ counts from the unsubscribe, NATS from the subscription's start: see "Differences
-    /// from nats-server" in docs/protocol.md.
-    async fn unsubscribe_after(
-        &self,
-        sub: &mut Subscription,
-        total: u64,
-        received: u64,
-    ) -> Result<(), Broken> {
-        sub.unsubscribe_after(total - received)
+    async fn unsubscribe_after(&self, sub: &mut Subscription, total: u64) -> Result<(), Broken> {
+        sub.unsubscribe_after(total)
             .await
             .map_err(|e| format!("KCPQ unsubscribe_after: {e}"))
     }
@@ -161,8 +154,8 @@ impl Side for KcpqSide {
             Ok(reply) => Ok(Answer::Reply(
                 String::from_utf8_lossy(&reply.payload).into_owned(),
             )),
-            Err(RequestError::NoResponders(_)) => Ok(Answer::NoResponders),
-            Err(RequestError::TimedOut { .. }) => Ok(Answer::TimedOut),
+            Err(RequestError::NoResponders) => Ok(Answer::NoResponders),
+            Err(RequestError::TimedOut(_)) => Ok(Answer::TimedOut),
             Err(other) => Err(format!("KCPQ request: {other}")),
         }
     }

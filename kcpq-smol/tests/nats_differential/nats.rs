@@ -160,12 +160,7 @@ impl Side for NatsSide {
             .map_err(|e| broken("unsubscribe")(&e))
     }
 
-    async fn unsubscribe_after(
-        &self,
-        sub: &mut Subscriber,
-        total: u64,
-        _received: u64,
-    ) -> Result<(), Broken> {
+    async fn unsubscribe_after(&self, sub: &mut Subscriber, total: u64) -> Result<(), Broken> {
         (sub.unsubscribe_after(total).await).map_err(|e| broken("unsubscribe_after")(&e))
     }
 

@@ -1,6 +1,5 @@
 //! The differences from nats-server that docs/protocol.md documents as deliberate (§8.5); the
-//! comparison tolerates exactly these. How an auto-unsubscribe counts is bridged in the KCPQ
-//! side (`KcpqSide::unsubscribe_after`); the choice of queue member is not compared (only each
+//! comparison tolerates exactly these. The choice of queue member is not compared (only each
 //! group's union).
 
 use kcpq_smol::core::subject::{DEFAULT_MAX_SUBJECT_LEN, DEFAULT_MAX_TOKENS};

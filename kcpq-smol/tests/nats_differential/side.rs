@@ -86,14 +86,8 @@ pub(crate) trait Side {
     ) -> Result<Result<Self::Sub, String>, Broken>;
     /// Ends `sub` now.
     async fn unsubscribe(&self, sub: Self::Sub) -> Result<(), Broken>;
-    /// Ends `sub` once it has received `total` messages since it started; it has received
-    /// `received` (fewer) so far.
-    async fn unsubscribe_after(
-        &self,
-        sub: &mut Self::Sub,
-        total: u64,
-        received: u64,
-    ) -> Result<(), Broken>;
+    /// Ends `sub` once it has received `total` messages since it started (at once if it has).
+    async fn unsubscribe_after(&self, sub: &mut Self::Sub, total: u64) -> Result<(), Broken>;
     async fn publish(
         &self,
         client: usize,

@@ -5,14 +5,17 @@ use std::time::Duration;
 
 use kcpq_core::client::Sid;
 
+use super::Event;
 use super::error::{FlushError, RequestError, SubscribeError};
-use crate::link::Reply;
+use crate::link::{Deadline, Link, LinkError, Reply};
 use crate::message::Message;
-use crate::subscription::Inbox;
+use crate::subscription::{Control, Inbox};
 
 /// One API call, carried to the I/O thread.
 #[derive(Debug)]
 pub(crate) enum Command {
+    /// An event found outside the I/O thread (a callback that ran too long), for `events()`.
+    Emit(Box<Event>),
     /// `Client::publish` and friends (fire and forget).
     Publish {
         subject: String,
@@ -50,4 +53,24 @@ pub(crate) enum Command {
     },
     /// `Client::drain`; answered once the session has ended.
     Drain { timeout: Duration, reply: Reply<()> },
+}
+
+/// A client's subscriptions ask its I/O thread through its command link.
+impl Control for Link<Command> {
+    fn unsubscribe(
+        &self,
+        sid: Sid,
+        after: Option<u64>,
+        deadline: Deadline,
+    ) -> Result<(), LinkError> {
+        self.send(Command::Unsubscribe { sid, after }, deadline)
+    }
+
+    fn try_unsubscribe(&self, sid: Sid) {
+        let _ = self.try_send(Command::Unsubscribe { sid, after: None });
+    }
+
+    fn try_emit(&self, event: Event) {
+        let _ = self.try_send(Command::Emit(Box::new(event)));
+    }
 }

@@ -2,17 +2,15 @@
 //! subscriptions, waiting requests and the event stream.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use kcpq_core::adapter::{Routed, Waiters};
 use kcpq_core::client::{
-    Client as Core, ClientEvent, FlushError as CoreFlushError, FlushId,
-    PublishError as CorePublishError, RequestFailure, RequestId, Sid,
-    SubscribeError as CoreSubscribeError,
+    Client as Core, ClientEvent, FlushError as CoreFlushError, PublishError as CorePublishError,
+    Sid, SubscribeError as CoreSubscribeError,
 };
 use kcpq_core::crypto::HandshakeError;
-use kcpq_core::server::Transmit;
 use kcpq_core::{CloseReason, Instant};
 
 use super::command::Command;
@@ -50,7 +48,6 @@ pub(crate) enum ConnectOutcome {
 #[derive(Debug)]
 struct SubEntry {
     inbox: Arc<Inbox>,
-    remaining: Option<u64>,
 }
 
 /// The core client and everything waiting on it.
@@ -60,8 +57,8 @@ pub(crate) struct ClientDriver {
     parked: Option<Command>,
     subs: HashMap<Sid, SubEntry>,
     pending_subs: HashMap<Sid, Reply<Result<Sid, SubscribeError>>>,
-    requests: HashMap<RequestId, Reply<Result<Message, RequestError>>>,
-    flushes: HashMap<FlushId, Reply<Result<(), FlushError>>>,
+    /// Requests and flushes waiting for the core's answer.
+    waiters: Waiters<RequestReply, FlushReply>,
     connect: Option<Reply<ConnectOutcome>>,
     close_waiters: Vec<Reply<()>>,
     /// A dropped client's last handle, waiting for its CLOSE to be sent.
@@ -86,8 +83,7 @@ impl ClientDriver {
             parked: None,
             subs: HashMap::new(),
             pending_subs: HashMap::new(),
-            requests: HashMap::new(),
-            flushes: HashMap::new(),
+            waiters: Waiters::default(),
             connect: Some(connect),
             close_waiters: Vec::new(),
             close_sent: None,
@@ -129,28 +125,16 @@ impl ClientDriver {
                 reply,
             } => match self.core.subscribe_with(&filter, &options) {
                 Ok(sid) => {
-                    self.subs.insert(
-                        sid,
-                        SubEntry {
-                            inbox,
-                            remaining: None,
-                        },
-                    );
+                    self.subs.insert(sid, SubEntry { inbox });
                     self.pending_subs.insert(sid, reply);
                 }
                 Err(CoreSubscribeError::Closed) => answer(reply, Err(SubscribeError::Closed)),
                 Err(e) => answer(reply, Err(SubscribeError::Invalid(e))),
             },
+            // With a count, the core ends the subscription itself (`Unsubscribed`).
             Command::Unsubscribe { sid, after } => match self.core.unsubscribe(sid, after) {
-                Ok(()) => match after {
-                    None => self.forget(sid),
-                    Some(n) => {
-                        if let Some(entry) = self.subs.get_mut(&sid) {
-                            entry.remaining = Some(n);
-                        }
-                    }
-                },
-                Err(_) => self.forget(sid),
+                Ok(()) if after.is_some() => {}
+                _ => self.forget(sid),
             },
             Command::Request {
                 subject,
@@ -163,7 +147,7 @@ impl ClientDriver {
                 .request(now, &subject, headers.as_deref(), &payload, timeout)
             {
                 Ok(id) => {
-                    self.requests.insert(id, reply);
+                    self.waiters.request(id, timeout, reply);
                 }
                 Err(CorePublishError::BufferFull { .. }) => {
                     return Err(Command::Request {
@@ -179,12 +163,13 @@ impl ClientDriver {
             },
             Command::Flush { timeout, reply } => match self.core.flush(now, timeout) {
                 Ok(id) => {
-                    self.flushes.insert(id, reply);
+                    self.waiters.flush(id, timeout, reply);
                 }
                 Err(CoreFlushError::BufferFull) => return Err(Command::Flush { timeout, reply }),
                 Err(CoreFlushError::Closed) => answer(reply, Err(FlushError::Closed)),
                 Err(e) => answer(reply, Err(FlushError::Invalid(e))),
             },
+            Command::Emit(event) => self.events.push(*event),
             Command::Close { reply } => {
                 self.core.close(now);
                 self.closing = true;
@@ -217,8 +202,17 @@ impl ClientDriver {
 
     /// Routes one event; returns whether the core's API was called.
     fn on_event(&mut self, event: ClientEvent) -> bool {
+        let event = match self.waiters.route(event) {
+            Routed::Other(event) => event,
+            routed => {
+                answer_waiter(routed);
+                return false;
+            }
+        };
         match event {
             ClientEvent::Message(m) => return self.deliver(m),
+            // The count of `unsubscribe_after` was reached: the queue ends after what it holds.
+            ClientEvent::Unsubscribed(sid) => self.forget(sid),
             ClientEvent::Connected {
                 server_name,
                 client_name,
@@ -231,17 +225,11 @@ impl ClientDriver {
                         ConnectOutcome::Connected(server_name.clone(), client_name.clone());
                     answer(reply, outcome);
                 }
-                self.events.push(Event::Connected {
-                    server_name,
-                    client_name,
-                });
             }
             ClientEvent::ConnectFailed(error) => {
                 if let Some(reply) = self.connect.take() {
-                    answer(reply, ConnectOutcome::Handshake(error.clone()));
+                    answer(reply, ConnectOutcome::Handshake(error));
                 }
-                self.events
-                    .push(Event::Core(ClientEvent::ConnectFailed(error)));
             }
             ClientEvent::Disconnected(reason) => {
                 if let Some(reply) = self.connect.take() {
@@ -280,34 +268,12 @@ impl ClientDriver {
                     None => self.events.push(Event::SubscriptionFailed { sid, error }),
                 }
             }
-            ClientEvent::Reply(id, m) => {
-                if let Some(reply) = self.requests.remove(&id) {
-                    answer(reply, Ok(Message::from_core(m, std::time::Instant::now())));
-                }
+            ClientEvent::SlowConsumer { sid } => {
+                let dropped = self.core.stats().dropped_slow_consumer;
+                self.events.push(Event::SlowConsumer { sid, dropped });
             }
-            ClientEvent::RequestFailed(id, failure) => {
-                if let Some(reply) = self.requests.remove(&id) {
-                    let error = match failure {
-                        RequestFailure::NoResponders => RequestError::NoResponders,
-                        RequestFailure::TimedOut => RequestError::TimedOut,
-                        _ => RequestError::Disconnected,
-                    };
-                    answer(reply, Err(error));
-                }
-            }
-            ClientEvent::Flushed(id) => {
-                if let Some(reply) = self.flushes.remove(&id) {
-                    answer(reply, Ok(()));
-                }
-            }
-            ClientEvent::FlushFailed(id) => {
-                if let Some(reply) = self.flushes.remove(&id) {
-                    answer(reply, Err(FlushError::TimedOut));
-                }
-            }
-            ClientEvent::SlowConsumer { sid } => self.events.push(Event::SlowConsumer { sid }),
             ClientEvent::ServerError(error) => self.events.push(Event::ServerError(error)),
-            other => self.events.push(Event::Core(other)),
+            other => log::debug!("client event not handled by kcpq-std: {other:?}"),
         }
         false
     }
@@ -322,15 +288,10 @@ impl ClientDriver {
         match entry.inbox.push(message) {
             None => return self.withdraw(sid),
             Some(outcome) if outcome.first_of_burst() => {
-                self.events.push(Event::SlowConsumer { sid });
+                let dropped = entry.inbox.dropped();
+                self.events.push(Event::SlowConsumer { sid, dropped });
             }
             Some(_) => {}
-        }
-        if let Some(n) = &mut entry.remaining {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.forget(sid);
-            }
         }
         false
     }
@@ -351,12 +312,7 @@ impl ClientDriver {
         for (_, reply) in self.pending_subs.drain() {
             answer(reply, Err(SubscribeError::Closed));
         }
-        for (_, reply) in self.requests.drain() {
-            answer(reply, Err(RequestError::Disconnected));
-        }
-        for (_, reply) in self.flushes.drain() {
-            answer(reply, Err(FlushError::Closed));
-        }
+        self.waiters.close().for_each(answer_waiter);
         if let Some(reply) = self.connect.take() {
             answer(reply, ConnectOutcome::Disconnected(CloseReason::Local));
         }
@@ -368,6 +324,12 @@ impl ClientDriver {
 }
 
 impl Driven for ClientDriver {
+    type Machine = kcpq_core::client::Client;
+
+    fn machine(&mut self) -> &mut kcpq_core::client::Client {
+        &mut self.core
+    }
+
     fn commands(&mut self, now: Instant) {
         self.commands.rearm();
         if let Some(command) = self.parked.take()
@@ -405,44 +367,39 @@ impl Driven for ClientDriver {
         }
     }
 
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
-        self.core.handle_datagram(now, from, datagram);
-        if self.closing {
-            // The core finishes a close when its CLOSE is acknowledged, but checks that only in
-            // handle_timeout, and its poll_timeout does not ask for a call when the ACK arrives;
-            // a spurious call (harmless by the contract) ends the close without the linger wait.
-            self.core.handle_timeout(now);
-        }
+    fn on_event(&mut self, event: ClientEvent) -> bool {
+        ClientDriver::on_event(self, event)
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.core.poll_transmit(now, buf)
-    }
-
-    fn events(&mut self, _now: Instant) -> bool {
+    fn after_drain(&mut self) {
         // The output, the CLOSE of a dropped client included, was sent just before this call.
         if let Some(sent) = self.close_sent.take() {
             let _ = sent.try_send(());
         }
-        let mut called = false;
-        while let Some(event) = self.core.poll_event() {
-            called |= self.on_event(event);
-        }
         if self.core.is_closed() && !self.finished {
             self.finish();
         }
-        called
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout()
     }
 
     fn finished(&self) -> bool {
         self.finished
+    }
+}
+
+/// Where a request's caller waits.
+type RequestReply = Reply<Result<Message, RequestError>>;
+
+/// Where a flush's caller waits.
+type FlushReply = Reply<Result<(), FlushError>>;
+
+/// Wakes a waiting request or flush with its outcome.
+fn answer_waiter(routed: Routed<RequestReply, FlushReply>) {
+    match routed {
+        Routed::Request(reply, result) => {
+            let received = std::time::Instant::now();
+            answer(reply, result.map(|m| Message::from_core(m, received)));
+        }
+        Routed::Flush(reply, result) => answer(reply, result),
+        Routed::Other(_) | Routed::Nobody => {}
     }
 }

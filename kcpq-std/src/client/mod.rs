@@ -16,38 +16,36 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use kcpq_core::adapter::{DriverThread, REPLY_MARGIN};
 use kcpq_core::client::{
     Client as Core, ClientConfig, PublishError as CorePublishError,
-    SubscribeOptions as CoreSubscribeOptions,
+    SubscribeOptions as CoreSubscribeOptions, check_publish,
 };
 use kcpq_core::crypto::KeySet;
 use kcpq_core::proto::encode_headers;
-use kcpq_core::subject::{SubjectLimits, validate_subject};
+use kcpq_core::subject::SubjectLimits;
 
 use crate::clock::{Clock, os_seed};
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Link, LinkError, await_reply, deadline_after, link, reply};
+use crate::link::{Deadline, Link, LinkError, await_reply, deadline_after, link, reply};
 use crate::message::Message;
 use crate::queue::{OverflowPolicy, QueueLimits};
-use crate::subscription::{CallbackSubscription, Control, Inbox, Subscription};
+use crate::subscription::{CallbackSubscription, Inbox, Subscription};
 
 use command::Command;
 use driver::{ClientDriver, ConnectOutcome, Shared};
 
 pub use error::{
-    CloseError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
-    UnsubscribeError,
+    CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
+    SubscribeError, UnsubscribeError,
 };
 pub use event::Event;
 
-/// Default bound of every blocking call without its own timeout: 10 s.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default bound of commands queued from handles to the I/O thread: 1024. Publishing faster
-/// than the network makes `publish` wait for room (back-pressure), up to the timeout.
-pub const DEFAULT_COMMAND_CAPACITY: usize = 1024;
-/// Default bound of the event stream: 1024 events; beyond, new events are dropped and counted.
-pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+pub use kcpq_core::adapter::{
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+    DEFAULT_SLOW_CALLBACK,
+};
 
 /// How to connect. Start from [`ClientOptions::new`] and change fields.
 #[derive(Debug, Clone)]
@@ -61,11 +59,14 @@ pub struct ClientOptions {
     /// the default bound and overflow policy of subscription queues, other bounds.
     pub config: ClientConfig,
     /// The bound of blocking calls without their own timeout.
-    pub timeout: Duration,
+    pub operation_timeout: Duration,
     /// The bound of the command queue to the I/O thread.
     pub command_capacity: usize,
     /// The bound of the event stream.
     pub event_capacity: usize,
+    /// A callback subscription's call that takes longer is counted and reported
+    /// ([`Event::SlowCallback`]).
+    pub slow_callback: Duration,
 }
 
 impl ClientOptions {
@@ -75,9 +76,10 @@ impl ClientOptions {
             server: server.into(),
             keys,
             config: ClientConfig::default(),
-            timeout: DEFAULT_TIMEOUT,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            slow_callback: DEFAULT_SLOW_CALLBACK,
         }
     }
 }
@@ -134,19 +136,19 @@ struct Inner {
     events: Events<Event>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The I/O thread, so that a handle dropped on it does not wait for itself.
+    driver_thread: DriverThread,
     server: SocketAddr,
     server_name: String,
     client_name: String,
     timeout: Duration,
     close_linger: Duration,
+    /// The threshold of a slow callback.
+    slow_callback: Duration,
     subject_limits: SubjectLimits,
     queue_limits: QueueLimits,
     overflow: OverflowPolicy,
 }
-
-/// The longest a dropping thread waits for the I/O thread to send the CLOSE of a dropped
-/// client. Sending takes well under a millisecond; the bound covers a busy I/O thread.
-const CLOSE_SEND_WAIT: Duration = Duration::from_millis(200);
 
 impl Drop for Inner {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
@@ -155,19 +157,12 @@ impl Drop for Inner {
     /// dropping the last handle), where waiting would only delay the CLOSE.
     fn drop(&mut self) {
         let (sent, wait) = std::sync::mpsc::sync_channel(1);
-        if !self.link.try_send(Command::Dropped { sent }) {
-            // Closed already, or the queue is full: the I/O thread closes once every handle
-            // is gone.
-            return;
-        }
-        let on_io_thread = self
-            .thread
-            .lock()
-            .ok()
-            .and_then(|t| t.as_ref().map(|h| h.thread().id()))
-            == Some(std::thread::current().id());
-        if !on_io_thread {
-            let _ = wait.recv_timeout(CLOSE_SEND_WAIT);
+        // Refused when closed already, or when the queue is full: the I/O thread closes once
+        // every handle is gone.
+        if self.link.try_send(Command::Dropped { sent })
+            && let Some(bound) = self.driver_thread.close_send_wait()
+        {
+            let _ = wait.recv_timeout(bound);
         }
     }
 }
@@ -212,7 +207,7 @@ impl Client {
         });
         let io_shared = Arc::clone(&shared);
         let clock = Clock::start();
-        let connect_wait = options.config.handshake.connect_timeout + options.timeout;
+        let connect_wait = options.config.handshake.connect_timeout + options.operation_timeout;
         let subject_limits = options.config.subject_limits;
         let close_linger = options.config.close_linger;
         let queue_limits = options.config.subscription_limits;
@@ -226,9 +221,14 @@ impl Client {
         );
         let (connect_tx, connect_rx) = reply();
         let mut driver = ClientDriver::new(core, commands, connect_tx, sink, Arc::clone(&shared));
+        let driver_thread = DriverThread::default();
+        let recorder = driver_thread.clone();
         let thread = std::thread::Builder::new()
             .name("kcpq-client".to_owned())
-            .spawn(move || crate::driver::run(&mut driver, &io, &clock, &io_shared.turns))?;
+            .spawn(move || {
+                recorder.record();
+                crate::driver::run(&mut driver, &io, &clock, &io_shared.turns);
+            })?;
         let (server_name, client_name) =
             match await_reply(&connect_rx, deadline_after(connect_wait)) {
                 Ok(ConnectOutcome::Connected(s, c)) => (s, c),
@@ -240,9 +240,9 @@ impl Client {
                         ConnectOutcome::Connected(..) => unreachable!("matched above"),
                     });
                 }
-                Err(LinkError::TimedOut) => {
+                Err(LinkError::TimedOut(waited)) => {
                     let _ = link.try_send(Command::Close { reply: None });
-                    return Err(ConnectError::TimedOut);
+                    return Err(ConnectError::TimedOut(waited));
                 }
                 Err(LinkError::Closed) => {
                     let _ = thread.join();
@@ -255,11 +255,13 @@ impl Client {
                 events,
                 shared,
                 thread: Mutex::new(Some(thread)),
+                driver_thread,
                 server,
                 server_name,
                 client_name,
-                timeout: options.timeout,
+                timeout: options.operation_timeout,
                 close_linger,
+                slow_callback: options.slow_callback,
                 subject_limits,
                 queue_limits,
                 overflow,
@@ -347,11 +349,6 @@ impl Client {
         headers: &[(&str, &str)],
         payload: &[u8],
     ) -> Result<Option<Vec<u8>>, CorePublishError> {
-        let limits = &self.inner.subject_limits;
-        validate_subject(subject, limits)?;
-        if let Some(r) = reply {
-            validate_subject(r, limits)?;
-        }
         let encoded = if headers.is_empty() {
             None
         } else {
@@ -359,11 +356,14 @@ impl Client {
             encode_headers(headers.iter().copied(), &mut out)?;
             Some(out)
         };
-        let size = payload.len() + encoded.as_ref().map_or(0, Vec::len);
-        let max = self.max_payload();
-        if size > max {
-            return Err(CorePublishError::PayloadTooLarge { size, max });
-        }
+        check_publish(
+            &self.inner.subject_limits,
+            self.max_payload(),
+            subject,
+            reply,
+            encoded.as_deref(),
+            payload.len(),
+        )?;
         Ok(encoded)
     }
 
@@ -398,7 +398,7 @@ impl Client {
         };
         self.inner.link.send(command, deadline)?;
         // The core times the request out itself; the margin covers a busy I/O thread.
-        await_reply(&rx, deadline + Duration::from_millis(500))?
+        await_reply(&rx, deadline + REPLY_MARGIN)?
     }
 
     /// Subscribes to `filter` (`*` matches one token, `>` the rest), waiting for the server's
@@ -453,7 +453,7 @@ impl Client {
                 sid,
                 filter.to_owned(),
                 inbox,
-                Control::Client(inner.link.clone()),
+                Arc::new(inner.link.clone()),
                 inner.timeout,
             )),
             Ok(Err(e)) => Err(e),
@@ -474,7 +474,8 @@ impl Client {
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, SubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
-        CallbackSubscription::spawn(subscription, callback).map_err(|_| SubscribeError::Closed)
+        CallbackSubscription::spawn(subscription, self.inner.slow_callback, callback)
+            .map_err(|_| SubscribeError::Closed)
     }
 
     /// Waits until the server has processed everything sent before (the default timeout).
@@ -489,7 +490,7 @@ impl Client {
         self.inner
             .link
             .send(Command::Flush { timeout, reply: tx }, deadline)?;
-        await_reply(&rx, deadline + Duration::from_millis(500))?
+        await_reply(&rx, deadline + REPLY_MARGIN)?
     }
 
     /// Closes the connection (sending CLOSE and waiting for it to be acknowledged, at most
@@ -504,7 +505,7 @@ impl Client {
         let (tx, rx) = reply();
         match self.stop(Command::Close { reply: Some(tx) }, &rx, deadline) {
             Ok(()) | Err(LinkError::Closed) => Ok(()),
-            Err(LinkError::TimedOut) => Err(CloseError::TimedOut),
+            Err(LinkError::TimedOut(t)) => Err(CloseError::TimedOut(t)),
         }
     }
 
@@ -515,12 +516,12 @@ impl Client {
     /// subscriptions made meanwhile are dropped or refused.
     pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
         // The core closes at the latest after `timeout`, then lingers for the CLOSE's ACK.
-        let deadline = deadline_after(timeout + self.inner.close_linger + self.inner.timeout);
+        let deadline = deadline_after(timeout) + (self.inner.close_linger + self.inner.timeout);
         let (tx, rx) = reply();
         match self.stop(Command::Drain { timeout, reply: tx }, &rx, deadline) {
             Ok(()) => Ok(()),
             Err(LinkError::Closed) => Err(DrainError::Closed),
-            Err(LinkError::TimedOut) => Err(DrainError::TimedOut),
+            Err(LinkError::TimedOut(t)) => Err(DrainError::TimedOut(t)),
         }
     }
 
@@ -530,15 +531,15 @@ impl Client {
         &self,
         command: Command,
         rx: &std::sync::mpsc::Receiver<()>,
-        deadline: std::time::Instant,
+        deadline: Deadline,
     ) -> Result<(), LinkError> {
         let result = self.inner.link.send(command, deadline).and_then(|()| {
             match await_reply(rx, deadline) {
                 Ok(()) | Err(LinkError::Closed) => Ok(()),
-                Err(LinkError::TimedOut) => Err(LinkError::TimedOut),
+                Err(e @ LinkError::TimedOut(_)) => Err(e),
             }
         });
-        if result == Err(LinkError::TimedOut) {
+        if matches!(result, Err(LinkError::TimedOut(_))) {
             return result;
         }
         let thread = self

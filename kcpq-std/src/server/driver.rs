@@ -2,23 +2,22 @@
 //! subscriptions and requests, routes their messages and replies, and stops the core.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kcpq_core::Instant;
-use kcpq_core::client::{RequestFailure, RequestId};
+use kcpq_core::client::RequestId;
 use kcpq_core::server::{
     Server as Core, ServerEvent, ServerPublishError as CorePublishError, ServerStats,
-    ServerSubscribeError as CoreSubscribeError, SessionInfo, Transmit,
+    ServerSubscribeError as CoreSubscribeError, SessionInfo,
 };
 
 use super::error::ServerRequestError;
 use crate::driver::Driven;
 use crate::events::EventSink;
-use crate::link::{Commands, Reply, Taken, answer};
+use crate::link::{Commands, Deadline, Link, LinkError, Reply, Taken, answer};
 use crate::message::Message;
-use crate::subscription::Inbox;
+use crate::subscription::{Control, Inbox};
 
 /// What server handles ask of the I/O thread.
 #[derive(Debug)]
@@ -77,7 +76,8 @@ pub(crate) struct ServerDriver {
     commands: Commands<Command>,
     events: EventSink<ServerEvent>,
     subs: HashMap<u32, OwnerSub>,
-    requests: HashMap<RequestId, Reply<Result<Message, ServerRequestError>>>,
+    /// The owner's requests waiting for a reply, with their timeout.
+    requests: HashMap<RequestId, (Duration, Reply<Result<Message, ServerRequestError>>)>,
     waiters: Vec<Reply<()>>,
     finished: bool,
 }
@@ -184,7 +184,7 @@ impl ServerDriver {
                 timeout,
             ) {
                 Ok(id) => {
-                    self.requests.insert(id, reply);
+                    self.requests.insert(id, (timeout, reply));
                 }
                 Err(e) => answer(reply, Err(ServerRequestError::Refused(e))),
             },
@@ -205,18 +205,16 @@ impl ServerDriver {
         match event {
             ServerEvent::Message(m) => self.deliver(m),
             ServerEvent::Reply(id, m) => {
-                if let Some(reply) = self.requests.remove(&id) {
+                if let Some((_, reply)) = self.requests.remove(&id) {
                     answer(reply, Ok(Message::from_core(m, std::time::Instant::now())));
                 }
             }
             ServerEvent::RequestFailed(id, failure) => {
-                if let Some(reply) = self.requests.remove(&id) {
-                    let error = match failure {
-                        RequestFailure::NoResponders => ServerRequestError::NoResponders,
-                        RequestFailure::TimedOut => ServerRequestError::TimedOut,
-                        _ => ServerRequestError::Stopped,
-                    };
-                    answer(reply, Err(error));
+                if let Some((timeout, reply)) = self.requests.remove(&id) {
+                    answer(
+                        reply,
+                        Err(ServerRequestError::from_failure(failure, timeout)),
+                    );
                 }
             }
             other => self.events.push(other),
@@ -257,7 +255,7 @@ impl ServerDriver {
         for (_, entry) in self.subs.drain() {
             entry.inbox.close();
         }
-        for (_, reply) in self.requests.drain() {
+        for (_, (_, reply)) in self.requests.drain() {
             answer(reply, Err(ServerRequestError::Stopped));
         }
         for reply in self.waiters.drain(..) {
@@ -267,6 +265,12 @@ impl ServerDriver {
 }
 
 impl Driven for ServerDriver {
+    type Machine = kcpq_core::server::Server;
+
+    fn machine(&mut self) -> &mut kcpq_core::server::Server {
+        &mut self.core
+    }
+
     fn commands(&mut self, now: Instant) {
         self.commands.rearm();
         let mut taken = false;
@@ -288,34 +292,35 @@ impl Driven for ServerDriver {
         }
     }
 
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
-        self.core.handle_datagram(now, from, datagram);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.core.poll_transmit(now, buf)
-    }
-
-    fn events(&mut self, _now: Instant) -> bool {
-        while let Some(event) = self.core.poll_event() {
-            self.on_event(event);
-        }
-        if self.core.is_shut_down() && !self.finished {
-            self.finish();
-        }
+    fn on_event(&mut self, event: ServerEvent) -> bool {
+        ServerDriver::on_event(self, event);
         // Withdrawing an owner subscription only edits the index: no output to drain again.
         false
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout()
+    fn after_drain(&mut self) {
+        if self.core.is_shut_down() && !self.finished {
+            self.finish();
+        }
     }
 
     fn finished(&self) -> bool {
         self.finished
+    }
+}
+
+/// The server owner's subscriptions ask its I/O thread through its command link.
+impl Control for Link<Command> {
+    fn unsubscribe(
+        &self,
+        sid: u32,
+        after: Option<u64>,
+        deadline: Deadline,
+    ) -> Result<(), LinkError> {
+        self.send(Command::Unsubscribe { sid, after }, deadline)
+    }
+
+    fn try_unsubscribe(&self, sid: u32) {
+        let _ = self.try_send(Command::Unsubscribe { sid, after: None });
     }
 }

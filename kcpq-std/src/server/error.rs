@@ -45,66 +45,18 @@ impl From<LinkError> for QueryError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Closed => QueryError::Stopped,
-            LinkError::TimedOut => QueryError::TimedOut,
+            LinkError::TimedOut(_) => QueryError::TimedOut,
         }
     }
 }
 
-/// Why a publish by the server's owner (`Server::publish` and friends) failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerPublishError {
-    /// The core refused it: invalid subject, reply or headers, payload too large, no client by
-    /// that name, or the server is draining or shutting down.
-    #[error(transparent)]
-    Refused(#[from] kcpq_core::server::ServerPublishError),
-    /// The I/O thread did not answer within the timeout.
-    #[error("the server did not answer within the timeout")]
-    TimedOut,
-    /// The server has stopped.
-    #[error("the server has stopped")]
-    Stopped,
-}
-
-/// Why a subscription of the server's owner (`Server::subscribe` and friends) failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerSubscribeError {
-    /// The core refused it: invalid filter or queue group, or the subscription index is full.
-    #[error(transparent)]
-    Refused(#[from] kcpq_core::server::ServerSubscribeError),
-    /// The I/O thread did not answer within the timeout.
-    #[error("the server did not answer within the timeout")]
-    TimedOut,
-    /// The server has stopped.
-    #[error("the server has stopped")]
-    Stopped,
-}
-
-/// Why a request by the server's owner (`Server::request` and friends) got no reply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerRequestError {
-    /// The core refused it: invalid subject or headers, payload too large, no client by that
-    /// name, too many requests outstanding, or the server is draining or shutting down.
-    #[error(transparent)]
-    Refused(#[from] kcpq_core::server::ServerPublishError),
-    /// Nobody subscribes to the subject (or the named client does not).
-    #[error("no responders: nobody subscribes to the request subject")]
-    NoResponders,
-    /// No reply within the timeout.
-    #[error("request timed out")]
-    TimedOut,
-    /// The server stopped before a reply came.
-    #[error("the server has stopped")]
-    Stopped,
-}
+pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 
 impl From<LinkError> for ServerPublishError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Closed => ServerPublishError::Stopped,
-            LinkError::TimedOut => ServerPublishError::TimedOut,
+            LinkError::TimedOut(t) => ServerPublishError::TimedOut(t),
         }
     }
 }
@@ -113,7 +65,7 @@ impl From<LinkError> for ServerSubscribeError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Closed => ServerSubscribeError::Stopped,
-            LinkError::TimedOut => ServerSubscribeError::TimedOut,
+            LinkError::TimedOut(t) => ServerSubscribeError::TimedOut(t),
         }
     }
 }
@@ -122,7 +74,7 @@ impl From<LinkError> for ServerRequestError {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Closed => ServerRequestError::Stopped,
-            LinkError::TimedOut => ServerRequestError::TimedOut,
+            LinkError::TimedOut(t) => ServerRequestError::TimedOut(t),
         }
     }
 }

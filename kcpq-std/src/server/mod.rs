@@ -16,7 +16,7 @@ use kcpq_core::server::{Server as Core, ServerConfig, ServerEvent, ServerStats, 
 use crate::clock::{Clock, os_seed};
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Link, LinkError, await_reply, deadline_after, link, reply};
+use crate::link::{Deadline, Link, LinkError, await_reply, deadline_after, link, reply};
 
 use driver::ServerDriver;
 
@@ -164,15 +164,15 @@ impl Server {
         &self,
         command: Command,
         rx: &std::sync::mpsc::Receiver<()>,
-        deadline: std::time::Instant,
+        deadline: Deadline,
     ) -> Result<(), ShutdownError> {
         match self.link.send(command, deadline) {
             Ok(()) => match await_reply(rx, deadline) {
                 Ok(()) | Err(LinkError::Closed) => {}
-                Err(LinkError::TimedOut) => return Err(ShutdownError::TimedOut),
+                Err(LinkError::TimedOut(_)) => return Err(ShutdownError::TimedOut),
             },
             Err(LinkError::Closed) => {}
-            Err(LinkError::TimedOut) => return Err(ShutdownError::TimedOut),
+            Err(LinkError::TimedOut(_)) => return Err(ShutdownError::TimedOut),
         }
         let thread = self
             .thread

@@ -16,7 +16,7 @@ use super::{QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, Serve
 use crate::client::SubscribeOptions;
 use crate::link::{await_reply, deadline_after, reply};
 use crate::message::Message;
-use crate::subscription::{CallbackSubscription, Control, Inbox, Subscription};
+use crate::subscription::{CallbackSubscription, Inbox, Subscription};
 
 /// Encodes `headers` (none: `None`).
 fn encoded(headers: &[(&str, &str)]) -> Result<Option<Vec<u8>>, CorePublishError> {
@@ -137,7 +137,7 @@ impl Server {
                 sid,
                 filter.to_owned(),
                 inbox,
-                Control::Server(self.link.clone()),
+                Arc::new(self.link.clone()),
                 timeout,
             )),
             Ok(Err(e)) => Err(e.into()),
@@ -157,8 +157,12 @@ impl Server {
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, ServerSubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
-        CallbackSubscription::spawn(subscription, callback)
-            .map_err(|_| ServerSubscribeError::Stopped)
+        CallbackSubscription::spawn(
+            subscription,
+            kcpq_core::adapter::DEFAULT_SLOW_CALLBACK,
+            callback,
+        )
+        .map_err(|_| ServerSubscribeError::Stopped)
     }
 
     /// Sends a request to everyone on `subject` and waits up to `timeout` for the first reply.
@@ -206,6 +210,6 @@ impl Server {
         };
         self.link.send(command, deadline)?;
         // The core times the request out itself; the margin covers a busy I/O thread.
-        await_reply(&rx, deadline + Duration::from_millis(500))?
+        await_reply(&rx, deadline + kcpq_core::adapter::REPLY_MARGIN)?
     }
 }

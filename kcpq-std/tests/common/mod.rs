@@ -28,7 +28,7 @@ pub fn options(server_addr: impl ToString, name: &str) -> ClientOptions {
     config.name = name.to_owned();
     config.handshake.connect_timeout = Duration::from_secs(3);
     options.config = config;
-    options.timeout = WAIT;
+    options.operation_timeout = WAIT;
     options
 }
 

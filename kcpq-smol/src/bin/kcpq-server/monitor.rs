@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use kcpq_smol::core::kcp::KcpStats;
 use kcpq_smol::core::server::ServerStats;
-use kcpq_smol::{ClientInfo, ServerHandle, Spawner, with_timeout};
+use kcpq_smol::{ServerHandle, SessionInfo, Spawner, with_timeout};
 use serde_json::json;
 use smol::net::{TcpListener, TcpStream};
 
@@ -104,7 +104,7 @@ async fn route(
             Ok(stats) => ("200 OK", JSON, varz(&stats, server.local_addr(), started)),
             Err(_) => unavailable,
         },
-        "/connz" => match server.clients().await {
+        "/connz" => match server.sessions().await {
             Ok(clients) => ("200 OK", JSON, connz(&clients)),
             Err(_) => unavailable,
         },
@@ -273,7 +273,7 @@ fn varz(stats: &ServerStats, addr: SocketAddr, started: SystemTime) -> String {
     serde_json::Value::Object(object).to_string()
 }
 
-fn connz(clients: &[ClientInfo]) -> String {
+fn connz(clients: &[SessionInfo]) -> String {
     let now = SystemTime::now();
     let connections: Vec<_> = clients
         .iter()

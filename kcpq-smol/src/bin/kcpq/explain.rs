@@ -6,7 +6,7 @@ use kcpq_smol::{FlushError, PublishError, RequestError, SubscribeError};
 /// A publish (or the reply `kcpq reply` sends) to `subject` failed.
 pub(crate) fn publish(error: &PublishError, subject: &str) -> String {
     match error {
-        PublishError::Refused(refusal) => refused(refusal, "publish to", subject),
+        PublishError::Invalid(refusal) => refused(refusal, "publish to", subject),
         other => format!("cannot publish to {subject}: {other}"),
     }
 }
@@ -14,12 +14,12 @@ pub(crate) fn publish(error: &PublishError, subject: &str) -> String {
 /// A request to `subject` failed.
 pub(crate) fn request(error: &RequestError, subject: &str) -> String {
     match error {
-        RequestError::Refused(refusal) => refused(refusal, "send a request to", subject),
-        RequestError::NoResponders(_) => format!(
+        RequestError::Invalid(refusal) => refused(refusal, "send a request to", subject),
+        RequestError::NoResponders => format!(
             "no responders: nobody subscribes to {subject}; start one, e.g. kcpq reply {subject} \
              --command PROG"
         ),
-        RequestError::TimedOut { timeout, .. } => format!(
+        RequestError::TimedOut(timeout) => format!(
             "no reply on {subject} within {timeout:?}: the responder is slow or gone; raise \
              --timeout to wait longer"
         ),

@@ -82,7 +82,7 @@ pub(crate) async fn run(client: &Client, args: ReplyArgs) -> Result<(), String> 
         let outcome = match answer.to(&request.payload).await {
             Ok(body) => match client.publish(reply_to, body).await {
                 Ok(()) => Ok(()),
-                Err(PublishError::Refused(refusal @ Refusal::PayloadTooLarge { .. })) => {
+                Err(PublishError::Invalid(refusal @ Refusal::PayloadTooLarge { .. })) => {
                     Err(format!("the reply is too big: {refusal}"))
                 }
                 Err(e) => return Err(explain::publish(&e, reply_to)),

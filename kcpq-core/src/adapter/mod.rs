@@ -1,0 +1,45 @@
+//! What every runtime adapter (kcpq-smol, kcpq-std) shares around the core [`Client`]: the
+//! defaults of its options, the errors of its operations and the events it reports, so that a
+//! caller switching adapters keeps the same behaviour and matches the same errors and events.
+//!
+//! [`Client`]: crate::client::Client
+
+mod callback;
+mod dropped;
+mod errors;
+mod event;
+mod server_errors;
+mod waiters;
+
+use std::time::Duration;
+
+pub use callback::{DEFAULT_SLOW_CALLBACK, SlowCallbacks};
+pub use dropped::{CLOSE_SEND_WAIT, DriverThread};
+pub use errors::{
+    CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
+    SubscribeError, UnsubscribeError,
+};
+pub use event::Event;
+pub use server_errors::{ServerPublishError, ServerRequestError, ServerSubscribeError};
+pub use waiters::{Routed, Waiters};
+
+/// Default bound of every call that waits for the driver or the server without a timeout of
+/// its own (subscribe, flush, a publish waiting for room in the command queue): 5 s.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default bound of commands waiting for the driver (task or thread): 512, two of the driver's
+/// bursts, so callers fill one while it applies the other. A full queue makes callers wait
+/// (back-pressure), within their operation timeout. Publishes leave this queue at once for the
+/// core's outbox (bounded in bytes), so a deeper queue adds latency, not throughput; and its
+/// slots are allocated when the client is made, which counts for processes with many clients.
+pub const DEFAULT_COMMAND_CAPACITY: usize = 512;
+
+/// Default bound of undelivered adapter events (connection changes, server errors,
+/// slow-consumer notices; messages travel in their subscriptions): 256; beyond it new events
+/// are dropped and counted or logged.
+pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+
+/// How much longer than the core's own deadline a caller waits for the driver's answer to a
+/// request or flush: 1 s. The core always ends them by their deadline; the margin only covers
+/// a busy driver, so that a stuck driver is reported as a timeout rather than a hang.
+pub const REPLY_MARGIN: Duration = Duration::from_secs(1);
