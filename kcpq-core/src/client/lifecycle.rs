@@ -20,6 +20,7 @@ impl Client {
             self.stats.dropped_foreign += 1;
             return;
         }
+        self.stats.wire_bytes_in += datagram.len() as u64;
         match &mut self.conn {
             Conn::Handshake(initiator) => {
                 initiator.handle_datagram(now, datagram);

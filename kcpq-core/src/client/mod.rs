@@ -123,6 +123,11 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Connection attempts that failed.
     pub failed_attempts: u64,
+    /// Bytes of every datagram received from the server, as UDP payloads.
+    pub wire_bytes_in: u64,
+    /// Bytes of every datagram sent, as UDP payloads: handshakes, ACKs and retransmissions
+    /// included.
+    pub wire_bytes_out: u64,
 }
 
 /// The KCPQ client, as a pure state machine.
@@ -596,6 +601,7 @@ impl Client {
         if let Some(farewell) = self.farewell.take() {
             let len = farewell.len().min(buf.len());
             buf[..len].copy_from_slice(&farewell[..len]);
+            self.stats.wire_bytes_out += len as u64;
             return Some(Transmit { destination, len });
         }
         let len = match &mut self.conn {
@@ -607,6 +613,7 @@ impl Client {
             Conn::AwaitInfo(session) | Conn::Closing(session, _) => session.poll_transmit(now, buf),
             Conn::Backoff(_) | Conn::Closed => None,
         }?;
+        self.stats.wire_bytes_out += len as u64;
         Some(Transmit { destination, len })
     }
 

@@ -326,6 +326,7 @@ impl Server {
     /// Handles one datagram from `from`. The buffer is decrypted in place.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         self.stats.datagrams_in += 1;
+        self.stats.wire_bytes_in += datagram.len() as u64;
         if is_handshake_packet(datagram) {
             self.handle_handshake(now, from, datagram);
             return;
@@ -522,6 +523,7 @@ impl Server {
             let len = bytes.len().min(buf.len());
             buf[..len].copy_from_slice(&bytes[..len]);
             self.stats.datagrams_out += 1;
+            self.stats.wire_bytes_out += len as u64;
             return Some(Transmit { destination, len });
         }
         while let Some(slot) = self.table.next_dirty() {
@@ -537,6 +539,7 @@ impl Server {
                     let destination = entry.session.peer();
                     self.table.requeue(slot);
                     self.stats.datagrams_out += 1;
+                    self.stats.wire_bytes_out += len as u64;
                     return Some(Transmit { destination, len });
                 }
                 None => self.table.settle(slot),

@@ -65,6 +65,11 @@ pub struct ServerStats {
     pub datagrams_in: u64,
     /// Datagrams sent.
     pub datagrams_out: u64,
+    /// Bytes of every datagram received, as UDP payloads: handshakes, ACKs, garbage included.
+    pub wire_bytes_in: u64,
+    /// Bytes of every datagram sent, as UDP payloads: handshakes, ACKs and retransmissions
+    /// included. With `bytes_out`, what the protocol costs on the wire.
+    pub wire_bytes_out: u64,
     /// Handshakes that did not complete (malformed, wrong key, expired half-open sessions),
     /// as counted by the handshake responder.
     pub handshake_failures: u64,

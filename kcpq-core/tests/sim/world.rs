@@ -51,6 +51,8 @@ pub struct World {
     pub steps: u64,
     /// Calls of `server.handle_timeout` (its wake-ups).
     pub server_wakeups: u64,
+    /// Bytes of the datagrams handed to the server, and of those it sent.
+    pub server_wire_bytes: (u64, u64),
     /// Client address -> index in `peers`.
     by_addr: HashMap<SocketAddr, usize>,
     /// Client deadlines, so a step touches only the clients that have work.
@@ -72,6 +74,7 @@ impl World {
             buf: vec![0u8; 65_536],
             steps: 0,
             server_wakeups: 0,
+            server_wire_bytes: (0, 0),
             by_addr: HashMap::new(),
             client_timers: BTreeSet::new(),
             armed: Vec::new(),
@@ -133,6 +136,7 @@ impl World {
 
     fn drain_server(&mut self) {
         while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
+            self.server_wire_bytes.1 += t.len as u64;
             self.net
                 .send(self.now, SERVER, t.destination, &self.buf[..t.len]);
         }
@@ -193,6 +197,7 @@ impl World {
         let mut touched = BTreeSet::new();
         while let Some(mut d) = self.net.deliver_due(self.now) {
             if d.to == SERVER {
+                self.server_wire_bytes.0 += d.data.len() as u64;
                 self.server.handle_datagram(self.now, d.from, &mut d.data);
             } else if let Some(&i) = self.by_addr.get(&d.to) {
                 self.peers[i]

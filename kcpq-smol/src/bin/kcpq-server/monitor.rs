@@ -180,6 +180,16 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
         ("in_datagrams", stats.datagrams_in, "Datagrams received."),
         ("out_datagrams", stats.datagrams_out, "Datagrams sent."),
         (
+            "in_wire_bytes",
+            stats.wire_bytes_in,
+            "Bytes of every datagram received (UDP payloads, handshakes and ACKs included).",
+        ),
+        (
+            "out_wire_bytes",
+            stats.wire_bytes_out,
+            "Bytes of every datagram sent (UDP payloads, ACKs and retransmissions included).",
+        ),
+        (
             "slow_consumers",
             d.slow_consumer,
             "Messages dropped for slow consumers.",
@@ -359,6 +369,8 @@ mod tests {
             "evicted_connections",
             "pending_bytes",
             "drops_server_pending_full",
+            "in_wire_bytes",
+            "out_wire_bytes",
         ] {
             assert_eq!(varz[name], json!(0), "/varz lacks {name}");
             assert!(metrics.contains(name), "/metrics lacks {name}");
