@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::event_loop::Owner;
 use crate::inbox::{Item, SubQueue};
 use crate::message::Message;
-use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits};
 
 /// The answer channel of one command (capacity one, used once).
 pub(crate) type Reply<T> = Sender<T>;
@@ -244,7 +244,11 @@ impl Driver {
             message,
             received: self.clock.std_instant(now),
         };
-        if entry.queue.push(item).first_of_burst() {
+        if entry
+            .queue
+            .push(item)
+            .is_some_and(PushOutcome::first_of_burst)
+        {
             let (_, dropped) = entry.queue.counts();
             self.emit(Event::SlowConsumer { sid, dropped });
         }
