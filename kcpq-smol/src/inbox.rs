@@ -1,12 +1,14 @@
 //! The inbound queue of one subscription: filled by the driver task, emptied by the
-//! [`Subscription`](crate::Subscription) stream. The bound and the overflow policy are the
-//! core's [`BoundedQueue`]; this module only adds the waker that connects it to the stream.
+//! [`Subscription`](crate::Subscription) stream. The bound, the overflow policy and the
+//! end-of-stream rule are the core's [`Inbox`]; this module only adds the task waker that
+//! connects it to the stream.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use kcpq_core::adapter::{Inbox, Next, TaskWaker};
 use kcpq_core::client::Message as CoreMessage;
-use kcpq_core::queue::{BoundedQueue, OverflowPolicy, PushOutcome, QueueLimits, Weighed};
+use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits, Weighed};
 
 /// A received message and when it was received.
 #[derive(Debug)]
@@ -21,68 +23,40 @@ impl Weighed for Item {
     }
 }
 
-#[derive(Debug)]
-struct State {
-    queue: BoundedQueue<Item>,
-    closed: bool,
-    waker: Option<Waker>,
-}
-
 /// One subscription's queue, shared by the driver and the stream.
 #[derive(Debug, Clone)]
-pub(crate) struct SubQueue(Arc<Mutex<State>>);
+pub(crate) struct SubQueue(Arc<Inbox<Item, TaskWaker>>);
 
 impl SubQueue {
     pub(crate) fn new(limits: QueueLimits, policy: OverflowPolicy) -> SubQueue {
-        SubQueue(Arc::new(Mutex::new(State {
-            queue: BoundedQueue::new(limits, policy),
-            closed: false,
-            waker: None,
-        })))
+        SubQueue(Arc::new(Inbox::new(limits, policy)))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock leaves plain data behind; keep using it.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Adds a message under the bound and policy, and wakes the reader.
-    pub(crate) fn push(&self, item: Item) -> PushOutcome {
-        let mut state = self.lock();
-        let outcome = state.queue.push(item);
-        if let Some(waker) = state.waker.take() {
-            waker.wake();
-        }
-        outcome
+    /// Adds a message under the bound and policy, and wakes the reader; `None` once closed.
+    pub(crate) fn push(&self, item: Item) -> Option<PushOutcome> {
+        self.0.push(item)
     }
 
     /// Ends the stream once what is queued has been read.
     pub(crate) fn close(&self) {
-        let mut state = self.lock();
-        state.closed = true;
-        if let Some(waker) = state.waker.take() {
-            waker.wake();
-        }
+        self.0.close();
     }
 
     /// The next message, `Ready(None)` once closed and empty.
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-        let mut state = self.lock();
-        if let Some(item) = state.queue.pop() {
-            return Poll::Ready(Some(item));
+        let mut state = self.0.lock();
+        match state.take_next() {
+            Next::Item(item) => Poll::Ready(Some(item)),
+            Next::Ended => Poll::Ready(None),
+            Next::Empty => {
+                self.0.waker().register(cx.waker());
+                Poll::Pending
+            }
         }
-        if state.closed {
-            return Poll::Ready(None);
-        }
-        state.waker = Some(cx.waker().clone());
-        Poll::Pending
     }
 
     /// Messages waiting and messages dropped so far.
     pub(crate) fn counts(&self) -> (usize, u64) {
-        let state = self.lock();
-        (state.queue.len(), state.queue.dropped())
+        (self.0.pending(), self.0.dropped())
     }
 }

@@ -7,99 +7,43 @@
 //! callback delays only its own subscription (its queue fills and the policy applies), never the
 //! I/O thread or other subscriptions.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use kcpq_core::adapter::{Event, SlowCallbacks, UnsubscribeError};
+use kcpq_core::adapter::{Event, Next, SlowCallbacks, UnsubscribeError};
 use kcpq_core::client::Sid;
 
 use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::link::{Deadline, LinkError, deadline_after};
 use crate::message::Message;
-use crate::queue::{BoundedQueue, OverflowPolicy, PushOutcome, QueueLimits};
 
-#[derive(Debug)]
-struct State {
-    queue: BoundedQueue<Message>,
-    closed: bool,
-}
+/// The queue of one subscription, filled by the I/O thread and emptied by the application:
+/// the core's inbox, its readers woken by a condition variable.
+pub(crate) type Inbox = kcpq_core::adapter::Inbox<Message, Condvar>;
 
-/// The queue of one subscription, filled by the I/O thread and emptied by the application.
-#[derive(Debug)]
-pub(crate) struct Inbox {
-    state: Mutex<State>,
-    ready: Condvar,
-}
-
-impl Inbox {
-    pub(crate) fn new(limits: QueueLimits, policy: OverflowPolicy) -> Arc<Inbox> {
-        Arc::new(Inbox {
-            state: Mutex::new(State {
-                queue: BoundedQueue::new(limits, policy),
-                closed: false,
-            }),
-            ready: Condvar::new(),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Queues a message; `None` if the application has closed the subscription.
-    pub(crate) fn push(&self, message: Message) -> Option<PushOutcome> {
-        let mut state = self.lock();
-        if state.closed {
-            return None;
+/// Waits for the next message of `inbox` until `deadline` (`None`: for ever).
+fn recv_until(inbox: &Inbox, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
+    let mut state = inbox.lock();
+    loop {
+        match state.take_next() {
+            Next::Item(m) => return Ok(m),
+            Next::Ended => return Err(RecvTimeoutError::Closed),
+            Next::Empty => {}
         }
-        let outcome = state.queue.push(message);
-        drop(state);
-        self.ready.notify_one();
-        Some(outcome)
-    }
-
-    /// Ends the stream: readers get what is queued, then `Closed`.
-    pub(crate) fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_all();
-    }
-
-    /// Messages its overflow policy dropped so far.
-    pub(crate) fn dropped(&self) -> u64 {
-        self.lock().queue.dropped()
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
-        let mut state = self.lock();
-        loop {
-            if let Some(m) = state.queue.pop() {
-                return Ok(m);
-            }
-            if state.closed {
-                return Err(RecvTimeoutError::Closed);
-            }
-            state = match deadline {
-                None => self
-                    .ready
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(RecvTimeoutError::Timeout);
-                    }
-                    self.ready
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
+        let ready = inbox.waker();
+        state = match deadline {
+            None => ready.wait(state).unwrap_or_else(PoisonError::into_inner),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(RecvTimeoutError::Timeout);
                 }
-            };
-        }
+                (ready.wait_timeout(state, left))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
     }
 }
 
@@ -124,8 +68,8 @@ pub(crate) trait Control: Send + Sync + std::fmt::Debug {
 
 /// A subscription: a blocking stream of the messages matching its filter.
 ///
-/// Messages wait in a bounded queue (see [`QueueLimits`], [`OverflowPolicy`]); dropping the
-/// handle unsubscribes. Iterating blocks for each message and ends when the subscription ends.
+/// Messages wait in a bounded queue (see [`QueueLimits`](crate::queue::QueueLimits),
+/// [`OverflowPolicy`](crate::queue::OverflowPolicy)); dropping the handle unsubscribes. Iterating blocks for each message and ends when the subscription ends.
 #[derive(Debug)]
 pub struct Subscription {
     sid: Sid,
@@ -164,32 +108,31 @@ impl Subscription {
 
     /// Waits for the next message; `Err` once the subscription has ended and its queue is empty.
     pub fn recv(&self) -> Result<Message, RecvError> {
-        self.inbox.recv_until(None).map_err(|_| RecvError)
+        recv_until(&self.inbox, None).map_err(|_| RecvError)
     }
 
     /// Waits up to `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
-        self.inbox.recv_until(Some(deadline_after(timeout).at))
+        recv_until(&self.inbox, Some(deadline_after(timeout).at))
     }
 
     /// The next message if one is waiting.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
-        let mut state = self.inbox.lock();
-        match state.queue.pop() {
-            Some(m) => Ok(m),
-            None if state.closed => Err(TryRecvError::Closed),
-            None => Err(TryRecvError::Empty),
+        match self.inbox.try_next() {
+            Next::Item(m) => Ok(m),
+            Next::Ended => Err(TryRecvError::Closed),
+            Next::Empty => Err(TryRecvError::Empty),
         }
     }
 
     /// Messages waiting in the queue.
     pub fn pending(&self) -> usize {
-        self.inbox.lock().queue.len()
+        self.inbox.pending()
     }
 
     /// Messages dropped by the queue's overflow policy so far.
     pub fn dropped(&self) -> u64 {
-        self.inbox.lock().queue.dropped()
+        self.inbox.dropped()
     }
 
     /// Ends the subscription once it has received `count` messages in total since it started
@@ -252,7 +195,7 @@ impl CallbackSubscription {
         let thread = std::thread::Builder::new()
             .name(format!("kcpq-sub-{}", subscription.sid))
             .spawn(move || {
-                while let Ok(message) = reader.recv_until(None) {
+                while let Ok(message) = recv_until(&reader, None) {
                     let started = Instant::now();
                     callback(message);
                     if let Some(event) = record.record(started.elapsed()) {

@@ -1,6 +1,7 @@
 //! What every runtime adapter (kcpq-smol, kcpq-std) shares around the core [`Client`]: the
-//! defaults of its options, the errors of its operations and the events it reports, so that a
-//! caller switching adapters keeps the same behaviour and matches the same errors and events.
+//! defaults of its options, the errors of its operations, the events it reports and each
+//! subscription's [`Inbox`], so that a caller switching adapters keeps the same behaviour and
+//! matches the same errors and events.
 //!
 //! [`Client`]: crate::client::Client
 
@@ -8,6 +9,7 @@ mod callback;
 mod dropped;
 mod errors;
 mod event;
+mod inbox;
 mod server_errors;
 mod waiters;
 
@@ -20,6 +22,7 @@ pub use errors::{
     SubscribeError, UnsubscribeError,
 };
 pub use event::Event;
+pub use inbox::{Inbox, InboxState, Next, TaskWaker, Wake};
 pub use server_errors::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 pub use waiters::{Routed, Waiters};
 

@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::event_loop::Owner;
 use crate::inbox::{Item, SubQueue};
 use crate::message::Message;
-use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits};
 
 /// The answer channel of one command (capacity one, used once).
 pub(crate) type Reply<T> = Sender<T>;
@@ -33,6 +33,9 @@ type RequestReply = Reply<Result<Message, RequestError>>;
 
 /// Where a flush's caller waits.
 type FlushReply = Reply<Result<(), FlushError>>;
+
+/// Where a subscribe's caller waits: for the subscription and its queue.
+type SubscribeReply = Reply<Result<(Sid, SubQueue), SubscribeError>>;
 
 /// The driver's side of a dropped client's wait: told once the CLOSE was handed to the socket.
 type CloseSent = std::sync::mpsc::SyncSender<()>;
@@ -118,22 +121,16 @@ pub(crate) struct HeadedRequest {
 pub(crate) struct Subscribe {
     pub(crate) filter: String,
     pub(crate) options: SubscribeOptions,
-    pub(crate) done: Reply<Result<(Sid, SubQueue), SubscribeError>>,
-}
-
-struct SubEntry {
-    queue: SubQueue,
-    /// Waiting for the server's OK.
-    confirm: Option<Reply<Result<(Sid, SubQueue), SubscribeError>>>,
+    pub(crate) done: SubscribeReply,
 }
 
 /// The state the driver task owns.
 pub(crate) struct Driver {
     pub(crate) core: Core,
     clock: Clock,
-    subs: HashMap<Sid, SubEntry>,
-    /// Requests and flushes waiting for the core's answer.
-    waiters: Waiters<RequestReply, FlushReply>,
+    subs: HashMap<Sid, SubQueue>,
+    /// Requests, flushes and subscribes waiting for the core's answer.
+    waiters: Waiters<RequestReply, FlushReply, SubscribeReply>,
     connect: Option<Reply<Result<Connected, ConnectError>>>,
     /// The last error the server sent before the session was ready (why it refused).
     refusal: Option<ServerError>,
@@ -191,13 +188,15 @@ impl Driver {
     }
 
     fn remove_sub(&mut self, sid: Sid) {
-        if let Some(entry) = self.subs.remove(&sid) {
-            entry.queue.close();
+        if let Some(queue) = self.subs.remove(&sid) {
+            queue.close();
         }
+        // A subscribe still waiting is not answered: its caller sees the driver let go.
+        self.waiters.cancel_subscribe(sid);
     }
 
-    /// Wakes a waiting request or flush with its outcome.
-    fn answer(&self, now: Instant, routed: Routed<RequestReply, FlushReply>) {
+    /// Wakes a waiting request, flush or subscribe with its outcome.
+    fn answer(&mut self, now: Instant, routed: Routed<RequestReply, FlushReply, SubscribeReply>) {
         match routed {
             Routed::Request(done, result) => {
                 let received = self.clock.std_instant(now);
@@ -206,17 +205,15 @@ impl Driver {
             Routed::Flush(done, result) => {
                 let _ = done.try_send(result);
             }
+            Routed::Subscribe(done, sid, result) => self.confirm(done, sid, result),
             Routed::Other(_) | Routed::Nobody => {}
         }
     }
 
     /// Everything ended: answers whatever still waits.
     pub(crate) fn finish(mut self) {
-        for (_, entry) in self.subs.drain() {
-            entry.queue.close();
-            if let Some(confirm) = entry.confirm {
-                let _ = confirm.try_send(Err(SubscribeError::Closed));
-            }
+        for (_, queue) in self.subs.drain() {
+            queue.close();
         }
         let now = self.clock.now();
         let answers: Vec<_> = self.waiters.close().collect();
@@ -237,15 +234,15 @@ impl Driver {
 
     fn on_message(&mut self, now: Instant, message: kcpq_core::client::Message) {
         let sid = message.sid;
-        let Some(entry) = self.subs.get(&sid) else {
+        let Some(queue) = self.subs.get(&sid) else {
             return;
         };
         let item = Item {
             message,
             received: self.clock.std_instant(now),
         };
-        if entry.queue.push(item).first_of_burst() {
-            let (_, dropped) = entry.queue.counts();
+        if queue.push(item).is_some_and(PushOutcome::first_of_burst) {
+            let (_, dropped) = queue.counts();
             self.emit(Event::SlowConsumer { sid, dropped });
         }
     }
@@ -296,14 +293,17 @@ impl Driver {
         }
     }
 
-    fn on_subscribed(&mut self, sid: Sid) {
-        let Some(entry) = self.subs.get_mut(&sid) else {
+    /// The server's answer (or the client's end) for a waiting subscribe.
+    fn confirm(&mut self, done: SubscribeReply, sid: Sid, result: Result<(), SubscribeError>) {
+        if let Err(error) = result {
+            self.remove_sub(sid);
+            let _ = done.try_send(Err(error));
+            return;
+        }
+        let Some(queue) = self.subs.get(&sid).cloned() else {
             return;
         };
-        let Some(confirm) = entry.confirm.take() else {
-            return;
-        };
-        if confirm.try_send(Ok((sid, entry.queue.clone()))).is_err() {
+        if done.try_send(Ok((sid, queue))).is_err() {
             // The caller stopped waiting (timeout or dropped future): undo the subscription.
             let _ = self.core.unsubscribe(sid, None);
             self.remove_sub(sid);
@@ -371,16 +371,12 @@ impl Owner for Driver {
                     let _ = connect.try_send(Err(error));
                 }
             }
-            ClientEvent::Subscribed(sid) => self.on_subscribed(sid),
+            // Nobody waits for these (any more).
+            ClientEvent::Subscribed(_) => {}
             ClientEvent::SubscribeFailed(sid, error) => {
-                if let Some(entry) = self.subs.remove(&sid) {
-                    entry.queue.close();
-                    match entry.confirm {
-                        Some(confirm) => {
-                            let _ = confirm.try_send(Err(SubscribeError::Refused(error)));
-                        }
-                        None => self.emit(Event::SubscriptionFailed { sid, error }),
-                    }
+                if let Some(queue) = self.subs.remove(&sid) {
+                    queue.close();
+                    self.emit(Event::SubscriptionFailed { sid, error });
                 }
             }
             ClientEvent::Message(message) => self.on_message(now, message),
@@ -444,11 +440,8 @@ impl Owner for Driver {
                     Ok(sid) => {
                         let limits = options.limits.unwrap_or(self.default_queue.0);
                         let policy = options.policy.unwrap_or(self.default_queue.1);
-                        let entry = SubEntry {
-                            queue: SubQueue::new(limits, policy),
-                            confirm: Some(done),
-                        };
-                        self.subs.insert(sid, entry);
+                        self.subs.insert(sid, SubQueue::new(limits, policy));
+                        self.waiters.subscribe(sid, done);
                     }
                     Err(e) => {
                         let _ = done.try_send(Err(e.into()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_channel::Sender;
 use bytes::Bytes;
 use kcpq_core::client::{RequestFailure, RequestId};
-use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits};
 use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
 use kcpq_core::{CloseReason, Instant};
 
@@ -161,7 +161,7 @@ impl Owner for Driver {
                         message,
                         received: self.clock.std_instant(now),
                     };
-                    if queue.push(item).first_of_burst() {
+                    if queue.push(item).is_some_and(PushOutcome::first_of_burst) {
                         log::warn!("a subscription of the server's owner is dropping messages");
                     }
                 }

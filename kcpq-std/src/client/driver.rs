@@ -56,9 +56,8 @@ pub(crate) struct ClientDriver {
     commands: Commands<Command>,
     parked: Option<Command>,
     subs: HashMap<Sid, SubEntry>,
-    pending_subs: HashMap<Sid, Reply<Result<Sid, SubscribeError>>>,
-    /// Requests and flushes waiting for the core's answer.
-    waiters: Waiters<RequestReply, FlushReply>,
+    /// Requests, flushes and subscribes waiting for the core's answer.
+    waiters: Waiters<RequestReply, FlushReply, SubscribeReply>,
     connect: Option<Reply<ConnectOutcome>>,
     close_waiters: Vec<Reply<()>>,
     /// A dropped client's last handle, waiting for its CLOSE to be sent.
@@ -82,7 +81,6 @@ impl ClientDriver {
             commands,
             parked: None,
             subs: HashMap::new(),
-            pending_subs: HashMap::new(),
             waiters: Waiters::default(),
             connect: Some(connect),
             close_waiters: Vec::new(),
@@ -126,7 +124,7 @@ impl ClientDriver {
             } => match self.core.subscribe_with(&filter, &options) {
                 Ok(sid) => {
                     self.subs.insert(sid, SubEntry { inbox });
-                    self.pending_subs.insert(sid, reply);
+                    self.waiters.subscribe(sid, reply);
                 }
                 Err(CoreSubscribeError::Closed) => answer(reply, Err(SubscribeError::Closed)),
                 Err(e) => answer(reply, Err(SubscribeError::Invalid(e))),
@@ -195,7 +193,7 @@ impl ClientDriver {
         if let Some(entry) = self.subs.remove(&sid) {
             entry.inbox.close();
         }
-        if let Some(reply) = self.pending_subs.remove(&sid) {
+        if let Some(reply) = self.waiters.cancel_subscribe(sid) {
             answer(reply, Err(SubscribeError::Closed));
         }
     }
@@ -204,6 +202,7 @@ impl ClientDriver {
     fn on_event(&mut self, event: ClientEvent) -> bool {
         let event = match self.waiters.route(event) {
             Routed::Other(event) => event,
+            Routed::Subscribe(reply, sid, result) => return self.confirmed(reply, sid, result),
             routed => {
                 answer_waiter(routed);
                 return false;
@@ -251,22 +250,11 @@ impl ClientDriver {
             }
             // Reported by `finish` once the core says it is closed.
             ClientEvent::Closed => {}
-            ClientEvent::Subscribed(sid) => {
-                if let Some(reply) = self.pending_subs.remove(&sid) {
-                    answer(reply, Ok(sid));
-                }
-                if self.subs.get(&sid).is_some_and(|e| e.inbox.is_closed()) {
-                    return self.withdraw(sid);
-                }
-            }
+            // Nobody waits for these (any more).
+            ClientEvent::Subscribed(sid) => return self.confirmed_unattended(sid),
             ClientEvent::SubscribeFailed(sid, error) => {
-                if let Some(entry) = self.subs.remove(&sid) {
-                    entry.inbox.close();
-                }
-                match self.pending_subs.remove(&sid) {
-                    Some(reply) => answer(reply, Err(SubscribeError::Refused(error))),
-                    None => self.events.push(Event::SubscriptionFailed { sid, error }),
-                }
+                self.end_refused(sid);
+                self.events.push(Event::SubscriptionFailed { sid, error });
             }
             ClientEvent::SlowConsumer { sid } => {
                 let dropped = self.core.stats().dropped_slow_consumer;
@@ -276,6 +264,36 @@ impl ClientDriver {
             other => log::debug!("client event not handled by kcpq-std: {other:?}"),
         }
         false
+    }
+
+    /// The server's answer to a waiting subscribe; returns whether the core's API was called.
+    fn confirmed(
+        &mut self,
+        reply: SubscribeReply,
+        sid: Sid,
+        result: Result<(), SubscribeError>,
+    ) -> bool {
+        if result.is_err() {
+            self.end_refused(sid);
+        }
+        answer(reply, result.map(|()| sid));
+        self.confirmed_unattended(sid)
+    }
+
+    /// A confirmed subscription whose handle is already gone is withdrawn; returns whether the
+    /// core's API was called.
+    fn confirmed_unattended(&mut self, sid: Sid) -> bool {
+        if self.subs.get(&sid).is_some_and(|e| e.inbox.is_closed()) {
+            return self.withdraw(sid);
+        }
+        false
+    }
+
+    /// The server refused `sid`: its stream ends.
+    fn end_refused(&mut self, sid: Sid) {
+        if let Some(entry) = self.subs.remove(&sid) {
+            entry.inbox.close();
+        }
     }
 
     /// Puts a message into its subscription's queue; returns whether the core's API was called.
@@ -308,9 +326,6 @@ impl ClientDriver {
         self.finished = true;
         for (_, entry) in self.subs.drain() {
             entry.inbox.close();
-        }
-        for (_, reply) in self.pending_subs.drain() {
-            answer(reply, Err(SubscribeError::Closed));
         }
         self.waiters.close().for_each(answer_waiter);
         if let Some(reply) = self.connect.take() {
@@ -392,14 +407,18 @@ type RequestReply = Reply<Result<Message, RequestError>>;
 /// Where a flush's caller waits.
 type FlushReply = Reply<Result<(), FlushError>>;
 
-/// Wakes a waiting request or flush with its outcome.
-fn answer_waiter(routed: Routed<RequestReply, FlushReply>) {
+/// Where a subscribe's caller waits.
+type SubscribeReply = Reply<Result<Sid, SubscribeError>>;
+
+/// Wakes a waiting request, flush or subscribe with its outcome.
+fn answer_waiter(routed: Routed<RequestReply, FlushReply, SubscribeReply>) {
     match routed {
         Routed::Request(reply, result) => {
             let received = std::time::Instant::now();
             answer(reply, result.map(|m| Message::from_core(m, received)));
         }
         Routed::Flush(reply, result) => answer(reply, result),
+        Routed::Subscribe(reply, sid, result) => answer(reply, result.map(|()| sid)),
         Routed::Other(_) | Routed::Nobody => {}
     }
 }

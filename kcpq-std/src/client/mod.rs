@@ -425,7 +425,7 @@ impl Client {
         let inner = &self.inner;
         let limits = options.limits.unwrap_or(inner.queue_limits);
         let policy = options.overflow.unwrap_or(inner.overflow);
-        let inbox = Inbox::new(limits, policy);
+        let inbox = Arc::new(Inbox::new(limits, policy));
         // The core's queue only holds what one turn of the I/O thread receives before it moves
         // it into the handle's queue; bounded at least as generously as the defaults, so the
         // policy drops in the handle's queue, where `Subscription::dropped` counts them.

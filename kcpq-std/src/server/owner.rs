@@ -121,7 +121,7 @@ impl Server {
     ) -> Result<Subscription, ServerSubscribeError> {
         let limits = options.limits.unwrap_or_default();
         let policy = options.overflow.unwrap_or_default();
-        let inbox = Inbox::new(limits, policy);
+        let inbox = Arc::new(Inbox::new(limits, policy));
         let timeout = options.timeout.unwrap_or(QUERY_TIMEOUT);
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
