@@ -1,7 +1,7 @@
 //! What the client does with each frame the server sends.
 
 use crate::Instant;
-use crate::proto::{DecodeError, ErrFrame, ErrorCode, Frame, Info, Msg};
+use crate::proto::{DecodeError, ErrFrame, ErrorCode, Frame, Info, Msg, MsgBegin};
 use crate::queue::PushOutcome;
 use crate::session::CloseReason;
 
@@ -42,6 +42,17 @@ impl Client {
             Frame::Info(info) => self.on_info(now, info),
             Frame::Msg(msg) => {
                 self.on_msg(msg);
+                None
+            }
+            Frame::MsgBegin(begin) => self.on_msg_begin(begin),
+            Frame::MsgPart { bytes } => self.on_msg_part(bytes),
+            Frame::MsgAbort => {
+                if self.open_message.take().is_none() {
+                    return Some(CloseReason::ProtocolViolation(
+                        "server sent MSG_ABORT with no message open".to_owned(),
+                    ));
+                }
+                self.stats.msgs_aborted += 1;
                 None
             }
             Frame::Ok { req_id } => {
@@ -112,14 +123,87 @@ impl Client {
         before_info.then(|| CloseReason::PeerClosed(err.message.to_owned()))
     }
 
-    /// Queues a message on its subscription, applying the subscription's bound and policy.
+    /// MSG_BEGIN: a message whose payload follows in MSG_PART frames (cut-through).
+    fn on_msg_begin(&mut self, begin: MsgBegin<'_>) -> Option<CloseReason> {
+        if self.open_message.is_some() {
+            return Some(CloseReason::ProtocolViolation(
+                "server sent MSG_BEGIN while another message was open".to_owned(),
+            ));
+        }
+        let payload_len = begin.payload_len as usize;
+        let size = payload_len + begin.headers.map_or(0, |h| h.as_bytes().len());
+        if size > self.max_payload {
+            return Some(CloseReason::ProtocolViolation(format!(
+                "server announced a message of {size} bytes, over its limit of {}",
+                self.max_payload
+            )));
+        }
+        let message = Message {
+            sid: begin.sid,
+            subject: begin.subject.to_owned(),
+            reply: begin.reply.map(str::to_owned),
+            raw_headers: begin.headers.map(|h| h.as_bytes().to_vec()),
+            payload: Vec::with_capacity(payload_len),
+        };
+        self.open_message = Some(Box::new(OpenMessage {
+            message,
+            payload_len,
+        }));
+        if payload_len == 0 {
+            self.complete_open_message();
+        }
+        None
+    }
+
+    /// MSG_PART: the open message's next payload bytes; the last completes it.
+    fn on_msg_part(&mut self, bytes: &[u8]) -> Option<CloseReason> {
+        let Some(open) = self.open_message.as_mut() else {
+            return Some(CloseReason::ProtocolViolation(
+                "server sent MSG_PART with no message open".to_owned(),
+            ));
+        };
+        let missing = open.payload_len - open.message.payload.len();
+        if bytes.len() > missing {
+            return Some(CloseReason::ProtocolViolation(format!(
+                "server sent {} bytes in MSG_PART where the open message lacks {missing}",
+                bytes.len()
+            )));
+        }
+        open.message.payload.extend_from_slice(bytes);
+        if bytes.len() == missing {
+            self.complete_open_message();
+        }
+        None
+    }
+
+    fn complete_open_message(&mut self) {
+        let Some(open) = self.open_message.take() else {
+            return;
+        };
+        let message = open.message;
+        let subject = message.subject.clone();
+        self.on_message(message.sid, &subject, false, move || message);
+    }
+
     fn on_msg(&mut self, msg: Msg<'_>) {
+        self.on_message(msg.sid, msg.subject, msg.no_responders, || owned(&msg));
+    }
+
+    /// Queues a message on its subscription, applying the subscription's bound and policy;
+    /// `message` builds the owned message once it is known to be wanted.
+    fn on_message(
+        &mut self,
+        sid: u32,
+        subject: &str,
+        no_responders: bool,
+        message: impl FnOnce() -> Message,
+    ) {
         self.stats.msgs_in += 1;
-        if msg.sid == INBOX_SID {
-            self.on_reply(msg);
+        if sid == INBOX_SID {
+            self.on_reply(subject, no_responders, message);
             return;
         }
-        let Some(sub) = self.subs.get_mut(&msg.sid) else {
+        let Some(sub) = self.subs.get_mut(&sid) else {
             self.stats.dropped_unknown += 1;
             return;
         };
@@ -132,28 +216,27 @@ impl Client {
             *n = n.saturating_sub(1);
             sub.ended = *n == 0;
         }
-        let outcome = sub.messages.push(owned(&msg));
+        let outcome = sub.messages.push(message());
         let ended_empty = sub.ended && sub.messages.is_empty();
         self.stats.dropped_slow_consumer += outcome.dropped() as u64;
         // One `Pending::Message` per queued message: a push that evicted older ones (drop-oldest)
         // did not make the queue longer.
         if matches!(outcome, PushOutcome::Queued { evicted: 0, .. }) {
-            self.events.push_back(Pending::Message(msg.sid));
+            self.events.push_back(Pending::Message(sid));
         }
         if outcome.first_of_burst() {
-            self.push_event(ClientEvent::SlowConsumer { sid: msg.sid });
+            self.push_event(ClientEvent::SlowConsumer { sid });
         }
-        if self.subs.get(&msg.sid).is_some_and(|s| s.ended) {
-            self.push_event(ClientEvent::Unsubscribed(msg.sid));
+        if self.subs.get(&sid).is_some_and(|s| s.ended) {
+            self.push_event(ClientEvent::Unsubscribed(sid));
         }
         if ended_empty {
-            self.subs.remove(&msg.sid);
+            self.subs.remove(&sid);
         }
     }
 
-    fn on_reply(&mut self, msg: Msg<'_>) {
-        let id = msg
-            .subject
+    fn on_reply(&mut self, subject: &str, no_responders: bool, message: impl FnOnce() -> Message) {
+        let id = subject
             .strip_prefix(self.inbox.as_str())
             .and_then(|rest| rest.strip_prefix('.'))
             .and_then(|token| token.parse::<u64>().ok());
@@ -162,15 +245,23 @@ impl Client {
             return;
         };
         self.request_deadlines.remove(&(deadline, id));
-        if msg.no_responders {
+        if no_responders {
             self.push_event(ClientEvent::RequestFailed(
                 RequestId(id),
                 RequestFailure::NoResponders,
             ));
         } else {
-            self.push_event(ClientEvent::Reply(RequestId(id), owned(&msg)));
+            self.push_event(ClientEvent::Reply(RequestId(id), message()));
         }
     }
+}
+
+/// A message arriving cut-through: its head from MSG_BEGIN, its payload so far.
+#[derive(Debug)]
+pub(super) struct OpenMessage {
+    message: Message,
+    /// The whole payload's length, from MSG_BEGIN (at most the server's max payload).
+    payload_len: usize,
 }
 
 fn owned(msg: &Msg<'_>) -> Message {

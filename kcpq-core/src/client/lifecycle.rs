@@ -162,6 +162,7 @@ impl Client {
             self.farewell = farewell;
         }
         self.fail_waiting();
+        self.open_message = None;
         self.sub_requests.clear();
         for sub in self.subs.values_mut() {
             sub.pending = None;

@@ -128,6 +128,9 @@ pub struct ClientStats {
     /// Bytes of every datagram sent, as UDP payloads: handshakes, ACKs and retransmissions
     /// included.
     pub wire_bytes_out: u64,
+    /// Cut-through messages the server abandoned mid-way (MSG_ABORT: their publisher stalled
+    /// or left); a message that still completed at the server came again whole.
+    pub msgs_aborted: u64,
 }
 
 /// The KCPQ client, as a pure state machine.
@@ -164,6 +167,8 @@ pub struct Client {
     next_ping: Option<Instant>,
     connect_req_id: u32,
     max_payload: usize,
+    /// The message arriving cut-through now (version 3), if any.
+    open_message: Option<Box<frames::OpenMessage>>,
     drain: Option<Drain>,
     /// The last datagram of a session the server closed (it acknowledges the server's CLOSE,
     /// so a server shutting down need not wait for its linger time); sent before anything else.
@@ -190,6 +195,7 @@ impl Client {
         Client {
             outbox: Outbox::new(config.max_outbox_bytes),
             max_payload: crate::proto::DEFAULT_MAX_PAYLOAD,
+            open_message: None,
             name: config.name.clone(),
             config,
             server,

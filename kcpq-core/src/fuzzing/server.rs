@@ -20,12 +20,12 @@ use crate::crypto::{
 };
 use crate::kcp::KcpConfig;
 use crate::proto::{
-    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, Headers, Info, Msg, PROTOCOL_VERSION,
-    Pub, Sub, SubFlags, Unsub, encode_headers,
+    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, Headers, Info, Msg, MsgBegin,
+    PROTOCOL_VERSION, Pub, Sub, SubFlags, Unsub, encode_headers,
 };
 use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::rng::{Rng, Seed};
-use crate::server::{Server, ServerConfig, ServerEvent, ServerStats};
+use crate::server::{CutThroughConfig, Server, ServerConfig, ServerEvent, ServerStats};
 use crate::session::Session;
 use crate::subject::{IndexConfig, SubjectLimits};
 
@@ -143,6 +143,14 @@ fn server_config(flags: u8) -> ServerConfig {
         shutdown_linger: Duration::from_millis(300),
         max_requests: 3,
         inbox_prefix: "_I".to_owned(),
+        // Payloads of 24 or 64 bytes and more (the limit is 128) go cut-through; stalls are
+        // aborted quickly, and few messages may be open at once.
+        cut_through: CutThroughConfig {
+            min_payload: Some(if flags & 16 == 0 { 64 } else { 24 }),
+            stall_timeout: Duration::from_millis(200),
+            max_duration: Duration::from_millis(600),
+            max_open: 1 + usize::from((flags >> 5) & 1),
+        },
         ..ServerConfig::default()
     }
 }
@@ -804,11 +812,19 @@ impl Harness {
                     request: flags & 2 != 0,
                     payload: &payload[..len],
                 });
-                let mut result = Ok(());
-                for _ in 0..count {
-                    result = session.write_frame(&frame);
+                if flags & 4 != 0 {
+                    // A publisher that stalls or dies mid-frame: only a prefix of it is sent.
+                    let mut bytes = Vec::new();
+                    frame.encode(&mut bytes);
+                    let cut = bytes.len() * usize::from(input.byte()) / 256;
+                    session.write_encoded(&bytes[..cut])
+                } else {
+                    let mut result = Ok(());
+                    for _ in 0..count {
+                        result = session.write_frame(&frame);
+                    }
+                    result
                 }
-                result
             }
             4 => session.write_frame(&Frame::Ping { req_id }),
             5 => session.write_frame(&Frame::Pong { req_id }),
@@ -821,8 +837,17 @@ impl Harness {
                 no_responders: false,
                 payload: b"m",
             })),
-            8 => session.write_frame(&match req_id % 3 {
+            8 => session.write_frame(&match req_id % 6 {
                 0 => Frame::Ok { req_id },
+                3 => Frame::MsgBegin(MsgBegin {
+                    sid: req_id,
+                    subject: "a",
+                    reply: None,
+                    headers: None,
+                    payload_len: req_id,
+                }),
+                4 => Frame::MsgPart { bytes: b"p" },
+                5 => Frame::MsgAbort,
                 1 => Frame::Err(ErrFrame {
                     req_id,
                     code: ErrorCode::Protocol,

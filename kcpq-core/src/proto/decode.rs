@@ -168,6 +168,24 @@ impl FrameDecoder {
         usize::try_from(u32::from_le_bytes(len)).unwrap_or(usize::MAX)
     }
 
+    /// The frame at the front while only part of it has arrived: its body bytes so far (type
+    /// byte first) and the whole body's announced length. `None` when no frame is under way, when
+    /// the front frame is whole (take it with [`next_frame`](Self::next_frame)), or while a
+    /// refused frame is skipped. Cut-through delivery reads a large PUB's head and payload here
+    /// before the frame is complete.
+    pub fn partial(&self) -> Option<(&[u8], usize)> {
+        if self.skip > 0 || self.buffered() < LEN_PREFIX {
+            return None;
+        }
+        let len = self.peek_len();
+        let have = self.buffered() - LEN_PREFIX;
+        if len > self.max_body || have >= len {
+            return None;
+        }
+        let body_start = self.start + LEN_PREFIX;
+        Some((&self.buf[body_start..self.end], len))
+    }
+
     /// The next whole frame, `None` if more bytes are needed, or an error for a refused frame
     /// (which is consumed, so calling again continues with the next one).
     #[must_use]
@@ -323,5 +341,36 @@ mod tests {
         }
         assert_eq!(frames, 1);
         assert!(dec.buf.len() < 100_000 + 2 * MAX_CHUNK);
+    }
+
+    #[test]
+    fn a_frame_under_way_is_shown_partially_until_it_is_whole() {
+        let payload = vec![5u8; 3000];
+        let frame = Frame::Pub(Pub {
+            subject: "v",
+            reply: None,
+            headers: None,
+            request: false,
+            payload: &payload,
+        });
+        let mut wire = Vec::new();
+        frame.encode(&mut wire);
+        let mut dec = FrameDecoder::new(10_000);
+        assert_eq!(dec.partial(), None);
+        dec.push(&wire[..2]);
+        assert_eq!(dec.partial(), None, "the length prefix is not there yet");
+        dec.push(&wire[2..1000]);
+        let (body, len) = dec.partial().expect("under way");
+        assert_eq!(len, wire.len() - LEN_PREFIX);
+        assert_eq!(body, &wire[LEN_PREFIX..1000]);
+        assert!(dec.next_frame().is_none());
+        dec.push(&wire[1000..]);
+        assert_eq!(dec.partial(), None, "whole: take it with next_frame");
+        assert_eq!(dec.next_frame(), Some(Ok(frame)));
+        // An oversize frame being skipped is not shown.
+        let mut small = FrameDecoder::new(100);
+        small.push(&wire[..1000]);
+        assert!(small.next_frame().unwrap().is_err());
+        assert_eq!(small.partial(), None);
     }
 }

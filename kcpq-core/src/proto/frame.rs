@@ -33,6 +33,14 @@ pub enum FrameType {
     Err = 10,
     /// Either way: the sender closes the session.
     Close = 11,
+    /// Server → client (version 3): the head of a message whose payload follows in MSG_PART
+    /// frames (cut-through delivery of a large message).
+    MsgBegin = 12,
+    /// Server → client (version 3): the next bytes of the open MSG_BEGIN's payload.
+    MsgPart = 13,
+    /// Server → client (version 3): the open MSG_BEGIN's message is abandoned; its bytes so far
+    /// are discarded.
+    MsgAbort = 14,
 }
 
 impl FrameType {
@@ -50,6 +58,9 @@ impl FrameType {
             9 => FrameType::Ok,
             10 => FrameType::Err,
             11 => FrameType::Close,
+            12 => FrameType::MsgBegin,
+            13 => FrameType::MsgPart,
+            14 => FrameType::MsgAbort,
             _ => return None,
         })
     }
@@ -271,6 +282,24 @@ pub struct Msg<'a> {
     pub payload: &'a [u8],
 }
 
+/// MSG_BEGIN: the head of a message for subscription `sid` whose payload follows, in order, in
+/// MSG_PART frames until `payload_len` bytes have come (or a MSG_ABORT ends it). At most one such
+/// message is open on a session's stream at a time; other frames, MSG included, may come between
+/// its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsgBegin<'a> {
+    /// The subscription it is for.
+    pub sid: u32,
+    /// The subject it was published on.
+    pub subject: &'a str,
+    /// The reply subject, if any.
+    pub reply: Option<&'a str>,
+    /// Headers, if any (whole: they are never split over parts).
+    pub headers: Option<Headers<'a>>,
+    /// The payload's length: the bytes the MSG_PART frames will carry in all.
+    pub payload_len: u32,
+}
+
 /// ERR: something went wrong with the frame `req_id` (0: with no particular frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrFrame<'a> {
@@ -324,6 +353,15 @@ pub enum Frame<'a> {
     Err(ErrFrame<'a>),
     /// See [`Close`].
     Close(Close<'a>),
+    /// See [`MsgBegin`].
+    MsgBegin(MsgBegin<'a>),
+    /// The next payload bytes of the open MSG_BEGIN.
+    MsgPart {
+        /// The bytes.
+        bytes: &'a [u8],
+    },
+    /// The open MSG_BEGIN's message is abandoned (its publisher stalled or left mid-message).
+    MsgAbort,
 }
 
 fn opt_str16_len(s: Option<&str>) -> usize {
@@ -360,6 +398,9 @@ impl<'a> Frame<'a> {
             Frame::Ok { .. } => FrameType::Ok,
             Frame::Err(_) => FrameType::Err,
             Frame::Close(_) => FrameType::Close,
+            Frame::MsgBegin(_) => FrameType::MsgBegin,
+            Frame::MsgPart { .. } => FrameType::MsgPart,
+            Frame::MsgAbort => FrameType::MsgAbort,
         }
     }
 
@@ -390,6 +431,11 @@ impl<'a> Frame<'a> {
             Frame::Ping { .. } | Frame::Pong { .. } | Frame::Ok { .. } => 4,
             Frame::Err(e) => 4 + 2 + str16_len(e.message),
             Frame::Close(c) => str16_len(c.reason),
+            Frame::MsgBegin(m) => {
+                4 + 1 + str16_len(m.subject) + opt_str16_len(m.reply) + headers_len(m.headers) + 4
+            }
+            Frame::MsgPart { bytes } => bytes.len(),
+            Frame::MsgAbort => 0,
         }
     }
 
@@ -468,6 +514,14 @@ impl<'a> Frame<'a> {
                 put_str16(out, e.message);
             }
             Frame::Close(c) => put_str16(out, c.reason),
+            Frame::MsgBegin(m) => {
+                put_u32(out, m.sid);
+                out.push(msg_flags(m.reply, m.headers, 0));
+                encode_message_head(out, m.subject, m.reply, m.headers);
+                put_u32(out, m.payload_len);
+            }
+            Frame::MsgPart { bytes } => return bytes,
+            Frame::MsgAbort => {}
         }
         &[]
     }
@@ -589,6 +643,20 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Frame<'_>, BodyError> {
             message: r.str16()?,
         }),
         FrameType::Close => Frame::Close(Close { reason: r.str16()? }),
+        FrameType::MsgBegin => {
+            let sid = r.u32()?;
+            let flags = MsgFlags(r.u8()?);
+            let (subject, reply, headers) = parse_message_head(&mut r, flags)?;
+            Frame::MsgBegin(MsgBegin {
+                sid,
+                subject,
+                reply,
+                headers,
+                payload_len: r.u32()?,
+            })
+        }
+        FrameType::MsgPart => return Ok(Frame::MsgPart { bytes: r.rest() }),
+        FrameType::MsgAbort => Frame::MsgAbort,
     };
     if !r.is_empty() {
         return Err(BodyError::TrailingBytes);
@@ -598,10 +666,21 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Frame<'_>, BodyError> {
 
 type MessageFields<'a> = (&'a str, Option<&'a str>, Option<Headers<'a>>, &'a [u8]);
 
+type MessageHead<'a> = (&'a str, Option<&'a str>, Option<Headers<'a>>);
+
 fn parse_message_fields(
     mut r: Reader<'_>,
     flags: MsgFlags,
 ) -> Result<MessageFields<'_>, BodyError> {
+    let (subject, reply, headers) = parse_message_head(&mut r, flags)?;
+    Ok((subject, reply, headers, r.rest()))
+}
+
+/// Subject, reply subject and headers: the fields between the flags and the payload.
+fn parse_message_head<'a>(
+    r: &mut Reader<'a>,
+    flags: MsgFlags,
+) -> Result<MessageHead<'a>, BodyError> {
     let subject = r.str16()?;
     let reply = if flags.has(MsgFlags::HAS_REPLY) {
         Some(r.str16()?)
@@ -613,7 +692,40 @@ fn parse_message_fields(
     } else {
         None
     };
-    Ok((subject, reply, headers, r.rest()))
+    Ok((subject, reply, headers))
+}
+
+/// Parses the head of a PUB from the first bytes of its body (type byte first), before the rest
+/// of its payload has arrived. Returns the PUB with an empty payload and the length of its head
+/// (the payload starts there), `Ok(None)` if `prefix` does not hold the whole head yet, or the
+/// error the whole frame will be refused with. `prefix` that is not a PUB gives `Ok(None)`.
+pub(crate) fn parse_pub_head(prefix: &[u8]) -> Result<Option<(Pub<'_>, usize)>, BodyError> {
+    let Some((&type_byte, rest)) = prefix.split_first() else {
+        return Ok(None);
+    };
+    if type_byte != FrameType::Pub as u8 {
+        return Ok(None);
+    }
+    let mut r = Reader::new(rest);
+    let parsed = (|| {
+        let flags = MsgFlags(r.u8()?);
+        let head = parse_message_head(&mut r, flags)?;
+        Ok::<_, BodyError>((flags, head))
+    })();
+    let (flags, (subject, reply, headers)) = match parsed {
+        Ok(parsed) => parsed,
+        Err(BodyError::Field(FieldError::Truncated)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let head_len = prefix.len() - r.rest().len();
+    let p = Pub {
+        subject,
+        reply,
+        headers,
+        request: flags.has(MsgFlags::REQUEST),
+        payload: &[],
+    };
+    Ok(Some((p, head_len)))
 }
 
 #[cfg(test)]
@@ -632,9 +744,9 @@ mod tests {
         let mut head = Vec::new();
         let tail = frame.encode_head(&mut head);
         match frame {
-            Frame::Pub(Pub { payload, .. }) | Frame::Msg(Msg { payload, .. }) => {
-                assert_eq!(tail, payload)
-            }
+            Frame::Pub(Pub { payload, .. })
+            | Frame::Msg(Msg { payload, .. })
+            | Frame::MsgPart { bytes: payload } => assert_eq!(tail, payload),
             _ => assert!(tail.is_empty()),
         }
         assert_eq!(head.len() + tail.len(), wire.len());
@@ -716,6 +828,23 @@ mod tests {
                 no_responders: false,
                 payload: b"job",
             }),
+            Frame::MsgBegin(MsgBegin {
+                sid: 9,
+                subject: "video.cam",
+                reply: Some("r"),
+                headers,
+                payload_len: 100_000,
+            }),
+            Frame::MsgBegin(MsgBegin {
+                sid: 10,
+                subject: "v",
+                reply: None,
+                headers: None,
+                payload_len: 0,
+            }),
+            Frame::MsgPart { bytes: b"part" },
+            Frame::MsgPart { bytes: &[] },
+            Frame::MsgAbort,
             Frame::Msg(Msg {
                 sid: 1,
                 subject: "_INBOX.abc.1",
@@ -766,5 +895,41 @@ mod tests {
             parse_body(&[5, MsgFlags::HAS_HEADERS, 1, 0, b'a', 1, 0, 0, 0, 9]),
             Err(BodyError::BadHeaders)
         );
+    }
+
+    #[test]
+    fn a_pub_head_is_parsed_from_the_first_bytes_of_its_frame() {
+        let mut h = Vec::new();
+        encode_headers([("k", "v")], &mut h).unwrap();
+        for (reply, headers) in [(None, None), (Some("_INBOX.x.1"), Some(&h[..]))] {
+            let payload = [7u8; 50];
+            let p = Pub {
+                subject: "video.cam",
+                reply,
+                headers: headers.map(|h| Headers::parse(h).unwrap()),
+                request: reply.is_some(),
+                payload: &payload,
+            };
+            let mut wire = Vec::new();
+            Frame::Pub(p).encode(&mut wire);
+            let body = &wire[LEN_PREFIX..];
+            let head_len = body.len() - payload.len();
+            for cut in 0..=body.len() {
+                let parsed = parse_pub_head(&body[..cut]).unwrap();
+                if cut < head_len {
+                    assert_eq!(parsed, None, "cut at {cut}");
+                } else {
+                    let (head, len) = parsed.expect("the head is there");
+                    assert_eq!(len, head_len);
+                    assert_eq!(head, Pub { payload: &[], ..p });
+                }
+            }
+        }
+        // Not a PUB: nothing to say; a bad headers block: the error the whole frame gets.
+        assert_eq!(parse_pub_head(&[FrameType::Msg as u8, 0]), Ok(None));
+        let mut bad = vec![FrameType::Pub as u8, MsgFlags::HAS_HEADERS, 1, 0, b'a'];
+        bad.extend_from_slice(&3u32.to_le_bytes());
+        bad.extend_from_slice(b"xyz");
+        assert_eq!(parse_pub_head(&bad), Err(BodyError::BadHeaders));
     }
 }

@@ -22,17 +22,20 @@ mod headers;
 mod wire;
 
 pub use decode::{DecodeError, FrameDecoder};
+pub(crate) use frame::parse_pub_head;
 pub use frame::{
-    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, FrameType, Info, Msg, MsgFlags, Pub,
-    Sub, SubFlags, Unsub,
+    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, FrameType, Info, Msg, MsgBegin,
+    MsgFlags, Pub, Sub, SubFlags, Unsub,
 };
 pub use headers::{HeaderError, Headers, HeadersIter, encode_headers};
 
 /// The protocol version this crate speaks, sent in CONNECT and INFO.
 ///
 /// Version 2 adds the client's ping interval to CONNECT and the error codes `Replaced` and
-/// `Evicted`; a server still accepts [`MIN_PROTOCOL_VERSION`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// `Evicted`. Version 3 adds cut-through delivery of large messages to the client (MSG_BEGIN,
+/// MSG_PART, MSG_ABORT); the server sends them only to clients that announced version 3. A
+/// server still accepts [`MIN_PROTOCOL_VERSION`].
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The oldest client protocol version a server accepts: version 1 clients announce no ping
 /// interval, so the server assumes the one it tells them in INFO.

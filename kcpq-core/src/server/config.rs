@@ -102,6 +102,39 @@ pub struct ServerConfig {
     pub max_requests: usize,
     /// Prefix of the inbox subject of the owner's requests (a random token follows).
     pub inbox_prefix: String,
+    /// Cut-through delivery of large messages to version 3 clients.
+    pub cut_through: CutThroughConfig,
+}
+
+/// Cut-through delivery: a large PUB is routed when its head has arrived and its payload is
+/// forwarded to subscribers as its bytes arrive (MSG_BEGIN, MSG_PART), instead of after its last
+/// byte. A frame of ~75 datagrams then crosses the server without waiting for all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CutThroughConfig {
+    /// Payloads of at least this many bytes go cut-through (`None`: off, every message is
+    /// received whole first). Default 16 KiB: a dozen datagrams.
+    pub min_payload: Option<usize>,
+    /// A message whose publisher sends none of its bytes for this long is aborted for its
+    /// cut-through recipients (MSG_ABORT); they get it whole if it completes. Default 1 s.
+    pub stall_timeout: Duration,
+    /// A message still incomplete this long after its head arrived is aborted the same way,
+    /// however steadily its bytes trickle in. Default 10 s.
+    pub max_duration: Duration,
+    /// Most messages open for cut-through at once, server-wide; a large message beyond it is
+    /// received whole first. Default 256.
+    pub max_open: usize,
+}
+
+impl Default for CutThroughConfig {
+    fn default() -> Self {
+        CutThroughConfig {
+            min_payload: Some(16 * 1024),
+            stall_timeout: Duration::from_secs(1),
+            max_duration: Duration::from_secs(10),
+            max_open: 256,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -130,6 +163,7 @@ impl Default for ServerConfig {
             shutdown_linger: DEFAULT_SHUTDOWN_LINGER,
             max_requests: DEFAULT_MAX_SERVER_REQUESTS,
             inbox_prefix: "_INBOX".to_owned(),
+            cut_through: CutThroughConfig::default(),
         }
     }
 }

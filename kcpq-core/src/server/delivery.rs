@@ -22,20 +22,15 @@ impl Server {
         let Some(entry) = self.table.get_mut(slot) else {
             return;
         };
+        let backlog = entry.backlog();
         let Some(sub) = entry.subs.get_mut(&msg.sid) else {
             return;
         };
         if sub.ended {
             return;
         }
-        let finished = match &mut sub.remaining {
-            Some(n) => {
-                *n = n.saturating_sub(1);
-                *n == 0
-            }
-            None => false,
-        };
-        let direct = sub.pending.is_empty() && entry.session.kcp().unsent_bytes() < watermark;
+        let finished = sub.count_down();
+        let direct = sub.pending.is_empty() && backlog < watermark;
         if direct && entry.session.write_frame(&Frame::Msg(*msg)).is_ok() {
             sub.stats.delivered += 1;
             self.stats.msgs_out += 1;
@@ -127,7 +122,7 @@ impl Server {
             return;
         };
         let mut finished = Vec::new();
-        while entry.session.kcp().unsent_bytes() < watermark {
+        while entry.backlog() < watermark {
             let Some(sid) = entry.ready.pop_front() else {
                 break;
             };

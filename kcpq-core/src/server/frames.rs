@@ -44,6 +44,9 @@ impl Server {
                 break;
             }
         }
+        if verdict.is_ok() {
+            self.advance_cut_through(now, slot, &decoder);
+        }
         if let Some(entry) = self.table.get_mut(slot) {
             entry.session.restore_decoder(decoder);
         }
@@ -72,7 +75,9 @@ impl Server {
                 Ok(())
             }
             (_, Frame::Pub(p)) => {
-                self.on_pub(slot, p);
+                if !self.finish_cut_through(now, slot, &p) {
+                    self.on_pub(slot, p);
+                }
                 Ok(())
             }
             (_, Frame::Ping { req_id }) => {
@@ -169,6 +174,7 @@ impl Server {
             .get_mut(slot)
             .expect("the caller checked the slot");
         entry.phase = Phase::Open;
+        entry.version = c.version;
         entry.name = name.clone();
         entry.no_echo = c.flags.no_echo();
         entry.instance = c.instance;
@@ -297,29 +303,34 @@ impl Server {
             self.stats.drops.draining += 1;
             return;
         }
-        let limits = &self.config.index.limits;
-        if let Err(e) = validate_subject(p.subject, limits) {
-            self.send_err(slot, 0, ErrorCode::InvalidSubject, &e.to_string());
-            return;
-        }
-        if let Some(reply) = p.reply
-            && let Err(e) = validate_subject(reply, limits)
-        {
-            let message = format!("reply subject: {e}");
-            self.send_err(slot, 0, ErrorCode::InvalidSubject, &message);
-            return;
-        }
         let size = p.payload.len() + p.headers.map_or(0, |h| h.as_bytes().len());
-        if size > self.config.max_payload {
-            let message = format!(
-                "payload of {size} bytes exceeds the limit of {}",
-                self.config.max_payload
-            );
-            self.send_err(slot, 0, ErrorCode::PayloadTooLarge, &message);
+        if let Some((code, message)) = self.publish_error(&p, size) {
+            self.send_err(slot, 0, code, &message);
             return;
         }
         self.stats.msgs_in += 1;
         self.stats.bytes_in += p.payload.len() as u64;
         self.route(Origin::Session(slot), Target::Everyone, &p);
+    }
+
+    /// Why a client's PUB (of `size` bytes, headers included) is refused, if it is.
+    pub(super) fn publish_error(&self, p: &Pub<'_>, size: usize) -> Option<(ErrorCode, String)> {
+        let limits = &self.config.index.limits;
+        if let Err(e) = validate_subject(p.subject, limits) {
+            return Some((ErrorCode::InvalidSubject, e.to_string()));
+        }
+        if let Some(reply) = p.reply
+            && let Err(e) = validate_subject(reply, limits)
+        {
+            return Some((ErrorCode::InvalidSubject, format!("reply subject: {e}")));
+        }
+        if size > self.config.max_payload {
+            let message = format!(
+                "payload of {size} bytes exceeds the limit of {}",
+                self.config.max_payload
+            );
+            return Some((ErrorCode::PayloadTooLarge, message));
+        }
+        None
     }
 }

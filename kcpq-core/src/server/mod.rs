@@ -6,6 +6,7 @@
 //! `poll_timeout`.
 
 mod config;
+mod cut_through;
 mod delivery;
 mod frames;
 mod owner;
@@ -31,11 +32,12 @@ use crate::session::{CloseReason, Received, Session};
 use crate::subject::{MatchResult, SubscriptionIndex};
 
 pub use config::{
-    DEFAULT_CONNECT_DEADLINE, DEFAULT_DEAD_AFTER, DEFAULT_MAX_EVENTS, DEFAULT_MAX_PAYLOAD,
-    DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_SERVER_REQUESTS,
-    DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION, DEFAULT_PING_INTERVAL,
-    DEFAULT_SHUTDOWN_LINGER, DEFAULT_SUBSCRIPTION_QUEUE_BYTES, DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES,
-    DuplicateNames, MIN_SILENCE_MARGIN, ServerConfig, ServerConfigError,
+    CutThroughConfig, DEFAULT_CONNECT_DEADLINE, DEFAULT_DEAD_AFTER, DEFAULT_MAX_EVENTS,
+    DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REPLIES,
+    DEFAULT_MAX_SERVER_REQUESTS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
+    DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_LINGER, DEFAULT_SUBSCRIPTION_QUEUE_BYTES,
+    DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES, DuplicateNames, MIN_SILENCE_MARGIN, ServerConfig,
+    ServerConfigError,
 };
 pub use owner::{ServerPublishError, ServerSubscribeError};
 pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
@@ -217,6 +219,9 @@ pub struct Server {
     /// The bound of each subscription queue.
     queue_limits: crate::queue::QueueLimits,
     shutdown: Option<Shutdown>,
+    /// Publishers whose large PUB is being forwarded cut-through now (at most
+    /// `cut_through.max_open`).
+    open_cuts: Vec<SlotId>,
 }
 
 impl Server {
@@ -243,6 +248,7 @@ impl Server {
             watermark: config.watermark(),
             queue_limits: config.queue_limits(),
             shutdown: None,
+            open_cuts: Vec::new(),
             responder: HandshakeResponder::new(keys, rng, config.responder.clone(), now),
             table: SessionTable::default(),
             index: SubscriptionIndex::new(config.index.clone()),
@@ -493,6 +499,7 @@ impl Server {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.responder.handle_timeout(now);
         self.expire_owner_requests(now);
+        self.expire_cut_throughs(now);
         self.advance_shutdown(now);
         while let Some(slot) = self.table.pop_expired(now) {
             let Some(entry) = self.table.get_mut(slot) else {
@@ -557,6 +564,7 @@ impl Server {
             self.responder.poll_timeout(),
             self.owner.next_deadline(),
             self.shutdown_deadline(),
+            self.cut_through_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -596,6 +604,7 @@ impl Server {
             // a refusal (duplicate name, unsupported version).
             self.flush_one(now, &mut entry.session);
         }
+        self.forget_cut_through(slot, entry.cut_out.take(), entry.cut_in.take());
         for (sid, sub) in &entry.subs {
             if !sub.ended {
                 self.index

@@ -28,25 +28,12 @@ impl Server {
     /// Delivers `p` to every matching subscription allowed by `target`. Returns how many
     /// subscriptions it was routed to. A request nobody listens to is answered at once.
     pub(super) fn route(&mut self, origin: Origin, target: Target, p: &Pub<'_>) -> usize {
-        let no_echo_slot = match origin {
-            Origin::Session(slot) if self.table.get(slot).is_some_and(|e| e.no_echo) => Some(slot),
-            _ => None,
-        };
-        let mut matches = std::mem::take(&mut self.matches);
-        let reachable = |slot: SlotId| Some(slot) != no_echo_slot && allowed(target, slot);
-        if no_echo_slot.is_some() || target != Target::Everyone {
-            // As in NATS, a queue group's message goes to a member the publish may reach: not
-            // the no_echo publisher's own, and only the target session's when there is one.
-            let eligible = |key: SubKey| reachable(split_key(key).0);
-            self.index
-                .match_eligible_into(p.subject, &eligible, &mut matches);
-        } else {
-            self.index.match_into(p.subject, &mut matches);
-        }
+        let reach = self.reach(origin, target);
+        let mut matches = self.match_reachable(&reach, p.subject);
         let mut listeners = 0usize;
         for key in matches.iter() {
             let (slot, sid) = split_key(key);
-            if !reachable(slot) {
+            if !reach.allows(slot) {
                 continue;
             }
             listeners += 1;
@@ -77,6 +64,42 @@ impl Server {
         listeners
     }
 
+    /// The subscriptions a publish on `subject` from `origin` reaches, chosen as [`route`]
+    /// would (queue groups pick their member now), appended to `out` without delivering.
+    ///
+    /// [`route`]: Server::route
+    pub(super) fn recipients(&mut self, origin: Origin, subject: &str, out: &mut Vec<SubKey>) {
+        let reach = self.reach(origin, Target::Everyone);
+        let matches = self.match_reachable(&reach, subject);
+        out.extend(matches.iter().filter(|&key| reach.allows(split_key(key).0)));
+        self.matches = matches;
+    }
+
+    fn reach(&self, origin: Origin, target: Target) -> Reach {
+        let no_echo = match origin {
+            Origin::Session(slot) if self.table.get(slot).is_some_and(|e| e.no_echo) => Some(slot),
+            _ => None,
+        };
+        Reach { no_echo, target }
+    }
+
+    /// The matches of `subject` (taken from the reused buffer: the caller puts it back). Plain
+    /// subscriptions match whatever `reach` says, so callers filter them with it; a queue
+    /// group's member is chosen among those `reach` allows.
+    fn match_reachable(&mut self, reach: &Reach, subject: &str) -> MatchResult<SubKey> {
+        let mut matches = std::mem::take(&mut self.matches);
+        if reach.no_echo.is_some() || reach.target != Target::Everyone {
+            // As in NATS, a queue group's message goes to a member the publish may reach: not
+            // the no_echo publisher's own, and only the target session's when there is one.
+            let eligible = |key: SubKey| reach.allows(split_key(key).0);
+            self.index
+                .match_eligible_into(subject, &eligible, &mut matches);
+        } else {
+            self.index.match_into(subject, &mut matches);
+        }
+        matches
+    }
+
     /// Tells the requester at once that nobody listens, on its own subscription to `reply`.
     fn answer_no_responders(
         &mut self,
@@ -104,9 +127,18 @@ impl Server {
     }
 }
 
-fn allowed(target: Target, slot: SlotId) -> bool {
-    match target {
-        Target::Everyone => true,
-        Target::Session(only) => slot == only,
+/// Whom one publish may reach: not a no_echo publisher's own session, and only the target's.
+struct Reach {
+    no_echo: Option<SlotId>,
+    target: Target,
+}
+
+impl Reach {
+    fn allows(&self, slot: SlotId) -> bool {
+        Some(slot) != self.no_echo
+            && match self.target {
+                Target::Everyone => true,
+                Target::Session(only) => slot == only,
+            }
     }
 }

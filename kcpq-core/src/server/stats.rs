@@ -79,6 +79,11 @@ pub struct ServerStats {
     pub pending_bytes: u64,
     /// Slow-consumer bursts (each reported once with an event and an ERR to the client).
     pub slow_consumers: u64,
+    /// Large messages forwarded cut-through (to at least one subscriber as their bytes came).
+    pub cut_through: u64,
+    /// Cut-through messages aborted (MSG_ABORT) because their publisher stalled, took too long
+    /// or left mid-message.
+    pub cut_through_aborted: u64,
     /// Drops by reason.
     pub drops: ServerDrops,
 }

@@ -10,6 +10,7 @@ use crate::Instant;
 use crate::crypto::SessionId;
 use crate::session::Session;
 
+use super::cut_through::{CutIn, CutOut};
 use super::delivery::QueuedFrame;
 use super::stats::SubscriptionStats;
 use crate::queue::BoundedQueue;
@@ -42,6 +43,19 @@ pub(crate) struct SubState {
     pub(crate) over_server_cap: bool,
 }
 
+impl SubState {
+    /// Counts one message routed to it against an `UNSUB` count; whether that was the last.
+    pub(crate) fn count_down(&mut self) -> bool {
+        match &mut self.remaining {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n == 0
+            }
+            None => false,
+        }
+    }
+}
+
 /// One live session and its broker state.
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -64,10 +78,25 @@ pub(crate) struct Slot {
     /// How often the client PINGs (announced in CONNECT, at most the server's interval; the
     /// server's until CONNECT).
     pub(crate) ping_interval: std::time::Duration,
+    /// The protocol version the client announced in CONNECT (0 until then).
+    pub(crate) version: u16,
+    /// What happens to the large PUB under way in this session's stream, once decided.
+    pub(crate) cut_out: Option<CutOut>,
+    /// The cut-through message open on this session's stream, from another session's PUB.
+    pub(crate) cut_in: Option<CutIn>,
     /// The deadline this slot is armed at in the timer set, if any.
     armed: Option<Instant>,
     /// Whether it is in the transmit queue.
     dirty: bool,
+}
+
+impl Slot {
+    /// Bytes this session's stream is behind: unsent bytes in KCP plus what an open cut-through
+    /// message still owes it. Messages go straight into the stream only while this is under
+    /// the low watermark.
+    pub(crate) fn backlog(&self) -> usize {
+        self.session.kcp().unsent_bytes() + self.cut_in.map_or(0, |c| c.owed)
+    }
 }
 
 /// Most PONGs one session may have waiting behind frames queued for it (a PONG waits until the
@@ -114,6 +143,9 @@ impl SessionTable {
             deferred_pongs: VecDeque::new(),
             instance: 0,
             ping_interval,
+            version: 0,
+            cut_out: None,
+            cut_in: None,
             armed: None,
             dirty: false,
         };
