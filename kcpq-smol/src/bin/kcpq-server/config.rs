@@ -40,6 +40,9 @@ pub(crate) struct FileConfig {
     /// At the session limit, evict the session silent the longest if it missed a PING
     /// (default true).
     pub(crate) evict_silent_when_full: Option<bool>,
+    /// Messages of at least this many payload bytes go cut-through (forwarded as their bytes
+    /// arrive); 0 turns it off (default 16384).
+    pub(crate) cut_through_min_bytes: Option<usize>,
     /// Time given to CLOSE frames at shutdown, in milliseconds.
     pub(crate) shutdown_linger_ms: Option<u64>,
     /// At SIGINT/SIGTERM, how long queued messages may still be delivered before the sessions
@@ -127,6 +130,9 @@ impl FileConfig {
         if let Some(evict) = self.evict_silent_when_full {
             config.evict_silent_when_full = evict;
         }
+        if let Some(min) = self.cut_through_min_bytes {
+            config.cut_through.min_payload = (min > 0).then_some(min);
+        }
         config
     }
 }
@@ -147,6 +153,16 @@ mod tests {
         let empty: FileConfig = toml::from_str("").expect("empty config");
         assert_eq!(empty.socket_offload, None);
         assert!(toml::from_str::<FileConfig>("socket_offload = \"no\"\n").is_err());
+    }
+
+    #[test]
+    fn cut_through_is_on_by_default_and_zero_turns_it_off() {
+        let default = FileConfig::default().server_config();
+        assert_eq!(default.cut_through.min_payload, Some(16 * 1024));
+        let file: FileConfig = toml::from_str("cut_through_min_bytes = 0\n").expect("valid");
+        assert_eq!(file.server_config().cut_through.min_payload, None);
+        let file: FileConfig = toml::from_str("cut_through_min_bytes = 4096\n").expect("valid");
+        assert_eq!(file.server_config().cut_through.min_payload, Some(4096));
     }
 
     #[test]

@@ -67,6 +67,10 @@ struct Args {
     /// client is sent CLOSE; 0 closes at once; a second signal always does [default: 5000].
     #[arg(long, value_name = "MS")]
     drain_timeout_ms: Option<u64>,
+    /// Messages of at least this many payload bytes are forwarded to subscribers as their
+    /// bytes arrive (cut-through) instead of once whole; 0 turns it off [default: 16384].
+    #[arg(long, value_name = "BYTES")]
+    cut_through_min_bytes: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -98,6 +102,7 @@ async fn run(args: Args, spawner: Spawner) -> Result<(), String> {
     file.server_name = args.name.or(file.server_name);
     file.drain_timeout_ms = args.drain_timeout_ms.or(file.drain_timeout_ms);
     file.duplicate_names = args.duplicate_names.or(file.duplicate_names);
+    file.cut_through_min_bytes = args.cut_through_min_bytes.or(file.cut_through_min_bytes);
     if args.no_udp_offload {
         file.socket_offload = Some(false);
     }

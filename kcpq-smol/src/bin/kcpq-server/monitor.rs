@@ -205,6 +205,16 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
             "Requests answered with no responders.",
         ),
         (
+            "cut_through_msgs",
+            stats.cut_through,
+            "Large messages forwarded cut-through, as their bytes arrived.",
+        ),
+        (
+            "cut_through_aborted",
+            stats.cut_through_aborted,
+            "Cut-through messages aborted (their publisher stalled or left mid-message).",
+        ),
+        (
             "drops_malformed_datagram",
             d.malformed_datagram,
             "Malformed datagrams dropped.",
