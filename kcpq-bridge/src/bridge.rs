@@ -218,6 +218,7 @@ impl Bridge {
                         counters.kcpq_to_kafka.clone(),
                     )));
                 }
+                bridge.tasks.push(tokio::spawn(renew_stale(sink.clone())));
                 bridge.sink = Some(sink);
             }
             if !config.kafka_in.is_empty() {
@@ -384,6 +385,18 @@ impl Drop for Bridge {
         }
         if let Some(inbound) = &self.inbound {
             inbound.task.abort();
+        }
+    }
+}
+
+/// Replaces the Kafka producer after a delivery timed out (see [`Sink::renew_if_stale`]).
+async fn renew_stale(sink: Arc<Sink>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticks.tick().await;
+        if sink.is_stale() {
+            let sink = sink.clone();
+            let _ = tokio::task::spawn_blocking(move || sink.renew_if_stale()).await;
         }
     }
 }

@@ -4,13 +4,19 @@
 //! **When full** (Kafka slow or down): a record that would pass the bound is dropped and counted
 //! (`queue_full`); the state change is logged once each way. Records already handed over are
 //! retried by librdkafka until `delivery_timeout_ms`, then counted as `failed`.
+//!
+//! **Renewed after a timeout.** A delivery that timed out marks the producer stale, and
+//! [`Sink::renew_if_stale`] replaces it with a new one (a new producer id): an idempotent
+//! producer whose broker lost its state (a broker without persistent storage restarted) stays
+//! stuck otherwise. The old producer's records are purged and counted as `failed`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use log::{info, warn};
+use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -24,6 +30,7 @@ struct SinkContext {
     health: Health,
     in_flight: Arc<AtomicU64>,
     counters: Arc<Direction>,
+    stale: Arc<AtomicBool>,
 }
 
 client_context!(SinkContext);
@@ -40,6 +47,12 @@ impl ProducerContext for SinkContext {
                 self.health.working();
             }
             Err((e, _)) => {
+                if matches!(
+                    e,
+                    KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)
+                ) {
+                    self.stale.store(true, Ordering::Relaxed);
+                }
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 self.health.problem(&format!("delivery failed: {e}"));
             }
@@ -58,7 +71,9 @@ pub(crate) struct Record<'a> {
 /// The producer and its bound.
 pub(crate) struct Sink {
     id: Arc<str>,
-    producer: ThreadedProducer<SinkContext>,
+    config: ClientConfig,
+    producer: RwLock<ThreadedProducer<SinkContext>>,
+    stale: Arc<AtomicBool>,
     bound: u64,
     in_flight: Arc<AtomicU64>,
     full: AtomicBool,
@@ -74,11 +89,6 @@ impl Sink {
         counters: Arc<Direction>,
         in_flight: Arc<AtomicU64>,
     ) -> KafkaResult<Sink> {
-        let context = SinkContext {
-            health: Health::new(id.clone(), "producer"),
-            in_flight: in_flight.clone(),
-            counters: counters.clone(),
-        };
         let mut config = super::base_config(kafka);
         // librdkafka's own queue is sized above the bridge's bound, so that the bound decides.
         let queue_kbytes = (kafka.max_in_flight_bytes / 1024 + 1024).min(2_097_151);
@@ -94,11 +104,14 @@ impl Sink {
             )
             .set("queue.buffering.max.kbytes", queue_kbytes.to_string())
             .set("queue.buffering.max.messages", "1000000");
-        let producer = super::with_properties(config, kafka)
-            .create_with_context::<_, ThreadedProducer<_>>(context)?;
+        let config = super::with_properties(config, kafka);
+        let stale = Arc::new(AtomicBool::new(false));
+        let producer = create(&config, &id, &in_flight, &counters, &stale)?;
         Ok(Sink {
             id,
-            producer,
+            config,
+            producer: RwLock::new(producer),
+            stale,
             bound: kafka.max_in_flight_bytes,
             in_flight,
             full: AtomicBool::new(false),
@@ -152,7 +165,8 @@ impl Sink {
         if let Some(key) = record.key {
             base = base.key(key);
         }
-        if let Err((e, _)) = self.producer.send(base) {
+        let producer = self.producer.read().unwrap_or_else(|e| e.into_inner());
+        if let Err((e, _)) = producer.send(base) {
             self.in_flight.fetch_sub(size as u64, Ordering::Relaxed);
             let counter = match &e {
                 KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge) => {
@@ -173,16 +187,55 @@ impl Sink {
             ) {
                 return;
             }
-            self.producer
+            producer
                 .context()
                 .health
                 .problem(&format!("refused a record for {}: {e}", record.topic));
         }
     }
 
+    /// Whether a delivery timed out since the producer was created.
+    pub(crate) fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the producer if a delivery timed out; blocks while the old one purges its
+    /// records (each counted as `failed`), about half a second.
+    pub(crate) fn renew_if_stale(&self) {
+        if !self.stale.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let counters = &self.counters;
+        match create(
+            &self.config,
+            &self.id,
+            &self.in_flight,
+            counters,
+            &self.stale,
+        ) {
+            Ok(fresh) => {
+                let old = std::mem::replace(
+                    &mut *self.producer.write().unwrap_or_else(|e| e.into_inner()),
+                    fresh,
+                );
+                warn!(
+                    "bridge {}: a kafka delivery timed out: producer replaced; records it held \
+                     are counted as failed",
+                    self.id
+                );
+                drop(old);
+            }
+            Err(e) => {
+                warn!("bridge {}: kafka producer not replaced: {e}", self.id);
+                self.stale.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Waits up to `timeout` for the records handed over to be acknowledged (or to fail).
     pub(crate) fn flush(&self, timeout: Duration) {
-        if let Err(e) = self.producer.flush(timeout) {
+        let producer = self.producer.read().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = producer.flush(timeout) {
             warn!(
                 "bridge {}: kafka flush at shutdown: {e}; {} bytes not acknowledged",
                 self.id,
@@ -190,4 +243,21 @@ impl Sink {
             );
         }
     }
+}
+
+/// A producer with `config` whose callbacks update the shared gauge and counters.
+fn create(
+    config: &ClientConfig,
+    id: &Arc<str>,
+    in_flight: &Arc<AtomicU64>,
+    counters: &Arc<Direction>,
+    stale: &Arc<AtomicBool>,
+) -> KafkaResult<ThreadedProducer<SinkContext>> {
+    let context = SinkContext {
+        health: Health::new(id.clone(), "producer"),
+        in_flight: in_flight.clone(),
+        counters: counters.clone(),
+        stale: stale.clone(),
+    };
+    config.create_with_context(context)
 }
