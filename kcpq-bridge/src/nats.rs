@@ -34,6 +34,9 @@ fn options(
     let mut options = async_nats::ConnectOptions::new()
         .name(&id)
         .max_reconnects(None)
+        // The first url that answers is used, in the order given (each bridge may list its
+        // nearest node first); the others, and the nodes the cluster announces, on failure.
+        .retain_servers_order()
         .subscription_capacity(capacity)
         .reconnect_delay_callback(retry_delay)
         .event_callback(move |event| {
@@ -87,11 +90,23 @@ pub(crate) async fn connect(
     capacity: usize,
     events: &broadcast::Sender<BridgeEvent>,
 ) -> async_nats::Client {
-    let urls = nats.url.to_vec();
+    // async-nats takes a list of addresses, not one comma-separated string.
+    let addrs: Vec<async_nats::ServerAddr> = nats
+        .url
+        .to_vec()
+        .iter()
+        .filter_map(|url| match url.parse() {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                warn!("bridge {id}: nats url {url:?} skipped: {e}");
+                None
+            }
+        })
+        .collect();
     let mut attempt = 0;
     loop {
         match options(id, nats, capacity, events)
-            .connect(urls.join(",").as_str())
+            .connect(addrs.clone())
             .await
         {
             Ok(client) => return client,
