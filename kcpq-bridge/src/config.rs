@@ -558,6 +558,28 @@ mod tests {
     }
 
     #[test]
+    fn the_kafka_example_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-kafka.toml");
+        let config = Config::load(&path).expect("a valid example");
+        assert!(config.nats.is_none());
+        assert_eq!(config.kafka_out.len(), 1);
+        assert_eq!(
+            config.kafka_out[0]
+                .topic
+                .render("sensors.temp.d7")
+                .as_deref(),
+            Ok("sensors-temp")
+        );
+        assert_eq!(
+            config.kafka_in[0]
+                .subject
+                .render("edge1-commands", Some(b"d7"))
+                .as_deref(),
+            Ok("cmd.d7")
+        );
+    }
+
+    #[test]
     fn bad_urls_ids_and_routes_are_refused() {
         let bad_url = SAMPLE.replace("kcp://127.0.0.1:4000", "udp://127.0.0.1:4000");
         assert!(matches!(

@@ -66,6 +66,15 @@ pub(super) use client_context;
 impl Health {
     /// A log line of librdkafka.
     pub(super) fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        // `[kafka.properties]` goes to both clients, so each warns about the other's
+        // properties: not a problem.
+        if facility == "CONFWARN" {
+            debug!(
+                "bridge {}: kafka {}: {facility} {message}",
+                self.id, self.role
+            );
+            return;
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
