@@ -1,20 +1,24 @@
-//! The running bridge: one KCPQ client, one NATS client, a task per route that takes messages
-//! from one side, and a task per direction that publishes them on the other.
+//! The running bridge: one KCPQ client, and as the routes need them a NATS client and a Kafka
+//! producer and consumer; a task per route that takes messages from one side, and a task per
+//! direction that publishes them on the other (towards Kafka, the producer is that task).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_lite::StreamExt;
-use kcpq_smol::keys::{KeyDiscoveryError, client_keys};
-use log::{debug, info, warn};
-use tokio::sync::{broadcast, mpsc};
+use log::{info, warn};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Side};
 use crate::counters::{Direction, Stats};
+use crate::kafka::inbound::{self, KafkaConsumer};
+use crate::kafka::{Sink, outbound};
+use crate::kcpq::{self, KeyDiscoveryError, SubscribeError};
 use crate::mapping::SubjectMap;
+use crate::nats;
+use crate::relay::{self, Pump};
 
 /// The header every forwarded message carries, once per bridge it crossed, naming the bridge.
 /// A bridge drops every message that already names it: see the crate documentation.
@@ -24,6 +28,8 @@ pub const ORIGIN_HEADER: &str = "Kcpq-Bridge-Origin";
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 /// Bound of undelivered [`BridgeEvent`]s per receiver; a slow receiver loses the oldest.
 const EVENT_CAPACITY: usize = 64;
+/// Bound of each wait of [`Bridge::shutdown`].
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// Why the bridge did not start.
 #[derive(Debug, thiserror::Error)]
@@ -32,14 +38,20 @@ pub enum StartError {
     /// No usable KCPQ key.
     #[error("kcpq key: {0}")]
     Keys(#[from] KeyDiscoveryError),
+    /// The bridge id cannot be part of a reply subject.
+    #[error("the bridge id {0:?} cannot be part of a subject")]
+    InvalidId(String),
     /// The KCPQ server refused a route's subscription.
     #[error("kcpq subscribe {filter:?}: {source}")]
     KcpqSubscribe {
         /// The filter.
         filter: String,
         /// The client's reason.
-        source: kcpq_smol::SubscribeError,
+        source: SubscribeError,
     },
+    /// librdkafka refused the Kafka settings (a `[kafka.properties]` entry, most often).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
     /// The NATS client refused a route's subscription.
     #[error("nats subscribe {filter:?}: {source}")]
     NatsSubscribe {
@@ -69,111 +81,243 @@ pub enum BridgeEvent {
 
 /// A message on its way to the other side.
 #[derive(Debug)]
-struct Outgoing {
-    subject: String,
-    headers: Vec<(String, String)>,
-    payload: Bytes,
+pub(crate) struct Outgoing {
+    pub(crate) subject: String,
+    pub(crate) reply: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) payload: Bytes,
 }
 
-/// A running bridge. Dropping it stops the forwarding; [`Bridge::shutdown`] also closes both
-/// connections cleanly.
-#[derive(Debug)]
-pub struct Bridge {
-    id: Arc<str>,
-    kcpq: kcpq_smol::Client,
-    nats: async_nats::Client,
+/// Whether a header `name: value` is the origin header naming bridge `id`.
+pub(crate) fn names_bridge(name: &str, value: &str, id: &str) -> bool {
+    name.eq_ignore_ascii_case(ORIGIN_HEADER) && value == id
+}
+
+/// The pause before attempt `attempt` (from 0): 100 ms doubling up to [`MAX_RETRY_DELAY`].
+pub(crate) fn retry_delay(attempt: usize) -> Duration {
+    let shift = u32::try_from(attempt.min(8)).unwrap_or(8);
+    (Duration::from_millis(100) * 2u32.pow(shift)).min(MAX_RETRY_DELAY)
+}
+
+/// The counters of every direction.
+#[derive(Debug, Default)]
+struct Counters {
     kcpq_to_nats: Arc<Direction>,
     nats_to_kcpq: Arc<Direction>,
+    kcpq_to_kafka: Arc<Direction>,
+    kafka_to_kcpq: Arc<Direction>,
+    kafka_in_flight: Arc<AtomicU64>,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Stats {
+        Stats {
+            kcpq_to_nats: self.kcpq_to_nats.snapshot(),
+            nats_to_kcpq: self.nats_to_kcpq.snapshot(),
+            kcpq_to_kafka: self.kcpq_to_kafka.snapshot(),
+            kafka_to_kcpq: self.kafka_to_kcpq.snapshot(),
+            kafka_in_flight_bytes: self.kafka_in_flight.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The Kafka consumer's task and the switch that stops it.
+struct InboundTask {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<KafkaConsumer>,
+}
+
+/// A running bridge. Dropping it stops the forwarding; [`Bridge::shutdown`] also flushes what
+/// the clients hold, commits what KCPQ confirmed, and closes every connection cleanly.
+pub struct Bridge {
+    id: Arc<str>,
+    kcpq: kcpq::Client,
+    nats: Option<async_nats::Client>,
+    sink: Option<Arc<Sink>>,
+    inbound: Option<InboundTask>,
+    counters: Arc<Counters>,
     events: broadcast::Sender<BridgeEvent>,
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("id", &self.id)
+            .field("stats", &self.counters.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Bridge {
-    /// Connects to both sides (retrying until each answers, and logging every failure),
-    /// subscribes every route, and returns once the KCPQ server has confirmed every KCPQ
-    /// subscription and the NATS subscriptions are written to the NATS server (async-nats has
-    /// no round trip to await: the server registers them before anything the bridge publishes
-    /// later on that connection, but a message another client publishes right away may miss
-    /// them).
+    /// Connects to KCPQ and to NATS (retrying until each answers, and logging every failure),
+    /// creates the Kafka clients (they connect in the background), subscribes every route, and
+    /// returns once the KCPQ server has confirmed every KCPQ subscription and the NATS
+    /// subscriptions are written to the NATS server (async-nats has no round trip to await: the
+    /// server registers them before anything the bridge publishes later on that connection, but
+    /// a message another client publishes right away may miss them). The Kafka consumer joins
+    /// its group in the background, which takes a few seconds.
     ///
     /// Runs on a multi-threaded tokio runtime. The KCPQ client needs no runtime of its own: its
     /// driver runs on smol's global executor threads and its futures are runtime-agnostic.
     pub async fn start(config: Config) -> Result<Bridge, StartError> {
         let id: Arc<str> = Arc::from(config.id.as_str());
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let kcpq = connect_kcpq(&config).await?;
-        let nats = connect_nats(&config, &events).await;
+        let kcpq = kcpq::connect(&config).await?;
+        let nats = match &config.nats {
+            Some(section) if !config.routes.is_empty() => {
+                Some(nats::connect(&id, section, config.queue_capacity, &events).await)
+            }
+            _ => None,
+        };
         info!(
-            "bridge {id}: kcpq {} and nats {} connected, {} routes",
+            "bridge {id}: kcpq {} connected{}; {} nats routes, {} routes to kafka, {} from kafka",
             config.kcpq_addr,
-            config.nats.url,
-            config.routes.len()
+            match (&config.nats, &nats) {
+                (Some(section), Some(_)) => format!(", nats {} connected", section.url),
+                _ => String::new(),
+            },
+            config.routes.len(),
+            config.kafka_out.len(),
+            config.kafka_in.len()
         );
-        let kcpq_to_nats = Arc::new(Direction::default());
-        let nats_to_kcpq = Arc::new(Direction::default());
-        let (to_nats, to_nats_rx) = mpsc::channel(config.queue_capacity);
-        let (to_kcpq, to_kcpq_rx) = mpsc::channel(config.queue_capacity);
-        let tasks = vec![
-            tokio::spawn(publish_nats(nats.clone(), to_nats_rx, kcpq_to_nats.clone())),
-            tokio::spawn(publish_kcpq(kcpq.clone(), to_kcpq_rx, nats_to_kcpq.clone())),
-            tokio::spawn(watch_kcpq(id.clone(), kcpq.events(), events.clone())),
-        ];
-        // From here on, an error drops the bridge, which aborts the tasks already started.
+        let counters = Arc::new(Counters::default());
         let mut bridge = Bridge {
             id: id.clone(),
             kcpq: kcpq.clone(),
             nats: nats.clone(),
-            kcpq_to_nats: kcpq_to_nats.clone(),
-            nats_to_kcpq: nats_to_kcpq.clone(),
-            events,
-            tasks,
+            sink: None,
+            inbound: None,
+            counters: counters.clone(),
+            events: events.clone(),
+            tasks: vec![tokio::spawn(kcpq::watch(
+                id.clone(),
+                kcpq.clone(),
+                events.clone(),
+            ))],
         };
-        for route in &config.routes {
-            let filter = route.map.filter().to_owned();
-            let task = match route.from {
-                Side::Kcpq => {
-                    let sub = kcpq.subscribe(&filter).await.map_err(|source| {
-                        StartError::KcpqSubscribe {
-                            filter: filter.clone(),
-                            source,
-                        }
-                    })?;
-                    let pump = Pump {
-                        id: id.clone(),
-                        map: route.map.clone(),
-                        out: to_nats.clone(),
-                        counters: kcpq_to_nats.clone(),
-                    };
-                    tokio::spawn(pump.kcpq(sub))
-                }
-                Side::Nats => {
-                    let sub = nats.subscribe(filter.clone()).await.map_err(|source| {
-                        StartError::NatsSubscribe {
-                            filter: filter.clone(),
-                            source,
-                        }
-                    })?;
-                    let pump = Pump {
-                        id: id.clone(),
-                        map: route.map.clone(),
-                        out: to_kcpq.clone(),
-                        counters: nats_to_kcpq.clone(),
-                    };
-                    tokio::spawn(pump.nats(sub))
-                }
-            };
-            bridge.tasks.push(task);
+        // From here on, an error drops the bridge, which aborts the tasks already started.
+        if let Some(nats) = &nats {
+            bridge.start_nats_routes(&config, nats).await?;
         }
-        nats.flush().await?;
+        if let Some(kafka) = &config.kafka {
+            if !config.kafka_out.is_empty() {
+                let sink = Arc::new(Sink::new(
+                    id.clone(),
+                    kafka,
+                    counters.kcpq_to_kafka.clone(),
+                    counters.kafka_in_flight.clone(),
+                )?);
+                for route in &config.kafka_out {
+                    let sub = kcpq::subscribe(&kcpq, &route.filter).await?;
+                    bridge.tasks.push(tokio::spawn(outbound::pump(
+                        id.clone(),
+                        route.clone(),
+                        sub,
+                        sink.clone(),
+                        counters.kcpq_to_kafka.clone(),
+                    )));
+                }
+                bridge.tasks.push(tokio::spawn(renew_stale(sink.clone())));
+                bridge.sink = Some(sink);
+            }
+            if !config.kafka_in.is_empty() {
+                let consumer = inbound::consumer(id.clone(), kafka, &config.kafka_in)?;
+                let (stop, stopped) = watch::channel(false);
+                let flow = inbound::Flow {
+                    id: id.clone(),
+                    consumer,
+                    routes: config.kafka_in.clone(),
+                    kcpq: kcpq.clone(),
+                    counters: counters.kafka_to_kcpq.clone(),
+                    commit_batch: kafka.commit_batch,
+                };
+                bridge.inbound = Some(InboundTask {
+                    stop,
+                    task: tokio::spawn(inbound::run(flow, stopped)),
+                });
+            }
+        }
         if let Some(interval) = config.stats_interval {
             bridge.tasks.push(tokio::spawn(log_stats(
                 id,
                 interval,
-                kcpq_to_nats,
-                nats_to_kcpq,
+                bridge.counters.clone(),
             )));
         }
         Ok(bridge)
+    }
+
+    /// Subscribes the KCPQ <-> NATS routes and this bridge's reply subjects, and starts the
+    /// publishing task of each direction.
+    async fn start_nats_routes(
+        &mut self,
+        config: &Config,
+        nats: &async_nats::Client,
+    ) -> Result<(), StartError> {
+        let id = self.id.clone();
+        let counters = self.counters.clone();
+        let prefix: Arc<str> = Arc::from(relay::reply_prefix(&id));
+        let (to_nats, to_nats_rx) = mpsc::channel(config.queue_capacity);
+        let (to_kcpq, to_kcpq_rx) = mpsc::channel(config.queue_capacity);
+        self.tasks.push(tokio::spawn(relay::publish_nats(
+            nats.clone(),
+            to_nats_rx,
+            counters.kcpq_to_nats.clone(),
+        )));
+        self.tasks.push(tokio::spawn(relay::publish_kcpq(
+            self.kcpq.clone(),
+            to_kcpq_rx,
+            counters.nats_to_kcpq.clone(),
+        )));
+        let pump = |map: SubjectMap, from: Side| match from {
+            Side::Kcpq => Pump {
+                id: id.clone(),
+                map,
+                reply_prefix: prefix.clone(),
+                out: to_nats.clone(),
+                counters: counters.kcpq_to_nats.clone(),
+            },
+            Side::Nats | Side::Kafka => Pump {
+                id: id.clone(),
+                map,
+                reply_prefix: prefix.clone(),
+                out: to_kcpq.clone(),
+                counters: counters.nats_to_kcpq.clone(),
+            },
+        };
+        // Replies to the requests forwarded from one side arrive on the other side under this
+        // bridge's reply prefix, and go back without it.
+        let replies = SubjectMap::new(&format!("{prefix}.>"), ">")
+            .map_err(|_| StartError::InvalidId(id.to_string()))?;
+        let mut kcpq_filters: Vec<(SubjectMap, Side)> = Vec::new();
+        let mut nats_filters: Vec<(SubjectMap, Side)> = Vec::new();
+        for route in &config.routes {
+            match route.from {
+                Side::Kcpq => kcpq_filters.push((route.map.clone(), Side::Kcpq)),
+                Side::Nats | Side::Kafka => nats_filters.push((route.map.clone(), Side::Nats)),
+            }
+        }
+        if !kcpq_filters.is_empty() {
+            nats_filters.push((replies.clone(), Side::Nats));
+        }
+        if config.routes.iter().any(|r| r.from == Side::Nats) {
+            kcpq_filters.push((replies, Side::Kcpq));
+        }
+        for (map, from) in kcpq_filters {
+            let sub = kcpq::subscribe(&self.kcpq, map.filter()).await?;
+            self.tasks.push(tokio::spawn(pump(map, from).kcpq(sub)));
+        }
+        for (map, from) in nats_filters {
+            let filter = map.filter().to_owned();
+            let sub = nats
+                .subscribe(filter.clone())
+                .await
+                .map_err(|source| StartError::NatsSubscribe { filter, source })?;
+            self.tasks.push(tokio::spawn(pump(map, from).nats(sub)));
+        }
+        nats.flush().await?;
+        Ok(())
     }
 
     /// This bridge's id, as written in [`ORIGIN_HEADER`].
@@ -181,12 +325,9 @@ impl Bridge {
         &self.id
     }
 
-    /// The counters of both directions.
+    /// The counters of every direction.
     pub fn stats(&self) -> Stats {
-        Stats {
-            kcpq_to_nats: self.kcpq_to_nats.snapshot(),
-            nats_to_kcpq: self.nats_to_kcpq.snapshot(),
-        }
+        self.counters.snapshot()
     }
 
     /// The connection events from now on.
@@ -194,17 +335,45 @@ impl Bridge {
         self.events.subscribe()
     }
 
-    /// Stops forwarding, flushes what NATS holds, and closes the KCPQ session.
+    /// Stops forwarding; waits (bounded) for Kafka to acknowledge what the producer holds,
+    /// commits the offsets of what KCPQ confirmed, flushes what NATS holds, and closes every
+    /// connection.
     pub async fn shutdown(mut self) {
         for task in self.tasks.drain(..) {
             task.abort();
         }
-        match tokio::time::timeout(Duration::from_secs(5), self.nats.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!("bridge {}: nats flush at shutdown: {e}", self.id),
-            Err(_) => warn!("bridge {}: nats flush at shutdown took over 5 s", self.id),
+        if let Some(inbound) = self.inbound.take() {
+            let _ = inbound.stop.send(true);
+            match tokio::time::timeout(SHUTDOWN_WAIT, inbound.task).await {
+                Ok(Ok(consumer)) => {
+                    // Closing leaves the group, a blocking call: off the runtime, bounded.
+                    let close = tokio::task::spawn_blocking(move || drop(consumer));
+                    if tokio::time::timeout(SHUTDOWN_WAIT, close).await.is_err() {
+                        warn!(
+                            "bridge {}: kafka consumer close took over {SHUTDOWN_WAIT:?}",
+                            self.id
+                        );
+                    }
+                }
+                Ok(Err(e)) => warn!("bridge {}: kafka consumer task: {e}", self.id),
+                Err(_) => warn!(
+                    "bridge {}: kafka consumer stop took over {SHUTDOWN_WAIT:?}",
+                    self.id
+                ),
+            }
         }
-        self.kcpq.close().await;
+        if let Some(sink) = self.sink.take() {
+            let flush = tokio::task::spawn_blocking(move || sink.flush(SHUTDOWN_WAIT));
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT * 2, flush).await;
+        }
+        if let Some(nats) = &self.nats {
+            match tokio::time::timeout(SHUTDOWN_WAIT, nats.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!("bridge {}: nats flush at shutdown: {e}", self.id),
+                Err(_) => warn!("bridge {}: nats flush at shutdown took over 5 s", self.id),
+            }
+        }
+        kcpq::close(&self.kcpq).await;
         info!("bridge {}: stopped; {}", self.id, self.stats());
     }
 }
@@ -214,274 +383,29 @@ impl Drop for Bridge {
         for task in &self.tasks {
             task.abort();
         }
+        if let Some(inbound) = &self.inbound {
+            inbound.task.abort();
+        }
     }
 }
 
-/// The pause before attempt `attempt` (from 0): 100 ms doubling up to [`MAX_RETRY_DELAY`].
-fn retry_delay(attempt: usize) -> Duration {
-    let shift = u32::try_from(attempt.min(8)).unwrap_or(8);
-    (Duration::from_millis(100) * 2u32.pow(shift)).min(MAX_RETRY_DELAY)
-}
-
-async fn connect_kcpq(config: &Config) -> Result<kcpq_smol::Client, StartError> {
-    let dir = std::env::current_dir().unwrap_or_default();
-    let (keys, source) = client_keys(config.kcpq_key_file.as_deref(), &dir)?;
-    info!("bridge {}: kcpq key from {source}", config.id);
-    let mut attempt = 0;
+/// Replaces the Kafka producer after a delivery timed out (see [`Sink::renew_if_stale`]).
+async fn renew_stale(sink: Arc<Sink>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let addr = match tokio::net::lookup_host(&config.kcpq_addr).await {
-            Ok(mut addrs) => addrs.next(),
-            Err(e) => {
-                warn!("bridge {}: kcpq {}: {e}", config.id, config.kcpq_addr);
-                None
-            }
-        };
-        if let Some(addr) = addr {
-            let mut options = kcpq_smol::ClientOptions::new(addr, keys.clone());
-            options.config.name = config.id.clone();
-            match kcpq_smol::Client::connect_with(options).await {
-                Ok(client) => return Ok(client),
-                Err(e) => warn!("bridge {}: kcpq {addr}: {e}; retrying", config.id),
-            }
-        }
-        tokio::time::sleep(retry_delay(attempt)).await;
-        attempt += 1;
-    }
-}
-
-fn nats_options(
-    config: &Config,
-    events: &broadcast::Sender<BridgeEvent>,
-) -> async_nats::ConnectOptions {
-    let id = config.id.clone();
-    let events = events.clone();
-    // While the server is unreachable every reconnection attempt reports an error: the first
-    // one of an outage is a warning, the others are debug lines.
-    let erring = Arc::new(AtomicBool::new(false));
-    let mut options = async_nats::ConnectOptions::new()
-        .name(&config.id)
-        .max_reconnects(None)
-        .subscription_capacity(config.queue_capacity)
-        .reconnect_delay_callback(retry_delay)
-        .event_callback(move |event| {
-            let id = id.clone();
-            let events = events.clone();
-            let erring = erring.clone();
-            async move {
-                let surfaced = match event {
-                    async_nats::Event::Connected => {
-                        erring.store(false, Ordering::Relaxed);
-                        info!("bridge {id}: nats connected");
-                        Some(BridgeEvent::NatsConnected)
-                    }
-                    async_nats::Event::Disconnected => {
-                        warn!("bridge {id}: nats disconnected; reconnecting");
-                        Some(BridgeEvent::NatsDisconnected)
-                    }
-                    error @ async_nats::Event::ClientError(_) => {
-                        if erring.swap(true, Ordering::Relaxed) {
-                            debug!("bridge {id}: nats {error}");
-                        } else {
-                            warn!("bridge {id}: nats {error} (until reconnected: debug log only)");
-                        }
-                        None
-                    }
-                    other => {
-                        warn!("bridge {id}: nats {other}");
-                        None
-                    }
-                };
-                if let Some(event) = surfaced {
-                    let _ = events.send(event);
-                }
-            }
-        });
-    if let (Some(user), Some(password)) = (&config.nats.user, &config.nats.password) {
-        options = options.user_and_password(user.clone(), password.clone());
-    }
-    if let Some(token) = &config.nats.token {
-        options = options.token(token.clone());
-    }
-    options
-}
-
-async fn connect_nats(
-    config: &Config,
-    events: &broadcast::Sender<BridgeEvent>,
-) -> async_nats::Client {
-    let mut attempt = 0;
-    loop {
-        match nats_options(config, events)
-            .connect(config.nats.url.as_str())
-            .await
-        {
-            Ok(client) => return client,
-            Err(e) => warn!(
-                "bridge {}: nats {}: {e}; retrying",
-                config.id, config.nats.url
-            ),
-        }
-        tokio::time::sleep(retry_delay(attempt)).await;
-        attempt += 1;
-    }
-}
-
-/// Whether `value` of an origin header names `id`.
-fn names(name: &str, value: &str, id: &str) -> bool {
-    name.eq_ignore_ascii_case(ORIGIN_HEADER) && value == id
-}
-
-/// Takes the messages of one route and queues them, mapped and marked, for the other side.
-struct Pump {
-    id: Arc<str>,
-    map: SubjectMap,
-    out: mpsc::Sender<Outgoing>,
-    counters: Arc<Direction>,
-}
-
-impl Pump {
-    async fn kcpq(self, mut sub: kcpq_smol::Subscription) {
-        while let Some(message) = sub.next().await {
-            let headers: Vec<(String, String)> = message
-                .headers()
-                .map(|headers| {
-                    headers
-                        .iter()
-                        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            self.forward(&message.subject, headers, message.payload);
-        }
-        debug!(
-            "bridge {}: kcpq subscription {} ended",
-            self.id,
-            self.map.filter()
-        );
-    }
-
-    async fn nats(self, mut sub: async_nats::Subscriber) {
-        while let Some(message) = sub.next().await {
-            let headers: Vec<(String, String)> = message
-                .headers
-                .iter()
-                .flat_map(|map| map.iter())
-                .flat_map(|(name, values)| {
-                    values
-                        .iter()
-                        .map(move |v| (name.to_string(), v.as_str().to_owned()))
-                })
-                .collect();
-            self.forward(message.subject.as_str(), headers, message.payload);
-        }
-        debug!(
-            "bridge {}: nats subscription {} ended",
-            self.id,
-            self.map.filter()
-        );
-    }
-
-    fn forward(&self, subject: &str, mut headers: Vec<(String, String)>, payload: Bytes) {
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
-        if headers.iter().any(|(n, v)| names(n, v, &self.id)) {
-            self.counters.looped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let Some(subject) = self.map.map(subject) else {
-            self.counters.unmapped.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        headers.push((ORIGIN_HEADER.to_owned(), self.id.to_string()));
-        let outgoing = Outgoing {
-            subject,
-            headers,
-            payload,
-        };
-        if self.out.try_send(outgoing).is_err() {
-            self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+        ticks.tick().await;
+        if sink.is_stale() {
+            let sink = sink.clone();
+            let _ = tokio::task::spawn_blocking(move || sink.renew_if_stale()).await;
         }
     }
 }
 
-async fn publish_nats(
-    nats: async_nats::Client,
-    mut queue: mpsc::Receiver<Outgoing>,
-    counters: Arc<Direction>,
-) {
-    while let Some(out) = queue.recv().await {
-        let mut headers = async_nats::HeaderMap::new();
-        for (name, value) in &out.headers {
-            headers.append(name.as_str(), value.as_str());
-        }
-        let result = nats
-            .publish_with_headers(out.subject.clone(), headers, out.payload)
-            .await;
-        counters.record(result.map_err(|e| e.to_string()), "nats", &out.subject);
-    }
-}
-
-async fn publish_kcpq(
-    kcpq: kcpq_smol::Client,
-    mut queue: mpsc::Receiver<Outgoing>,
-    counters: Arc<Direction>,
-) {
-    while let Some(out) = queue.recv().await {
-        let pairs: Vec<(&str, &str)> = out
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let result = kcpq
-            .publish_with_headers(&out.subject, None, &pairs, out.payload)
-            .await;
-        counters.record(result.map_err(|e| e.to_string()), "kcpq", &out.subject);
-    }
-}
-
-async fn watch_kcpq(
-    id: Arc<str>,
-    mut stream: kcpq_smol::Events,
-    events: broadcast::Sender<BridgeEvent>,
-) {
-    while let Some(event) = stream.next().await {
-        let surfaced = match event {
-            kcpq_smol::Event::Disconnected(reason) => {
-                warn!("bridge {id}: kcpq disconnected ({reason:?}); reconnecting");
-                Some(BridgeEvent::KcpqDisconnected)
-            }
-            kcpq_smol::Event::Reconnected { server_name, .. } => {
-                info!("bridge {id}: kcpq reconnected to {server_name}");
-                Some(BridgeEvent::KcpqReconnected)
-            }
-            kcpq_smol::Event::Closed => {
-                info!("bridge {id}: kcpq client closed");
-                None
-            }
-            other => {
-                warn!("bridge {id}: kcpq {other:?}");
-                None
-            }
-        };
-        if let Some(event) = surfaced {
-            let _ = events.send(event);
-        }
-    }
-}
-
-async fn log_stats(
-    id: Arc<str>,
-    interval: Duration,
-    kcpq_to_nats: Arc<Direction>,
-    nats_to_kcpq: Arc<Direction>,
-) {
+async fn log_stats(id: Arc<str>, interval: Duration, counters: Arc<Counters>) {
     let mut ticks = tokio::time::interval(interval);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let stats = Stats {
-            kcpq_to_nats: kcpq_to_nats.snapshot(),
-            nats_to_kcpq: nats_to_kcpq.snapshot(),
-        };
-        info!("bridge {id}: {stats}");
+        info!("bridge {id}: {}", counters.snapshot());
     }
 }

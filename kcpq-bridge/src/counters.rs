@@ -15,6 +15,9 @@ pub(crate) struct Direction {
     pub(crate) queue_full: AtomicU64,
     pub(crate) forwarded: AtomicU64,
     pub(crate) failed: AtomicU64,
+    pub(crate) invalid: AtomicU64,
+    pub(crate) oversized: AtomicU64,
+    pub(crate) committed: AtomicU64,
     failing: AtomicBool,
 }
 
@@ -48,6 +51,9 @@ impl Direction {
             queue_full: self.queue_full.load(Ordering::Relaxed),
             forwarded: self.forwarded.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            invalid: self.invalid.load(Ordering::Relaxed),
+            oversized: self.oversized.load(Ordering::Relaxed),
+            committed: self.committed.load(Ordering::Relaxed),
         }
     }
 }
@@ -62,21 +68,42 @@ pub struct DirectionStats {
     pub looped: u64,
     /// Messages dropped because their subject did not map (should stay 0).
     pub unmapped: u64,
-    /// Messages dropped because the queue towards the other side was full.
+    /// Messages dropped because the queue towards the other side was full (towards Kafka: the
+    /// bytes not yet acknowledged had reached `max_in_flight_bytes`).
     pub queue_full: u64,
-    /// Messages handed to the other side's client.
+    /// Messages handed to the other side's client (towards Kafka: acknowledged by Kafka).
     pub forwarded: u64,
-    /// Messages the other side's client refused.
+    /// Messages the other side's client refused or, towards Kafka, could not deliver within
+    /// `delivery_timeout_ms`.
     pub failed: u64,
+    /// Messages skipped because a template made an invalid name (topic, subject) or the other
+    /// side refused their name or headers.
+    pub invalid: u64,
+    /// Messages skipped because they exceed the other side's largest message.
+    pub oversized: u64,
+    /// From Kafka: records whose offsets were committed, after KCPQ confirmed a flush.
+    pub committed: u64,
 }
 
 impl fmt::Display for DirectionStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "received={} forwarded={} looped={} queue_full={} failed={} unmapped={}",
-            self.received, self.forwarded, self.looped, self.queue_full, self.failed, self.unmapped
-        )
+            "received={} forwarded={} looped={} queue_full={} failed={} unmapped={} invalid={} \
+             oversized={}",
+            self.received,
+            self.forwarded,
+            self.looped,
+            self.queue_full,
+            self.failed,
+            self.unmapped,
+            self.invalid,
+            self.oversized
+        )?;
+        if self.committed > 0 {
+            write!(f, " committed={}", self.committed)?;
+        }
+        Ok(())
     }
 }
 
@@ -88,14 +115,25 @@ pub struct Stats {
     pub kcpq_to_nats: DirectionStats,
     /// NATS to KCPQ.
     pub nats_to_kcpq: DirectionStats,
+    /// KCPQ to Kafka.
+    pub kcpq_to_kafka: DirectionStats,
+    /// Kafka to KCPQ.
+    pub kafka_to_kcpq: DirectionStats,
+    /// KCPQ to Kafka: bytes handed to the producer and not yet acknowledged or failed (at most
+    /// `max_in_flight_bytes`).
+    pub kafka_in_flight_bytes: u64,
 }
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "kcpq->nats {}; nats->kcpq {}",
-            self.kcpq_to_nats, self.nats_to_kcpq
+            "kcpq->nats {}; nats->kcpq {}; kcpq->kafka {} in_flight_bytes={}; kafka->kcpq {}",
+            self.kcpq_to_nats,
+            self.nats_to_kcpq,
+            self.kcpq_to_kafka,
+            self.kafka_in_flight_bytes,
+            self.kafka_to_kcpq
         )
     }
 }

@@ -1,7 +1,9 @@
 //! # kcpq-bridge
 //!
-//! Forwards KCPQ subjects to a NATS server and NATS subjects back to KCPQ, each route with its
-//! own subject mapping (see [`mapping`]), configured by a TOML file (see [`config`]).
+//! Forwards KCPQ subjects to a NATS server (or cluster) and NATS subjects back to KCPQ, each
+//! route with its own subject mapping (see [`mapping`]); and KCPQ subjects to Kafka topics and
+//! Kafka topics back to KCPQ, named by templates (see [`template`]). A TOML file configures it
+//! (see [`config`]).
 //!
 //! - **Reconnection.** Both clients reconnect by themselves and restore their subscriptions:
 //!   the KCPQ client after a lost session, async-nats after a lost TCP connection (no limit on
@@ -16,17 +18,31 @@
 //!   naming its own id, whichever side it comes from. So a message crosses each bridge at most
 //!   once, even when routes in both directions overlap, or when several bridges with distinct
 //!   ids join the same two systems. Give each bridge its own id.
-//! - **Not forwarded:** reply subjects (request/reply does not cross the bridge).
+//! - **Request/reply** crosses the NATS routes: a forwarded request gets a reply subject under
+//!   this bridge's [`reply_prefix`], and replies sent there go back to the requester.
+//! - **Kafka.** Towards Kafka: an idempotent producer (`acks=all`, batched, compressed) whose
+//!   unacknowledged bytes are bounded (`max_in_flight_bytes`: beyond it records are dropped and
+//!   counted). From Kafka: a consumer group whose offsets are committed only after KCPQ
+//!   confirmed a flush of the records (at least once), at most `commit_batch` records
+//!   uncommitted. A record the other side cannot take (a name a template made invalid, a
+//!   payload too large) is counted and skipped. The same origin header prevents loops.
 //!
 //! The KCPQ client is runtime-agnostic (its driver runs on smol's global executor), so the
-//! bridge runs both clients on one tokio runtime; tokio and async-nats stay in this crate.
+//! bridge runs every client on one tokio runtime; tokio, async-nats and rdkafka stay in this
+//! crate, and only its `kcpq` module names the KCPQ client crate.
 #![warn(missing_docs)]
 
 mod bridge;
 pub mod config;
 mod counters;
+mod kafka;
+mod kcpq;
 pub mod mapping;
+mod nats;
+mod relay;
+pub mod template;
 
 pub use bridge::{Bridge, BridgeEvent, ORIGIN_HEADER, StartError};
 pub use config::{Config, ConfigError, Side};
 pub use counters::{DirectionStats, Stats};
+pub use relay::reply_prefix;

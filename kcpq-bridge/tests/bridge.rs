@@ -2,226 +2,14 @@
 //! and the bridge in-process.
 #![allow(missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::panic::Location;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
 use std::time::Duration;
 
+use common::*;
 use futures_lite::StreamExt;
-use kcpq_bridge::{Bridge, BridgeEvent, Config, DirectionStats, ORIGIN_HEADER, Stats};
-use kcpq_smol::core::crypto::{Key, KeySet};
-use kcpq_smol::core::server::ServerConfig;
-use kcpq_smol::{Server, ServerHandle};
+use kcpq_bridge::{BridgeEvent, DirectionStats, ORIGIN_HEADER};
 use tokio::time::timeout;
-
-/// Bound of every single wait.
-const WAIT: Duration = Duration::from_secs(10);
-/// Bound of a bridge's start, which retries a KCPQ handshake that timed out (5 s each) on a
-/// starved machine.
-const START: Duration = Duration::from_secs(30);
-const KEY_BYTE: u8 = 7;
-
-/// Shows the bridge's and the clients' logs of a failing test (`RUST_LOG=debug` for more).
-fn init_logs() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .is_test(true)
-        .try_init();
-}
-
-/// The nats-server binary, or a failure that says how to get it.
-fn nats_server_binary() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join("nats-server"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "nats-server is not installed: these tests need a real NATS server. \
-                 Install it with `apt-get install -y nats-server` (.ci/run does)"
-            )
-        })
-}
-
-/// A nats-server child process on 127.0.0.1; killed on drop.
-struct NatsServer {
-    child: Child,
-    port: u16,
-}
-
-impl NatsServer {
-    /// Starts nats-server on an ephemeral port.
-    fn start() -> NatsServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("find a free TCP port")
-            .port();
-        NatsServer::start_on(port)
-    }
-
-    /// Starts nats-server on `port` and returns once it says it is ready.
-    fn start_on(port: u16) -> NatsServer {
-        let mut child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start nats-server");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (lines, ready) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Server is ready") {
-                    let _ = lines.send(());
-                }
-            }
-        });
-        let server = NatsServer { child, port };
-        ready
-            .recv_timeout(WAIT)
-            .expect("nats-server did not report ready within 10 s");
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(mut self) -> u16 {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.port
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn keys() -> KeySet {
-    KeySet::single(Key::from_bytes([KEY_BYTE; 32]))
-}
-
-async fn kcpq_server() -> ServerHandle {
-    Server::bind(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        keys(),
-        ServerConfig::default(),
-    )
-    .await
-    .expect("bind a KCPQ server")
-    .spawn()
-}
-
-async fn kcpq_client(server: &ServerHandle) -> kcpq_smol::Client {
-    kcpq_smol::Client::connect(server.local_addr(), keys())
-        .await
-        .expect("connect to the KCPQ server")
-}
-
-async fn nats_client(url: &str) -> async_nats::Client {
-    timeout(WAIT, async_nats::connect(url))
-        .await
-        .expect("nats connect in time")
-        .expect("connect to nats-server")
-}
-
-/// Subscribes `client` to `filter` and returns once nats-server has registered it. async-nats's
-/// `flush` only empties the client's buffer, so this publishes on `probe` (which `filter` must
-/// match) on the same connection and waits for it: the server handles a connection's operations
-/// in order. Call it before the bridge starts, so that the bridge does not see the probe.
-async fn nats_subscribe(
-    client: &async_nats::Client,
-    filter: &str,
-    probe: &str,
-) -> async_nats::Subscriber {
-    let mut sub = client
-        .subscribe(filter.to_owned())
-        .await
-        .expect("nats subscribe");
-    client
-        .publish(probe.to_owned(), "probe".into())
-        .await
-        .expect("nats publish");
-    client.flush().await.expect("nats flush");
-    assert_eq!(next_nats(&mut sub).await.subject.as_str(), probe);
-    sub
-}
-
-/// Writes the key file and the bridge's configuration in `dir`, then loads it.
-fn bridge_config(dir: &Path, id: &str, kcpq: SocketAddr, nats: &str, routes: &str) -> Config {
-    let hex: String = std::iter::repeat_n(format!("{KEY_BYTE:02x}"), 32).collect();
-    std::fs::write(dir.join("kcpq.key"), format!("{hex}\n")).expect("write the key file");
-    let text = format!(
-        "id = \"{id}\"\nstats_interval_secs = 1\n\
-         [kcpq]\nurl = \"kcp://{kcpq}\"\nkey_file = \"kcpq.key\"\n\
-         [nats]\nurl = \"{nats}\"\n{routes}"
-    );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).expect("write the configuration");
-    Config::load(&path).expect("a valid configuration")
-}
-
-/// The next message of `sub`, within [`WAIT`]; a failure names the caller's line.
-#[track_caller]
-fn next_kcpq(sub: &mut kcpq_smol::Subscription) -> impl Future<Output = kcpq_smol::Message> + '_ {
-    let caller = Location::caller();
-    async move {
-        timeout(WAIT, sub.next())
-            .await
-            .unwrap_or_else(|_| panic!("no KCPQ message within {WAIT:?} (waited at {caller})"))
-            .unwrap_or_else(|| panic!("the KCPQ subscription ended (waited at {caller})"))
-    }
-}
-
-/// The next message of `sub`, within [`WAIT`]; a failure names the caller's line.
-#[track_caller]
-fn next_nats(sub: &mut async_nats::Subscriber) -> impl Future<Output = async_nats::Message> + '_ {
-    let caller = Location::caller();
-    async move {
-        timeout(WAIT, sub.next())
-            .await
-            .unwrap_or_else(|_| panic!("no NATS message within {WAIT:?} (waited at {caller})"))
-            .unwrap_or_else(|| panic!("the NATS subscription ended (waited at {caller})"))
-    }
-}
-
-/// Waits (bounded) until the bridge's counters satisfy `done`; they cannot be awaited.
-async fn stats_until(bridge: &Bridge, done: impl Fn(&Stats) -> bool) -> Stats {
-    let poll = async {
-        loop {
-            let stats = bridge.stats();
-            if done(&stats) {
-                return stats;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    timeout(WAIT, poll)
-        .await
-        .unwrap_or_else(|_| panic!("counters never matched: {}", bridge.stats()))
-}
-
-async fn next_event(events: &mut tokio::sync::broadcast::Receiver<BridgeEvent>, want: BridgeEvent) {
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(event) if event == want => return,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("bridge events ended: {e}"),
-            }
-        }
-    };
-    timeout(Duration::from_secs(20), wait)
-        .await
-        .unwrap_or_else(|_| panic!("no {want:?} event within 20 s"));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_cross_both_ways_with_mapping() {
@@ -251,10 +39,7 @@ async fn messages_cross_both_ways_with_mapping() {
     let nats_pub = nats_client(&nats_server.url()).await;
     let nats_obs = nats_client(&nats_server.url()).await;
     let mut nats_all = nats_subscribe(&nats_obs, ">", "probe").await;
-    let bridge = timeout(START, Bridge::start(config))
-        .await
-        .expect("the bridge starts in time")
-        .expect("the bridge starts");
+    let bridge = start_bridge(config).await;
     let kcpq_pub = kcpq_client(&kcpq).await;
     let kcpq_obs = kcpq_client(&kcpq).await;
     let mut kcpq_all = kcpq_obs.subscribe(">").await.expect("kcpq subscribe");
@@ -347,10 +132,7 @@ async fn overlapping_two_way_routes_do_not_loop() {
     );
     let nats = nats_client(&nats_server.url()).await;
     let mut nats_sub = nats_subscribe(&nats, "shared.>", "shared.probe").await;
-    let bridge = timeout(START, Bridge::start(config))
-        .await
-        .expect("the bridge starts in time")
-        .expect("the bridge starts");
+    let bridge = start_bridge(config).await;
     let client = kcpq_client(&kcpq).await;
     let mut kcpq_sub = client.subscribe("shared.>").await.expect("kcpq subscribe");
 
@@ -428,10 +210,7 @@ async fn the_bridge_survives_a_nats_server_restart() {
         subject = "down.>"
     "#;
     let config = bridge_config(dir.path(), "b3", kcpq.local_addr(), &url, routes);
-    let bridge = timeout(START, Bridge::start(config))
-        .await
-        .expect("the bridge starts in time")
-        .expect("the bridge starts");
+    let bridge = start_bridge(config).await;
     let mut events = bridge.events();
     let client = kcpq_client(&kcpq).await;
     let mut kcpq_sub = client.subscribe("down.>").await.expect("kcpq subscribe");
