@@ -22,7 +22,7 @@
 //! | 1     | kind: 0 data, 1 parity                                                     |
 //! | 4     | group number (wraps)                                                       |
 //! | 1     | index in the group (data: 0.., parity: 0..)                                |
-//! | 1     | data shards in the group (parity only; 0 in data shards)                   |
+//! | 1     | parity: data shards in the group; data: the sender's observed loss (0.1 %) |
 //! | 1     | parity shards in the group (in data shards: the parity planned, 0 for none) |
 //! | rest  | data: the KCP datagram; parity: Reed-Solomon parity over the framed data   |
 //!
@@ -39,12 +39,14 @@ mod config;
 mod controller;
 mod decoder;
 mod encoder;
+mod stats;
 mod wire;
 
 pub use config::{FecConfig, FecConfigError, FecMode, MAX_GROUP_DATA, MAX_GROUP_PARITY};
 pub use controller::ParityController;
 pub use decoder::{FecDecoder, FecDecoderStats, MAX_HELD_BYTES, MAX_OPEN_GROUPS, Unwrapped};
 pub use encoder::{FecEncoder, FecEncoderStats};
+pub use stats::FecStats;
 pub use wire::{HEADER_LEN, ShardHeader, ShardKind};
 
 /// The Reed-Solomon codec of the last group shape used, made again only when the shape (data

@@ -20,8 +20,8 @@ use crate::crypto::{
 };
 use crate::kcp::KcpConfig;
 use crate::proto::{
-    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, Headers, Info, Msg, MsgBegin,
-    PROTOCOL_VERSION, Pub, Sub, SubFlags, Unsub, encode_headers,
+    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, Headers, Info, InfoFlags, Msg,
+    MsgBegin, PROTOCOL_VERSION, Pub, Sub, SubFlags, Unsub, encode_headers,
 };
 use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::rng::{Rng, Seed};
@@ -280,6 +280,7 @@ impl RawPeer {
                     kcp(4096),
                     1 << 20,
                     Duration::from_secs(3),
+                    &crate::fec::FecConfig::default(),
                     now,
                 );
                 if let Some((name, instance, version)) = self.connect {
@@ -861,6 +862,7 @@ impl Harness {
                     ping_interval_ms: 1,
                     server_name: "s",
                     client_name: "c",
+                    flags: InfoFlags(0),
                 }),
             }),
             _ => {
