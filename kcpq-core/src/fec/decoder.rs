@@ -449,7 +449,11 @@ impl FecDecoder {
 
     /// Queues the datagram inside a rebuilt framed shard.
     fn queue_recovered(&mut self, framed: &[u8]) {
-        let len = usize::from(u16::from_be_bytes([framed[0], framed[1]]));
+        let Some(&[hi, lo]) = framed.get(..2) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
         let Some(datagram) = framed.get(2..2 + len) else {
             self.stats.dropped += 1;
             return;

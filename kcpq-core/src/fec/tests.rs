@@ -280,3 +280,24 @@ fn a_memory_limit_of_zero_keeps_nothing_but_passes_data() {
         assert_eq!(decoder.memory(), 0);
     }
 }
+
+#[test]
+fn a_rebuilt_shard_too_short_for_its_length_prefix_is_dropped() {
+    // A one-byte parity shard for a group of one whose data shard was lost: the "rebuilt"
+    // framed shard has no room for its 2-byte length.
+    let mut decoder = FecDecoder::new();
+    let mut shard = vec![0u8; HEADER_LEN + 1];
+    ShardHeader {
+        kind: ShardKind::Parity,
+        group: 0,
+        index: 0,
+        data_count: 1,
+        loss_report: 0,
+        parity_count: 1,
+    }
+    .write(&mut shard);
+    assert_eq!(decoder.unwrap(Instant::ZERO, &shard), Unwrapped::Parity);
+    assert_eq!(decoder.poll_recovered(&mut [0u8; 64]), None);
+    assert_eq!(decoder.stats().recovered, 0);
+    assert_eq!(decoder.stats().dropped, 1);
+}
