@@ -2,6 +2,9 @@
 
 /// Packet numbers per measurement window: each window gives one sample.
 const WINDOW: u64 = 32;
+/// A window this far along already counts when it shows more loss than the estimate, so the
+/// first losses of a session (or a sudden rise) are acted on before the window ends.
+const EARLY: u64 = 8;
 /// A sample above the estimate moves it half way (loss is acted on within a window or two).
 const RISE_SHIFT: u32 = 1;
 /// A sample below the estimate moves it by 1/16 of the difference (a clean spell between
@@ -15,7 +18,8 @@ const FALL_SHIFT: u32 = 4;
 /// [`WINDOW`] packet numbers the ones missing were lost (or arrive late, reordered into the
 /// next window: noise that averages out). Each window's loss enters an average that rises fast
 /// and falls slowly, so that parity follows loss at once and stays through short clean
-/// spells (at 1 % loss most windows of 32 see none). Datagrams of groups sent without parity are counted alike, so the measure works
+/// spells (at 1 % loss most windows of 32 see none); a window that already shows more loss than
+/// the average after [`EARLY`] packet numbers counts at once. Datagrams of groups sent without parity are counted alike, so the measure works
 /// before any parity flows, and for traffic too sparse to fill a group.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LossMeter {
@@ -24,6 +28,8 @@ pub(crate) struct LossMeter {
     received: u64,
     /// The estimate, in parts per million.
     ppm: u64,
+    /// The current window's loss so far, once it spans [`EARLY`] packet numbers.
+    partial_ppm: u64,
 }
 
 impl LossMeter {
@@ -36,6 +42,9 @@ impl LossMeter {
         }
         self.received += 1;
         let span = pn - start + 1;
+        if span >= EARLY {
+            self.partial_ppm = span.saturating_sub(self.received) * 1_000_000 / span;
+        }
         if span >= WINDOW {
             let lost = span.saturating_sub(self.received);
             let sample = lost * 1_000_000 / span;
@@ -46,12 +55,14 @@ impl LossMeter {
             };
             self.window_start = Some(pn + 1);
             self.received = 0;
+            self.partial_ppm = 0;
         }
     }
 
-    /// The estimate, in parts per million.
+    /// The estimate, in parts per million: the average, or the current window's loss so far
+    /// when that is higher.
     pub(crate) fn loss_ppm(&self) -> u32 {
-        u32::try_from(self.ppm).unwrap_or(1_000_000)
+        u32::try_from(self.ppm.max(self.partial_ppm)).unwrap_or(1_000_000)
     }
 }
 
@@ -84,6 +95,13 @@ mod tests {
             meter.record(2 * pair);
         }
         assert!(meter.loss_ppm() < 40_000, "{}", meter.loss_ppm());
+    }
+
+    #[test]
+    fn a_loss_early_in_a_window_counts_before_the_window_ends() {
+        let mut meter = LossMeter::default();
+        (0..9).filter(|&pn| pn != 3).for_each(|pn| meter.record(pn));
+        assert_eq!(meter.loss_ppm(), 1_000_000 / 9);
     }
 
     #[test]
