@@ -259,3 +259,43 @@ fn groups_straddling_rekeys_are_rebuilt_and_delivered() {
     let rebuilt = fec.recovered + world.peers[subscriber].client.stats().fec.recovered;
     assert!(rebuilt > 100, "{rebuilt} rebuilt");
 }
+
+#[test]
+fn the_server_wide_decoder_bound_holds_and_ended_sessions_free_their_decoders() {
+    let mode = FecMode::Fixed {
+        data: 10,
+        parity: 3,
+    };
+    let (mut server, client) = with_fec(mode);
+    server.fec_max_decoder_bytes = 6_000;
+    let mut world = World::new(11, LinkConfig::lossy(10), server);
+    let publishers: Vec<usize> = (0..3).map(|_| world.add_client(client.clone())).collect();
+    world.run_until(Duration::from_secs(30), |w| {
+        publishers.iter().all(|&p| w.connected(p))
+    });
+    let mut peak = 0;
+    for round in 0..200u32 {
+        for &p in &publishers {
+            world.peers[p]
+                .client
+                .publish("nobody", None, None, &message(round))
+                .unwrap();
+        }
+        world.drain();
+        let limit = world.now + Duration::from_millis(5);
+        while world.step(limit) {
+            peak = peak.max(world.server.stats().fec.decoder_bytes);
+        }
+    }
+    assert!(peak > 0, "the decoders held something");
+    assert!(peak <= 6_000, "peak {peak} over the server-wide bound");
+    // Sessions end with groups open: what their decoders held is released.
+    for &p in &publishers {
+        world.peers[p].client.close(world.now);
+    }
+    world.drain();
+    world.run_until(Duration::from_secs(10), |w| w.server.session_count() == 0);
+    let stats = world.server.stats().fec;
+    assert_eq!((stats.sessions, stats.decoder_bytes), (0, 0));
+    assert!(stats.recovered > 0);
+}

@@ -633,12 +633,14 @@ impl Client {
     pub(super) fn sync_fec_stats(&mut self) {
         let Some(session) = self.session_mut() else {
             self.stats.fec.sessions = 0;
+            self.stats.fec.decoder_bytes = 0;
             return;
         };
         let delta = session.take_fec_stats();
-        let using = delta.sessions;
+        let (using, held) = (delta.sessions, delta.decoder_bytes);
         self.stats.fec += delta;
         self.stats.fec.sessions = using;
+        self.stats.fec.decoder_bytes = held;
     }
 
     /// Queues an event other than a received message. They are bounded too, because a server

@@ -20,11 +20,14 @@ pub struct FecStats {
     pub overhead_bytes: u64,
     /// Shards dropped: malformed, inconsistent with their group, or for a forgotten group.
     pub dropped: u64,
+    /// Bytes the FEC decoders hold now (a gauge: servers, all sessions' decoders, bounded by
+    /// `ServerConfig::fec_max_decoder_bytes`; clients, the current session's).
+    pub decoder_bytes: u64,
 }
 
 impl FecStats {
-    /// What was counted since `earlier` (a previous reading of the same counters; `sessions`
-    /// is taken as it is now).
+    /// What was counted since `earlier` (a previous reading of the same counters; the gauges
+    /// `sessions` and `decoder_bytes` are taken as they are now).
     pub fn since(&self, earlier: &FecStats) -> FecStats {
         FecStats {
             sessions: self.sessions,
@@ -33,6 +36,7 @@ impl FecStats {
             unrecoverable: self.unrecoverable.saturating_sub(earlier.unrecoverable),
             overhead_bytes: self.overhead_bytes.saturating_sub(earlier.overhead_bytes),
             dropped: self.dropped.saturating_sub(earlier.dropped),
+            decoder_bytes: self.decoder_bytes,
         }
     }
 }
@@ -45,5 +49,6 @@ impl AddAssign for FecStats {
         self.unrecoverable += other.unrecoverable;
         self.overhead_bytes += other.overhead_bytes;
         self.dropped += other.dropped;
+        self.decoder_bytes += other.decoder_bytes;
     }
 }

@@ -610,6 +610,7 @@ impl Server {
         };
         let mut fec = entry.session.fec_stats();
         fec.sessions = 0;
+        fec.decoder_bytes = 0;
         self.stats.fec += fec;
         self.fec_memory -= entry.session.fec_memory().min(self.fec_memory);
         if tell {

@@ -88,6 +88,7 @@ impl SessionFec {
             unrecoverable: decoded.unrecovered,
             overhead_bytes: self.overhead_bytes,
             dropped: decoded.dropped,
+            decoder_bytes: self.decoder.memory() as u64,
             ..FecStats::default()
         }
     }

@@ -235,6 +235,11 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
             "Lost datagrams in FEC-protected groups too damaged to rebuild (KCP retransmitted).",
         ),
         (
+            "fec_decoder_bytes",
+            stats.fec.decoder_bytes,
+            "Bytes all sessions' FEC decoders hold now (bounded by the server).",
+        ),
+        (
             "fec_overhead_bytes",
             stats.fec.overhead_bytes,
             "Bytes FEC added on the wire: shard headers and parity datagrams.",
