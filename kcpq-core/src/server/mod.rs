@@ -359,7 +359,7 @@ impl Server {
         // The FEC decoders of all sessions share one bound: this one may keep what it holds
         // plus what the others leave free.
         let held = session.fec_memory();
-        let others = self.fec_memory - held;
+        let others = self.fec_memory.saturating_sub(held);
         session.set_fec_memory_limit(self.config.fec_max_decoder_bytes.saturating_sub(others));
         let result = session.handle_datagram(now, from, datagram);
         self.fec_memory = others + session.fec_memory();
@@ -423,6 +423,7 @@ impl Server {
                 }
                 let mut session = self.new_session(established, now);
                 session.accept_opened(now, from, datagram, opened);
+                self.fec_memory += session.fec_memory();
                 let slot = self.table.insert(session, now, self.config.ping_interval);
                 self.stats.sessions += 1;
                 self.process_frames(now, slot);
@@ -523,7 +524,7 @@ impl Server {
                 && now >= entry.opened_at + self.config.connect_deadline;
             let held = entry.session.fec_memory();
             let timed_out = entry.session.handle_timeout(now);
-            self.fec_memory = self.fec_memory - held + entry.session.fec_memory();
+            self.fec_memory = self.fec_memory.saturating_sub(held) + entry.session.fec_memory();
             match timed_out {
                 Some(reason) => {
                     self.stats.sessions_silent += u64::from(reason == CloseReason::Silence);
