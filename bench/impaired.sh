@@ -11,7 +11,14 @@
 # forwarder used more than half a core during a 240 fps frames test, the frames tests of that
 # loss rate are repeated at 60 fps (DESIGN section 6) and both are kept.
 #
-# Writes bench/results/{nats,kcpq}-impaired-lossL-MODE.jsonl and summary-impaired-MODE.md.
+# KCPQ runs once per FEC setting in FEC_MODES (default "off auto 10/3"), each against its own
+# kcpq-server started with that --fec (and the bench with the same --fec); every KCPQ line gains
+# the server's wire and payload byte counts for the test (from /varz), so wire bytes per
+# payload byte can be compared. FEC_MODES=off is the run before FEC.
+#
+# Writes bench/results/{nats,kcpq}-impaired-lossL-MODE.jsonl (kcpq: FEC off),
+# kcpq-fec-NAME-impaired-lossL-MODE.jsonl for the other FEC settings (NAME: auto, 10-3) and
+# summary-impaired-MODE.md.
 set -u
 MODE=${1:-quick}
 NB=${2:?natsbench binary}
@@ -29,8 +36,13 @@ NATSBENCH_DIR=${NATSBENCH_DIR:-$ROOT/../shared/bench/natsbench}
 [ -d "$NATSBENCH_DIR" ] || NATSBENCH_DIR=/work/shared/bench/natsbench
 RES=$ROOT/bench/results
 mkdir -p "$RES"
-FWD_LOG=$RES/impaired-forwarder-$MODE.txt
-SUMMARY=$RES/summary-impaired-$MODE.md
+# BURST=N (default 1): losses come in runs of N packets on average (kcpq-impair --burst), the
+# same share of packets lost; the result files are named MODE-burstN.
+BURST=${BURST:-1}
+TAG=$MODE
+[ "$BURST" = 1 ] || TAG=$MODE-burst$BURST
+FWD_LOG=$RES/impaired-forwarder-$TAG.txt
+SUMMARY=$RES/summary-impaired-$TAG.md
 : > "$FWD_LOG"
 
 echo "building kcpq-impair (release)..." >&2
@@ -44,13 +56,15 @@ else
 fi
 SERVER_IP=10.77.2.1
 WORK=$(mktemp -d /tmp/kcpq-impaired.XXXXXX)
-NATS_PID=""; KCPQ_PID=""; FWD_PID=""
+NATS_PID=""; FWD_PID=""
+read -r -a FECS <<< "${FEC_MODES:-off auto 10/3}"
+declare -A KCPQ_PIDS=()
 
 in_a() { ip netns exec kcpq-a "$@"; }
 in_b() { ip netns exec kcpq-b "$@"; }
 
 start_forwarder() { # loss
-  "$FWD" --delay 10 --loss "$1" --seed 7 --limit 4000 > "$WORK/fwd.out" 2> "$WORK/fwd.err" &
+  "$FWD" --delay 10 --loss "$1" --burst "$BURST" --seed 7 --limit 4000 > "$WORK/fwd.out" 2> "$WORK/fwd.err" &
   FWD_PID=$!
   for _ in $(seq 1 50); do
     ip -n kcpq-a link show tun-a | grep -q NO-CARRIER || return 0
@@ -74,7 +88,8 @@ stop_pid() {
 }
 cleanup() {
   [ -n "$FWD_PID" ] && kill -INT "$FWD_PID" 2> /dev/null
-  stop_pid "$NATS_PID"; stop_pid "$KCPQ_PID"
+  stop_pid "$NATS_PID"
+  for pid in "${KCPQ_PIDS[@]}"; do stop_pid "$pid"; done
   wait 2> /dev/null
   "$ROOT/bench/netns.sh" down
   rm -rf "$WORK"
@@ -84,13 +99,24 @@ trap cleanup EXIT INT TERM
 "$ROOT/bench/netns.sh" up
 in_b nats-server -a "$SERVER_IP" -p 4222 >> "$WORK/nats.log" 2>&1 &
 NATS_PID=$!
-(cd "$WORK" && exec ip netns exec kcpq-b "$KS" --listen "$SERVER_IP:4000" >> "$WORK/kcpq.log" 2>&1) &
-KCPQ_PID=$!
-for _ in $(seq 1 100); do
-  grep -q listening "$WORK/kcpq.log" 2> /dev/null && grep -q "Server is ready" "$WORK/nats.log" && break
-  sleep 0.1
+# One kcpq-server per FEC setting: UDP port 4000 + i, monitor 8222 + i; the first creates the key.
+fec_port() { # index
+  echo $((4000 + $1))
+}
+for i in "${!FECS[@]}"; do
+  log=$WORK/kcpq-$i.log
+  (cd "$WORK" && exec ip netns exec kcpq-b "$KS" --listen "$SERVER_IP:$(fec_port "$i")" \
+    --monitor "$SERVER_IP:$((8222 + i))" --fec "${FECS[$i]}" >> "$log" 2>&1) &
+  KCPQ_PIDS[$i]=$!
+  for _ in $(seq 1 100); do grep -q listening "$log" 2> /dev/null && break; sleep 0.1; done
+  grep -q listening "$log" || { cat "$log" >&2; echo "kcpq-server --fec ${FECS[$i]} did not start" >&2; exit 1; }
 done
-grep -q listening "$WORK/kcpq.log" || { cat "$WORK/kcpq.log" >&2; echo "kcpq-server did not start" >&2; exit 1; }
+for _ in $(seq 1 100); do grep -q "Server is ready" "$WORK/nats.log" && break; sleep 0.1; done
+# The server's wire and payload bytes so far: "wire payload".
+varz_bytes() { # index
+  in_b curl -s "http://$SERVER_IP:$((8222 + $1))/varz" |
+    jq -r '"\(.in_wire_bytes + .out_wire_bytes) \(.in_bytes + .out_bytes)"'
+}
 
 # One test through a fresh forwarder; prints the forwarder's CPU % of a core.
 one() { # loss, out file, label, command...
@@ -105,27 +131,48 @@ one() { # loss, out file, label, command...
   echo "[$label loss=$loss% forwarder ${cpu}% of a core] ${*:2} -> ${line:0:140}" >&2
   echo "$cpu"
 }
+# The file of KCPQ's lines for FEC setting index $1 at loss $2.
+kcpq_out() { # index, loss
+  local name=${FECS[$1]//\//-}
+  if [ "${FECS[$1]}" = off ]; then
+    echo "$RES/kcpq-impaired-loss$2-$TAG.jsonl"
+  else
+    echo "$RES/kcpq-fec-$name-impaired-loss$2-$TAG.jsonl"
+  fi
+}
 both() { # loss, test args...
   local loss=$1; shift
-  local n k
-  n=$(one "$loss" "$NATS_OUT" nats "$NB" "$@" --url "nats://$SERVER_IP:4222" --server-pid "$NATS_PID" \
+  local most i k before after out
+  most=$(one "$loss" "$NATS_OUT" nats "$NB" "$@" --url "nats://$SERVER_IP:4222" --server-pid "$NATS_PID" \
     --tag "loss=$loss")
-  k=$(one "$loss" "$KCPQ_OUT" kcpq "$KB" "$@" --url "kcp://$SERVER_IP:4000" --server-pid "$KCPQ_PID" \
-    --key-file "$WORK/kcpq.key" --tag "loss=$loss")
-  echo $((n > k ? n : k))
+  for i in "${!FECS[@]}"; do
+    out=$(kcpq_out "$i" "$loss")
+    before=$(varz_bytes "$i")
+    k=$(one "$loss" "$out" "kcpq-fec-${FECS[$i]}" "$KB" "$@" --url "kcp://$SERVER_IP:$(fec_port "$i")" \
+      --server-pid "${KCPQ_PIDS[$i]}" --key-file "$WORK/kcpq.key" --fec "${FECS[$i]}" \
+      --tag "loss=$loss fec=${FECS[$i]}")
+    after=$(varz_bytes "$i")
+    # Add the server's wire and payload bytes of this test to its line.
+    read -r w0 p0 <<< "$before"; read -r w1 p1 <<< "$after"
+    tail -n 1 "$out" | jq -c --argjson w $((w1 - w0)) --argjson p $((p1 - p0)) \
+      '. + {server_wire_bytes: $w, server_payload_bytes: $p}' > "$WORK/last" &&
+      { head -n -1 "$out"; cat "$WORK/last"; } > "$WORK/all" && cp "$WORK/all" "$out"
+    most=$((most > k ? most : k))
+  done
+  echo "$most"
 }
 
 {
-  echo "# kcpq vs NATS across kcpq-impair ($MODE, $(date -u +%Y-%m-%dT%H:%MZ))"
+  echo "# kcpq vs NATS across kcpq-impair ($TAG, $(date -u +%Y-%m-%dT%H:%MZ), mean loss burst $BURST)"
   echo
   echo "20 ms RTT (10 ms each way), loss applied independently to each packet in each direction;"
   echo "NATS over TCP, KCPQ over UDP, through the same forwarder. base = NATS, other = KCPQ."
 } > "$SUMMARY"
 
 for loss in 0 1 5; do
-  NATS_OUT=$RES/nats-impaired-loss$loss-$MODE.jsonl
-  KCPQ_OUT=$RES/kcpq-impaired-loss$loss-$MODE.jsonl
-  : > "$NATS_OUT"; : > "$KCPQ_OUT"
+  NATS_OUT=$RES/nats-impaired-loss$loss-$TAG.jsonl
+  : > "$NATS_OUT"
+  for i in "${!FECS[@]}"; do : > "$(kcpq_out "$i" "$loss")"; done
   # 200 warm-up pings come first and each waits a whole RTT: allow far more than the
   # default 60 s cap, or the lossy runs end before measuring anything.
   both "$loss" latency --size 128 --count "$PINGS" --rate 1000 --timeout 280 > /dev/null
@@ -137,8 +184,12 @@ for loss in 0 1 5; do
   {
     echo
     echo "## loss $loss %"
-    echo
-    python3 "$NATSBENCH_DIR/summarize.py" "$NATS_OUT" "$KCPQ_OUT"
+    for i in "${!FECS[@]}"; do
+      echo
+      echo "### KCPQ with FEC ${FECS[$i]}"
+      echo
+      python3 "$NATSBENCH_DIR/summarize.py" "$NATS_OUT" "$(kcpq_out "$i" "$loss")"
+    done
   } >> "$SUMMARY"
 done
 {

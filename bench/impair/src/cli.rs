@@ -28,6 +28,10 @@ pub(crate) struct Args {
     /// Packet loss in percent, each direction (independent Bernoulli trials).
     #[arg(long, default_value_t = 0.0, value_name = "PCT")]
     pub(crate) loss: f64,
+    /// Mean number of consecutive packets lost (Gilbert model: losses in runs of this mean
+    /// length, `--loss` percent of packets in the long run); 1: independent losses.
+    #[arg(long, default_value_t = 1.0, value_name = "PACKETS")]
+    pub(crate) burst: f64,
     /// One-way delay in milliseconds, each direction (RTT = 2 x delay).
     #[arg(long, default_value_t = 0.0, value_name = "MS")]
     pub(crate) delay: f64,
@@ -63,6 +67,7 @@ impl Args {
     pub(crate) fn params(&self) -> Result<Params, String> {
         Ok(Params {
             loss: self.loss / 100.0,
+            burst: self.burst,
             delay: millis("delay", self.delay)?,
             jitter: millis("jitter", self.jitter)?,
             reorder: self.reorder / 100.0,

@@ -11,8 +11,14 @@ use thiserror::Error;
 /// Parameters of the impairment applied to one direction of traffic.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Params {
-    /// Probability in `[0, 1]` that a packet is dropped (independently for each packet).
+    /// Probability in `[0, 1]` that a packet is dropped: independently for each packet when
+    /// `burst` is 1, else the long-run share of packets lost in bursts.
     pub loss: f64,
+    /// Mean number of consecutive packets lost in a burst, at least 1. Above 1, losses follow
+    /// a two-state (Gilbert) model: in the bad state every packet is lost and the chance to
+    /// leave it is `1 / burst`; the good state loses nothing and is left with the chance that
+    /// keeps the long-run loss at `loss`. At 1, losses are independent.
+    pub burst: f64,
     /// One-way base delay added to every packet that is not dropped.
     pub delay: Duration,
     /// Half-width of the uniform jitter: the delay becomes `delay ± jitter`, never below zero.
@@ -28,6 +34,7 @@ impl Params {
     /// No impairment at all: every packet leaves as soon as it arrives.
     pub const NONE: Params = Params {
         loss: 0.0,
+        burst: 1.0,
         delay: Duration::ZERO,
         jitter: Duration::ZERO,
         reorder: 0.0,
@@ -41,6 +48,9 @@ pub enum ParamsError {
     /// The loss probability is not a number in `[0, 1]`.
     #[error("loss probability {0} is not in [0, 1]")]
     Loss(f64),
+    /// The mean burst length is not a number of at least 1.
+    #[error("mean loss burst {0} is not a number of at least 1")]
+    Burst(f64),
     /// The reorder probability is not a number in `[0, 1]`.
     #[error("reorder probability {0} is not in [0, 1]")]
     Reorder(f64),
@@ -68,6 +78,8 @@ pub struct Release {
 #[derive(Clone, Debug)]
 pub struct Impairment {
     params: Params,
+    /// Bursty loss: in the bad state (every packet lost).
+    bad: bool,
 }
 
 /// Longest delay, jitter or gap accepted: far beyond any useful value, and it keeps all
@@ -83,13 +95,16 @@ impl Impairment {
         if !(0.0..=1.0).contains(&params.reorder) {
             return Err(ParamsError::Reorder(params.reorder));
         }
+        if params.burst.is_nan() || params.burst < 1.0 {
+            return Err(ParamsError::Burst(params.burst));
+        }
         if [params.delay, params.jitter, params.reorder_gap]
             .iter()
             .any(|d| *d > MAX_COMPONENT)
         {
             return Err(ParamsError::TooLong);
         }
-        Ok(Impairment { params })
+        Ok(Impairment { params, bad: false })
     }
 
     /// The parameters this impairment applies.
@@ -100,11 +115,11 @@ impl Impairment {
     /// Decides the fate of a packet that arrived at `now`: `None` if it is lost, otherwise when
     /// it may leave. The release time is never before `now`, and never before
     /// `now + delay - jitter`.
-    pub fn on_packet<R: Rng + ?Sized>(&self, now: Duration, rng: &mut R) -> Option<Release> {
+    pub fn on_packet<R: Rng + ?Sized>(&mut self, now: Duration, rng: &mut R) -> Option<Release> {
         let loss_draw = unit(rng.next_u64());
         let jitter_draw = rng.next_u64();
         let reorder_draw = unit(rng.next_u64());
-        if loss_draw < self.params.loss {
+        if self.lost(loss_draw) {
             return None;
         }
         let held_back = reorder_draw < self.params.reorder;
@@ -116,6 +131,24 @@ impl Impairment {
             at: now.saturating_add(delay),
             held_back,
         })
+    }
+
+    /// Whether the packet whose loss draw is `draw` is lost: independently, or by the bursty
+    /// model's state after its transition.
+    fn lost(&mut self, draw: f64) -> bool {
+        let Params { loss, burst, .. } = self.params;
+        if burst <= 1.0 || loss >= 1.0 {
+            return draw < loss;
+        }
+        // Stationary share of the bad state: enter / (enter + leave) = loss.
+        let leave = 1.0 / burst;
+        let enter = loss * leave / (1.0 - loss);
+        self.bad = if self.bad {
+            draw >= leave
+        } else {
+            draw < enter
+        };
+        self.bad
     }
 
     /// The base delay moved by a uniform offset in `[-jitter, +jitter]` (nanosecond steps)
@@ -179,7 +212,7 @@ mod tests {
 
     #[test]
     fn no_impairment_releases_at_arrival() {
-        let imp = Impairment::new(Params::NONE).expect("valid");
+        let mut imp = Impairment::new(Params::NONE).expect("valid");
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let release = imp.on_packet(ms(5), &mut rng);
         assert_eq!(
@@ -192,8 +225,42 @@ mod tests {
     }
 
     #[test]
+    fn bursty_loss_keeps_its_average_and_comes_in_runs() {
+        let mut imp = Impairment::new(Params {
+            loss: 0.05,
+            burst: 4.0,
+            ..Params::NONE
+        })
+        .expect("valid");
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let lost: Vec<bool> = (0..200_000)
+            .map(|i| imp.on_packet(ms(i), &mut rng).is_none())
+            .collect();
+        let total = lost.iter().filter(|l| **l).count() as f64;
+        let runs = lost.windows(2).filter(|w| w[1] && !w[0]).count() as f64;
+        assert!(
+            (total / 200_000.0 - 0.05).abs() < 0.005,
+            "{}",
+            total / 200_000.0
+        );
+        assert!(
+            (total / runs - 4.0).abs() < 0.3,
+            "mean run {}",
+            total / runs
+        );
+        assert_eq!(
+            Impairment::new(Params {
+                burst: 0.5,
+                ..Params::NONE
+            })
+            .err(),
+            Some(ParamsError::Burst(0.5))
+        );
+    }
+
+    #[test]
     fn full_loss_drops_everything() {
-        let imp = Impairment::new(Params {
+        let mut imp = Impairment::new(Params {
             loss: 1.0,
             ..Params::NONE
         })
@@ -204,7 +271,7 @@ mod tests {
 
     #[test]
     fn fixed_delay_is_exact() {
-        let imp = Impairment::new(Params {
+        let mut imp = Impairment::new(Params {
             delay: ms(10),
             ..Params::NONE
         })
@@ -218,7 +285,7 @@ mod tests {
 
     #[test]
     fn jitter_larger_than_delay_never_goes_back_in_time() {
-        let imp = Impairment::new(Params {
+        let mut imp = Impairment::new(Params {
             delay: ms(1),
             jitter: ms(5),
             ..Params::NONE
@@ -250,7 +317,7 @@ mod tests {
             ..lossy
         };
         let pattern = |params: Params| {
-            let imp = Impairment::new(params).expect("valid");
+            let mut imp = Impairment::new(params).expect("valid");
             let mut rng = ChaCha8Rng::seed_from_u64(42);
             (0..500)
                 .map(|i| imp.on_packet(ms(i), &mut rng).is_some())

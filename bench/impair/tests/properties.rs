@@ -20,7 +20,7 @@ struct Run {
 /// Sends `count` packets `gap` apart through `params` and releases everything, checking on the
 /// way that no packet leaves before its release time nor before `arrival + delay - jitter`.
 fn run(params: Params, seed: u64, count: usize, gap: Duration) -> Run {
-    let impairment = Impairment::new(params).expect("valid params");
+    let mut impairment = Impairment::new(params).expect("valid params");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut schedule = Schedule::new(count);
     let mut result = Run {
@@ -102,6 +102,7 @@ proptest! {
     ) {
         let params = Params {
             loss,
+            burst: 1.0,
             delay: ms(delay),
             jitter: ms(jitter),
             reorder,

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::crypto::InitiatorConfig;
+use crate::fec::FecConfig;
 use crate::kcp::KcpConfig;
 use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::subject::SubjectLimits;
@@ -84,6 +85,10 @@ pub struct ClientConfig {
     pub inbox_prefix: String,
     /// Subject limits checked before anything is sent.
     pub subject_limits: SubjectLimits,
+    /// Forward error correction (default off): with `auto` or a ratio the client offers it at
+    /// connect, and sessions use it when the server wants it too. Check it with
+    /// [`FecConfig::validate`]; an invalid setting is treated as off.
+    pub fec: FecConfig,
 }
 
 impl Default for ClientConfig {
@@ -104,6 +109,7 @@ impl Default for ClientConfig {
             max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
             inbox_prefix: DEFAULT_INBOX_PREFIX.to_owned(),
             subject_limits: SubjectLimits::default(),
+            fec: FecConfig::default(),
         }
     }
 }

@@ -92,9 +92,12 @@ impl Client {
         if info.req_id != self.connect_req_id {
             return None;
         }
-        let Conn::AwaitInfo(session) = std::mem::replace(&mut self.conn, Conn::Closed) else {
+        let Conn::AwaitInfo(mut session) = std::mem::replace(&mut self.conn, Conn::Closed) else {
             return Some(CloseReason::ProtocolViolation("a second INFO".to_owned()));
         };
+        if info.flags.fec() {
+            session.start_fec();
+        }
         self.max_payload = info.max_payload as usize;
         let server_interval = std::time::Duration::from_millis(u64::from(info.ping_interval_ms));
         if !server_interval.is_zero() && server_interval < self.config.ping_interval {

@@ -59,15 +59,19 @@ impl Client {
                     self.config.kcp.clone(),
                     max_frame.max(64 * 1024 * 1024),
                     self.config.dead_after,
+                    &self.config.fec,
                     now,
                 );
                 let req_id = self.take_req_id();
                 self.connect_req_id = req_id;
-                let flags = ConnectFlags(if self.config.no_echo {
+                let mut flags = ConnectFlags(if self.config.no_echo {
                     ConnectFlags::NO_ECHO
                 } else {
                     0
                 });
+                if session.offers_fec() {
+                    flags.0 |= ConnectFlags::FEC;
+                }
                 let connect = Frame::Connect(Connect {
                     req_id,
                     version: PROTOCOL_VERSION,
@@ -144,6 +148,7 @@ impl Client {
     /// The session (or the attempt to open one) ended for `reason`. A closing client is done;
     /// otherwise what waited on the session fails and the client reconnects.
     pub(super) fn lose_session(&mut self, now: Instant, reason: CloseReason) {
+        self.sync_fec_stats();
         if matches!(self.conn, Conn::Closing(..)) {
             // While closing, the server forgetting the session is the goal reached.
             self.push_event(ClientEvent::Disconnected(CloseReason::Local));
@@ -238,6 +243,7 @@ impl Client {
 
     /// Ends the client for good.
     fn terminate(&mut self) {
+        self.sync_fec_stats();
         self.conn = Conn::Closed;
         self.fail_waiting();
         self.outbox.clear();

@@ -131,6 +131,9 @@ pub struct ClientStats {
     /// Cut-through messages the server abandoned mid-way (MSG_ABORT: their publisher stalled
     /// or left); a message that still completed at the server came again whole.
     pub msgs_aborted: u64,
+    /// What forward error correction did, over all sessions (`sessions`: 1 while the current
+    /// one uses it).
+    pub fec: crate::fec::FecStats,
 }
 
 /// The KCPQ client, as a pure state machine.
@@ -610,6 +613,7 @@ impl Client {
             self.stats.wire_bytes_out += len as u64;
             return Some(Transmit { destination, len });
         }
+        self.sync_fec_stats();
         let len = match &mut self.conn {
             Conn::Handshake(initiator) => initiator.poll_transmit(now, buf).ok().flatten(),
             Conn::Ready(session) => {
@@ -621,6 +625,22 @@ impl Client {
         }?;
         self.stats.wire_bytes_out += len as u64;
         Some(Transmit { destination, len })
+    }
+
+    /// Adds what the session's FEC did since the last call to the counters. Called before a
+    /// session is dropped and at every `poll_transmit` (which the drain contract calls after
+    /// every input).
+    pub(super) fn sync_fec_stats(&mut self) {
+        let Some(session) = self.session_mut() else {
+            self.stats.fec.sessions = 0;
+            self.stats.fec.decoder_bytes = 0;
+            return;
+        };
+        let delta = session.take_fec_stats();
+        let (using, held) = (delta.sessions, delta.decoder_bytes);
+        self.stats.fec += delta;
+        self.stats.fec.sessions = using;
+        self.stats.fec.decoder_bytes = held;
     }
 
     /// Queues an event other than a received message. They are bounded too, because a server

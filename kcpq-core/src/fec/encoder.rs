@@ -42,6 +42,8 @@ pub struct FecEncoder {
     opened_at: Option<Instant>,
     /// The parity announced for the open group (it gets at most that many).
     planned: u8,
+    /// The loss this side observes, sent in every data shard (tenths of a percent).
+    loss_report: u8,
     rs: super::Codec,
     /// Parity bodies of the group being closed; buffers are reused.
     bodies: Vec<Vec<u8>>,
@@ -63,6 +65,7 @@ impl FecEncoder {
             open: 0,
             opened_at: None,
             planned: 0,
+            loss_report: 0,
             rs: super::Codec::default(),
             bodies: Vec::new(),
             parity: VecDeque::new(),
@@ -79,6 +82,13 @@ impl FecEncoder {
     /// The controller, to feed it the loss the peer reports.
     pub fn controller_mut(&mut self) -> &mut ParityController {
         &mut self.controller
+    }
+
+    /// The loss this side observes on what it receives, in parts per million, to report to
+    /// the peer in the next data shards (rounded to tenths of a percent, at most 25.5 %: below
+    /// 0.05 % reads as none, at the default residual target no parity is needed for it).
+    pub fn set_loss_report_ppm(&mut self, ppm: u32) {
+        self.loss_report = u8::try_from(ppm.saturating_add(500) / 1_000).unwrap_or(u8::MAX);
     }
 
     /// Makes `shard` a data shard: `shard[..HEADER_LEN]` receives the header,
@@ -98,6 +108,7 @@ impl FecEncoder {
             group: self.group,
             index,
             data_count: 0,
+            loss_report: self.loss_report,
             parity_count: self.planned,
         }
         .write(shard);
@@ -130,6 +141,11 @@ impl FecEncoder {
         let written = out.get_mut(..len).map(|dst| dst.copy_from_slice(&shard));
         self.spare.push(shard);
         written.map(|()| len)
+    }
+
+    /// Whether a parity shard waits for [`poll_parity`](Self::poll_parity).
+    pub fn has_parity(&self) -> bool {
+        !self.parity.is_empty()
     }
 
     /// When the open group's deadline passes, if one is open.
@@ -190,6 +206,7 @@ impl FecEncoder {
                 group,
                 index: u8::try_from(index).expect("parity_count fits in u8"),
                 data_count,
+                loss_report: 0,
                 parity_count,
             }
             .write(&mut shard);

@@ -22,7 +22,7 @@
 //! | 1     | kind: 0 data, 1 parity                                                     |
 //! | 4     | group number (wraps)                                                       |
 //! | 1     | index in the group (data: 0.., parity: 0..)                                |
-//! | 1     | data shards in the group (parity only; 0 in data shards)                   |
+//! | 1     | parity: data shards in the group; data: the sender's observed loss (0.1 %) |
 //! | 1     | parity shards in the group (in data shards: the parity planned, 0 for none) |
 //! | rest  | data: the KCP datagram; parity: Reed-Solomon parity over the framed data   |
 //!
@@ -39,30 +39,43 @@ mod config;
 mod controller;
 mod decoder;
 mod encoder;
+mod stats;
 mod wire;
 
 pub use config::{FecConfig, FecConfigError, FecMode, MAX_GROUP_DATA, MAX_GROUP_PARITY};
 pub use controller::ParityController;
 pub use decoder::{FecDecoder, FecDecoderStats, MAX_HELD_BYTES, MAX_OPEN_GROUPS, Unwrapped};
 pub use encoder::{FecEncoder, FecEncoderStats};
+pub use stats::FecStats;
 pub use wire::{HEADER_LEN, ShardHeader, ShardKind};
 
-/// The Reed-Solomon codec of the last group shape used, made again only when the shape (data
-/// and parity counts) changes.
+/// The most group shapes whose Reed-Solomon codecs are kept (traffic alternates between full
+/// groups and groups closed early by their deadline, a few shapes at most).
+const CODEC_CACHE: usize = 4;
+
+/// The Reed-Solomon codecs of the last group shapes used (data and parity counts), most recent
+/// first, at most [`CODEC_CACHE`]: a codec is made again only for a shape not used lately.
 #[derive(Debug, Default)]
-struct Codec(Option<(usize, usize, ReedSolomon)>);
+struct Codec(Vec<(usize, usize, ReedSolomon)>);
 
 impl Codec {
     /// The codec for `data` + `parity` shards (both at least 1, at most 256 together).
     fn get(&mut self, data: usize, parity: usize) -> Option<&ReedSolomon> {
-        if self
+        match self
             .0
-            .as_ref()
-            .is_none_or(|(k, m, _)| (*k, *m) != (data, parity))
+            .iter()
+            .position(|(k, m, _)| (*k, *m) == (data, parity))
         {
-            self.0 = Some((data, parity, ReedSolomon::new(data, parity).ok()?));
+            Some(at) => self.0[..=at].rotate_right(1),
+            None => {
+                let codec = ReedSolomon::new(data, parity).ok()?;
+                if self.0.len() >= CODEC_CACHE {
+                    self.0.pop();
+                }
+                self.0.insert(0, (data, parity, codec));
+            }
         }
-        self.0.as_ref().map(|(_, _, rs)| rs)
+        self.0.first().map(|(_, _, rs)| rs)
     }
 }
 

@@ -193,6 +193,7 @@ fn malformed_and_stale_shards_are_dropped_and_memory_stays_bounded() {
             group,
             index: 0,
             data_count: 10,
+            loss_report: 0,
             parity_count: 3,
         }
         .write(&mut shard);
@@ -206,6 +207,7 @@ fn malformed_and_stale_shards_are_dropped_and_memory_stays_bounded() {
         group: 3,
         index: 1,
         data_count: 10,
+        loss_report: 0,
         parity_count: 3,
     }
     .write(&mut shard);
@@ -216,8 +218,86 @@ fn malformed_and_stale_shards_are_dropped_and_memory_stays_bounded() {
         group: 999,
         index: 1,
         data_count: 9,
+        loss_report: 0,
         parity_count: 3,
     }
     .write(&mut shard);
     assert_eq!(decoder.unwrap(now, &shard), Unwrapped::Dropped);
+}
+
+#[test]
+fn the_loss_report_travels_in_data_shards() {
+    let mut encoder = FecEncoder::new(FecConfig::auto());
+    let mut decoder = FecDecoder::new();
+    assert_eq!(decoder.peer_loss_ppm(), None);
+    encoder.set_loss_report_ppm(52_300);
+    let mut shard = vec![0u8; HEADER_LEN + 10];
+    encoder.on_data(Instant::ZERO, &mut shard);
+    assert!(matches!(
+        decoder.unwrap(Instant::ZERO, &shard),
+        Unwrapped::Data(_)
+    ));
+    assert_eq!(decoder.peer_loss_ppm(), Some(52_000));
+    // Beyond 25.5 % the report saturates.
+    encoder.set_loss_report_ppm(900_000);
+    encoder.on_data(Instant::ZERO, &mut shard);
+    decoder.unwrap(Instant::ZERO, &shard);
+    assert_eq!(decoder.peer_loss_ppm(), Some(255_000));
+}
+
+#[test]
+fn a_warm_decoder_reuses_its_buffers_and_an_idle_one_frees_them() {
+    let fixed = FecConfig::with_mode(FecMode::Fixed {
+        data: 10,
+        parity: 3,
+    });
+    let mut i = 0u32;
+    let (_, mut decoder, _) = run(fixed, 300, Duration::from_micros(100), |parity| {
+        i += 1;
+        !parity && i.is_multiple_of(7)
+    });
+    assert!(decoder.stats().recovered > 0);
+    assert!(decoder.memory() <= MAX_HELD_BYTES);
+    let idle = Instant::ZERO + Duration::from_secs(60);
+    decoder.handle_timeout(idle);
+    assert_eq!(decoder.memory(), 0);
+    assert_eq!(decoder.poll_timeout(), None);
+}
+
+#[test]
+fn a_memory_limit_of_zero_keeps_nothing_but_passes_data() {
+    let mut encoder = FecEncoder::new(FecConfig::with_mode(FecMode::Fixed { data: 4, parity: 2 }));
+    let mut decoder = FecDecoder::new();
+    decoder.set_memory_limit(0);
+    for n in 0..8 {
+        let mut shard = vec![0u8; HEADER_LEN];
+        shard.extend_from_slice(&datagram(n, 500));
+        encoder.on_data(Instant::ZERO, &mut shard);
+        assert!(matches!(
+            decoder.unwrap(Instant::ZERO, &shard),
+            Unwrapped::Data(_)
+        ));
+        assert_eq!(decoder.memory(), 0);
+    }
+}
+
+#[test]
+fn a_rebuilt_shard_too_short_for_its_length_prefix_is_dropped() {
+    // A one-byte parity shard for a group of one whose data shard was lost: the "rebuilt"
+    // framed shard has no room for its 2-byte length.
+    let mut decoder = FecDecoder::new();
+    let mut shard = vec![0u8; HEADER_LEN + 1];
+    ShardHeader {
+        kind: ShardKind::Parity,
+        group: 0,
+        index: 0,
+        data_count: 1,
+        loss_report: 0,
+        parity_count: 1,
+    }
+    .write(&mut shard);
+    assert_eq!(decoder.unwrap(Instant::ZERO, &shard), Unwrapped::Parity);
+    assert_eq!(decoder.poll_recovered(&mut [0u8; 64]), None);
+    assert_eq!(decoder.stats().recovered, 0);
+    assert_eq!(decoder.stats().dropped, 1);
 }

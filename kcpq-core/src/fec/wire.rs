@@ -23,6 +23,10 @@ pub struct ShardHeader {
     pub index: u8,
     /// Data shards in the group (parity shards only; 0 in data shards).
     pub data_count: u8,
+    /// Data shards only (0 in parity shards): the loss the sender observes on what it
+    /// receives, in tenths of a percent (255: 25.5 % or more), for the receiver's parity
+    /// controller.
+    pub loss_report: u8,
     /// Parity shards in the group. In a data shard, the parity planned when the group opened
     /// (the group gets at most that many): 0 tells the receiver to keep no copy for recovery.
     pub parity_count: u8,
@@ -40,13 +44,15 @@ impl ShardHeader {
         };
         out[1..5].copy_from_slice(&self.group.to_be_bytes());
         out[5] = self.index;
-        out[6] = self.data_count;
+        out[6] = match self.kind {
+            ShardKind::Data => self.loss_report,
+            ShardKind::Parity => self.data_count,
+        };
         out[7] = self.parity_count;
     }
 
     /// Reads a header and returns it with the shard's body; `None` for anything malformed: too
-    /// short, an unknown kind, a parity shard whose counts cannot describe a group, or a data
-    /// shard with a data count.
+    /// short, an unknown kind, or a parity shard whose counts cannot describe a group.
     pub fn read(shard: &[u8]) -> Option<(ShardHeader, &[u8])> {
         let (head, body) = shard.split_at_checked(HEADER_LEN)?;
         let kind = match head[0] {
@@ -54,15 +60,20 @@ impl ShardHeader {
             1 => ShardKind::Parity,
             _ => return None,
         };
+        let (data_count, loss_report) = match kind {
+            ShardKind::Data => (0, head[6]),
+            ShardKind::Parity => (head[6], 0),
+        };
         let header = ShardHeader {
             kind,
             group: u32::from_be_bytes(head[1..5].try_into().ok()?),
             index: head[5],
-            data_count: head[6],
+            data_count,
+            loss_report,
             parity_count: head[7],
         };
         let valid = match kind {
-            ShardKind::Data => header.data_count == 0,
+            ShardKind::Data => true,
             ShardKind::Parity => {
                 header.data_count > 0
                     && header.parity_count > 0
@@ -85,6 +96,7 @@ mod tests {
             group: 0xdead_beef,
             index: 2,
             data_count: 10,
+            loss_report: 0,
             parity_count: 3,
         };
         let mut buf = vec![0u8; HEADER_LEN + 4];
@@ -99,10 +111,13 @@ mod tests {
         bad[5] = 3;
         assert_eq!(ShardHeader::read(&bad), None);
         assert_eq!(ShardHeader::read(&buf[..HEADER_LEN]), None);
+        // In a data shard, byte 6 is the loss report.
         let mut data = buf.clone();
         data[0] = 0;
-        assert_eq!(ShardHeader::read(&data), None);
-        data[6] = 0;
-        assert!(ShardHeader::read(&data).is_some());
+        let (read, _) = ShardHeader::read(&data).unwrap();
+        assert_eq!(
+            (read.kind, read.data_count, read.loss_report),
+            (ShardKind::Data, 0, 10)
+        );
     }
 }

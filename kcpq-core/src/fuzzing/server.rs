@@ -18,10 +18,11 @@ use crate::client::{Client, ClientConfig, ClientEvent, ReconnectConfig, Subscrib
 use crate::crypto::{
     HandshakeInitiator, HandshakeOutcome, InitiatorConfig, Key, KeySet, ResponderConfig,
 };
+use crate::fec::{FecConfig, FecMode};
 use crate::kcp::KcpConfig;
 use crate::proto::{
-    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, Headers, Info, Msg, MsgBegin,
-    PROTOCOL_VERSION, Pub, Sub, SubFlags, Unsub, encode_headers,
+    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, Headers, Info, InfoFlags, Msg,
+    MsgBegin, PROTOCOL_VERSION, Pub, Sub, SubFlags, Unsub, encode_headers,
 };
 use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::rng::{Rng, Seed};
@@ -151,6 +152,12 @@ fn server_config(flags: u8) -> ServerConfig {
             max_duration: Duration::from_millis(600),
             max_open: 1 + usize::from((flags >> 5) & 1),
         },
+        // FEC for clients that offer it: small fixed groups, or adaptive.
+        fec: match flags >> 6 {
+            1 | 3 => FecConfig::with_mode(FecMode::Fixed { data: 3, parity: 2 }),
+            2 => FecConfig::auto(),
+            _ => FecConfig::default(),
+        },
         ..ServerConfig::default()
     }
 }
@@ -183,6 +190,11 @@ fn client_config(name: &str, flags: u8) -> ClientConfig {
         max_pending_requests: 3,
         inbox_prefix: "_I".to_owned(),
         subject_limits: subject_limits(),
+        fec: if flags & 0x08 == 0 {
+            FecConfig::default()
+        } else {
+            FecConfig::with_mode(FecMode::Fixed { data: 2, parity: 1 })
+        },
         ..ClientConfig::default()
     }
 }
@@ -280,6 +292,7 @@ impl RawPeer {
                     kcp(4096),
                     1 << 20,
                     Duration::from_secs(3),
+                    &crate::fec::FecConfig::default(),
                     now,
                 );
                 if let Some((name, instance, version)) = self.connect {
@@ -861,6 +874,7 @@ impl Harness {
                     ping_interval_ms: 1,
                     server_name: "s",
                     client_name: "c",
+                    flags: InfoFlags(0),
                 }),
             }),
             _ => {
@@ -1140,6 +1154,28 @@ mod tests {
         assert!(summary.stats.msgs_in > 20, "{summary:?}");
         assert!(summary.stats.drops.slow_consumer > 0, "{summary:?}");
         assert!(summary.slow_consumer_events > 0, "{summary:?}");
+        server_session(&script.0);
+    }
+
+    #[test]
+    fn clients_that_offer_fec_use_it_with_a_server_that_wants_it() {
+        // Server flags 0x40: FEC 3/2; both clients offer 2/1 (flag 0x08); client 1 publishes
+        // to client 0's subscription.
+        let mut script = Script::new(0x40)
+            .op(OP_SPAWN, 0, &[0b0000_1010])
+            .op(OP_SPAWN, 1, &[0b0000_1100])
+            .settle(40)
+            .op(OP_CLIENT, 0, &[0, SUBJECT_A[0], SUBJECT_A[1], 0, 0])
+            .settle(20);
+        for _ in 0..4 {
+            script = script
+                .op(OP_CLIENT, 1, &[8, SUBJECT_A[0], SUBJECT_A[1], 3, 40])
+                .settle(10);
+        }
+        let summary = run(&script.0);
+        assert_eq!(summary.stats.fec.sessions, 2, "{summary:?}");
+        assert!(summary.stats.fec.parity_sent > 0, "{summary:?}");
+        assert!(summary.stats.msgs_in > 0, "{summary:?}");
         server_session(&script.0);
     }
 

@@ -140,7 +140,10 @@ pub enum KcpReadError {
 pub struct Kcp {
     pub(crate) conv: u32,
     pub(crate) config: KcpConfig,
+    /// Segment payload this side sends at most: the MTU's minus any send headroom.
     pub(crate) mss: usize,
+    /// Segment payload this side accepts at most: always the MTU's.
+    pub(crate) recv_mss: usize,
     pub(crate) state: KcpState,
     /// Latest `now` seen (time never goes backwards here).
     pub(crate) now: Instant,
@@ -227,6 +230,7 @@ impl Kcp {
         Ok(Kcp {
             conv,
             mss,
+            recv_mss: mss,
             state: KcpState::Alive,
             now,
             current: now.as_millis() as u32,
@@ -515,9 +519,18 @@ impl Kcp {
         Duration::from_millis(u64::from(self.rtt.rto()))
     }
 
-    /// Maximum segment payload (`mtu - 24`).
+    /// Maximum segment payload sent (`mtu - 24`, less any
+    /// [send headroom](Self::set_send_headroom)).
     pub fn mss(&self) -> usize {
         self.mss
+    }
+
+    /// Makes the datagrams this side sends at most `mtu - headroom` bytes, leaving `headroom`
+    /// bytes for a layer below (FEC's shard header); received segments may still fill the whole
+    /// MTU. Call before the first write: segments already queued keep their size. A headroom
+    /// that would leave no payload leaves one byte.
+    pub fn set_send_headroom(&mut self, headroom: usize) {
+        self.mss = self.recv_mss.saturating_sub(headroom).max(1);
     }
 
     /// Congestion window in segments (not used when congestion control is off).

@@ -98,15 +98,15 @@ impl Kcp {
         let drops = &mut self.stats.drops;
         if header.conv != self.conv {
             drops.wrong_conv += 1;
-        } else if payload_len > self.mss {
+        } else if payload_len > self.recv_mss {
             if drops.oversized_segment == 0 {
                 log::warn!(
                     "KCP conv {:#x}: dropped a segment of {payload_len} payload bytes, over this \
                      endpoint's MSS of {} (MTU {}): the peer's MTU is larger; give both ends the \
                      same MTU (ikcp.c defaults to 1400, kcpq-core to 1367)",
                     self.conv,
-                    self.mss,
-                    self.mss + HEADER_LEN
+                    self.recv_mss,
+                    self.recv_mss + HEADER_LEN
                 );
             }
             drops.oversized_segment += 1;
@@ -248,7 +248,7 @@ impl Kcp {
                     .unwrap_or_else(|| Vec::with_capacity(payload.len()));
                 data.clear();
                 if data.capacity() < payload.len() {
-                    data.reserve_exact(self.mss.max(payload.len()));
+                    data.reserve_exact(self.recv_mss.max(payload.len()));
                 }
                 data.extend_from_slice(payload);
                 self.rcv_buf.insert(

@@ -50,7 +50,7 @@ impl Kcp {
     /// Room left in the last queued segment that a stream write can fill without a new header.
     fn tail_room(&self) -> usize {
         match self.snd_queue.back() {
-            Some(last) if self.config.stream => self.mss - last.len,
+            Some(last) if self.config.stream => self.mss.saturating_sub(last.len),
             _ => 0,
         }
     }
@@ -206,7 +206,7 @@ impl Kcp {
         self.config.recv_window - used as u16
     }
 
-    /// Writes one datagram of at most `mtu` bytes into `buf` and returns its length, or `None`
+    /// Writes one datagram of at most `mtu` bytes (less the send headroom) into `buf` and returns its length, or `None`
     /// when there is nothing to send. Call until `None` after every input.
     ///
     /// A datagram packs, in the reference's order: pending ACKs, window probe/update, then data
@@ -218,7 +218,7 @@ impl Kcp {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.tick(now);
-        let mtu = self.config.mtu;
+        let mtu = self.mss + HEADER_LEN;
         let buf = buf.get_mut(..mtu)?;
         self.admit_queued();
         let wnd = self.wnd_unused();

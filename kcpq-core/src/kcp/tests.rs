@@ -786,3 +786,27 @@ fn write_parts_equals_one_write_of_the_concatenation() {
     ));
     assert_eq!(full.buffered_bytes(), before, "refused whole");
 }
+
+#[test]
+fn send_headroom_shrinks_sent_datagrams_only() {
+    let now = Instant::ZERO;
+    let mut a = Kcp::new(CONV, small(true), now);
+    a.set_send_headroom(10);
+    let mut b = Kcp::new(CONV, small(true), now);
+    assert_eq!(a.mss(), 200 - 24 - 10);
+    let data = pattern(2000, 3);
+    a.write(&data).unwrap();
+    b.write(&data).unwrap();
+    let from_a = drain(&mut a, now);
+    assert!(from_a.iter().all(|d| d.len() <= 190));
+    assert!(from_a.iter().any(|d| d.len() == 190));
+    // b sends full 200-byte datagrams, and a (with headroom) still accepts them.
+    let from_b = drain(&mut b, now);
+    assert!(from_b.iter().any(|d| d.len() == 200));
+    deliver(&mut a, now, &from_b);
+    deliver(&mut b, now, &from_a);
+    settle(&mut a, &mut b, now);
+    assert_eq!(read_all(&mut a), data);
+    assert_eq!(read_all(&mut b), data);
+    assert_eq!(a.stats().drops.oversized_segment, 0);
+}

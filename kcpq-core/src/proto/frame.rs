@@ -74,9 +74,33 @@ impl ConnectFlags {
     /// Do not deliver this client's own publishes back to its own subscriptions.
     pub const NO_ECHO: u32 = 1;
 
+    /// The client offers forward error correction (version 3): it accepts FEC shards, and
+    /// sends them if the server's INFO accepts too.
+    pub const FEC: u32 = 2;
+
     /// Whether `NO_ECHO` is set.
     pub fn no_echo(self) -> bool {
         self.0 & Self::NO_ECHO != 0
+    }
+
+    /// Whether `FEC` is set.
+    pub fn fec(self) -> bool {
+        self.0 & Self::FEC != 0
+    }
+}
+
+/// Option bits the server sends in INFO (version 3 on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct InfoFlags(pub u32);
+
+impl InfoFlags {
+    /// Forward error correction is on for this session: the client offered it and the server
+    /// wants it too; both sides send FEC shards.
+    pub const FEC: u32 = 1;
+
+    /// Whether `FEC` is set.
+    pub fn fec(self) -> bool {
+        self.0 & Self::FEC != 0
     }
 }
 
@@ -208,6 +232,8 @@ pub struct Info<'a> {
     pub server_name: &'a str,
     /// The client's name as the server knows it.
     pub client_name: &'a str,
+    /// Options agreed for the session (version 3 on; never encoded for earlier versions).
+    pub flags: InfoFlags,
 }
 
 /// SUB: subscribe subscription `sid` to `filter`, optionally in a queue group.
@@ -411,7 +437,13 @@ impl<'a> Frame<'a> {
                 4 + 2 + 4 + 8 + str16_len(c.name) + if c.version >= 2 { 4 } else { 0 }
             }
             Frame::Info(i) => {
-                4 + 2 + 4 + 4 + 4 + str16_len(i.server_name) + str16_len(i.client_name)
+                4 + 2
+                    + 4
+                    + 4
+                    + 4
+                    + str16_len(i.server_name)
+                    + str16_len(i.client_name)
+                    + if i.version >= 3 { 4 } else { 0 }
             }
             Frame::Sub(s) => 4 + 4 + 1 + str16_len(s.filter) + str16_len(s.queue.unwrap_or("")),
             Frame::Unsub(_) => 4 + 8,
@@ -476,6 +508,9 @@ impl<'a> Frame<'a> {
                 put_u32(out, i.ping_interval_ms);
                 put_str16(out, i.server_name);
                 put_str16(out, i.client_name);
+                if i.version >= 3 {
+                    put_u32(out, i.flags.0);
+                }
             }
             Frame::Sub(s) => {
                 put_u32(out, s.req_id);
@@ -581,15 +616,26 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Frame<'_>, BodyError> {
                 ping_interval_ms,
             })
         }
-        FrameType::Info => Frame::Info(Info {
-            req_id: r.u32()?,
-            version: r.u16()?,
-            max_payload: r.u32()?,
-            max_subscriptions: r.u32()?,
-            ping_interval_ms: r.u32()?,
-            server_name: r.str16()?,
-            client_name: r.str16()?,
-        }),
+        FrameType::Info => {
+            let req_id = r.u32()?;
+            let version = r.u16()?;
+            let max_payload = r.u32()?;
+            let max_subscriptions = r.u32()?;
+            let ping_interval_ms = r.u32()?;
+            let server_name = r.str16()?;
+            let client_name = r.str16()?;
+            let flags = InfoFlags(if version >= 3 { r.u32()? } else { 0 });
+            Frame::Info(Info {
+                req_id,
+                version,
+                max_payload,
+                max_subscriptions,
+                ping_interval_ms,
+                server_name,
+                client_name,
+                flags,
+            })
+        }
         FrameType::Sub => {
             let req_id = r.u32()?;
             let sid = r.u32()?;
@@ -783,6 +829,17 @@ mod tests {
                 ping_interval_ms: 15_000,
                 server_name: "edge-1",
                 client_name: "cam-7",
+                flags: InfoFlags(0),
+            }),
+            Frame::Info(Info {
+                req_id: 1,
+                version: 3,
+                max_payload: 1 << 20,
+                max_subscriptions: 1000,
+                ping_interval_ms: 15_000,
+                server_name: "edge-1",
+                client_name: "cam-7",
+                flags: InfoFlags(InfoFlags::FEC),
             }),
             Frame::Sub(Sub {
                 req_id: 2,

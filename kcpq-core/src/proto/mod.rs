@@ -24,8 +24,8 @@ mod wire;
 pub use decode::{DecodeError, FrameDecoder};
 pub(crate) use frame::parse_pub_head;
 pub use frame::{
-    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, FrameType, Info, Msg, MsgBegin,
-    MsgFlags, Pub, Sub, SubFlags, Unsub,
+    Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, FrameType, Info, InfoFlags, Msg,
+    MsgBegin, MsgFlags, Pub, Sub, SubFlags, Unsub,
 };
 pub use headers::{HeaderError, Headers, HeadersIter, encode_headers};
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::crypto::ResponderConfig;
+use crate::fec::FecConfig;
 use crate::kcp::KcpConfig;
 use crate::queue::QueueLimits;
 use crate::subject::IndexConfig;
@@ -46,6 +47,9 @@ pub const DEFAULT_MAX_PENDING_BYTES: usize = 1024 * 1024 * 1024;
 pub const DEFAULT_SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
 /// Default bound of requests the server's owner may have outstanding: 65 536.
 pub const DEFAULT_MAX_SERVER_REQUESTS: usize = 65_536;
+/// Default server-wide bound of the bytes all FEC decoders hold: 64 MiB, a thousand busy
+/// sessions at the per-session bound.
+pub const DEFAULT_FEC_MAX_DECODER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Everything a [`Server`](super::Server) can be tuned with. Start from `ServerConfig::default()`.
 #[derive(Debug, Clone)]
@@ -104,6 +108,14 @@ pub struct ServerConfig {
     pub inbox_prefix: String,
     /// Cut-through delivery of large messages to version 3 clients.
     pub cut_through: CutThroughConfig,
+    /// Forward error correction for clients that offer it (version 3; default off). Sessions
+    /// use it when both sides want it; the client's mode governs its parity, this one the
+    /// server's.
+    pub fec: FecConfig,
+    /// Server-wide bound of the bytes all sessions' FEC decoders hold (default 64 MiB): when
+    /// reached, a session's decoder keeps no more than it holds already (its data shards still
+    /// pass; losses are left to KCP's retransmission).
+    pub fec_max_decoder_bytes: usize,
 }
 
 /// Cut-through delivery: a large PUB is routed when its head has arrived and its payload is
@@ -164,6 +176,8 @@ impl Default for ServerConfig {
             max_requests: DEFAULT_MAX_SERVER_REQUESTS,
             inbox_prefix: "_INBOX".to_owned(),
             cut_through: CutThroughConfig::default(),
+            fec: FecConfig::default(),
+            fec_max_decoder_bytes: DEFAULT_FEC_MAX_DECODER_BYTES,
         }
     }
 }
@@ -235,6 +249,9 @@ pub enum ServerConfigError {
     /// The KCP settings are invalid.
     #[error(transparent)]
     Kcp(#[from] crate::kcp::KcpConfigError),
+    /// The FEC settings are invalid.
+    #[error(transparent)]
+    Fec(#[from] crate::fec::FecConfigError),
     /// One message of `max_payload` would not fit in a session's send buffer.
     #[error(
         "max_payload {max_payload} does not fit the per-session send buffer of {send_buffer} bytes: raise kcp.send_buffer_limit or lower max_payload"
@@ -264,6 +281,7 @@ impl ServerConfig {
     /// Checks that the settings can work together.
     pub fn validate(&self) -> Result<(), ServerConfigError> {
         self.kcp.validate()?;
+        self.fec.validate()?;
         if self.max_frame_body() + crate::proto::LEN_PREFIX > self.kcp.send_buffer_limit {
             return Err(ServerConfigError::PayloadOverSendBuffer {
                 max_payload: self.max_payload,

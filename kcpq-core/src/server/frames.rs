@@ -2,8 +2,8 @@
 
 use crate::Instant;
 use crate::proto::{
-    DecodeError, ErrFrame, ErrorCode, Frame, Info, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Pub,
-    Sub, Unsub,
+    DecodeError, ErrFrame, ErrorCode, Frame, Info, InfoFlags, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION, Pub, Sub, Unsub,
 };
 use crate::server::config::DuplicateNames;
 use crate::session::CloseReason;
@@ -178,6 +178,11 @@ impl Server {
         entry.name = name.clone();
         entry.no_echo = c.flags.no_echo();
         entry.instance = c.instance;
+        // FEC when both want it: the client offered it (version 3) and this server offers it.
+        let fec = c.version >= 3 && c.flags.fec() && entry.session.offers_fec();
+        if fec {
+            entry.session.start_fec();
+        }
         entry.opened_at = now;
         entry.ping_interval = ping_interval;
         entry.session.set_dead_after(silence_limit);
@@ -194,6 +199,7 @@ impl Server {
                 .unwrap_or(u32::MAX),
             server_name: &self.config.server_name,
             client_name: &name,
+            flags: InfoFlags(if fec { InfoFlags::FEC } else { 0 }),
         });
         let mut encoded = Vec::with_capacity(info.encoded_len());
         info.encode(&mut encoded);

@@ -32,12 +32,12 @@ use crate::session::{CloseReason, Received, Session};
 use crate::subject::{MatchResult, SubscriptionIndex};
 
 pub use config::{
-    CutThroughConfig, DEFAULT_CONNECT_DEADLINE, DEFAULT_DEAD_AFTER, DEFAULT_MAX_EVENTS,
-    DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_REPLIES,
-    DEFAULT_MAX_SERVER_REQUESTS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
-    DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_LINGER, DEFAULT_SUBSCRIPTION_QUEUE_BYTES,
-    DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES, DuplicateNames, MIN_SILENCE_MARGIN, ServerConfig,
-    ServerConfigError,
+    CutThroughConfig, DEFAULT_CONNECT_DEADLINE, DEFAULT_DEAD_AFTER, DEFAULT_FEC_MAX_DECODER_BYTES,
+    DEFAULT_MAX_EVENTS, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_SERVER_REQUESTS, DEFAULT_MAX_SESSIONS,
+    DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION, DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_LINGER,
+    DEFAULT_SUBSCRIPTION_QUEUE_BYTES, DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES, DuplicateNames,
+    MIN_SILENCE_MARGIN, ServerConfig, ServerConfigError,
 };
 pub use owner::{ServerPublishError, ServerSubscribeError};
 pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
@@ -214,6 +214,8 @@ pub struct Server {
     owner: owner::Owner,
     /// Bytes in all subscription queues.
     pending_bytes: usize,
+    /// Bytes all sessions' FEC decoders hold (bounded by `config.fec_max_decoder_bytes`).
+    fec_memory: usize,
     /// Unsent bytes under which queued frames move into a session's stream.
     watermark: usize,
     /// The bound of each subscription queue.
@@ -245,6 +247,7 @@ impl Server {
         Ok(Server {
             owner: owner::Owner::new(inbox),
             pending_bytes: 0,
+            fec_memory: 0,
             watermark: config.watermark(),
             queue_limits: config.queue_limits(),
             shutdown: None,
@@ -280,6 +283,9 @@ impl Server {
             + hs.dropped_bad_proof
             + hs.half_open_expired;
         stats.pending_bytes = self.pending_bytes as u64;
+        for (_, slot) in self.table.iter() {
+            stats.fec += slot.session.fec_stats();
+        }
         stats
     }
 
@@ -350,7 +356,14 @@ impl Server {
             return;
         };
         let session = &mut self.table.get_mut(slot).expect("found by id").session;
-        match session.handle_datagram(now, from, datagram) {
+        // The FEC decoders of all sessions share one bound: this one may keep what it holds
+        // plus what the others leave free.
+        let held = session.fec_memory();
+        let others = self.fec_memory.saturating_sub(held);
+        session.set_fec_memory_limit(self.config.fec_max_decoder_bytes.saturating_sub(others));
+        let result = session.handle_datagram(now, from, datagram);
+        self.fec_memory = others + session.fec_memory();
+        match result {
             Received::Accepted => {
                 // Frames first: the sessions they deliver to join the transmit queue ahead of
                 // this one, whose output may be nothing but the ACK of this datagram, so that
@@ -410,6 +423,7 @@ impl Server {
                 }
                 let mut session = self.new_session(established, now);
                 session.accept_opened(now, from, datagram, opened);
+                self.fec_memory += session.fec_memory();
                 let slot = self.table.insert(session, now, self.config.ping_interval);
                 self.stats.sessions += 1;
                 self.process_frames(now, slot);
@@ -432,6 +446,7 @@ impl Server {
             self.config.kcp.clone(),
             self.config.max_frame_body(),
             self.config.dead_after,
+            &self.config.fec,
             now,
         )
     }
@@ -507,7 +522,10 @@ impl Server {
             };
             let connect_overdue = entry.phase == table::Phase::AwaitConnect
                 && now >= entry.opened_at + self.config.connect_deadline;
-            match entry.session.handle_timeout(now) {
+            let held = entry.session.fec_memory();
+            let timed_out = entry.session.handle_timeout(now);
+            self.fec_memory = self.fec_memory.saturating_sub(held) + entry.session.fec_memory();
+            match timed_out {
                 Some(reason) => {
                     self.stats.sessions_silent += u64::from(reason == CloseReason::Silence);
                     self.close_slot(now, slot, reason, false);
@@ -591,6 +609,11 @@ impl Server {
         let Some(mut entry) = self.table.remove(slot) else {
             return;
         };
+        let mut fec = entry.session.fec_stats();
+        fec.sessions = 0;
+        fec.decoder_bytes = 0;
+        self.stats.fec += fec;
+        self.fec_memory -= entry.session.fec_memory().min(self.fec_memory);
         if tell {
             let message = reason.to_string();
             self.last_words(

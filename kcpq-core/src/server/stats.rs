@@ -84,6 +84,8 @@ pub struct ServerStats {
     /// Cut-through messages aborted (MSG_ABORT) because their publisher stalled, took too long
     /// or left mid-message.
     pub cut_through_aborted: u64,
+    /// What forward error correction did, over all sessions (`sessions`: those using it now).
+    pub fec: crate::fec::FecStats,
     /// Drops by reason.
     pub drops: ServerDrops,
 }

@@ -5,14 +5,20 @@
 //! is dead: KCP's dead-link limit, or `dead_after` of silence (any authenticated datagram counts as
 //! liveness). It knows nothing of subscriptions or routing.
 
+mod fec;
+mod loss;
+
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use self::fec::{Payload, SEND_HEADROOM, SessionFec};
 
 use crate::Instant;
 use crate::crypto::{
     DATA_HEADER_LEN, DATA_OVERHEAD, EstablishedSession, OpenDrop, PacketProtection,
 };
 use crate::crypto::{Opened, SessionId, TAG_LEN};
+use crate::fec::{FecConfig, FecMode, FecStats};
 use crate::kcp::{Kcp, KcpConfig, KcpState, KcpWriteError};
 use crate::proto::{Frame, FrameDecoder};
 
@@ -91,28 +97,81 @@ pub(crate) struct Session {
     dead_after: Duration,
     /// Reused buffer for encoding frames before they enter KCP.
     encode_buf: Vec<u8>,
+    /// FEC, when this side offers it (boxed: most sessions of a server without FEC have none).
+    fec: Option<Box<SessionFec>>,
+    /// FEC counters already handed out by [`Session::take_fec_stats`].
+    fec_taken: FecStats,
 }
 
 impl Session {
     /// A session over `established`, with KCP configured by `kcp` (its MTU must leave room for
     /// [`DATA_OVERHEAD`]) and frames of at most `max_frame_body` bytes accepted from the peer.
+    /// With a `fec` mode other than off, this side offers FEC: it accepts shards at once, sends
+    /// them once [`Session::start_fec`] is called, and KCP's datagrams leave room for the shard
+    /// header from the start.
     pub(crate) fn new(
         established: EstablishedSession,
         kcp: KcpConfig,
         max_frame_body: usize,
         dead_after: Duration,
+        fec: &FecConfig,
         now: Instant,
     ) -> Session {
         let conv = crate::crypto::conv_for(established.session_id);
+        let mut kcp = Kcp::new(conv, kcp, now);
+        let fec = (fec.mode != FecMode::Off && fec.validate().is_ok()).then(|| {
+            kcp.set_send_headroom(SEND_HEADROOM);
+            Box::new(SessionFec::new(fec.clone(), conv))
+        });
         Session {
             protection: established.protection,
-            kcp: Kcp::new(conv, kcp, now),
+            kcp,
             decoder: FrameDecoder::new(max_frame_body),
             peer: established.peer,
             last_heard: now,
             liveness_check: now + dead_after,
             dead_after,
             encode_buf: Vec::new(),
+            fec,
+            fec_taken: FecStats::default(),
+        }
+    }
+
+    /// Whether this side offers FEC.
+    pub(crate) fn offers_fec(&self) -> bool {
+        self.fec.is_some()
+    }
+
+    /// Both sides agreed to FEC: datagrams leave as shards from now on. Nothing happens if this
+    /// side did not offer it.
+    pub(crate) fn start_fec(&mut self) {
+        if let Some(fec) = &mut self.fec {
+            fec.start_sending();
+        }
+    }
+
+    /// What FEC did in this session.
+    pub(crate) fn fec_stats(&self) -> FecStats {
+        self.fec.as_ref().map(|f| f.stats()).unwrap_or_default()
+    }
+
+    /// What FEC did since the last call (`sessions`: 1 while this session uses FEC).
+    pub(crate) fn take_fec_stats(&mut self) -> FecStats {
+        let now = self.fec_stats();
+        let delta = now.since(&self.fec_taken);
+        self.fec_taken = now;
+        delta
+    }
+
+    /// Bytes the FEC decoder holds now.
+    pub(crate) fn fec_memory(&self) -> usize {
+        self.fec.as_ref().map_or(0, |f| f.memory())
+    }
+
+    /// Caps the FEC decoder's memory.
+    pub(crate) fn set_fec_memory_limit(&mut self, bytes: usize) {
+        if let Some(fec) = &mut self.fec {
+            fec.set_memory_limit(bytes);
         }
     }
 
@@ -160,14 +219,21 @@ impl Session {
         &mut self,
         now: Instant,
         from: SocketAddr,
-        datagram: &[u8],
+        datagram: &mut [u8],
         opened: Opened,
     ) {
         if opened.is_highest {
             self.peer = from;
         }
         self.last_heard = now;
-        self.kcp.handle_datagram(now, &datagram[opened.payload]);
+        let payload = &mut datagram[opened.payload];
+        let shard = match &mut self.fec {
+            Some(fec) => fec.receive(now, opened.packet_number, payload, &mut self.kcp),
+            None => Payload::Kcp,
+        };
+        if let Payload::Kcp = shard {
+            self.kcp.handle_datagram(now, payload);
+        }
         self.protection.set_old_keys_lifetime(self.kcp.rto());
     }
 
@@ -222,7 +288,12 @@ impl Session {
         // A buffer too small for one datagram is the caller's bug (documented); KCP then sends
         // nothing rather than a short segment, and nothing is lost.
         let payload = buf.get_mut(DATA_HEADER_LEN..end.max(DATA_HEADER_LEN))?;
-        let len = self.kcp.poll_transmit(now, payload)?;
+        let len = match &mut self.fec {
+            Some(fec) if fec.is_sending() => {
+                fec.transmit(now, payload, &mut self.kcp, DATA_OVERHEAD)?
+            }
+            _ => self.kcp.poll_transmit(now, payload)?,
+        };
         // The buffer was checked to hold header, payload and tag, and packet numbers cannot run
         // out in practice (2^64); both errors would be caller bugs caught in tests.
         self.protection.seal(buf, len).ok()
@@ -231,7 +302,8 @@ impl Session {
     /// The next moment [`Session::handle_timeout`] has work.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let mut next = Some(self.liveness_check);
-        for t in [self.kcp.poll_timeout(), self.protection.poll_timeout()]
+        let fec = self.fec.as_ref().and_then(|f| f.poll_timeout());
+        for t in [self.kcp.poll_timeout(), self.protection.poll_timeout(), fec]
             .into_iter()
             .flatten()
         {
@@ -244,6 +316,9 @@ impl Session {
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<CloseReason> {
         self.kcp.handle_timeout(now);
         self.protection.handle_timeout(now);
+        if let Some(fec) = &mut self.fec {
+            fec.handle_timeout(now);
+        }
         if self.kcp.state() == KcpState::DeadLink {
             return Some(CloseReason::DeadLink);
         }
@@ -259,7 +334,9 @@ impl Session {
 
     /// Whether KCP has nothing left to send or retransmit (used by drain and close).
     pub(crate) fn is_flushed(&self) -> bool {
-        self.kcp.unacked_segments() == 0 && self.kcp.unsent_bytes() == 0
+        self.kcp.unacked_segments() == 0
+            && self.kcp.unsent_bytes() == 0
+            && !self.fec.as_ref().is_some_and(|f| f.has_parity())
     }
 
     /// The size of datagrams this session sends at most.

@@ -76,6 +76,15 @@ struct Args {
     /// `kcpq-server --preset`; each side's windows bound what the other may send it).
     #[arg(long, value_enum, default_value_t = Preset::Fast, global = true)]
     preset: Preset,
+    /// Forward error correction offered by every connection: off, auto or DATA/PARITY such as
+    /// 10/3 (used when the server's `--fec` is not off).
+    #[arg(
+        long,
+        default_value = "off",
+        global = true,
+        value_name = "off|auto|D/P"
+    )]
+    fec: kcpq_smol::core::fec::FecMode,
     #[command(subcommand)]
     test: Test,
 }
@@ -221,6 +230,8 @@ pub(crate) struct Ctx {
     udp_offload: bool,
     /// KCP preset of every connection (`--preset`).
     preset: Preset,
+    /// FEC every connection offers (`--fec`).
+    fec: kcpq_smol::core::fec::FecMode,
 }
 
 impl Ctx {
@@ -240,6 +251,7 @@ impl Ctx {
         options.connect_timeout = Duration::from_secs(10);
         options.socket.offload = self.udp_offload;
         options.config.kcp = self.preset.kcp();
+        options.config.fec = kcpq_smol::core::fec::FecConfig::with_mode(self.fec);
         options.spawner = Spawner::Executor(EXECUTOR.clone());
         let client = Client::connect_with(options).await?;
         let mut events = client.events();
@@ -269,6 +281,7 @@ impl Ctx {
             "client_rss_kb_end": stats::status_kb("self", "VmRSS"),
             "client_udp_offload": self.udp_offload,
             "client_kcp_preset": format!("{:?}", self.preset).to_lowercase(),
+            "client_fec": self.fec.to_string(),
         })
     }
 }
@@ -378,6 +391,7 @@ fn context(args: &Args, timeout: Duration) -> Result<Ctx, BenchError> {
         timeout,
         udp_offload: !args.no_udp_offload,
         preset: args.preset,
+        fec: args.fec,
     })
 }
 

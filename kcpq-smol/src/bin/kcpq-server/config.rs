@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kcpq_smol::core::fec::{FecConfig, FecMode};
 use kcpq_smol::core::server::{DuplicateNames, ServerConfig};
 use kcpq_smol::preset::Preset;
 use serde::Deserialize;
@@ -43,6 +44,10 @@ pub(crate) struct FileConfig {
     /// Messages of at least this many payload bytes go cut-through (forwarded as their bytes
     /// arrive); 0 turns it off (default 16384).
     pub(crate) cut_through_min_bytes: Option<usize>,
+    /// Forward error correction for clients that offer it: `off` (default), `auto` (parity
+    /// from measured loss) or a fixed ratio `DATA/PARITY` such as `10/3`.
+    #[serde(default, deserialize_with = "fec_mode")]
+    pub(crate) fec: Option<FecMode>,
     /// Time given to CLOSE frames at shutdown, in milliseconds.
     pub(crate) shutdown_linger_ms: Option<u64>,
     /// At SIGINT/SIGTERM, how long queued messages may still be delivered before the sessions
@@ -133,8 +138,17 @@ impl FileConfig {
         if let Some(min) = self.cut_through_min_bytes {
             config.cut_through.min_payload = (min > 0).then_some(min);
         }
+        if let Some(mode) = self.fec {
+            config.fec = FecConfig::with_mode(mode);
+        }
         config
     }
+}
+
+/// Reads `fec = "off" | "auto" | "D/P"`, refusing anything else with the reason.
+fn fec_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<FecMode>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]
@@ -153,6 +167,24 @@ mod tests {
         let empty: FileConfig = toml::from_str("").expect("empty config");
         assert_eq!(empty.socket_offload, None);
         assert!(toml::from_str::<FileConfig>("socket_offload = \"no\"\n").is_err());
+    }
+
+    #[test]
+    fn fec_is_off_by_default_and_invalid_ratios_are_refused() {
+        use kcpq_smol::core::fec::FecMode;
+        assert_eq!(FileConfig::default().server_config().fec.mode, FecMode::Off);
+        let file: FileConfig = toml::from_str("fec = \"10/3\"\n").expect("valid");
+        assert_eq!(
+            file.server_config().fec.mode,
+            FecMode::Fixed {
+                data: 10,
+                parity: 3
+            }
+        );
+        let file: FileConfig = toml::from_str("fec = \"auto\"\n").expect("valid");
+        assert_eq!(file.server_config().fec.mode, FecMode::Auto);
+        let err = toml::from_str::<FileConfig>("fec = \"10/0\"\n").unwrap_err();
+        assert!(err.to_string().contains("use off for no parity"), "{err}");
     }
 
     #[test]

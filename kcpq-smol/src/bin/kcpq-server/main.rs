@@ -71,6 +71,10 @@ struct Args {
     /// bytes arrive (cut-through) instead of once whole; 0 turns it off [default: 16384].
     #[arg(long, value_name = "BYTES")]
     cut_through_min_bytes: Option<usize>,
+    /// Forward error correction for clients that offer it: off, auto (parity from measured
+    /// loss, none on a clean link) or a fixed ratio DATA/PARITY such as 10/3 [default: off].
+    #[arg(long, value_name = "off|auto|D/P")]
+    fec: Option<kcpq_smol::core::fec::FecMode>,
 }
 
 fn main() -> ExitCode {
@@ -103,6 +107,7 @@ async fn run(args: Args, spawner: Spawner) -> Result<(), String> {
     file.drain_timeout_ms = args.drain_timeout_ms.or(file.drain_timeout_ms);
     file.duplicate_names = args.duplicate_names.or(file.duplicate_names);
     file.cut_through_min_bytes = args.cut_through_min_bytes.or(file.cut_through_min_bytes);
+    file.fec = args.fec.or(file.fec);
     if args.no_udp_offload {
         file.socket_offload = Some(false);
     }

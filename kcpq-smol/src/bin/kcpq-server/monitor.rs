@@ -215,6 +215,36 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
             "Cut-through messages aborted (their publisher stalled or left mid-message).",
         ),
         (
+            "fec_sessions",
+            stats.fec.sessions,
+            "Sessions using forward error correction now.",
+        ),
+        (
+            "fec_parity_sent",
+            stats.fec.parity_sent,
+            "FEC parity shards sent.",
+        ),
+        (
+            "fec_recovered",
+            stats.fec.recovered,
+            "Lost datagrams rebuilt from FEC parity (no retransmission needed).",
+        ),
+        (
+            "fec_unrecoverable",
+            stats.fec.unrecoverable,
+            "Lost datagrams in FEC-protected groups too damaged to rebuild (KCP retransmitted).",
+        ),
+        (
+            "fec_decoder_bytes",
+            stats.fec.decoder_bytes,
+            "Bytes all sessions' FEC decoders hold now (bounded by the server).",
+        ),
+        (
+            "fec_overhead_bytes",
+            stats.fec.overhead_bytes,
+            "Bytes FEC added on the wire: shard headers and parity datagrams.",
+        ),
+        (
             "drops_malformed_datagram",
             d.malformed_datagram,
             "Malformed datagrams dropped.",

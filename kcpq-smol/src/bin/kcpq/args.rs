@@ -56,6 +56,10 @@ pub(crate) struct ConnectionArgs {
     /// This client's name, unique on the server [default: the server assigns one].
     #[arg(long, global = true)]
     pub(crate) name: Option<String>,
+    /// Forward error correction to offer: off, auto or DATA/PARITY such as 10/3 (used when the
+    /// server's --fec is not off too).
+    #[arg(long, global = true, default_value = "off", value_name = "off|auto|D/P")]
+    pub(crate) fec: kcpq_smol::core::fec::FecMode,
 }
 
 /// The subcommands.

@@ -32,6 +32,7 @@ impl Target {
         if let Some(name) = &args.name {
             options.config.name.clone_from(name);
         }
+        options.config.fec = kcpq_smol::core::fec::FecConfig::with_mode(args.fec);
         Ok(Target {
             options,
             key_source,
