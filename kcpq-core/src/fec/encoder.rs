@@ -99,6 +99,14 @@ impl FecEncoder {
     /// (caller bugs: KCP's MTU is far below).
     pub fn on_data(&mut self, now: Instant, shard: &mut [u8]) {
         let body_len = u16::try_from(shard.len() - HEADER_LEN).expect("a datagram fits in u16");
+        if self.open > 0
+            && self.planned == 0
+            && self.controller.planned(self.config.group_size()) > 0
+        {
+            // Loss appeared while a group without parity was open (it has no deadline): end it
+            // so that this datagram opens a protected one.
+            self.close(now);
+        }
         let index = u8::try_from(self.open).expect("groups hold at most MAX_GROUP_DATA shards");
         if self.open == 0 {
             self.planned = self.controller.planned(self.config.group_size());
@@ -148,9 +156,13 @@ impl FecEncoder {
         !self.parity.is_empty()
     }
 
-    /// When the open group's deadline passes, if one is open.
+    /// When the open group's deadline passes, if one is open and will get parity (a group
+    /// without planned parity closes on size only: closing it early would change nothing on
+    /// the wire, and the timer would cost wake-ups on a clean link).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.opened_at.map(|at| at + self.config.group_deadline)
+        self.opened_at
+            .filter(|_| self.planned > 0)
+            .map(|at| at + self.config.group_deadline)
     }
 
     /// Closes the open group if its deadline has passed.

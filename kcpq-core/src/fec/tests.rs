@@ -301,3 +301,17 @@ fn a_rebuilt_shard_too_short_for_its_length_prefix_is_dropped() {
     assert_eq!(decoder.stats().recovered, 0);
     assert_eq!(decoder.stats().dropped, 1);
 }
+
+#[test]
+fn a_group_without_parity_has_no_deadline_and_ends_when_loss_appears() {
+    let mut encoder = FecEncoder::new(FecConfig::auto());
+    let mut shard = vec![0u8; HEADER_LEN + 100];
+    encoder.on_data(Instant::ZERO, &mut shard);
+    assert_eq!(encoder.poll_timeout(), None, "no parity planned: no timer");
+    encoder.controller_mut().set_peer_loss_ppm(50_000);
+    encoder.on_data(Instant::ZERO, &mut shard);
+    let (header, _) = ShardHeader::read(&shard).unwrap();
+    assert_eq!((header.group, header.index), (1, 0), "a new group");
+    assert!(header.parity_count > 0);
+    assert!(encoder.poll_timeout().is_some());
+}
