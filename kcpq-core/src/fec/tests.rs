@@ -315,3 +315,23 @@ fn a_group_without_parity_has_no_deadline_and_ends_when_loss_appears() {
     assert!(header.parity_count > 0);
     assert!(encoder.poll_timeout().is_some());
 }
+
+#[test]
+fn auto_needs_no_shards_on_a_clean_link_and_repeats_the_end_of_loss() {
+    let mut encoder = FecEncoder::new(FecConfig::auto());
+    assert!(!encoder.needs_shards(), "clean link, nothing to report");
+    encoder.set_loss_report_ppm(20_000);
+    assert!(encoder.needs_shards(), "loss to report");
+    encoder.set_loss_report_ppm(0);
+    let mut shard = vec![0u8; HEADER_LEN + 10];
+    for _ in 0..16 {
+        assert!(encoder.needs_shards(), "the end of loss is reported");
+        encoder.on_data(Instant::ZERO, &mut shard);
+        assert_eq!(ShardHeader::read(&shard).unwrap().0.loss_report, 0);
+    }
+    assert!(!encoder.needs_shards());
+    encoder.controller_mut().set_peer_loss_ppm(10_000);
+    assert!(encoder.needs_shards(), "parity planned");
+    let fixed = FecEncoder::new(FecConfig::with_mode(FecMode::Fixed { data: 4, parity: 1 }));
+    assert!(fixed.needs_shards());
+}
