@@ -36,6 +36,7 @@ NATSBENCH_DIR=${NATSBENCH_DIR:-$ROOT/../shared/bench/natsbench}
 [ -d "$NATSBENCH_DIR" ] || NATSBENCH_DIR=/work/shared/bench/natsbench
 RES=$ROOT/bench/results
 mkdir -p "$RES"
+# LOSSES="0 1 5 10" sets the loss rates in percent (default 0 1 5).
 # BURST=N (default 1): losses come in runs of N packets on average (kcpq-impair --burst), the
 # same share of packets lost; the result files are named MODE-burstN.
 BURST=${BURST:-1}
@@ -169,7 +170,7 @@ both() { # loss, test args...
   echo "NATS over TCP, KCPQ over UDP, through the same forwarder. base = NATS, other = KCPQ."
 } > "$SUMMARY"
 
-for loss in 0 1 5; do
+for loss in ${LOSSES:-0 1 5}; do
   NATS_OUT=$RES/nats-impaired-loss$loss-$TAG.jsonl
   : > "$NATS_OUT"
   for i in "${!FECS[@]}"; do : > "$(kcpq_out "$i" "$loss")"; done

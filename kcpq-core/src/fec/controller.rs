@@ -11,9 +11,10 @@ use super::config::{FecConfig, FecMode};
 /// Adaptive mode: with independent loss `p`, a data shard of a group of `k` data and `m` parity
 /// shards is lost for good when it is lost and at least `m` of the group's other `k + m - 1`
 /// shards are too: `p * P(Binomial(k + m - 1, p) >= m)`. The controller gives a group the least
-/// `m` (up to `max_parity`) that brings that under the target residual loss: none on a clean
-/// link; at 1 % loss one for a full group of 10 and one for a lone shard; at 5 % loss three for
-/// a full group (kcp-go's fixed 10/3) and two for a lone shard. A byte budget
+/// `m` (up to `max_parity`) that brings that under the target residual loss. At the default
+/// target (0.001 %): none on a clean link; at 0.1 % loss one; at 1 % loss three for a full group
+/// of 10 (kcp-go's fixed 10/3) and two for a lone shard; at 5 % loss four (the default ceiling)
+/// for a full group and three for a lone shard. A byte budget
 /// (`max_parity_bytes_per_sec`, refilled continuously, holding at most one second's worth)
 /// caps the overhead: a group that would exceed it gets fewer shards, down to none.
 ///
@@ -136,10 +137,12 @@ mod tests {
     fn parity_follows_loss_and_group_size() {
         assert_eq!(auto(0).needed(10), 0);
         assert_eq!(auto(0).needed(1), 0);
-        assert_eq!(auto(10_000).needed(10), 1);
-        assert_eq!(auto(10_000).needed(1), 1);
-        assert_eq!(auto(50_000).needed(10), 3);
-        assert_eq!(auto(50_000).needed(1), 2);
+        assert_eq!(auto(1_000).needed(10), 1);
+        assert_eq!(auto(1_000).needed(1), 1);
+        assert_eq!(auto(10_000).needed(10), 3);
+        assert_eq!(auto(10_000).needed(1), 2);
+        assert_eq!(auto(50_000).needed(1), 3);
+        assert_eq!(auto(50_000).needed(10), 4);
         // Heavy loss hits the configured ceiling.
         assert_eq!(auto(400_000).needed(10), 4);
     }
@@ -169,6 +172,7 @@ mod tests {
     fn the_byte_budget_caps_overhead_and_refills() {
         let mut config = FecConfig::auto();
         config.max_parity_bytes_per_sec = 10_000;
+        config.target_residual_ppm = 1_000;
         let mut c = ParityController::new(&config);
         c.set_peer_loss_ppm(50_000);
         let t0 = Instant::ZERO;

@@ -183,10 +183,11 @@ impl FecDecoder {
     /// expires (its losses are then counted; expiry also happens as shards arrive), or an idle
     /// decoder frees its spare buffers.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        // Groups without parity cannot be rebuilt: they expire as shards arrive, untimed.
         let expiry = self
             .groups
             .iter()
-            .find(|g| !g.done)
+            .find(|g| !g.done && (g.protected || g.shape.is_some()))
             .and_then(|g| g.created)
             .map(|at| at + GROUP_LIFETIME);
         let idle = (!self.spare.is_empty())

@@ -8,6 +8,9 @@ use super::config::FecConfig;
 use super::controller::ParityController;
 use super::wire::{HEADER_LEN, ShardHeader, ShardKind};
 
+/// Data shards that report no loss after a nonzero report, before datagrams may leave plain.
+const ZERO_REPORTS: u8 = 16;
+
 /// The encoder's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,6 +47,9 @@ pub struct FecEncoder {
     planned: u8,
     /// The loss this side observes, sent in every data shard (tenths of a percent).
     loss_report: u8,
+    /// Data shards still to carry a report of no loss after a nonzero one, so that the peer
+    /// learns the loss is gone even if some are lost.
+    zero_reports_left: u8,
     rs: super::Codec,
     /// Parity bodies of the group being closed; buffers are reused.
     bodies: Vec<Vec<u8>>,
@@ -66,6 +72,7 @@ impl FecEncoder {
             opened_at: None,
             planned: 0,
             loss_report: 0,
+            zero_reports_left: 0,
             rs: super::Codec::default(),
             bodies: Vec::new(),
             parity: VecDeque::new(),
@@ -88,7 +95,22 @@ impl FecEncoder {
     /// the peer in the next data shards (rounded to tenths of a percent, at most 25.5 %: below
     /// 0.05 % reads as none, at the default residual target no parity is needed for it).
     pub fn set_loss_report_ppm(&mut self, ppm: u32) {
-        self.loss_report = u8::try_from(ppm.saturating_add(500) / 1_000).unwrap_or(u8::MAX);
+        let report = u8::try_from(ppm.saturating_add(500) / 1_000).unwrap_or(u8::MAX);
+        if report == 0 && self.loss_report > 0 {
+            self.zero_reports_left = ZERO_REPORTS;
+        }
+        self.loss_report = report;
+    }
+
+    /// Whether the next datagram must be a data shard: parity is planned for the open group or
+    /// a new one (a fixed ratio always plans parity), or there is loss to report (or its end).
+    /// Otherwise (`auto` on a clean link) it may leave as a plain KCP datagram, with no header
+    /// and no work for either side.
+    pub fn needs_shards(&self) -> bool {
+        (self.open > 0 && self.planned > 0)
+            || self.controller.planned(self.config.group_size()) > 0
+            || self.loss_report > 0
+            || self.zero_reports_left > 0
     }
 
     /// Makes `shard` a data shard: `shard[..HEADER_LEN]` receives the header,
@@ -99,9 +121,20 @@ impl FecEncoder {
     /// (caller bugs: KCP's MTU is far below).
     pub fn on_data(&mut self, now: Instant, shard: &mut [u8]) {
         let body_len = u16::try_from(shard.len() - HEADER_LEN).expect("a datagram fits in u16");
+        if self.open > 0
+            && self.planned == 0
+            && self.controller.planned(self.config.group_size()) > 0
+        {
+            // Loss appeared while a group without parity was open (it has no deadline): end it
+            // so that this datagram opens a protected one.
+            self.close(now);
+        }
         let index = u8::try_from(self.open).expect("groups hold at most MAX_GROUP_DATA shards");
         if self.open == 0 {
             self.planned = self.controller.planned(self.config.group_size());
+        }
+        if self.loss_report == 0 {
+            self.zero_reports_left = self.zero_reports_left.saturating_sub(1);
         }
         ShardHeader {
             kind: ShardKind::Data,
@@ -148,9 +181,13 @@ impl FecEncoder {
         !self.parity.is_empty()
     }
 
-    /// When the open group's deadline passes, if one is open.
+    /// When the open group's deadline passes, if one is open and will get parity (a group
+    /// without planned parity closes on size only: closing it early would change nothing on
+    /// the wire, and the timer would cost wake-ups on a clean link).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.opened_at.map(|at| at + self.config.group_deadline)
+        self.opened_at
+            .filter(|_| self.planned > 0)
+            .map(|at| at + self.config.group_deadline)
     }
 
     /// Closes the open group if its deadline has passed.

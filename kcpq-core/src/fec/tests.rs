@@ -163,8 +163,8 @@ fn auto_sends_no_parity_on_a_clean_link_and_some_once_loss_is_reported() {
         encoder.on_data(now, &mut shard);
         now += Duration::from_micros(10);
     }
-    // A full group at 5 % loss: three parity shards, as kcp-go's 10/3.
-    assert_eq!(encoder.stats().parity_shards, 3);
+    // A full group at 5 % loss: four parity shards (the ceiling), one more than kcp-go's 10/3.
+    assert_eq!(encoder.stats().parity_shards, 4);
 }
 
 #[test]
@@ -300,4 +300,38 @@ fn a_rebuilt_shard_too_short_for_its_length_prefix_is_dropped() {
     assert_eq!(decoder.poll_recovered(&mut [0u8; 64]), None);
     assert_eq!(decoder.stats().recovered, 0);
     assert_eq!(decoder.stats().dropped, 1);
+}
+
+#[test]
+fn a_group_without_parity_has_no_deadline_and_ends_when_loss_appears() {
+    let mut encoder = FecEncoder::new(FecConfig::auto());
+    let mut shard = vec![0u8; HEADER_LEN + 100];
+    encoder.on_data(Instant::ZERO, &mut shard);
+    assert_eq!(encoder.poll_timeout(), None, "no parity planned: no timer");
+    encoder.controller_mut().set_peer_loss_ppm(50_000);
+    encoder.on_data(Instant::ZERO, &mut shard);
+    let (header, _) = ShardHeader::read(&shard).unwrap();
+    assert_eq!((header.group, header.index), (1, 0), "a new group");
+    assert!(header.parity_count > 0);
+    assert!(encoder.poll_timeout().is_some());
+}
+
+#[test]
+fn auto_needs_no_shards_on_a_clean_link_and_repeats_the_end_of_loss() {
+    let mut encoder = FecEncoder::new(FecConfig::auto());
+    assert!(!encoder.needs_shards(), "clean link, nothing to report");
+    encoder.set_loss_report_ppm(20_000);
+    assert!(encoder.needs_shards(), "loss to report");
+    encoder.set_loss_report_ppm(0);
+    let mut shard = vec![0u8; HEADER_LEN + 10];
+    for _ in 0..16 {
+        assert!(encoder.needs_shards(), "the end of loss is reported");
+        encoder.on_data(Instant::ZERO, &mut shard);
+        assert_eq!(ShardHeader::read(&shard).unwrap().0.loss_report, 0);
+    }
+    assert!(!encoder.needs_shards());
+    encoder.controller_mut().set_peer_loss_ppm(10_000);
+    assert!(encoder.needs_shards(), "parity planned");
+    let fixed = FecEncoder::new(FecConfig::with_mode(FecMode::Fixed { data: 4, parity: 1 }));
+    assert!(fixed.needs_shards());
 }

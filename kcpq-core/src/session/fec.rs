@@ -6,7 +6,8 @@
 //! with the low byte of the session's KCP conversation id (little-endian `conv`); a shard's
 //! first byte is its kind (0 data, 1 parity) XORed with that byte and `0x80`, so it can never
 //! be taken for one. A receiver that offered FEC accepts both at any time, so the switch at
-//! connect needs no synchronisation.
+//! connect needs no synchronisation, and `auto` sends plain datagrams while it has neither
+//! parity to plan nor loss to report.
 
 use crate::Instant;
 use crate::fec::{FecConfig, FecDecoder, FecEncoder, FecStats, HEADER_LEN, Unwrapped};
@@ -125,7 +126,8 @@ impl SessionFec {
     }
 
     /// Writes the next datagram's payload into `payload` (the MTU's worth): a queued parity
-    /// shard, or KCP's next datagram as a data shard. Returns its length. Only while sending.
+    /// shard, or KCP's next datagram as a data shard (or plain, when `auto` has neither parity
+    /// nor loss to report). Returns its length. Only while sending.
     pub(crate) fn transmit(
         &mut self,
         now: Instant,
@@ -137,6 +139,9 @@ impl SessionFec {
             payload[0] ^= self.conv_byte ^ 0x80;
             self.overhead_bytes += (len + protection_overhead) as u64;
             return Some(len);
+        }
+        if !self.encoder.needs_shards() {
+            return kcp.poll_transmit(now, payload);
         }
         let datagram = kcp.poll_transmit(now, payload.get_mut(HEADER_LEN..)?)?;
         let len = HEADER_LEN + datagram;

@@ -58,7 +58,12 @@ pub(crate) struct ConnectionArgs {
     pub(crate) name: Option<String>,
     /// Forward error correction to offer: off, auto or DATA/PARITY such as 10/3 (used when the
     /// server's --fec is not off too).
-    #[arg(long, global = true, default_value = "off", value_name = "off|auto|D/P")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "off",
+        value_name = "off|auto|D/P"
+    )]
     pub(crate) fec: kcpq_smol::core::fec::FecMode,
 }
 
