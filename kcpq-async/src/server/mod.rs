@@ -18,8 +18,8 @@ use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
 
 use crate::clock::{Clock, fresh_seed};
 use crate::message::Message;
+use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
-use crate::spawner::Spawner;
 use driver::{Command, Driver};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
 
@@ -31,7 +31,7 @@ const COMMAND_CAPACITY: usize = 256;
 /// Settings of [`Server::bind_with`] beyond the core's configuration.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct ServerOptions {
+pub struct ServerOptions<R: Runtime> {
     /// The address to listen on.
     pub listen: SocketAddr,
     /// The keys clients may use.
@@ -42,20 +42,20 @@ pub struct ServerOptions {
     pub socket: SocketOptions,
     /// Bound of the event queue.
     pub event_capacity: usize,
-    /// Where [`Server::spawn`] runs the server; see [`Spawner`].
-    pub spawner: Spawner,
+    /// Where [`Server::spawn`] runs the server (the runtime's executor unless set).
+    pub spawner: R::Spawner,
 }
 
-impl ServerOptions {
+impl<R: Runtime> ServerOptions<R> {
     /// Defaults for listening on `listen` with `keys`.
-    pub fn new(listen: SocketAddr, keys: KeySet) -> ServerOptions {
+    pub fn new(listen: SocketAddr, keys: KeySet) -> ServerOptions<R> {
         ServerOptions {
             listen,
             keys,
             config: ServerConfig::default(),
             socket: SocketOptions::default(),
             event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
-            spawner: Spawner::default(),
+            spawner: R::Spawner::default(),
         }
     }
 }
@@ -138,9 +138,9 @@ pub struct SessionInfo {
 
 /// A bound broker, ready to [`run`](Server::run).
 #[derive(Debug)]
-pub struct Server {
-    io: UdpIo,
-    options: ServerOptions,
+pub struct Server<R: Runtime> {
+    io: UdpIo<R::Socket>,
+    options: ServerOptions<R>,
     commands: Sender<Command>,
     command_rx: Receiver<Command>,
     events: Receiver<ServerEvent>,
@@ -161,23 +161,23 @@ pub struct ServerHandle {
 #[error("the server has stopped")]
 pub struct StoppedError;
 
-impl Server {
+impl<R: Runtime> Server<R> {
     /// Binds `addr` with `keys` and `config` (default socket options).
     pub async fn bind(
         addr: SocketAddr,
         keys: KeySet,
         config: ServerConfig,
-    ) -> Result<Server, BindError> {
+    ) -> Result<Server<R>, BindError> {
         let mut options = ServerOptions::new(addr, keys);
         options.config = config;
         Server::bind_with(options).await
     }
 
     /// Binds with `options`.
-    pub async fn bind_with(options: ServerOptions) -> Result<Server, BindError> {
+    pub async fn bind_with(options: ServerOptions<R>) -> Result<Server<R>, BindError> {
         options.config.validate()?;
         let addr = options.listen;
-        let io = UdpIo::bind(addr, &options.socket, options.config.kcp.mtu + 64)
+        let io = UdpIo::<R::Socket>::bind(addr, &options.socket, options.config.kcp.mtu + 64)
             .map_err(|source| BindError::Socket { addr, source })?;
         let local_addr = io
             .local_addr()
@@ -227,7 +227,7 @@ impl Server {
             kcpq_core::server::Server::new(options.config, &options.keys, seed, clock.now())?;
         log::info!("KCPQ server listening on udp://{local_addr}");
         let mut driver = Driver::new(core, clock, event_tx);
-        crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
+        crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
         // Free the port before telling anyone the server stopped, so it can be bound again.
         drop(io);
         drop(commands);
@@ -235,18 +235,17 @@ impl Server {
         Ok(())
     }
 
-    /// Spawns [`Server::run`] on [`ServerOptions::spawner`] (smol's global executor unless set)
-    /// and returns a handle.
+    /// Spawns [`Server::run`] on [`ServerOptions::spawner`] (the runtime's executor unless
+    /// set) and returns a handle.
     pub fn spawn(self) -> ServerHandle {
         let handle = self.handle();
         let spawner = self.options.spawner.clone();
-        spawner
-            .spawn(async move {
-                if let Err(e) = self.run().await {
-                    log::error!("server stopped: {e}");
-                }
-            })
-            .detach();
+        let task = R::spawn(&spawner, async move {
+            if let Err(e) = self.run().await {
+                log::error!("server stopped: {e}");
+            }
+        });
+        R::detach(task);
         handle
     }
 }

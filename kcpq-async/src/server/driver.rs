@@ -174,7 +174,7 @@ impl Owner for Driver {
             }
             CoreEvent::RequestFailed(id, failure) => self.on_request_failed(id, failure),
             CoreEvent::ShutdownComplete => log::info!("every session is closed"),
-            other => log::debug!("server event not handled by kcpq-smol: {other:?}"),
+            other => log::debug!("server event not handled by the adapter: {other:?}"),
         }
     }
 

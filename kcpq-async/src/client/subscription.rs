@@ -14,7 +14,7 @@ use super::driver::Command;
 use super::error::UnsubscribeError;
 use crate::inbox::SubQueue;
 use crate::message::Message;
-use crate::spawner::Spawner;
+use crate::runtime::Runtime;
 
 /// A confirmed subscription: a [`Stream`] of the messages it receives, in order.
 ///
@@ -115,30 +115,29 @@ impl Drop for Subscription {
     }
 }
 
-/// A subscription whose messages are handed to a callback on a task of smol's global
-/// executor. Dropping it (or [`CallbackSubscription::unsubscribe`]) stops the task and
-/// unsubscribes.
+/// A subscription whose messages are handed to a callback on a task of the client's spawner.
+/// Dropping it (or [`CallbackSubscription::unsubscribe`]) stops the task and unsubscribes.
 #[derive(Debug)]
-pub struct CallbackSubscription {
+pub struct CallbackSubscription<R: Runtime> {
     sid: Sid,
     slow: Arc<SlowCallbacks>,
-    task: smol::Task<()>,
+    task: R::Task,
 }
 
-impl CallbackSubscription {
+impl<R: Runtime> CallbackSubscription<R> {
     pub(crate) fn spawn<F>(
-        spawner: &Spawner,
+        spawner: &R::Spawner,
         mut subscription: Subscription,
         slow_callback: Duration,
         mut callback: F,
-    ) -> CallbackSubscription
+    ) -> CallbackSubscription<R>
     where
         F: FnMut(Message) + Send + 'static,
     {
         let sid = subscription.sid;
         let slow = Arc::new(SlowCallbacks::new(sid, slow_callback));
         let record = Arc::clone(&slow);
-        let task = spawner.spawn(async move {
+        let task = R::spawn(spawner, async move {
             while let Some(message) = subscription.next().await {
                 let started = std::time::Instant::now();
                 callback(message);
@@ -165,6 +164,6 @@ impl CallbackSubscription {
 
     /// Stops the callback task and unsubscribes.
     pub async fn unsubscribe(self) {
-        self.task.cancel().await;
+        R::cancel(self.task).await;
     }
 }

@@ -392,7 +392,7 @@ impl Owner for Driver {
                 }
                 self.emit(Event::ServerError(error));
             }
-            other => log::debug!("client event not handled by kcpq-smol: {other:?}"),
+            other => log::debug!("client event not handled by the adapter: {other:?}"),
         }
     }
 

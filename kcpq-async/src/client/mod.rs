@@ -28,8 +28,8 @@ pub use subscription::{CallbackSubscription, Subscription};
 
 use crate::clock::{Clock, fresh_seed};
 use crate::message::Message;
+use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
-use crate::spawner::Spawner;
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
 use kcpq_core::adapter::{DriverThread, REPLY_MARGIN};
@@ -44,7 +44,7 @@ pub use kcpq_core::adapter::{
 /// Everything [`Client::connect_with`] takes. Start from [`ClientOptions::new`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct ClientOptions {
+pub struct ClientOptions<R: Runtime> {
     /// The server's address.
     pub server: SocketAddr,
     /// The pre-shared keys (the first one connects).
@@ -66,14 +66,14 @@ pub struct ClientOptions {
     /// A callback subscription's call that takes longer is counted and reported
     /// ([`Event::SlowCallback`]).
     pub slow_callback: Duration,
-    /// Where the driver task and callback subscriptions run; see [`Spawner`] for why it matters
-    /// to latency.
-    pub spawner: Spawner,
+    /// Where the driver task and callback subscriptions run (the runtime's executor unless
+    /// set); see the adapter's `Spawner` for why it matters to latency.
+    pub spawner: R::Spawner,
 }
 
-impl ClientOptions {
+impl<R: Runtime> ClientOptions<R> {
     /// Defaults for connecting to `server` with `keys`.
-    pub fn new(server: SocketAddr, keys: KeySet) -> ClientOptions {
+    pub fn new(server: SocketAddr, keys: KeySet) -> ClientOptions<R> {
         ClientOptions {
             server,
             keys,
@@ -85,7 +85,7 @@ impl ClientOptions {
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             slow_callback: DEFAULT_SLOW_CALLBACK,
-            spawner: Spawner::default(),
+            spawner: R::Spawner::default(),
         }
     }
 }
@@ -111,7 +111,7 @@ pub(crate) struct Connected {
 }
 
 #[derive(Debug)]
-struct Inner {
+struct Inner<R: Runtime> {
     commands: Sender<Command>,
     /// The server's payload limit, kept current by the driver.
     max_payload: Arc<AtomicUsize>,
@@ -122,14 +122,14 @@ struct Inner {
     /// The core's `close_linger`: how long a closing session waits for its CLOSE's ACK.
     close_linger: Duration,
     /// Where callback subscriptions run.
-    spawner: Spawner,
+    spawner: R::Spawner,
     /// The threshold of a slow callback.
     slow_callback: Duration,
     /// Where the driver runs (see [`DriverThread`]).
     driver_thread: DriverThread,
 }
 
-impl Drop for Inner {
+impl<R: Runtime> Drop for Inner<R> {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
     /// server's answer, but long enough (bounded) for the CLOSE to leave (see
     /// [`DriverThread::close_send_wait`]).
@@ -149,32 +149,40 @@ impl Drop for Inner {
 /// or [`Client::drain`], or when the last clone is dropped: the server is sent CLOSE at once
 /// (the dropping thread waits up to 200 ms for it to leave, so a program that ends right after
 /// still tells the server) and subscription streams end after what they hold.
-#[derive(Debug, Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
+#[derive(Debug)]
+pub struct Client<R: Runtime> {
+    inner: Arc<Inner<R>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
     async_channel::bounded(1)
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
     /// Connects to `server` with `keys` and default options; returns once the session is ready.
-    pub async fn connect(server: SocketAddr, keys: KeySet) -> Result<Client, ConnectError> {
+    pub async fn connect(server: SocketAddr, keys: KeySet) -> Result<Client<R>, ConnectError> {
         Client::connect_with(ClientOptions::new(server, keys)).await
     }
 
     /// Connects with `options`; returns once the session is ready, or fails within
     /// `options.connect_timeout`.
-    pub async fn connect_with(options: ClientOptions) -> Result<Client, ConnectError> {
+    pub async fn connect_with(options: ClientOptions<R>) -> Result<Client<R>, ConnectError> {
         let mut config = options.config;
         config.handshake.connect_timeout = options.connect_timeout;
         let bind = options.bind.unwrap_or(match options.server {
             SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         });
-        let mut io =
-            UdpIo::bind(bind, &options.socket, config.kcp.mtu + 64).map_err(ConnectError::Io)?;
+        let mut io = UdpIo::<R::Socket>::bind(bind, &options.socket, config.kcp.mtu + 64)
+            .map_err(ConnectError::Io)?;
         let seed = fresh_seed().map_err(ConnectError::Io)?;
         let default_queue = (config.subscription_limits, config.subscription_policy);
         let subject_limits = config.subject_limits;
@@ -201,16 +209,14 @@ impl Client {
             max_payload.clone(),
             driver_thread.clone(),
         );
-        options
-            .spawner
-            .spawn(async move {
-                crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
-                driver.finish();
-            })
-            .detach();
+        let task = R::spawn(&options.spawner, async move {
+            crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
+            driver.finish();
+        });
+        R::detach(task);
         // The handshake times out by itself; the margin covers a silent driver.
         let bound = options.connect_timeout + REPLY_MARGIN;
-        let connected = match with_timeout(bound, connect_rx.recv()).await {
+        let connected = match with_timeout::<R, _>(bound, connect_rx.recv()).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(ConnectError::Disconnected(CloseReason::Local)),
             Err(Elapsed) => return Err(ConnectError::TimedOut(options.connect_timeout)),
@@ -256,7 +262,7 @@ impl Client {
                 .map_err(|_| CallError::Closed)?;
             answer.recv().await.map_err(|_| CallError::Closed)
         };
-        with_timeout(timeout, exchange)
+        with_timeout::<R, _>(timeout, exchange)
             .await
             .unwrap_or(Err(CallError::TimedOut))
     }
@@ -310,7 +316,7 @@ impl Client {
             Err(async_channel::TrySendError::Full(command)) => command,
         };
         let timeout = self.inner.operation_timeout;
-        match with_timeout(timeout, self.inner.commands.send(command)).await {
+        match with_timeout::<R, _>(timeout, self.inner.commands.send(command)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(PublishError::Closed),
             Err(Elapsed) => Err(PublishError::TimedOut(timeout)),
@@ -483,12 +489,12 @@ impl Client {
     }
 
     /// Subscribes and calls `callback` with every message, on a task of the client's
-    /// [`ClientOptions::spawner`] (smol's global executor unless set).
+    /// [`ClientOptions::spawner`] (the runtime's executor unless set).
     pub async fn subscribe_callback<F>(
         &self,
         filter: &str,
         callback: F,
-    ) -> Result<CallbackSubscription, SubscribeError>
+    ) -> Result<CallbackSubscription<R>, SubscribeError>
     where
         F: FnMut(Message) + Send + 'static,
     {
