@@ -1,4 +1,4 @@
-//! Runs the publish/subscribe, request/reply and latency examples of both adapters against a
+//! Runs the publish/subscribe, request/reply and latency examples of the adapters against a
 //! server they embed on 127.0.0.1, each bounded in time.
 
 #[allow(dead_code, unreachable_pub)]
@@ -8,6 +8,10 @@ mod smol_pubsub;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/smol_request_reply.rs"]
 mod smol_request_reply;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/tokio_pubsub.rs"]
+mod tokio_pubsub;
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/std_pubsub.rs"]
@@ -45,6 +49,16 @@ fn smol_pubsub_runs() {
 #[test]
 fn smol_request_reply_runs() {
     bounded(|| smol_request_reply::run_blocking(&[]));
+}
+
+#[test]
+fn tokio_pubsub_runs() {
+    bounded(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(tokio_pubsub::run(&[]))
+    });
 }
 
 #[test]
