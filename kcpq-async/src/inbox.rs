@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use kcpq_core::adapter::{Inbox, Next, TaskWaker};
+use kcpq_core::adapter::{Deliver, Inbox, Next, TaskWaker};
 use kcpq_core::client::Message as CoreMessage;
 use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits, Weighed};
 
@@ -58,5 +58,17 @@ impl SubQueue {
     /// Messages waiting and messages dropped so far.
     pub(crate) fn counts(&self) -> (usize, u64) {
         (self.0.pending(), self.0.dropped())
+    }
+}
+
+/// The server owner's subscriptions are filled through the shared bookkeeping.
+impl Deliver for SubQueue {
+    fn deliver(&self, message: CoreMessage) -> Option<PushOutcome> {
+        let received = std::time::Instant::now();
+        self.push(Item { message, received })
+    }
+
+    fn close(&self) {
+        SubQueue::close(self);
     }
 }

@@ -1,13 +1,12 @@
 //! The server's driver: it owns the core [`Server`](kcpq_core::server::Server), carries out the
 //! handles' commands and forwards the core's events.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_channel::Sender;
 use bytes::Bytes;
-use kcpq_core::client::{RequestFailure, RequestId};
-use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits};
+use kcpq_core::adapter::{OwnerBook, OwnerRouted};
+use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
 use kcpq_core::{CloseReason, Instant};
 
@@ -15,8 +14,11 @@ use super::owner::{ServerPublishError, ServerRequestError, ServerSubscribeError}
 use super::{ServerEvent, SessionInfo};
 use crate::clock::Clock;
 use crate::event_loop::Owner;
-use crate::inbox::{Item, SubQueue};
+use crate::inbox::SubQueue;
 use crate::message::Message;
+
+/// Where an owner's request waits for its reply.
+type RequestReply = Sender<Result<Message, ServerRequestError>>;
 
 /// What [`ServerHandle`](super::ServerHandle)s ask of the driver.
 pub(crate) enum Command {
@@ -59,18 +61,13 @@ pub(crate) enum Command {
     },
 }
 
-struct PendingRequest {
-    timeout: Duration,
-    done: Sender<Result<Message, ServerRequestError>>,
-}
-
 /// The state the server task owns.
 pub(crate) struct Driver {
     pub(crate) core: Core,
     clock: Clock,
     events: Sender<ServerEvent>,
-    subs: HashMap<u32, SubQueue>,
-    requests: HashMap<RequestId, PendingRequest>,
+    /// The owner's subscriptions and requests.
+    owner: OwnerBook<SubQueue, RequestReply>,
     stoppers: Vec<Sender<()>>,
 }
 
@@ -80,8 +77,7 @@ impl Driver {
             core,
             clock,
             events,
-            subs: HashMap::new(),
-            requests: HashMap::new(),
+            owner: OwnerBook::default(),
             stoppers: Vec::new(),
         }
     }
@@ -110,24 +106,13 @@ impl Driver {
     }
 
     /// The loop ended: ends the owner's streams and answers whoever waits.
-    pub(crate) fn finish(self) {
-        for queue in self.subs.values() {
-            queue.close();
-        }
-        for (_, request) in self.requests {
-            let _ = request.done.try_send(Err(ServerRequestError::Stopped));
+    pub(crate) fn finish(mut self) {
+        for done in self.owner.finish() {
+            let _ = done.try_send(Err(ServerRequestError::Stopped));
         }
         for stopper in self.stoppers {
             let _ = stopper.try_send(());
         }
-    }
-
-    fn on_request_failed(&mut self, id: RequestId, failure: RequestFailure) {
-        let Some(request) = self.requests.remove(&id) else {
-            return;
-        };
-        let error = ServerRequestError::from_failure(failure, request.timeout);
-        let _ = request.done.try_send(Err(error));
     }
 }
 
@@ -140,6 +125,20 @@ impl Owner for Driver {
     }
 
     fn on_event(&mut self, now: Instant, event: CoreEvent) {
+        let event = match self.owner.route(&mut self.core, event) {
+            OwnerRouted::Other(event) => event,
+            OwnerRouted::Reply(done, result) => {
+                let received = self.clock.std_instant(now);
+                let _ = done.try_send(result.map(|m| Message::from_core(m, received)));
+                return;
+            }
+            OwnerRouted::SlowConsumer(sid) => {
+                // The owner's own subscription: a session without a name.
+                let name = String::new();
+                return self.emit(ServerEvent::SlowConsumer { name, sid });
+            }
+            OwnerRouted::Nobody => return,
+        };
         match event {
             CoreEvent::SessionOpened { name, addr } => {
                 self.emit(ServerEvent::ClientConnected { name, addr });
@@ -155,24 +154,6 @@ impl Owner for Driver {
             CoreEvent::SlowConsumer { name, sid } => {
                 self.emit(ServerEvent::SlowConsumer { name, sid });
             }
-            CoreEvent::Message(message) => {
-                if let Some(queue) = self.subs.get(&message.sid) {
-                    let item = Item {
-                        message,
-                        received: self.clock.std_instant(now),
-                    };
-                    if queue.push(item).is_some_and(PushOutcome::first_of_burst) {
-                        log::warn!("a subscription of the server's owner is dropping messages");
-                    }
-                }
-            }
-            CoreEvent::Reply(id, message) => {
-                if let Some(request) = self.requests.remove(&id) {
-                    let message = Message::from_core(message, self.clock.std_instant(now));
-                    let _ = request.done.try_send(Ok(message));
-                }
-            }
-            CoreEvent::RequestFailed(id, failure) => self.on_request_failed(id, failure),
             CoreEvent::ShutdownComplete => log::info!("every session is closed"),
             other => log::debug!("server event not handled by the adapter: {other:?}"),
         }
@@ -193,16 +174,15 @@ impl Owner for Driver {
                 payload,
                 done,
             } => {
-                let result = match &client {
-                    Some(name) => {
-                        self.core
-                            .publish_to(name, &subject, reply.as_deref(), None, &payload)
-                    }
-                    None => self
-                        .core
-                        .publish(&subject, reply.as_deref(), None, &payload),
-                };
-                let _ = done.try_send(result.map_err(ServerPublishError::from));
+                let result = OwnerBook::<SubQueue, RequestReply>::publish(
+                    &mut self.core,
+                    client.as_deref(),
+                    &subject,
+                    reply.as_deref(),
+                    None,
+                    &payload,
+                );
+                let _ = done.try_send(result);
             }
             Command::Request {
                 client,
@@ -212,42 +192,33 @@ impl Owner for Driver {
                 done,
             } => {
                 let target = client.as_deref();
-                match self
-                    .core
-                    .request(now, target, &subject, None, &payload, timeout)
-                {
-                    Ok(id) => {
-                        let pending = PendingRequest { timeout, done };
-                        self.requests.insert(id, pending);
-                    }
-                    Err(e) => {
-                        let _ = done.try_send(Err(e.into()));
-                    }
+                let core = &mut self.core;
+                let sent = (self.owner)
+                    .request(core, now, target, &subject, None, &payload, timeout, done);
+                if let Err((done, error)) = sent {
+                    let _ = done.try_send(Err(error));
                 }
             }
             Command::Subscribe {
                 filter,
                 queue,
                 done,
-            } => match self.core.subscribe(&filter, queue.as_deref()) {
-                Ok(sid) => {
-                    let inbox = SubQueue::new(QueueLimits::default(), OverflowPolicy::DropNewest);
-                    if done.try_send(Ok((sid, inbox.clone()))).is_ok() {
-                        self.subs.insert(sid, inbox);
-                    } else {
-                        let _ = self.core.unsubscribe(sid);
+            } => {
+                let inbox = SubQueue::new(QueueLimits::default(), OverflowPolicy::DropNewest);
+                let core = &mut self.core;
+                match (self.owner).subscribe(core, &filter, queue.as_deref(), inbox.clone()) {
+                    Ok(sid) => {
+                        if done.try_send(Ok((sid, inbox))).is_err() {
+                            // The caller stopped waiting.
+                            self.owner.unsubscribe(&mut self.core, sid, None);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = done.try_send(Err(e));
                     }
                 }
-                Err(e) => {
-                    let _ = done.try_send(Err(e.into()));
-                }
-            },
-            Command::Unsubscribe { sid } => {
-                if let Some(queue) = self.subs.remove(&sid) {
-                    queue.close();
-                    let _ = self.core.unsubscribe(sid);
-                }
             }
+            Command::Unsubscribe { sid } => self.owner.unsubscribe(&mut self.core, sid, None),
             Command::Shutdown { reason, done } => {
                 self.stoppers.push(done);
                 if !self.core.is_stopping() {

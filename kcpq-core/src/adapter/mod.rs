@@ -1,15 +1,19 @@
-//! What every runtime adapter (kcpq-smol, kcpq-std) shares around the core [`Client`]: the
-//! defaults of its options, the errors of its operations, the events it reports and each
-//! subscription's [`Inbox`], so that a caller switching adapters keeps the same behaviour and
-//! matches the same errors and events.
+//! What every runtime adapter (kcpq-smol and kcpq-tokio through kcpq-async, kcpq-std) shares
+//! around the core [`Client`] and [`Server`]: the defaults of its options, the errors of its
+//! operations, the events it reports, each subscription's [`Inbox`], the waiters of requests,
+//! flushes and subscribes ([`Waiters`]) and the server owner's bookkeeping ([`OwnerBook`]), so
+//! that a caller switching adapters keeps the same behaviour and matches the same errors and
+//! events.
 //!
 //! [`Client`]: crate::client::Client
+//! [`Server`]: crate::server::Server
 
 mod callback;
 mod dropped;
 mod errors;
 mod event;
 mod inbox;
+mod owner;
 mod server_errors;
 mod waiters;
 
@@ -23,6 +27,7 @@ pub use errors::{
 };
 pub use event::Event;
 pub use inbox::{Inbox, InboxState, Next, TaskWaker, Wake};
+pub use owner::{Deliver, OwnerBook, OwnerRouted};
 pub use server_errors::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 pub use waiters::{Routed, Waiters};
 

@@ -1,18 +1,15 @@
 //! The server's I/O thread: answers handles' queries, applies the owner's publishes,
 //! subscriptions and requests, routes their messages and replies, and stops the core.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kcpq_core::Instant;
-use kcpq_core::client::RequestId;
-use kcpq_core::server::{
-    Server as Core, ServerEvent, ServerPublishError as CorePublishError, ServerStats,
-    ServerSubscribeError as CoreSubscribeError, SessionInfo,
-};
+use kcpq_core::adapter::{Deliver, OwnerBook, OwnerRouted};
+use kcpq_core::queue::PushOutcome;
+use kcpq_core::server::{Server as Core, ServerEvent, ServerStats, SessionInfo};
 
-use super::error::ServerRequestError;
+use super::error::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use crate::driver::Driven;
 use crate::events::EventSink;
 use crate::link::{Commands, Deadline, Link, LinkError, Reply, Taken, answer};
@@ -38,14 +35,14 @@ pub(crate) enum Command {
         reply: Option<String>,
         headers: Option<Vec<u8>>,
         payload: Vec<u8>,
-        answer: Reply<Result<(), CorePublishError>>,
+        answer: Reply<Result<(), ServerPublishError>>,
     },
     /// `Server::subscribe` and friends.
     Subscribe {
         filter: String,
         queue: Option<String>,
         inbox: Arc<Inbox>,
-        reply: Reply<Result<u32, CoreSubscribeError>>,
+        reply: Reply<Result<u32, ServerSubscribeError>>,
     },
     /// `Subscription::unsubscribe` (now, or after a count) of an owner subscription.
     Unsubscribe { sid: u32, after: Option<u64> },
@@ -63,21 +60,31 @@ pub(crate) enum Command {
 /// The reason sent to clients in CLOSE at shutdown.
 const SHUTDOWN_REASON: &str = "server shutting down";
 
-/// One of the owner's subscriptions.
+/// The inbox of one of the owner's subscriptions, filled through the shared bookkeeping.
 #[derive(Debug)]
-struct OwnerSub {
-    inbox: Arc<Inbox>,
-    remaining: Option<u64>,
+struct OwnerInbox(Arc<Inbox>);
+
+impl Deliver for OwnerInbox {
+    fn deliver(&self, message: kcpq_core::Message) -> Option<PushOutcome> {
+        self.0
+            .push(Message::from_core(message, std::time::Instant::now()))
+    }
+
+    fn close(&self) {
+        self.0.close();
+    }
 }
+
+/// Where an owner's request waits for its reply.
+type RequestReply = Reply<Result<Message, ServerRequestError>>;
 
 /// The core server, the owner's subscriptions and requests, and the shutdown state.
 pub(crate) struct ServerDriver {
     core: Core,
     commands: Commands<Command>,
     events: EventSink<ServerEvent>,
-    subs: HashMap<u32, OwnerSub>,
-    /// The owner's requests waiting for a reply, with their timeout.
-    requests: HashMap<RequestId, (Duration, Reply<Result<Message, ServerRequestError>>)>,
+    /// The owner's subscriptions and requests.
+    owner: OwnerBook<OwnerInbox, RequestReply>,
     waiters: Vec<Reply<()>>,
     finished: bool,
 }
@@ -92,8 +99,7 @@ impl ServerDriver {
             core,
             commands,
             events,
-            subs: HashMap::new(),
-            requests: HashMap::new(),
+            owner: OwnerBook::default(),
             waiters: Vec::new(),
             finished: false,
         }
@@ -127,19 +133,14 @@ impl ServerDriver {
                 payload,
                 answer: to_handle,
             } => {
-                let result = match to {
-                    None => {
-                        self.core
-                            .publish(&subject, reply.as_deref(), headers.as_deref(), &payload)
-                    }
-                    Some(name) => self.core.publish_to(
-                        &name,
-                        &subject,
-                        reply.as_deref(),
-                        headers.as_deref(),
-                        &payload,
-                    ),
-                };
+                let result = OwnerBook::<OwnerInbox, RequestReply>::publish(
+                    &mut self.core,
+                    to.as_deref(),
+                    &subject,
+                    reply.as_deref(),
+                    headers.as_deref(),
+                    &payload,
+                );
                 answer(to_handle, result);
             }
             Command::Subscribe {
@@ -148,26 +149,14 @@ impl ServerDriver {
                 inbox,
                 reply,
             } => {
-                let result = self.core.subscribe(&filter, queue.as_deref());
-                if let Ok(sid) = result {
-                    self.subs.insert(
-                        sid,
-                        OwnerSub {
-                            inbox,
-                            remaining: None,
-                        },
-                    );
-                }
+                let inbox = OwnerInbox(inbox);
+                let core = &mut self.core;
+                let result = (self.owner).subscribe(core, &filter, queue.as_deref(), inbox);
                 answer(reply, result);
             }
-            Command::Unsubscribe { sid, after } => match after {
-                Some(n) => {
-                    if let Some(entry) = self.subs.get_mut(&sid) {
-                        entry.remaining = Some(n);
-                    }
-                }
-                None => self.withdraw(sid),
-            },
+            Command::Unsubscribe { sid, after } => {
+                self.owner.unsubscribe(&mut self.core, sid, after)
+            }
             Command::Request {
                 to,
                 subject,
@@ -175,87 +164,39 @@ impl ServerDriver {
                 payload,
                 timeout,
                 reply,
-            } => match self.core.request(
-                now,
-                to.as_deref(),
-                &subject,
-                headers.as_deref(),
-                &payload,
-                timeout,
-            ) {
-                Ok(id) => {
-                    self.requests.insert(id, (timeout, reply));
+            } => {
+                let (core, to, headers) = (&mut self.core, to.as_deref(), headers.as_deref());
+                let sent = (self.owner)
+                    .request(core, now, to, &subject, headers, &payload, timeout, reply);
+                if let Err((reply, error)) = sent {
+                    answer(reply, Err(error));
                 }
-                Err(e) => answer(reply, Err(ServerRequestError::Refused(e))),
-            },
+            }
         }
-    }
-
-    /// Ends an owner subscription on both sides.
-    fn withdraw(&mut self, sid: u32) {
-        if let Some(entry) = self.subs.remove(&sid) {
-            entry.inbox.close();
-        }
-        let _ = self.core.unsubscribe(sid);
     }
 
     /// Routes one event: the owner's messages and replies to their handles, the rest to the
     /// event stream.
     fn on_event(&mut self, event: ServerEvent) {
-        match event {
-            ServerEvent::Message(m) => self.deliver(m),
-            ServerEvent::Reply(id, m) => {
-                if let Some((_, reply)) = self.requests.remove(&id) {
-                    answer(reply, Ok(Message::from_core(m, std::time::Instant::now())));
-                }
+        match self.owner.route(&mut self.core, event) {
+            OwnerRouted::Reply(reply, result) => {
+                let received = std::time::Instant::now();
+                answer(reply, result.map(|m| Message::from_core(m, received)));
             }
-            ServerEvent::RequestFailed(id, failure) => {
-                if let Some((timeout, reply)) = self.requests.remove(&id) {
-                    answer(
-                        reply,
-                        Err(ServerRequestError::from_failure(failure, timeout)),
-                    );
-                }
+            OwnerRouted::SlowConsumer(sid) => {
+                // The owner's own subscription: a session without a name.
+                let name = String::new();
+                self.events.push(ServerEvent::SlowConsumer { name, sid });
             }
-            other => self.events.push(other),
-        }
-    }
-
-    /// Puts a message into its owner subscription's queue.
-    fn deliver(&mut self, m: kcpq_core::client::Message) {
-        let sid = m.sid;
-        let Some(entry) = self.subs.get_mut(&sid) else {
-            return;
-        };
-        match entry
-            .inbox
-            .push(Message::from_core(m, std::time::Instant::now()))
-        {
-            // The handle is gone.
-            None => return self.withdraw(sid),
-            Some(outcome) if outcome.first_of_burst() => {
-                self.events.push(ServerEvent::SlowConsumer {
-                    name: String::new(),
-                    sid,
-                });
-            }
-            Some(_) => {}
-        }
-        if let Some(n) = &mut entry.remaining {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.withdraw(sid);
-            }
+            OwnerRouted::Other(other) => self.events.push(other),
+            OwnerRouted::Nobody => {}
         }
     }
 
     /// The core has shut down: end every stream and answer everyone still waiting.
     fn finish(&mut self) {
         self.finished = true;
-        for (_, entry) in self.subs.drain() {
-            entry.inbox.close();
-        }
-        for (_, (_, reply)) in self.requests.drain() {
+        for reply in self.owner.finish() {
             answer(reply, Err(ServerRequestError::Stopped));
         }
         for reply in self.waiters.drain(..) {

@@ -93,7 +93,7 @@ impl Server {
             answer: tx,
         };
         self.link.send(command, deadline)?;
-        Ok(await_reply(&rx, deadline)??)
+        await_reply(&rx, deadline)?
     }
 
     /// Subscribes the owner to `filter` (`*` matches one token, `>` the rest). The queue holds
@@ -140,7 +140,7 @@ impl Server {
                 Arc::new(self.link.clone()),
                 timeout,
             )),
-            Ok(Err(e)) => Err(e.into()),
+            Ok(Err(e)) => Err(e),
             Err(e) => {
                 // The I/O thread withdraws a subscription whose inbox is closed.
                 inbox.close();
