@@ -36,7 +36,7 @@ fn std_and_smol_clients_exchange_messages_through_one_server() {
             .expect("subscribe");
 
         let blocking = std::thread::spawn(move || {
-            let client = kcpq_std::Client::connect(addr, &keys()).expect("std connect");
+            let client = kcpq_std::Client::connect(addr, keys()).expect("std connect");
             let from_smol = client.subscribe("interop.from_smol").expect("subscribe");
             client
                 .publish("interop.from_std", b"hello from std")
@@ -68,7 +68,7 @@ fn std_and_smol_clients_exchange_messages_through_one_server() {
 #[test]
 fn a_std_server_serves_a_smol_client() {
     let server =
-        kcpq_std::Server::bind("127.0.0.1:0", &keys(), ServerConfig::default()).expect("bind");
+        kcpq_std::Server::bind("127.0.0.1:0", keys(), ServerConfig::default()).expect("bind");
     let addr = server.local_addr();
     smol::block_on(async {
         let client = kcpq_smol::Client::connect(addr, keys())
@@ -164,7 +164,7 @@ fn smol_and_tokio_clients_exchange_messages_through_a_tokio_server() {
 #[test]
 fn a_std_server_serves_a_tokio_client() {
     let server =
-        kcpq_std::Server::bind("127.0.0.1:0", &keys(), ServerConfig::default()).expect("bind");
+        kcpq_std::Server::bind("127.0.0.1:0", keys(), ServerConfig::default()).expect("bind");
     let addr = server.local_addr();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

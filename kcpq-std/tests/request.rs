@@ -19,13 +19,7 @@ fn a_request_gets_the_responders_reply() {
         let n = u32::from_le_bytes(m.payload[..4].try_into().expect("4 bytes"));
         let reply = m.reply.expect("requests carry a reply subject");
         responder
-            .publish_with(
-                &reply,
-                None,
-                &[("op", "double")],
-                (2 * n).to_le_bytes(),
-                WAIT,
-            )
+            .publish_with_headers(&reply, None, &[("op", "double")], (2 * n).to_le_bytes())
             .expect("reply");
         responder.flush().expect("flush");
     });

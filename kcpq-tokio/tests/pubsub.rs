@@ -9,7 +9,9 @@ use std::time::Duration;
 use common::{bounded, client, server};
 use futures_lite::{StreamExt, stream};
 use kcpq_tokio::core::crypto::{HandshakeError, Key, KeySet};
-use kcpq_tokio::{Client, ClientOptions, ConnectError, Event, RequestError, Subscription};
+use kcpq_tokio::{
+    Client, ClientOptions, ConnectError, Event, RequestError, SubscribeOptions, Subscription,
+};
 
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -142,8 +144,9 @@ fn a_callback_over_the_threshold_is_counted_and_reported() {
         let client = Client::connect_with(options).await.expect("connect");
         let mut events = client.events();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let options = SubscribeOptions::queue_group("workers");
         let sub = client
-            .subscribe_callback("work", move |message| {
+            .subscribe_callback_with("work", options, move |message| {
                 // The behaviour under test: a callback that takes longer than the threshold.
                 std::thread::sleep(Duration::from_millis(40));
                 let _ = tx.send(message);

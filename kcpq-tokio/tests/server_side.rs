@@ -59,10 +59,7 @@ fn the_owner_publishes_requests_subscribes_and_sees_events() {
         assert_eq!(reply.payload, &b"client says hi"[..]);
         responder.await.expect("the responder ran");
 
-        let mut service = server
-            .subscribe("svc.server", None)
-            .await
-            .expect("subscribe");
+        let mut service = server.subscribe("svc.server").await.expect("subscribe");
         let owner = server.clone();
         let _service = tokio::spawn(async move {
             while let Some(request) = service.next().await {
@@ -88,5 +85,51 @@ fn the_owner_publishes_requests_subscribes_and_sees_events() {
             ServerEvent::ClientDisconnected { name: n, .. } => assert_eq!(n, name),
             other => panic!("unexpected {other:?}"),
         }
+    });
+}
+
+#[test]
+fn the_owner_sends_headers_joins_queue_groups_and_dates_sessions_by_the_wall_clock() {
+    bounded(Duration::from_secs(20), async {
+        let before = std::time::SystemTime::now();
+        let server = server().await;
+        let client = client(server.local_addr()).await;
+        let sessions = server.sessions().await.expect("sessions");
+        assert_eq!(sessions.len(), 1);
+        assert!(sessions[0].connected_since >= before);
+        assert!(sessions[0].connected_since <= std::time::SystemTime::now());
+
+        let mut news = client.subscribe("h.>").await.expect("subscribe");
+        server
+            .publish_with_headers(None, "h.one", None, &[("k", "v")], "x")
+            .await
+            .expect("publish with headers");
+        let message = news.next().await.expect("the message");
+        assert_eq!(message.headers().and_then(|h| h.get("k")), Some("v"));
+
+        let mut jobs = server
+            .queue_subscribe("jobs", "workers")
+            .await
+            .expect("join the group");
+        client.publish("jobs", "1").await.expect("publish");
+        assert_eq!(jobs.next().await.expect("a job").payload, &b"1"[..]);
+
+        let mut asked = client.subscribe("ask").await.expect("subscribe");
+        let answering = client.clone();
+        let responder = tokio::spawn(async move {
+            let request = asked.next().await.expect("the request");
+            let trace = request.headers().and_then(|h| h.get("trace")).unwrap_or("");
+            let reply = request.reply.clone().expect("a reply subject");
+            answering
+                .publish(&reply, format!("trace={trace}"))
+                .await
+                .expect("reply");
+        });
+        let reply = server
+            .request_with_headers(None, "ask", &[("trace", "9")], "?", Duration::from_secs(5))
+            .await
+            .expect("a reply");
+        assert_eq!(reply.payload, &b"trace=9"[..]);
+        responder.await.expect("the responder ran");
     });
 }

@@ -39,18 +39,10 @@ fn a_full_subscription_queue_drops_counts_and_reports() {
                 break event;
             }
         };
-        // The bound also holds in the client's core, in front of the subscription's queue: it
-        // drops the 90 and reports them for the whole client.
-        assert_eq!(
-            event,
-            Event::SlowConsumer {
-                sid: sub.sid(),
-                dropped: 90
-            }
-        );
+        assert!(matches!(event, Event::SlowConsumer { sid, .. } if sid == sub.sid()));
         // The server answers the subscriber's flush after the messages it routed before.
         subscriber.flush().await.expect("flush");
-        assert_eq!(sub.pending(), 10);
+        assert_eq!((sub.pending(), sub.dropped()), (10, 90));
         for i in 0..10u32 {
             let message = sub.next().await.expect("a kept message");
             assert_eq!(

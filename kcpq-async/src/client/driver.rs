@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_channel::Sender;
 use bytes::Bytes;
-use kcpq_core::adapter::{DriverThread, Routed, Waiters};
+use kcpq_core::adapter::{DriverThread, Routed, SubscriptionQueues, Waiters};
 use kcpq_core::client::{
     Client as Core, ClientEvent, ClientStats, PublishError as CorePublishError, ServerError, Sid,
     SubscribeOptions,
@@ -436,11 +436,12 @@ impl Owner for Driver {
                     options,
                     done,
                 } = *subscribe;
-                match self.core.subscribe_with(&filter, &options) {
+                let (limits, policy) = self.default_queue;
+                let queues = SubscriptionQueues::new(options, limits, policy);
+                match self.core.subscribe_with(&filter, &queues.core) {
                     Ok(sid) => {
-                        let limits = options.limits.unwrap_or(self.default_queue.0);
-                        let policy = options.policy.unwrap_or(self.default_queue.1);
-                        self.subs.insert(sid, SubQueue::new(limits, policy));
+                        self.subs
+                            .insert(sid, SubQueue::new(queues.limits, queues.policy));
                         self.waiters.subscribe(sid, done);
                     }
                     Err(e) => {

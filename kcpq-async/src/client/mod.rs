@@ -498,7 +498,21 @@ impl<R: Runtime> Client<R> {
     where
         F: FnMut(Message) + Send + 'static,
     {
-        let subscription = self.subscribe(filter).await?;
+        self.subscribe_callback_with(filter, SubscribeOptions::default(), callback)
+            .await
+    }
+
+    /// [`Client::subscribe_callback`] with options, as [`Client::subscribe_with`] takes them.
+    pub async fn subscribe_callback_with<F>(
+        &self,
+        filter: &str,
+        options: SubscribeOptions,
+        callback: F,
+    ) -> Result<CallbackSubscription<R>, SubscribeError>
+    where
+        F: FnMut(Message) + Send + 'static,
+    {
+        let subscription = self.subscribe_with(filter, options).await?;
         Ok(CallbackSubscription::spawn(
             &self.inner.spawner,
             subscription,

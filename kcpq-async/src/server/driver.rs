@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_channel::Sender;
 use bytes::Bytes;
 use kcpq_core::adapter::{OwnerBook, OwnerRouted};
-use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+use kcpq_core::client::SubscribeOptions;
 use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
 use kcpq_core::{CloseReason, Instant};
 
@@ -16,6 +16,26 @@ use crate::clock::Clock;
 use crate::event_loop::Owner;
 use crate::inbox::SubQueue;
 use crate::message::Message;
+
+/// A publish of the owner's.
+pub(crate) struct Publish {
+    pub(crate) client: Option<String>,
+    pub(crate) subject: String,
+    pub(crate) reply: Option<String>,
+    pub(crate) headers: Option<Vec<u8>>,
+    pub(crate) payload: Bytes,
+    pub(crate) done: Sender<Result<(), ServerPublishError>>,
+}
+
+/// A request of the owner's.
+pub(crate) struct Request {
+    pub(crate) client: Option<String>,
+    pub(crate) subject: String,
+    pub(crate) headers: Option<Vec<u8>>,
+    pub(crate) payload: Bytes,
+    pub(crate) timeout: Duration,
+    pub(crate) done: RequestReply,
+}
 
 /// Where an owner's request waits for its reply.
 type RequestReply = Sender<Result<Message, ServerRequestError>>;
@@ -28,23 +48,11 @@ pub(crate) enum Command {
     Clients {
         done: Sender<Vec<SessionInfo>>,
     },
-    Publish {
-        client: Option<String>,
-        subject: String,
-        reply: Option<String>,
-        payload: Bytes,
-        done: Sender<Result<(), ServerPublishError>>,
-    },
-    Request {
-        client: Option<String>,
-        subject: String,
-        payload: Bytes,
-        timeout: Duration,
-        done: Sender<Result<Message, ServerRequestError>>,
-    },
+    Publish(Box<Publish>),
+    Request(Box<Request>),
     Subscribe {
         filter: String,
-        queue: Option<String>,
+        options: SubscribeOptions,
         done: Sender<Result<(u32, SubQueue), ServerSubscribeError>>,
     },
     Unsubscribe {
@@ -83,18 +91,9 @@ impl Driver {
     }
 
     fn sessions(&self) -> Vec<SessionInfo> {
-        self.core
-            .sessions()
-            .into_iter()
-            .map(|s| SessionInfo {
-                name: s.name,
-                addr: s.addr,
-                connected_since: self.clock.wall_time(s.connected_since),
-                last_heard: self.clock.wall_time(s.last_heard),
-                rtt: s.rtt,
-                subscriptions: s.subscriptions,
-                transport: s.transport,
-            })
+        let epoch = self.clock.wall_epoch();
+        (self.core.sessions().into_iter())
+            .map(|session| SessionInfo::new(session, epoch))
             .collect()
     }
 
@@ -167,46 +166,52 @@ impl Owner for Driver {
             Command::Clients { done } => {
                 let _ = done.try_send(self.sessions());
             }
-            Command::Publish {
-                client,
-                subject,
-                reply,
-                payload,
-                done,
-            } => {
+            Command::Publish(publish) => {
+                let Publish {
+                    client,
+                    subject,
+                    reply,
+                    headers,
+                    payload,
+                    done,
+                } = *publish;
                 let result = OwnerBook::<SubQueue, RequestReply>::publish(
                     &mut self.core,
                     client.as_deref(),
                     &subject,
                     reply.as_deref(),
-                    None,
+                    headers.as_deref(),
                     &payload,
                 );
                 let _ = done.try_send(result);
             }
-            Command::Request {
-                client,
-                subject,
-                payload,
-                timeout,
-                done,
-            } => {
-                let target = client.as_deref();
+            Command::Request(request) => {
+                let Request {
+                    client,
+                    subject,
+                    headers,
+                    payload,
+                    timeout,
+                    done,
+                } = *request;
+                let (target, headers) = (client.as_deref(), headers.as_deref());
                 let core = &mut self.core;
-                let sent = (self.owner)
-                    .request(core, now, target, &subject, None, &payload, timeout, done);
+                let sent = (self.owner).request(
+                    core, now, target, &subject, headers, &payload, timeout, done,
+                );
                 if let Err((done, error)) = sent {
                     let _ = done.try_send(Err(error));
                 }
             }
             Command::Subscribe {
                 filter,
-                queue,
+                options,
                 done,
             } => {
-                let inbox = SubQueue::new(QueueLimits::default(), OverflowPolicy::DropNewest);
-                let core = &mut self.core;
-                match (self.owner).subscribe(core, &filter, queue.as_deref(), inbox.clone()) {
+                let limits = options.limits.unwrap_or_default();
+                let inbox = SubQueue::new(limits, options.policy.unwrap_or_default());
+                let (core, queue) = (&mut self.core, options.queue_group.as_deref());
+                match (self.owner).subscribe(core, &filter, queue, inbox.clone()) {
                     Ok(sid) => {
                         if done.try_send(Ok((sid, inbox))).is_err() {
                             // The caller stopped waiting.

@@ -7,13 +7,15 @@ mod owner;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
 use kcpq_core::CloseReason;
+use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
+use kcpq_core::server::ServerPublishError as CorePublishError;
 use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
 
 use crate::clock::{Clock, fresh_seed};
@@ -21,6 +23,7 @@ use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
 use driver::{Command, Driver};
+pub use kcpq_core::adapter::SessionInfo;
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
 
 /// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
@@ -114,26 +117,6 @@ pub enum ServerEvent {
         /// Its subscription id.
         sid: u32,
     },
-}
-
-/// One connected client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SessionInfo {
-    /// Its name (empty until CONNECT).
-    pub name: String,
-    /// Its address.
-    pub addr: SocketAddr,
-    /// When the session was established.
-    pub connected_since: SystemTime,
-    /// When it was last heard from.
-    pub last_heard: SystemTime,
-    /// KCP's smoothed round-trip time.
-    pub rtt: Duration,
-    /// Subscriptions it holds.
-    pub subscriptions: usize,
-    /// Its KCP stream's state and counters, and the messages queued for it.
-    pub transport: kcpq_core::server::TransportInfo,
 }
 
 /// A bound broker, ready to [`run`](Server::run).
@@ -307,18 +290,19 @@ impl ServerHandle {
         subject: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        self.publish_inner(None, subject, None, payload.into())
+        self.owner_publish(None, subject, None, None, payload.into())
             .await
     }
 
-    /// Publishes only to the matching subscriptions of the client named `client`.
+    /// Publishes only to the matching subscriptions of the client named `client`
+    /// ([`ServerPublishError::Refused`] with `UnknownClient` if none is connected).
     pub async fn publish_to(
         &self,
         client: &str,
         subject: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        self.publish_inner(Some(client), subject, None, payload.into())
+        self.owner_publish(Some(client), subject, None, None, payload.into())
             .await
     }
 
@@ -330,23 +314,42 @@ impl ServerHandle {
         reply: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        self.publish_inner(client, subject, Some(reply), payload.into())
+        self.owner_publish(client, subject, Some(reply), None, payload.into())
             .await
     }
 
-    async fn publish_inner(
+    /// Publishes with headers (name, value pairs) and an optional reply subject, to everyone
+    /// or to one client by name.
+    pub async fn publish_with_headers(
         &self,
         client: Option<&str>,
         subject: &str,
         reply: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: impl Into<Bytes>,
+    ) -> Result<(), ServerPublishError> {
+        let headers = encoded(headers)?;
+        self.owner_publish(client, subject, reply, headers, payload.into())
+            .await
+    }
+
+    async fn owner_publish(
+        &self,
+        client: Option<&str>,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<Vec<u8>>,
         payload: Bytes,
     ) -> Result<(), ServerPublishError> {
-        self.ask(|done| Command::Publish {
-            client: client.map(str::to_owned),
-            subject: subject.to_owned(),
-            reply: reply.map(str::to_owned),
-            payload,
-            done,
+        self.ask(|done| {
+            Command::Publish(Box::new(driver::Publish {
+                client: client.map(str::to_owned),
+                subject: subject.to_owned(),
+                reply: reply.map(str::to_owned),
+                headers,
+                payload,
+                done,
+            }))
         })
         .await
         .map_err(|_| ServerPublishError::Stopped)?
@@ -360,7 +363,7 @@ impl ServerHandle {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.request_inner(None, subject, payload.into(), timeout)
+        self.owner_request(None, subject, None, payload.into(), timeout)
             .await
     }
 
@@ -372,45 +375,94 @@ impl ServerHandle {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.request_inner(Some(client), subject, payload.into(), timeout)
+        self.owner_request(Some(client), subject, None, payload.into(), timeout)
             .await
     }
 
-    async fn request_inner(
+    /// Sends a request with headers (name, value pairs), to everyone (`client: None`) or to
+    /// one client by name, and waits up to `timeout` for the first reply.
+    pub async fn request_with_headers(
         &self,
         client: Option<&str>,
         subject: &str,
+        headers: &[(&str, &str)],
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, ServerRequestError> {
+        let headers = encoded(headers)?;
+        self.owner_request(client, subject, headers, payload.into(), timeout)
+            .await
+    }
+
+    async fn owner_request(
+        &self,
+        client: Option<&str>,
+        subject: &str,
+        headers: Option<Vec<u8>>,
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.ask(|done| Command::Request {
-            client: client.map(str::to_owned),
-            subject: subject.to_owned(),
-            payload,
-            timeout,
-            done,
+        self.ask(|done| {
+            Command::Request(Box::new(driver::Request {
+                client: client.map(str::to_owned),
+                subject: subject.to_owned(),
+                headers,
+                payload,
+                timeout,
+                done,
+            }))
         })
         .await
         .map_err(|_| ServerRequestError::Stopped)?
     }
 
-    /// Subscribes the server's owner to `filter`, optionally in a queue group shared with
-    /// clients.
+    /// Subscribes the server's owner to `filter` (`*` matches one token, `>` the rest).
     pub async fn subscribe(
         &self,
         filter: &str,
-        queue: Option<&str>,
+    ) -> Result<ServerSubscription, ServerSubscribeError> {
+        self.subscribe_with(filter, SubscribeOptions::default())
+            .await
+    }
+
+    /// Subscribes the server's owner as a member of queue group `queue`, shared with clients:
+    /// each message goes to one member.
+    pub async fn queue_subscribe(
+        &self,
+        filter: &str,
+        queue: &str,
+    ) -> Result<ServerSubscription, ServerSubscribeError> {
+        self.subscribe_with(filter, SubscribeOptions::queue_group(queue))
+            .await
+    }
+
+    /// Subscribes the server's owner with options: queue group, the bound and overflow policy
+    /// of the subscription's queue (the defaults where unset).
+    pub async fn subscribe_with(
+        &self,
+        filter: &str,
+        options: SubscribeOptions,
     ) -> Result<ServerSubscription, ServerSubscribeError> {
         let (sid, inbox) = self
             .ask(|done| Command::Subscribe {
                 filter: filter.to_owned(),
-                queue: queue.map(str::to_owned),
+                options,
                 done,
             })
             .await
             .map_err(|_| ServerSubscribeError::Stopped)??;
         Ok(ServerSubscription::new(sid, inbox, self.commands.clone()))
     }
+}
+
+/// Encodes `headers` (none: `None`).
+fn encoded(headers: &[(&str, &str)]) -> Result<Option<Vec<u8>>, CorePublishError> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let mut block = Vec::new();
+    kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)?;
+    Ok(Some(block))
 }
 
 /// The stream of [`ServerEvent`]s.

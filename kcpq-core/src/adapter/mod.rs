@@ -15,6 +15,8 @@ mod event;
 mod inbox;
 mod owner;
 mod server_errors;
+mod session;
+mod subscribe;
 mod waiters;
 
 use std::time::Duration;
@@ -29,6 +31,8 @@ pub use event::Event;
 pub use inbox::{Inbox, InboxState, Next, TaskWaker, Wake};
 pub use owner::{Deliver, OwnerBook, OwnerRouted};
 pub use server_errors::{ServerPublishError, ServerRequestError, ServerSubscribeError};
+pub use session::SessionInfo;
+pub use subscribe::SubscriptionQueues;
 pub use waiters::{Routed, Waiters};
 
 /// Default bound of every call that waits for the driver or the server without a timeout of

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kcpq_core::Instant;
+use kcpq_core::adapter::SessionInfo;
 use kcpq_core::adapter::{Deliver, OwnerBook, OwnerRouted};
 use kcpq_core::queue::PushOutcome;
-use kcpq_core::server::{Server as Core, ServerEvent, ServerStats, SessionInfo};
+use kcpq_core::server::{Server as Core, ServerEvent, ServerStats};
 
 use super::error::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use crate::driver::Driven;
@@ -87,6 +88,8 @@ pub(crate) struct ServerDriver {
     owner: OwnerBook<OwnerInbox, RequestReply>,
     waiters: Vec<Reply<()>>,
     finished: bool,
+    /// The wall-clock time of the core's zero, for [`SessionInfo`].
+    wall_epoch: std::time::SystemTime,
 }
 
 impl ServerDriver {
@@ -94,6 +97,7 @@ impl ServerDriver {
         core: Core,
         commands: Commands<Command>,
         events: EventSink<ServerEvent>,
+        wall_epoch: std::time::SystemTime,
     ) -> Self {
         ServerDriver {
             core,
@@ -102,6 +106,7 @@ impl ServerDriver {
             owner: OwnerBook::default(),
             waiters: Vec::new(),
             finished: false,
+            wall_epoch,
         }
     }
 
@@ -113,7 +118,14 @@ impl ServerDriver {
 
     fn apply(&mut self, now: Instant, command: Command) {
         match command {
-            Command::Sessions(reply) => answer(reply, self.core.sessions()),
+            Command::Sessions(reply) => {
+                let sessions = self.core.sessions().into_iter();
+                let epoch = self.wall_epoch;
+                answer(
+                    reply,
+                    sessions.map(|s| SessionInfo::new(s, epoch)).collect(),
+                );
+            }
             Command::Stats(reply) => answer(reply, self.core.stats()),
             Command::Shutdown { reply } => {
                 self.waiters.extend(reply);

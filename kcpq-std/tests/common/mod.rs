@@ -18,7 +18,7 @@ pub fn keys() -> KeySet {
 
 /// A server on 127.0.0.1 and an ephemeral port.
 pub fn server() -> Server {
-    Server::bind("127.0.0.1:0", &keys(), ServerConfig::default()).expect("bind on loopback")
+    Server::bind("127.0.0.1:0", keys(), ServerConfig::default()).expect("bind on loopback")
 }
 
 /// Options for a client of `server_addr` with a short connect timeout.
