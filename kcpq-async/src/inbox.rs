@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use kcpq_core::adapter::{Deliver, Inbox, Next, TaskWaker};
+use kcpq_core::adapter::{Deliver, Inbox, Next, SubscriptionInbox, TaskWaker};
 use kcpq_core::client::Message as CoreMessage;
 use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits, Weighed};
 
@@ -70,5 +70,16 @@ impl Deliver for SubQueue {
 
     fn close(&self) {
         SubQueue::close(self);
+    }
+}
+
+/// The client's subscriptions are routed through the shared bookkeeping.
+impl SubscriptionInbox for SubQueue {
+    fn dropped(&self) -> u64 {
+        self.0.dropped()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
     }
 }

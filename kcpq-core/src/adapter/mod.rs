@@ -1,7 +1,8 @@
 //! What every runtime adapter (kcpq-smol and kcpq-tokio through kcpq-async, kcpq-std) shares
 //! around the core [`Client`] and [`Server`]: the defaults of its options, the errors of its
 //! operations, the events it reports, each subscription's [`Inbox`], the waiters of requests,
-//! flushes and subscribes ([`Waiters`]) and the server owner's bookkeeping ([`OwnerBook`]), so
+//! flushes and subscribes ([`Waiters`]), the client driver's routing of core events
+//! ([`ClientBook`]) and the server owner's bookkeeping ([`OwnerBook`]), so
 //! that a caller switching adapters keeps the same behaviour and matches the same errors and
 //! events.
 //!
@@ -9,6 +10,7 @@
 //! [`Server`]: crate::server::Server
 
 mod callback;
+mod client_book;
 mod dropped;
 mod errors;
 mod event;
@@ -22,6 +24,7 @@ mod waiters;
 use std::time::Duration;
 
 pub use callback::{DEFAULT_SLOW_CALLBACK, SlowCallbacks};
+pub use client_book::{ClientBook, ClientRouted, SubscriptionInbox};
 pub use dropped::{CLOSE_SEND_WAIT, DriverThread};
 pub use errors::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,

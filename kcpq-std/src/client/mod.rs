@@ -33,7 +33,7 @@ use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::subscription::{CallbackSubscription, Inbox, Subscription};
 
 use command::Command;
-use driver::{ClientDriver, ConnectOutcome, Shared};
+use driver::{ClientDriver, Shared};
 
 pub use error::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
@@ -184,14 +184,10 @@ impl Client {
             })?;
         let (server_name, client_name) =
             match await_reply(&connect_rx, deadline_after(connect_wait)) {
-                Ok(ConnectOutcome::Connected(s, c)) => (s, c),
-                Ok(failure) => {
+                Ok(Ok(names)) => names,
+                Ok(Err(error)) => {
                     let _ = thread.join();
-                    return Err(match failure {
-                        ConnectOutcome::Handshake(e) => ConnectError::Handshake(e),
-                        ConnectOutcome::Disconnected(r) => ConnectError::Disconnected(r),
-                        ConnectOutcome::Connected(..) => unreachable!("matched above"),
-                    });
+                    return Err(error);
                 }
                 Err(LinkError::TimedOut(waited)) => {
                     let _ = link.try_send(Command::Close { reply: None });

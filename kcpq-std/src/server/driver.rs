@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use kcpq_core::Instant;
 use kcpq_core::adapter::SessionInfo;
-use kcpq_core::adapter::{Deliver, OwnerBook, OwnerRouted};
-use kcpq_core::queue::PushOutcome;
+use kcpq_core::adapter::{OwnerBook, OwnerRouted};
 use kcpq_core::server::{Server as Core, ServerEvent, ServerStats};
 
 use super::error::{ServerPublishError, ServerRequestError, ServerSubscribeError};
@@ -15,7 +14,7 @@ use crate::driver::Driven;
 use crate::events::EventSink;
 use crate::link::{Commands, Deadline, Link, LinkError, Reply, Taken, answer};
 use crate::message::Message;
-use crate::subscription::{Control, Inbox};
+use crate::subscription::{Control, Filled, Inbox};
 
 /// What server handles ask of the I/O thread.
 #[derive(Debug)]
@@ -61,21 +60,6 @@ pub(crate) enum Command {
 /// The reason sent to clients in CLOSE at shutdown.
 const SHUTDOWN_REASON: &str = "server shutting down";
 
-/// The inbox of one of the owner's subscriptions, filled through the shared bookkeeping.
-#[derive(Debug)]
-struct OwnerInbox(Arc<Inbox>);
-
-impl Deliver for OwnerInbox {
-    fn deliver(&self, message: kcpq_core::Message) -> Option<PushOutcome> {
-        self.0
-            .push(Message::from_core(message, std::time::Instant::now()))
-    }
-
-    fn close(&self) {
-        self.0.close();
-    }
-}
-
 /// Where an owner's request waits for its reply.
 type RequestReply = Reply<Result<Message, ServerRequestError>>;
 
@@ -85,7 +69,7 @@ pub(crate) struct ServerDriver {
     commands: Commands<Command>,
     events: EventSink<ServerEvent>,
     /// The owner's subscriptions and requests.
-    owner: OwnerBook<OwnerInbox, RequestReply>,
+    owner: OwnerBook<Filled, RequestReply>,
     waiters: Vec<Reply<()>>,
     finished: bool,
     /// The wall-clock time of the core's zero, for [`SessionInfo`].
@@ -145,7 +129,7 @@ impl ServerDriver {
                 payload,
                 answer: to_handle,
             } => {
-                let result = OwnerBook::<OwnerInbox, RequestReply>::publish(
+                let result = OwnerBook::<Filled, RequestReply>::publish(
                     &mut self.core,
                     to.as_deref(),
                     &subject,
@@ -161,7 +145,7 @@ impl ServerDriver {
                 inbox,
                 reply,
             } => {
-                let inbox = OwnerInbox(inbox);
+                let inbox = Filled(inbox);
                 let core = &mut self.core;
                 let result = (self.owner).subscribe(core, &filter, queue.as_deref(), inbox);
                 answer(reply, result);
