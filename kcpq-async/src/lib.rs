@@ -43,3 +43,22 @@ pub use server::{
 };
 pub use socket::{DEFAULT_SOCKET_BUFFER, SocketOptions};
 pub use timeout::{Elapsed, with_timeout};
+
+/// The types an adapter (kcpq-smol, kcpq-tokio) re-exports as they are, with a glob: the one
+/// list of the async API's runtime-free vocabulary. The runtime-generic types ([`Client`],
+/// [`Server`], their options, [`CallbackSubscription`]) are named by each adapter with its
+/// runtime.
+pub mod shared {
+    pub use crate::keys;
+    pub use crate::{
+        BindError, CloseError, ClosedError, ConnectError, DEFAULT_COMMAND_CAPACITY,
+        DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+        DEFAULT_SERVER_EVENT_CAPACITY, DEFAULT_SLOW_CALLBACK, DEFAULT_SOCKET_BUFFER, DrainError,
+        Elapsed, Event, Events, FlushError, Message, PublishError, RequestError, ServerEvent,
+        ServerEvents, ServerHandle, ServerPublishError, ServerRequestError, ServerSubscribeError,
+        ServerSubscription, SessionInfo, SocketOptions, StoppedError, SubscribeError, Subscription,
+        UnsubscribeError,
+    };
+    pub use kcpq_core::client::SubscribeOptions;
+    pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+}

@@ -22,14 +22,14 @@ pub trait Runtime: Debug + Clone + Copy + Default + Send + Sync + 'static {
     /// The event loop's one timer.
     type Timer: Timer;
 
-    /// Starts `future` on `spawner`'s executor.
+    /// Starts `future` on `spawner`'s executor; it runs while the returned task is kept.
     fn spawn(
         spawner: &Self::Spawner,
         future: impl Future<Output = ()> + Send + 'static,
     ) -> Self::Task;
 
-    /// Lets `task` run to its end without a handle.
-    fn detach(task: Self::Task);
+    /// Starts `future` on `spawner`'s executor, to run to its end without a handle.
+    fn spawn_detached(spawner: &Self::Spawner, future: impl Future<Output = ()> + Send + 'static);
 
     /// Cancels `task` and waits until it no longer runs.
     fn cancel(task: Self::Task) -> impl Future<Output = ()> + Send;
@@ -49,7 +49,7 @@ pub enum Interest {
 
 /// A UDP socket in non-blocking mode, registered with a reactor.
 pub trait Socket: Debug + Send + Sync + Sized + 'static {
-    /// Registers `socket` (bound, blocking or not) with the reactor; call from within the
+    /// Registers `socket` (bound, non-blocking) with the reactor; call from within the
     /// runtime.
     fn register(socket: std::net::UdpSocket) -> io::Result<Self>;
 

@@ -32,7 +32,9 @@ impl Runtime for TestRuntime {
         ThreadTask
     }
 
-    fn detach(_: ThreadTask) {}
+    fn spawn_detached(_: &(), future: impl Future<Output = ()> + Send + 'static) {
+        std::thread::spawn(move || futures_lite::future::block_on(future));
+    }
 
     async fn cancel(_: ThreadTask) {}
 

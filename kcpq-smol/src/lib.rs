@@ -40,18 +40,7 @@ mod spawner;
 
 pub use kcpq_core as core;
 
-pub use kcpq_async::keys;
-pub use kcpq_async::{
-    BindError, CloseError, ClosedError, ConnectError, DEFAULT_COMMAND_CAPACITY,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_SERVER_EVENT_CAPACITY, DEFAULT_SLOW_CALLBACK, DEFAULT_SOCKET_BUFFER, DrainError,
-    Elapsed, Event, Events, FlushError, Message, PublishError, RequestError, ServerEvent,
-    ServerEvents, ServerHandle, ServerPublishError, ServerRequestError, ServerSubscribeError,
-    ServerSubscription, SessionInfo, SocketOptions, StoppedError, SubscribeError, Subscription,
-    UnsubscribeError,
-};
-pub use kcpq_core::client::SubscribeOptions;
-pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+pub use kcpq_async::shared::*;
 pub use runtime::{Smol, SmolSocket, SmolTimer, with_timeout};
 pub use spawner::Spawner;
 

@@ -28,8 +28,8 @@ impl Runtime for Smol {
         spawner.spawn(future)
     }
 
-    fn detach(task: Self::Task) {
-        task.detach();
+    fn spawn_detached(spawner: &Spawner, future: impl Future<Output = ()> + Send + 'static) {
+        spawner.spawn(future).detach();
     }
 
     async fn cancel(task: Self::Task) {

@@ -26,20 +26,18 @@ impl Runtime for Tokio {
     type Timer = TokioTimer;
 
     fn spawn(spawner: &Spawner, future: impl Future<Output = ()> + Send + 'static) -> TokioTask {
-        TokioTask(Some(spawner.spawn(future)))
+        TokioTask(spawner.spawn(future))
     }
 
-    fn detach(mut task: TokioTask) {
+    fn spawn_detached(spawner: &Spawner, future: impl Future<Output = ()> + Send + 'static) {
         // Dropping a tokio `JoinHandle` lets its task run on.
-        drop(task.0.take());
+        drop(spawner.spawn(future));
     }
 
     async fn cancel(mut task: TokioTask) {
-        if let Some(handle) = task.0.take() {
-            handle.abort();
-            // An aborted task reports its cancellation; it no longer runs either way.
-            let _ = handle.await;
-        }
+        task.0.abort();
+        // An aborted task reports its cancellation; it no longer runs either way.
+        let _ = (&mut task.0).await;
     }
 
     async fn sleep(duration: Duration) {
@@ -49,13 +47,11 @@ impl Runtime for Tokio {
 
 /// A task on tokio; dropping it aborts the task (as dropping a smol task cancels it).
 #[derive(Debug)]
-pub struct TokioTask(Option<JoinHandle<()>>);
+pub struct TokioTask(JoinHandle<()>);
 
 impl Drop for TokioTask {
     fn drop(&mut self) {
-        if let Some(handle) = &self.0 {
-            handle.abort();
-        }
+        self.0.abort();
     }
 }
 
@@ -65,7 +61,6 @@ pub struct TokioSocket(tokio::net::UdpSocket);
 
 impl Socket for TokioSocket {
     fn register(socket: std::net::UdpSocket) -> io::Result<Self> {
-        socket.set_nonblocking(true)?;
         Ok(TokioSocket(tokio::net::UdpSocket::from_std(socket)?))
     }
 
@@ -104,38 +99,29 @@ impl Socket for TokioSocket {
     }
 }
 
-/// tokio's timer, made on its first setting (a [`Sleep`] needs the runtime at hand).
+/// tokio's timer, made on its first setting (a [`Sleep`] needs the runtime at hand); `None`
+/// also once it has fired, until set again.
 #[derive(Debug, Default)]
-pub struct TokioTimer {
-    sleep: Option<Pin<Box<Sleep>>>,
-    armed: bool,
-}
+pub struct TokioTimer(Option<Pin<Box<Sleep>>>);
 
 impl Timer for TokioTimer {
     fn never() -> Self {
-        TokioTimer::default()
+        TokioTimer(None)
     }
 
     fn set_at(&mut self, at: std::time::Instant) {
-        let at = tokio::time::Instant::from_std(at);
-        match &mut self.sleep {
-            Some(sleep) => sleep.as_mut().reset(at),
-            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
-        }
-        self.armed = true;
+        self.0 = Some(Box::pin(tokio::time::sleep_until(at.into())));
     }
 
     fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match &mut self.sleep {
-            Some(sleep) if self.armed => {
-                let fired = sleep.as_mut().poll(cx);
-                if fired.is_ready() {
-                    self.armed = false;
-                }
-                fired
-            }
-            _ => Poll::Pending,
+        let Some(sleep) = &mut self.0 else {
+            return Poll::Pending;
+        };
+        let fired = sleep.as_mut().poll(cx);
+        if fired.is_ready() {
+            self.0 = None;
         }
+        fired
     }
 }
 

@@ -209,11 +209,10 @@ impl<R: Runtime> Client<R> {
             max_payload.clone(),
             driver_thread.clone(),
         );
-        let task = R::spawn(&options.spawner, async move {
+        R::spawn_detached(&options.spawner, async move {
             crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
             driver.finish();
         });
-        R::detach(task);
         // The handshake times out by itself; the margin covers a silent driver.
         let bound = options.connect_timeout + REPLY_MARGIN;
         let connected = match with_timeout::<R, _>(bound, connect_rx.recv()).await {

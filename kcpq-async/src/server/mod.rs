@@ -223,12 +223,11 @@ impl<R: Runtime> Server<R> {
     pub fn spawn(self) -> ServerHandle {
         let handle = self.handle();
         let spawner = self.options.spawner.clone();
-        let task = R::spawn(&spawner, async move {
+        R::spawn_detached(&spawner, async move {
             if let Err(e) = self.run().await {
                 log::error!("server stopped: {e}");
             }
         });
-        R::detach(task);
         handle
     }
 }

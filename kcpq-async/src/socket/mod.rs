@@ -154,6 +154,7 @@ impl<S: Socket> UdpIo<S> {
             log::warn!("cannot set SO_SNDBUF to {}: {e}", options.send_buffer);
         }
         socket.bind(&addr.into())?;
+        socket.set_nonblocking(true)?;
         let socket = S::register(UdpSocket::from(socket))?;
         let path = match options.offload {
             true => match Offload::new(socket.sock_ref()) {
