@@ -63,8 +63,7 @@ impl SubQueue {
 
 /// The server owner's subscriptions are filled through the shared bookkeeping.
 impl Deliver for SubQueue {
-    fn deliver(&self, message: CoreMessage) -> Option<PushOutcome> {
-        let received = std::time::Instant::now();
+    fn deliver(&self, message: CoreMessage, received: std::time::Instant) -> Option<PushOutcome> {
         self.push(Item { message, received })
     }
 

@@ -31,8 +31,8 @@ pub(crate) type Inbox = kcpq_core::adapter::Inbox<Message, Condvar>;
 pub(crate) struct Filled(pub(crate) Arc<Inbox>);
 
 impl Deliver for Filled {
-    fn deliver(&self, message: kcpq_core::Message) -> Option<PushOutcome> {
-        self.0.push(Message::from_core(message, Instant::now()))
+    fn deliver(&self, message: kcpq_core::Message, received: Instant) -> Option<PushOutcome> {
+        self.0.push(Message::from_core(message, received))
     }
 
     fn close(&self) {

@@ -279,7 +279,8 @@ impl Owner for Driver {
     }
 
     fn on_event(&mut self, now: Instant, event: ClientEvent) {
-        match self.book.route(&mut self.core, event) {
+        let received = self.clock.std_instant(now);
+        match self.book.route(&mut self.core, event, received) {
             ClientRouted::Answer(routed) => self.answer(now, routed),
             ClientRouted::Connected {
                 server_name,

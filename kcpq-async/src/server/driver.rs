@@ -124,7 +124,8 @@ impl Owner for Driver {
     }
 
     fn on_event(&mut self, now: Instant, event: CoreEvent) {
-        let event = match self.owner.route(&mut self.core, event) {
+        let received = self.clock.std_instant(now);
+        let event = match self.owner.route(&mut self.core, event, received) {
             OwnerRouted::Other(event) => event,
             OwnerRouted::Reply(done, result) => {
                 let received = self.clock.std_instant(now);

@@ -110,9 +110,9 @@ pub enum ServerEvent {
         /// Its last address.
         addr: SocketAddr,
     },
-    /// Messages to a client's subscription were dropped (once per burst).
+    /// Messages to a subscription were dropped (once per burst).
     SlowConsumer {
-        /// The client's name.
+        /// The client's name; empty for a subscription of the server's owner.
         name: String,
         /// Its subscription id.
         sid: u32,

@@ -147,8 +147,13 @@ impl<I: SubscriptionInbox, R, F, S> ClientBook<I, R, F, S> {
         std::mem::take(&mut self.core_called)
     }
 
-    /// Routes one core event.
-    pub fn route(&mut self, core: &mut Client, event: ClientEvent) -> ClientRouted<R, F, S> {
+    /// Routes one core event, taken at `received`.
+    pub fn route(
+        &mut self,
+        core: &mut Client,
+        event: ClientEvent,
+        received: std::time::Instant,
+    ) -> ClientRouted<R, F, S> {
         let event = match self.waiters.route(event) {
             Routed::Other(event) => event,
             Routed::Subscribe(waiter, sid, Err(error)) => {
@@ -164,7 +169,7 @@ impl<I: SubscriptionInbox, R, F, S> ClientBook<I, R, F, S> {
                 let Some(inbox) = self.subs.get(&sid) else {
                     return ClientRouted::Nobody;
                 };
-                match inbox.deliver(message) {
+                match inbox.deliver(message, received) {
                     // The handle is gone.
                     None => self.withdraw(core, sid),
                     Some(outcome) if outcome.first_of_burst() => {
@@ -268,7 +273,7 @@ mod tests {
     struct Closing(RefCell<bool>);
 
     impl Deliver for &Closing {
-        fn deliver(&self, _: Message) -> Option<PushOutcome> {
+        fn deliver(&self, _: Message, _: std::time::Instant) -> Option<PushOutcome> {
             None
         }
         fn close(&self) {
@@ -301,17 +306,21 @@ mod tests {
             code: ErrorCode::Protocol,
             message: "full".to_owned(),
         };
-        let routed = book.route(&mut core, ClientEvent::ServerError(refusal.clone()));
+        let error = ClientEvent::ServerError(refusal.clone());
+        let routed = book.route(&mut core, error, std::time::Instant::now());
         assert!(matches!(routed, ClientRouted::Emit(Event::ServerError(_))));
         let lost = ClientEvent::Disconnected(CloseReason::Silence);
-        assert!(matches!(book.route(&mut core, lost), ClientRouted::Nobody));
-        match book.route(&mut core, ClientEvent::Closed) {
+        assert!(matches!(
+            book.route(&mut core, lost, std::time::Instant::now()),
+            ClientRouted::Nobody
+        ));
+        match book.route(&mut core, ClientEvent::Closed, std::time::Instant::now()) {
             ClientRouted::ConnectFailed(ConnectError::Refused(error)) => assert_eq!(error, refusal),
             other => panic!("{other:?}"),
         }
         let later = ClientEvent::Disconnected(CloseReason::Silence);
         assert!(matches!(
-            book.route(&mut core, later),
+            book.route(&mut core, later, std::time::Instant::now()),
             ClientRouted::Emit(Event::Disconnected(CloseReason::Silence))
         ));
     }

@@ -15,9 +15,9 @@ use crate::server::{Server, ServerEvent};
 
 /// An owner subscription's inbox, as the adapter keeps it.
 pub trait Deliver {
-    /// Queues `message` under the inbox's bound and policy; `None` once the inbox is closed
-    /// (the handle went away).
-    fn deliver(&self, message: Message) -> Option<PushOutcome>;
+    /// Queues `message`, which the driver took from the network at `received`, under the
+    /// inbox's bound and policy; `None` once the inbox is closed (the handle went away).
+    fn deliver(&self, message: Message, received: std::time::Instant) -> Option<PushOutcome>;
 
     /// Ends the stream: the reader gets what is queued, then the end.
     fn close(&self);
@@ -136,11 +136,16 @@ impl<I: Deliver, R> OwnerBook<I, R> {
         }
     }
 
-    /// Routes one core event: the owner's messages to their inboxes, replies to the waiting
-    /// requests, the rest back to the adapter.
-    pub fn route(&mut self, core: &mut Server, event: ServerEvent) -> OwnerRouted<R> {
+    /// Routes one core event, taken at `received`: the owner's messages to their inboxes,
+    /// replies to the waiting requests, the rest back to the adapter.
+    pub fn route(
+        &mut self,
+        core: &mut Server,
+        event: ServerEvent,
+        received: std::time::Instant,
+    ) -> OwnerRouted<R> {
         match event {
-            ServerEvent::Message(message) => self.deliver(core, message),
+            ServerEvent::Message(message) => self.deliver(core, message, received),
             ServerEvent::Reply(id, message) => match self.requests.remove(&id) {
                 Some((_, waiter)) => OwnerRouted::Reply(waiter, Ok(message)),
                 None => OwnerRouted::Nobody,
@@ -157,12 +162,17 @@ impl<I: Deliver, R> OwnerBook<I, R> {
     }
 
     /// Queues a message for its owner subscription, counting down an auto-unsubscribe.
-    fn deliver(&mut self, core: &mut Server, message: Message) -> OwnerRouted<R> {
+    fn deliver(
+        &mut self,
+        core: &mut Server,
+        message: Message,
+        received: std::time::Instant,
+    ) -> OwnerRouted<R> {
         let sid = message.sid;
         let Some(sub) = self.subs.get_mut(&sid) else {
             return OwnerRouted::Nobody;
         };
-        let Some(outcome) = sub.inbox.deliver(message) else {
+        let Some(outcome) = sub.inbox.deliver(message, received) else {
             // The handle is gone.
             self.withdraw(core, sid);
             return OwnerRouted::Nobody;
@@ -203,7 +213,7 @@ mod tests {
     struct Recorder(RefCell<(BoundedQueue<Message>, bool)>);
 
     impl Deliver for &Recorder {
-        fn deliver(&self, message: Message) -> Option<PushOutcome> {
+        fn deliver(&self, message: Message, _: std::time::Instant) -> Option<PushOutcome> {
             let mut state = self.0.borrow_mut();
             (!state.1).then(|| state.0.push(message))
         }
@@ -243,7 +253,7 @@ mod tests {
     fn route_all(book: &mut OwnerBook<&Recorder, u8>, core: &mut Server) -> Vec<OwnerRouted<u8>> {
         let mut routed = Vec::new();
         while let Some(event) = core.poll_event() {
-            match book.route(core, event) {
+            match book.route(core, event, std::time::Instant::now()) {
                 OwnerRouted::Nobody => {}
                 other => routed.push(other),
             }

@@ -174,7 +174,7 @@ impl ClientDriver {
 
     /// Routes one event; returns whether the core's API was called.
     fn on_event(&mut self, event: ClientEvent) -> bool {
-        match self.book.route(&mut self.core, event) {
+        match (self.book).route(&mut self.core, event, std::time::Instant::now()) {
             ClientRouted::Answer(Routed::Subscribe(reply, sid, result)) => {
                 let answered = result.is_ok();
                 answer(reply, result.map(|()| sid));

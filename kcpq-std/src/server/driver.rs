@@ -174,7 +174,7 @@ impl ServerDriver {
     /// Routes one event: the owner's messages and replies to their handles, the rest to the
     /// event stream.
     fn on_event(&mut self, event: ServerEvent) {
-        match self.owner.route(&mut self.core, event) {
+        match (self.owner).route(&mut self.core, event, std::time::Instant::now()) {
             OwnerRouted::Reply(reply, result) => {
                 let received = std::time::Instant::now();
                 answer(reply, result.map(|m| Message::from_core(m, received)));
