@@ -27,7 +27,7 @@ fn wildcards_deliver_what_matches_and_nothing_else() {
         (m.subject.as_str(), m.payload.as_slice()),
         ("orders.new", &b"1"[..])
     );
-    assert!(m.received_at <= std::time::Instant::now());
+    assert!(m.received <= std::time::Instant::now());
     let a = rest.recv_timeout(WAIT).expect("first on >");
     let b = rest.recv_timeout(WAIT).expect("second on >");
     assert_eq!(a.subject, "orders.new");

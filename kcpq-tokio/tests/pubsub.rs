@@ -166,7 +166,11 @@ fn a_callback_over_the_threshold_is_counted_and_reported() {
             }
         }
         assert_eq!(sub.slow_callbacks(), 2);
-        sub.unsubscribe().await;
+        assert_eq!(
+            (sub.subject(), sub.pending(), sub.dropped()),
+            ("work", 0, 0)
+        );
+        sub.unsubscribe().await.expect("the client is open");
     });
 }
 

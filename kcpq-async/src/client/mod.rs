@@ -118,6 +118,8 @@ struct Inner<R: Runtime> {
     subject_limits: SubjectLimits,
     events: Receiver<Event>,
     connected: Connected,
+    /// The server's address.
+    server: SocketAddr,
     operation_timeout: Duration,
     /// The core's `close_linger`: how long a closing session waits for its CLOSE's ACK.
     close_linger: Duration,
@@ -227,6 +229,7 @@ impl<R: Runtime> Client<R> {
                 subject_limits,
                 events,
                 connected,
+                server: options.server,
                 operation_timeout: options.operation_timeout,
                 close_linger,
                 spawner: options.spawner,
@@ -234,6 +237,16 @@ impl<R: Runtime> Client<R> {
                 driver_thread,
             }),
         })
+    }
+
+    /// The server's address.
+    pub fn server_addr(&self) -> SocketAddr {
+        self.inner.server
+    }
+
+    /// The largest payload the server accepts (from its INFO; checked on publish).
+    pub fn max_payload(&self) -> usize {
+        self.inner.max_payload.load(Ordering::Relaxed)
     }
 
     /// The server's name.
@@ -538,9 +551,15 @@ impl<R: Runtime> Client<R> {
     /// [`Client::drain`] to have everything sent first. Waits at most the operation timeout for
     /// the driver to confirm.
     pub async fn close(&self) {
-        let _ = self
-            .call(self.inner.operation_timeout, |done| Command::Close { done })
-            .await;
+        let _ = self.close_timeout(self.inner.operation_timeout).await;
+    }
+
+    /// [`Client::close`], waiting at most `timeout` for the driver to confirm.
+    pub async fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
+        match self.call(timeout, |done| Command::Close { done }).await {
+            Ok(()) | Err(CallError::Closed) => Ok(()),
+            Err(CallError::TimedOut) => Err(CloseError::TimedOut(timeout)),
+        }
     }
 
     /// Drains, then closes, like NATS's drain: every subscription is withdrawn, messages the

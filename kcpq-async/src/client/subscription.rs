@@ -120,6 +120,10 @@ impl Drop for Subscription {
 #[derive(Debug)]
 pub struct CallbackSubscription<R: Runtime> {
     sid: Sid,
+    filter: String,
+    /// The subscription's queue, for its counts (the task reads it).
+    queue: SubQueue,
+    commands: Sender<Command>,
     slow: Arc<SlowCallbacks>,
     task: R::Task,
 }
@@ -135,6 +139,8 @@ impl<R: Runtime> CallbackSubscription<R> {
         F: FnMut(Message) + Send + 'static,
     {
         let sid = subscription.sid;
+        let (filter, queue) = (subscription.filter.clone(), subscription.queue.clone());
+        let commands = subscription.commands.clone();
         let slow = Arc::new(SlowCallbacks::new(sid, slow_callback));
         let record = Arc::clone(&slow);
         let task = R::spawn(spawner, async move {
@@ -148,7 +154,14 @@ impl<R: Runtime> CallbackSubscription<R> {
                 }
             }
         });
-        CallbackSubscription { sid, slow, task }
+        CallbackSubscription {
+            sid,
+            filter,
+            queue,
+            commands,
+            slow,
+            task,
+        }
     }
 
     /// Calls of the callback that ran longer than the client's `slow_callback` threshold
@@ -162,8 +175,38 @@ impl<R: Runtime> CallbackSubscription<R> {
         self.sid
     }
 
-    /// Stops the callback task and unsubscribes.
-    pub async fn unsubscribe(self) {
+    /// The subject filter.
+    pub fn subject(&self) -> &str {
+        &self.filter
+    }
+
+    /// Messages received and not yet handed to the callback.
+    pub fn pending(&self) -> usize {
+        self.queue.counts().0
+    }
+
+    /// Messages dropped because the subscription's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.queue.counts().1
+    }
+
+    /// Ends the subscription once it has received `count` messages in total since it started,
+    /// as [`Subscription::unsubscribe_after`]; the callback gets every one of them.
+    pub async fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
+        let command = Command::UnsubscribeAfter {
+            sid: self.sid,
+            count: count.max(1),
+        };
+        (self.commands.send(command).await).map_err(|_| UnsubscribeError::Closed)
+    }
+
+    /// Stops the callback task and unsubscribes (the subscription's handle, dropped with the
+    /// task, tells the driver); messages not yet handed to the callback are discarded.
+    pub async fn unsubscribe(self) -> Result<(), UnsubscribeError> {
         R::cancel(self.task).await;
+        match self.commands.is_closed() {
+            true => Err(UnsubscribeError::Closed),
+            false => Ok(()),
+        }
     }
 }
