@@ -110,7 +110,7 @@ pub(crate) struct Send {
 /// A request carrying headers (an encoded block, checked on the caller's side).
 pub(crate) struct HeadedRequest {
     pub(crate) subject: Box<str>,
-    pub(crate) headers: Vec<u8>,
+    pub(crate) headers: Option<Vec<u8>>,
     pub(crate) payload: Bytes,
     pub(crate) timeout: Duration,
     pub(crate) done: Reply<Result<Message, RequestError>>,
@@ -341,7 +341,7 @@ impl Owner for Driver {
                     timeout,
                     done,
                 } = *request;
-                self.start_request(now, subject, Some(&headers), &payload, timeout, done);
+                self.start_request(now, subject, headers.as_deref(), &payload, timeout, done);
             }
             Command::Subscribe(subscribe) => {
                 let Subscribe {

@@ -32,7 +32,7 @@ use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
-use kcpq_core::adapter::{DriverThread, REPLY_MARGIN};
+use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, headers_block};
 
 /// Default time `connect` waits for the session: 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -343,10 +343,8 @@ impl<R: Runtime> Client<R> {
         headers: &[(&str, &str)],
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
-        let mut block = Vec::new();
-        kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
-            .map_err(|e| PublishError::Invalid(e.into()))?;
-        self.publish_full(subject, reply, Some(block), payload.into())
+        let block = headers_block(headers).map_err(|e| PublishError::Invalid(e.into()))?;
+        self.publish_full(subject, reply, block, payload.into())
             .await
     }
 
@@ -402,9 +400,7 @@ impl<R: Runtime> Client<R> {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let mut block = Vec::new();
-        kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
-            .map_err(|e| RequestError::Invalid(e.into()))?;
+        let block = headers_block(headers).map_err(|e| RequestError::Invalid(e.into()))?;
         let payload = payload.into();
         self.await_request(timeout, |done| {
             Command::HeadedRequest(Box::new(driver::HeadedRequest {

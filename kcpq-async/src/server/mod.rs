@@ -13,6 +13,7 @@ use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
 use kcpq_core::CloseReason;
+use kcpq_core::adapter::headers_block;
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::ServerPublishError as CorePublishError;
@@ -327,7 +328,7 @@ impl ServerHandle {
         headers: &[(&str, &str)],
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        let headers = encoded(headers)?;
+        let headers = headers_block(headers).map_err(CorePublishError::from)?;
         self.owner_publish(client, subject, reply, headers, payload.into())
             .await
     }
@@ -388,7 +389,7 @@ impl ServerHandle {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        let headers = encoded(headers)?;
+        let headers = headers_block(headers).map_err(CorePublishError::from)?;
         self.owner_request(client, subject, headers, payload.into(), timeout)
             .await
     }
@@ -452,16 +453,6 @@ impl ServerHandle {
             .map_err(|_| ServerSubscribeError::Stopped)??;
         Ok(ServerSubscription::new(sid, inbox, self.commands.clone()))
     }
-}
-
-/// Encodes `headers` (none: `None`).
-fn encoded(headers: &[(&str, &str)]) -> Result<Option<Vec<u8>>, CorePublishError> {
-    if headers.is_empty() {
-        return Ok(None);
-    }
-    let mut block = Vec::new();
-    kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)?;
-    Ok(Some(block))
 }
 
 /// The stream of [`ServerEvent`]s.

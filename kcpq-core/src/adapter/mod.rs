@@ -54,6 +54,20 @@ pub const DEFAULT_COMMAND_CAPACITY: usize = 512;
 /// are dropped and counted or logged.
 pub const DEFAULT_EVENT_CAPACITY: usize = 256;
 
+/// The headers block of a publish or request with `headers` (name, value pairs): `None` when
+/// there are none. Every adapter's `publish_with_headers` and `request_with_headers` encode
+/// through this.
+pub fn headers_block(
+    headers: &[(&str, &str)],
+) -> Result<Option<Vec<u8>>, crate::proto::HeaderError> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let mut block = Vec::new();
+    crate::proto::encode_headers(headers.iter().copied(), &mut block)?;
+    Ok(Some(block))
+}
+
 /// How much longer than the core's own deadline a caller waits for the driver's answer to a
 /// request or flush: 1 s. The core always ends them by their deadline; the margin only covers
 /// a busy driver, so that a stuck driver is reported as a timeout rather than a hang.

@@ -16,12 +16,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, SubscriptionQueues};
+use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, SubscriptionQueues, headers_block};
 use kcpq_core::client::{
     Client as Core, ClientConfig, PublishError as CorePublishError, SubscribeOptions, check_publish,
 };
 use kcpq_core::crypto::KeySet;
-use kcpq_core::proto::encode_headers;
 use kcpq_core::subject::SubjectLimits;
 
 use crate::clock::{Clock, os_seed};
@@ -308,13 +307,7 @@ impl Client {
         headers: &[(&str, &str)],
         payload: &[u8],
     ) -> Result<Option<Vec<u8>>, CorePublishError> {
-        let encoded = if headers.is_empty() {
-            None
-        } else {
-            let mut out = Vec::new();
-            encode_headers(headers.iter().copied(), &mut out)?;
-            Some(out)
-        };
+        let encoded = headers_block(headers)?;
         check_publish(
             &self.inner.subject_limits,
             self.max_payload(),

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kcpq_core::proto::encode_headers;
+use kcpq_core::adapter::headers_block;
 use kcpq_core::server::ServerPublishError as CorePublishError;
 
 use super::driver::Command;
@@ -17,16 +17,6 @@ use crate::link::{await_reply, deadline_after, reply};
 use crate::message::Message;
 use crate::subscription::{CallbackSubscription, Inbox, Subscription};
 use kcpq_core::client::SubscribeOptions;
-
-/// Encodes `headers` (none: `None`).
-fn encoded(headers: &[(&str, &str)]) -> Result<Option<Vec<u8>>, CorePublishError> {
-    if headers.is_empty() {
-        return Ok(None);
-    }
-    let mut out = Vec::new();
-    encode_headers(headers.iter().copied(), &mut out)?;
-    Ok(Some(out))
-}
 
 impl Server {
     /// Publishes `payload` on `subject` to every matching subscription, as a client would. An
@@ -82,7 +72,7 @@ impl Server {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        let headers = encoded(headers)?;
+        let headers = headers_block(headers).map_err(CorePublishError::from)?;
         let deadline = deadline_after(QUERY_TIMEOUT);
         let (tx, rx) = reply();
         let command = Command::Publish {
@@ -207,7 +197,7 @@ impl Server {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        let headers = encoded(headers)?;
+        let headers = headers_block(headers).map_err(CorePublishError::from)?;
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
         let command = Command::Request {
