@@ -72,8 +72,9 @@ pub use kcpq_core as core;
 
 pub use client::{
     Client, ClientOptions, CloseError, ClosedError, ConnectError, DEFAULT_COMMAND_CAPACITY,
-    DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK, DrainError, Event,
-    FlushError, PublishError, RequestError, SubscribeError, UnsubscribeError,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+    DEFAULT_SLOW_CALLBACK, DrainError, Event, FlushError, PublishError, RequestError,
+    SubscribeError, UnsubscribeError,
 };
 pub use clock::RandomnessError;
 pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};

@@ -95,7 +95,7 @@ fn a_wrong_key_fails_to_connect_within_the_timeout_with_key_mismatch() {
     let server = server();
     let mut opts = options(server.local_addr(), "intruder");
     opts.keys = KeySet::single(Key::from_bytes([0x11; 32]));
-    opts.config.handshake.connect_timeout = Duration::from_millis(800);
+    opts.connect_timeout = Duration::from_millis(800);
     let started = Instant::now();
     let error = Client::connect_with(opts).expect_err("wrong key");
     let elapsed = started.elapsed();

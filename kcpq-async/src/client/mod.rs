@@ -34,11 +34,9 @@ use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
 use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, headers_block};
 
-/// Default time `connect` waits for the session: 5 s.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub use kcpq_core::adapter::{
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_SLOW_CALLBACK,
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
+    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK,
 };
 
 /// Everything [`Client::connect_with`] takes. Start from [`ClientOptions::new`].

@@ -38,6 +38,9 @@ pub use session::SessionInfo;
 pub use subscribe::SubscriptionQueues;
 pub use waiters::{Routed, Waiters};
 
+/// Default time `connect` waits for the session (also the handshake's own timeout): 5 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Default bound of every call that waits for the driver or the server without a timeout of
 /// its own (subscribe, flush, a publish waiting for room in the command queue): 5 s.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);

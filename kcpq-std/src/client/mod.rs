@@ -41,8 +41,8 @@ pub use error::{
 pub use event::Event;
 
 pub use kcpq_core::adapter::{
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_SLOW_CALLBACK,
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
+    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK,
 };
 
 /// How to connect. Start from [`ClientOptions::new`] and change fields.
@@ -53,9 +53,11 @@ pub struct ClientOptions {
     pub server: String,
     /// The pre-shared keys; the first is used.
     pub keys: KeySet,
-    /// The core client's settings: name, KCP, connect timeout (`handshake`), reconnect policy,
-    /// the default bound and overflow policy of subscription queues, other bounds.
+    /// The core client's settings: name, KCP, handshake, reconnect policy, the default bound
+    /// and overflow policy of subscription queues, other bounds.
     pub config: ClientConfig,
+    /// How long `connect` waits for the session (also the handshake's own timeout).
+    pub connect_timeout: Duration,
     /// The bound of blocking calls without their own timeout.
     pub operation_timeout: Duration,
     /// The bound of the command queue to the I/O thread.
@@ -74,6 +76,7 @@ impl ClientOptions {
             server: server.into(),
             keys,
             config: ClientConfig::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
@@ -136,7 +139,7 @@ fn unspecified_like(addr: SocketAddr) -> SocketAddr {
 
 impl Client {
     /// Connects to `server` with the first key of `keys` and default options, waiting until
-    /// the session is ready or the connect timeout (10 s) has passed.
+    /// the session is ready or the connect timeout (5 s) has passed.
     pub fn connect(
         server: impl ToSocketAddrs + std::fmt::Debug,
         keys: KeySet,
@@ -145,9 +148,10 @@ impl Client {
         Client::connect_with(ClientOptions::new(addr.to_string(), keys))
     }
 
-    /// Connects with `options`, waiting until the session is ready or the connect timeout
-    /// (`options.config.handshake.connect_timeout`) has passed.
-    pub fn connect_with(options: ClientOptions) -> Result<Client, ConnectError> {
+    /// Connects with `options`, waiting until the session is ready or
+    /// `options.connect_timeout` has passed.
+    pub fn connect_with(mut options: ClientOptions) -> Result<Client, ConnectError> {
+        options.config.handshake.connect_timeout = options.connect_timeout;
         let server = resolve(options.server.as_str())?;
         let socket = UdpSocket::bind(unspecified_like(server))?;
         let (io, waker) = IoSocket::new(socket)?;
@@ -159,7 +163,8 @@ impl Client {
         });
         let io_shared = Arc::clone(&shared);
         let clock = Clock::start();
-        let connect_wait = options.config.handshake.connect_timeout + options.operation_timeout;
+        // The handshake times out by itself; the margin covers a silent I/O thread.
+        let connect_wait = options.connect_timeout + REPLY_MARGIN;
         let subject_limits = options.config.subject_limits;
         let close_linger = options.config.close_linger;
         let queue_limits = options.config.subscription_limits;
@@ -188,9 +193,9 @@ impl Client {
                     let _ = thread.join();
                     return Err(error);
                 }
-                Err(LinkError::TimedOut(waited)) => {
+                Err(LinkError::TimedOut(_)) => {
                     let _ = link.try_send(Command::Close { reply: None });
-                    return Err(ConnectError::TimedOut(waited));
+                    return Err(ConnectError::TimedOut(options.connect_timeout));
                 }
                 Err(LinkError::Closed) => {
                     let _ = thread.join();

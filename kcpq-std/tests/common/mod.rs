@@ -26,8 +26,8 @@ pub fn options(server_addr: impl ToString, name: &str) -> ClientOptions {
     let mut options = ClientOptions::new(server_addr.to_string(), keys());
     let mut config = ClientConfig::default();
     config.name = name.to_owned();
-    config.handshake.connect_timeout = Duration::from_secs(3);
     options.config = config;
+    options.connect_timeout = Duration::from_secs(3);
     options.operation_timeout = WAIT;
     options
 }
