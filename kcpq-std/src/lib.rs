@@ -78,10 +78,11 @@ pub use client::{
 };
 pub use clock::RandomnessError;
 pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};
+pub use kcpq_core::adapter::ServerEvent;
 pub use kcpq_core::adapter::SessionInfo;
 pub use kcpq_core::client::SubscribeOptions;
 pub use kcpq_core::server::ServerConfig;
-pub use kcpq_core::server::{ServerEvent, ServerStats};
+pub use kcpq_core::server::ServerStats;
 pub use message::Message;
 pub use server::{
     BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerPublishError,

@@ -128,7 +128,7 @@ fn server_reports_sessions_stats_and_events() {
     c.close();
     let mut closed = false;
     while let Ok(event) = events.recv_timeout(WAIT) {
-        if matches!(event, kcpq_std::ServerEvent::SessionClosed { ref name, .. } if name == "watched")
+        if matches!(event, kcpq_std::ServerEvent::ClientDisconnected { ref name, .. } if name == "watched")
         {
             closed = true;
             break;

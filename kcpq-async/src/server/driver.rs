@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use async_channel::Sender;
 use bytes::Bytes;
+use kcpq_core::Instant;
 use kcpq_core::adapter::{OwnerBook, OwnerRouted};
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
-use kcpq_core::{CloseReason, Instant};
 
 use super::owner::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use super::{ServerEvent, SessionInfo};
@@ -139,23 +139,11 @@ impl Owner for Driver {
             }
             OwnerRouted::Nobody => return,
         };
-        match event {
-            CoreEvent::SessionOpened { name, addr } => {
-                self.emit(ServerEvent::ClientConnected { name, addr });
+        if let Some(event) = ServerEvent::from_core(event) {
+            if event == ServerEvent::ShutdownComplete {
+                log::info!("every session is closed");
             }
-            CoreEvent::SessionClosed {
-                name,
-                addr,
-                reason: CloseReason::Silence | CloseReason::DeadLink,
-            } => self.emit(ServerEvent::HeartbeatTimeout { name, addr }),
-            CoreEvent::SessionClosed { name, addr, reason } => {
-                self.emit(ServerEvent::ClientDisconnected { name, addr, reason });
-            }
-            CoreEvent::SlowConsumer { name, sid } => {
-                self.emit(ServerEvent::SlowConsumer { name, sid });
-            }
-            CoreEvent::ShutdownComplete => log::info!("every session is closed"),
-            other => log::debug!("server event not handled by the adapter: {other:?}"),
+            self.emit(event);
         }
     }
 

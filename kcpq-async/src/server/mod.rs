@@ -12,7 +12,6 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
-use kcpq_core::CloseReason;
 use kcpq_core::adapter::headers_block;
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
@@ -24,7 +23,7 @@ use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
 use driver::{Command, Driver};
-pub use kcpq_core::adapter::SessionInfo;
+pub use kcpq_core::adapter::{ServerEvent, SessionInfo};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
 
 /// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
@@ -82,42 +81,6 @@ pub enum BindError {
     /// No operating-system randomness to seed the server with.
     #[error("cannot read operating-system randomness: {0}")]
     Random(std::io::Error),
-}
-
-/// What the server reports, from [`ServerHandle::events`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerEvent {
-    /// A client completed CONNECT.
-    ClientConnected {
-        /// Its name.
-        name: String,
-        /// Its address.
-        addr: SocketAddr,
-    },
-    /// A client's session ended (closed by either side, or a protocol violation).
-    ClientDisconnected {
-        /// Its name.
-        name: String,
-        /// Its last address.
-        addr: SocketAddr,
-        /// Why.
-        reason: CloseReason,
-    },
-    /// A client went silent (no heartbeat within `dead_after`, or KCP's dead-link limit).
-    HeartbeatTimeout {
-        /// Its name.
-        name: String,
-        /// Its last address.
-        addr: SocketAddr,
-    },
-    /// Messages to a subscription were dropped (once per burst).
-    SlowConsumer {
-        /// The client's name; empty for a subscription of the server's owner.
-        name: String,
-        /// Its subscription id.
-        sid: u32,
-    },
 }
 
 /// A bound broker, ready to [`run`](Server::run).

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kcpq_core::Instant;
+use kcpq_core::adapter::ServerEvent;
 use kcpq_core::adapter::SessionInfo;
 use kcpq_core::adapter::{OwnerBook, OwnerRouted};
-use kcpq_core::server::{Server as Core, ServerEvent, ServerStats};
+use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
 
 use super::error::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use crate::driver::Driven;
@@ -173,7 +174,7 @@ impl ServerDriver {
 
     /// Routes one event: the owner's messages and replies to their handles, the rest to the
     /// event stream.
-    fn on_event(&mut self, event: ServerEvent) {
+    fn on_event(&mut self, event: CoreEvent) {
         match (self.owner).route(&mut self.core, event, std::time::Instant::now()) {
             OwnerRouted::Reply(reply, result) => {
                 let received = std::time::Instant::now();
@@ -184,7 +185,11 @@ impl ServerDriver {
                 let name = String::new();
                 self.events.push(ServerEvent::SlowConsumer { name, sid });
             }
-            OwnerRouted::Other(other) => self.events.push(other),
+            OwnerRouted::Other(other) => {
+                if let Some(event) = ServerEvent::from_core(other) {
+                    self.events.push(event);
+                }
+            }
             OwnerRouted::Nobody => {}
         }
     }
@@ -229,7 +234,7 @@ impl Driven for ServerDriver {
         }
     }
 
-    fn on_event(&mut self, event: ServerEvent) -> bool {
+    fn on_event(&mut self, event: CoreEvent) -> bool {
         ServerDriver::on_event(self, event);
         // Withdrawing an owner subscription only edits the index: no output to drain again.
         false

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use kcpq_core::adapter::ServerEvent;
 use kcpq_core::adapter::SessionInfo;
 use kcpq_core::crypto::KeySet;
-use kcpq_core::server::{Server as Core, ServerConfig, ServerEvent, ServerStats};
+use kcpq_core::server::{Server as Core, ServerConfig, ServerStats};
 
 use crate::clock::{Clock, os_seed};
 use crate::events::{Events, events};
