@@ -97,9 +97,9 @@ pub(crate) fn run(options: Options) -> Result<Report, Error> {
     };
     let subscription = client.subscribe_with(
         &options.subject,
-        &SubscribeOptions::new()
-            .limits(limits)
-            .overflow(OverflowPolicy::DropOldest),
+        SubscribeOptions::default()
+            .with_limits(limits)
+            .with_policy(OverflowPolicy::DropOldest),
     )?;
     println!(
         "receiver {}: subscribed to {}",

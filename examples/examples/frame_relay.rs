@@ -181,7 +181,7 @@ pub(crate) fn run(options: Options) -> Result<Sent, Error> {
         None => {
             let server = Server::bind(
                 options.listen.as_str(),
-                &keys,
+                keys.clone(),
                 video::server_config(options.size),
             )?;
             let addr = server.local_addr().to_string();

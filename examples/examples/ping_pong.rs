@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use kcpq_examples::{Error, Latencies, arg, env_keys, opt_arg, random_keys};
-use kcpq_std::{Client, Server, ServerConfig, SubscribeOptions};
+use kcpq_std::{Client, Server, ServerConfig};
 
 pub(crate) fn run(args: &[String]) -> Result<Latencies, Error> {
     let count: usize = arg(args, "--count", 1000)?;
@@ -25,21 +25,21 @@ pub(crate) fn run(args: &[String]) -> Result<Latencies, Error> {
         Some(addr) => (None, addr, env_keys()?),
         None => {
             let keys = random_keys()?;
-            let server = Server::bind("127.0.0.1:0", &keys, ServerConfig::default())?;
+            let server = Server::bind("127.0.0.1:0", keys.clone(), ServerConfig::default())?;
             let addr = server.local_addr().to_string();
             (Some(server), addr, keys)
         }
     };
 
-    let echo = Client::connect(addr.as_str(), &keys)?;
+    let echo = Client::connect(addr.as_str(), keys.clone())?;
     let replier = echo.clone();
-    let echoing = echo.subscribe_callback("ping.echo", &SubscribeOptions::new(), move |m| {
+    let echoing = echo.subscribe_callback("ping.echo", move |m| {
         if let Some(reply_to) = m.reply {
             let _ = replier.publish(&reply_to, m.payload);
         }
     })?;
 
-    let pinger = Client::connect(addr.as_str(), &keys)?;
+    let pinger = Client::connect(addr.as_str(), keys.clone())?;
     let payload = vec![0x5a; size];
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut latencies = Latencies::default();

@@ -18,14 +18,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), Error> {
         Some(addr) => (None, addr, env_keys()?),
         None => {
             let keys = random_keys()?;
-            let server = Server::bind("127.0.0.1:0", &keys, ServerConfig::default())?;
+            let server = Server::bind("127.0.0.1:0", keys.clone(), ServerConfig::default())?;
             let addr = server.local_addr().to_string();
             (Some(server), addr, keys)
         }
     };
 
-    let subscriber = Client::connect(addr.as_str(), &keys)?;
-    let publisher = Client::connect(addr.as_str(), &keys)?;
+    let subscriber = Client::connect(addr.as_str(), keys.clone())?;
+    let publisher = Client::connect(addr.as_str(), keys.clone())?;
 
     // `subscribe` returns once the server has confirmed it: nothing published after is missed.
     let readings = subscriber.subscribe("sensors.>")?;

@@ -9,39 +9,38 @@
 use std::time::Duration;
 
 use kcpq_examples::{Error, env_keys, opt_arg, random_keys};
-use kcpq_std::{Client, Server, ServerConfig, SubscribeOptions};
+use kcpq_std::{Client, Server, ServerConfig};
 
 pub(crate) fn run(args: &[String]) -> Result<(), Error> {
     let (embedded, addr, keys) = match opt_arg(args, "--server") {
         Some(addr) => (None, addr, env_keys()?),
         None => {
             let keys = random_keys()?;
-            let server = Server::bind("127.0.0.1:0", &keys, ServerConfig::default())?;
+            let server = Server::bind("127.0.0.1:0", keys.clone(), ServerConfig::default())?;
             let addr = server.local_addr().to_string();
             (Some(server), addr, keys)
         }
     };
 
     // The responder: the callback runs for every request and publishes on its reply subject.
-    let responder = Client::connect(addr.as_str(), &keys)?;
+    let responder = Client::connect(addr.as_str(), keys.clone())?;
     let answering = responder.clone();
-    let service =
-        responder.subscribe_callback("math.double", &SubscribeOptions::new(), move |request| {
-            let Some(reply_to) = request.reply else {
-                return;
-            };
-            let text = String::from_utf8_lossy(&request.payload);
-            let answer = match text.trim().parse::<i64>() {
-                Ok(n) => (n * 2).to_string(),
-                Err(e) => format!("error: {e}"),
-            };
-            if let Err(e) = answering.publish(&reply_to, answer.as_bytes()) {
-                eprintln!("responder: cannot reply: {e}");
-            }
-        })?;
+    let service = responder.subscribe_callback("math.double", move |request| {
+        let Some(reply_to) = request.reply else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&request.payload);
+        let answer = match text.trim().parse::<i64>() {
+            Ok(n) => (n * 2).to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        if let Err(e) = answering.publish(&reply_to, answer.as_bytes()) {
+            eprintln!("responder: cannot reply: {e}");
+        }
+    })?;
 
     // The requester: `request` publishes with a fresh reply subject and waits for the first reply.
-    let requester = Client::connect(addr.as_str(), &keys)?;
+    let requester = Client::connect(addr.as_str(), keys.clone())?;
     for n in [1, 21, 512] {
         let reply = requester.request(
             "math.double",

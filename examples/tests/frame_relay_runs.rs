@@ -81,7 +81,8 @@ fn expect_every_frame(
 #[test]
 fn two_receivers_get_every_frame_in_order() {
     let keys = random_keys().unwrap();
-    let server = kcpq_std::Server::bind("127.0.0.1:0", &keys, video::server_config(SIZE)).unwrap();
+    let server =
+        kcpq_std::Server::bind("127.0.0.1:0", keys.clone(), video::server_config(SIZE)).unwrap();
     let addr = server.local_addr().to_string();
     let frames = FPS * SECONDS;
     let finished = start_receivers(&addr, &keys, frames, 2);
@@ -109,7 +110,8 @@ fn two_receivers_get_every_frame_in_order() {
 #[test]
 fn frames_from_a_file_reach_the_receiver_whole() {
     let keys = random_keys().unwrap();
-    let server = kcpq_std::Server::bind("127.0.0.1:0", &keys, video::server_config(SIZE)).unwrap();
+    let server =
+        kcpq_std::Server::bind("127.0.0.1:0", keys.clone(), video::server_config(SIZE)).unwrap();
     let addr = server.local_addr().to_string();
 
     // Length-delimited frames of mixed sizes, the largest near the frame size.

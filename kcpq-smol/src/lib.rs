@@ -3,9 +3,10 @@
 //! KCPQ on smol / async-io / futures-lite: an async [`Client`], an embeddable [`Server`], and
 //! the `kcpq-server` and `kcpq` binaries (behind the default `cli` feature).
 //!
-//! One task owns each UDP socket and its `kcpq-core` state machine, following the core's drain
-//! contract (no fixed tick: it sleeps until a datagram, an API command, or the core's next
-//! deadline). API handles talk to it over bounded channels. This crate holds no protocol logic.
+//! The client and server are `kcpq-async`'s, written once for every async runtime; this crate
+//! lends them smol's ([`Smol`]: async-io's reactor and timers, smol's executors) and names them
+//! plainly ([`Client`] is `kcpq_async::Client<Smol>`). kcpq-tokio does the same on tokio, with
+//! the same API. This crate holds no protocol logic and no client or server logic.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,35 +33,24 @@
 //! [`ServerHandle::drain`] deliver what is queued first, like NATS's drain.
 #![warn(missing_docs)]
 
-mod client;
-mod clock;
-mod event_loop;
-mod inbox;
-pub mod keys;
-mod message;
 #[cfg(feature = "cli")]
 pub mod preset;
-mod server;
-mod socket;
+mod runtime;
 mod spawner;
-mod timeout;
 
 pub use kcpq_core as core;
 
-pub use client::{
-    CallbackSubscription, Client, ClientOptions, CloseError, ClosedError, ConnectError,
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
-    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK, DrainError, Event, Events, FlushError,
-    PublishError, RequestError, SubscribeError, Subscription, UnsubscribeError,
-};
-pub use kcpq_core::client::SubscribeOptions;
-pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
-pub use message::Message;
-pub use server::{
-    BindError, DEFAULT_SERVER_EVENT_CAPACITY, Server, ServerEvent, ServerEvents, ServerHandle,
-    ServerOptions, ServerPublishError, ServerRequestError, ServerSubscribeError,
-    ServerSubscription, SessionInfo, StoppedError,
-};
-pub use socket::{DEFAULT_SOCKET_BUFFER, SocketOptions};
+pub use kcpq_async::shared::*;
+pub use runtime::{Smol, SmolSocket, SmolTimer, with_timeout};
 pub use spawner::Spawner;
-pub use timeout::{Elapsed, with_timeout};
+
+/// A connection to a KCPQ server, on smol ([`kcpq_async::Client`]).
+pub type Client = kcpq_async::Client<Smol>;
+/// Everything [`Client::connect_with`] takes ([`kcpq_async::ClientOptions`]).
+pub type ClientOptions = kcpq_async::ClientOptions<Smol>;
+/// A subscription handled by a callback ([`kcpq_async::CallbackSubscription`]).
+pub type CallbackSubscription = kcpq_async::CallbackSubscription<Smol>;
+/// The embeddable broker, on smol ([`kcpq_async::Server`]).
+pub type Server = kcpq_async::Server<Smol>;
+/// Settings of [`Server::bind_with`] ([`kcpq_async::ServerOptions`]).
+pub type ServerOptions = kcpq_async::ServerOptions<Smol>;

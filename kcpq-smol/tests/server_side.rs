@@ -59,10 +59,7 @@ fn the_owner_publishes_requests_subscribes_and_sees_events() {
         assert_eq!(reply.payload, &b"client says hi"[..]);
         responder.await;
 
-        let mut service = server
-            .subscribe("svc.server", None)
-            .await
-            .expect("subscribe");
+        let mut service = server.subscribe("svc.server").await.expect("subscribe");
         let owner = server.clone();
         let _service = smol::spawn(async move {
             while let Some(request) = service.next().await {

@@ -1,6 +1,6 @@
 //! Time and randomness from the OS, in the forms the core takes.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use kcpq_core::Instant;
 use kcpq_core::rng::Seed;
@@ -9,6 +9,7 @@ use kcpq_core::rng::Seed;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     base: std::time::Instant,
+    wall: SystemTime,
 }
 
 impl Clock {
@@ -16,7 +17,13 @@ impl Clock {
     pub(crate) fn start() -> Clock {
         Clock {
             base: std::time::Instant::now(),
+            wall: SystemTime::now(),
         }
+    }
+
+    /// The wall-clock time of the clock's zero, for display only.
+    pub(crate) fn wall_epoch(&self) -> SystemTime {
+        self.wall
     }
 
     /// Now, as the core counts time.

@@ -11,8 +11,8 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // In production the pre-shared key comes from the environment: `KeySet::from_env()?`.
 //! let keys = KeySet::single(Key::from_bytes([7; 32]));
-//! let server = Server::bind("127.0.0.1:0", &keys, ServerConfig::default())?;
-//! let client = Client::connect(server.local_addr(), &keys)?;
+//! let server = Server::bind("127.0.0.1:0", keys.clone(), ServerConfig::default())?;
+//! let client = Client::connect(server.local_addr(), keys)?;
 //!
 //! // Clients publish and subscribe...
 //! let sub = client.subscribe("orders.>")?;
@@ -72,13 +72,17 @@ pub use kcpq_core as core;
 
 pub use client::{
     Client, ClientOptions, CloseError, ClosedError, ConnectError, DEFAULT_COMMAND_CAPACITY,
-    DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK, DrainError, Event,
-    FlushError, PublishError, RequestError, SubscribeError, SubscribeOptions, UnsubscribeError,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
+    DEFAULT_SLOW_CALLBACK, DrainError, Event, FlushError, PublishError, RequestError,
+    SubscribeError, UnsubscribeError,
 };
 pub use clock::RandomnessError;
 pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};
+pub use kcpq_core::adapter::ServerEvent;
+pub use kcpq_core::adapter::SessionInfo;
+pub use kcpq_core::client::SubscribeOptions;
 pub use kcpq_core::server::ServerConfig;
-pub use kcpq_core::server::{ServerEvent, ServerStats, SessionInfo};
+pub use kcpq_core::server::ServerStats;
 pub use message::Message;
 pub use server::{
     BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerPublishError,

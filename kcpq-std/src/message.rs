@@ -18,22 +18,19 @@ pub struct Message {
     /// The payload.
     pub payload: Vec<u8>,
     /// When the I/O thread took it from the core.
-    pub received_at: std::time::Instant,
+    pub received: std::time::Instant,
 }
 
 impl Message {
     /// The message as the core delivered it, stamped with the time it arrived.
-    pub(crate) fn from_core(
-        m: kcpq_core::client::Message,
-        received_at: std::time::Instant,
-    ) -> Self {
+    pub(crate) fn from_core(m: kcpq_core::client::Message, received: std::time::Instant) -> Self {
         Message {
             sid: m.sid,
             subject: m.subject,
             reply: m.reply,
             raw_headers: m.raw_headers,
             payload: m.payload,
-            received_at,
+            received,
         }
     }
 

@@ -11,8 +11,11 @@ use std::sync::{Arc, Condvar, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use kcpq_core::adapter::{Event, Next, SlowCallbacks, UnsubscribeError};
+use kcpq_core::adapter::{
+    Deliver, Event, Next, SlowCallbacks, SubscriptionInbox, UnsubscribeError,
+};
 use kcpq_core::client::Sid;
+use kcpq_core::queue::PushOutcome;
 
 use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::link::{Deadline, LinkError, deadline_after};
@@ -21,6 +24,31 @@ use crate::message::Message;
 /// The queue of one subscription, filled by the I/O thread and emptied by the application:
 /// the core's inbox, its readers woken by a condition variable.
 pub(crate) type Inbox = kcpq_core::adapter::Inbox<Message, Condvar>;
+
+/// The I/O thread's side of an inbox, filled through the shared bookkeeping
+/// ([`ClientBook`](kcpq_core::adapter::ClientBook), [`OwnerBook`](kcpq_core::adapter::OwnerBook)).
+#[derive(Debug)]
+pub(crate) struct Filled(pub(crate) Arc<Inbox>);
+
+impl Deliver for Filled {
+    fn deliver(&self, message: kcpq_core::Message, received: Instant) -> Option<PushOutcome> {
+        self.0.push(Message::from_core(message, received))
+    }
+
+    fn close(&self) {
+        self.0.close();
+    }
+}
+
+impl SubscriptionInbox for Filled {
+    fn dropped(&self) -> u64 {
+        self.0.dropped()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
 
 /// Waits for the next message of `inbox` until `deadline` (`None`: for ever).
 fn recv_until(inbox: &Inbox, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {

@@ -28,7 +28,13 @@ fn the_owner_publishes_to_subscribers_and_receives_what_clients_publish() {
     let inbox = server.subscribe("owner.*").expect("owner subscribes");
 
     server
-        .publish_with("news.today", Some("owner.answers"), &[("k", "v")], b"hello")
+        .publish_with_headers(
+            None,
+            "news.today",
+            Some("owner.answers"),
+            &[("k", "v")],
+            b"hello",
+        )
         .expect("owner publishes");
     let m = news.recv_timeout(WAIT).expect("the client gets it");
     assert_eq!(m.payload, b"hello");

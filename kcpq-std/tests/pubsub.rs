@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::mpsc;
 
 use common::{WAIT, client, server};
-use kcpq_std::{RecvTimeoutError, SubscribeOptions, TryRecvError};
+use kcpq_std::{RecvTimeoutError, TryRecvError};
 
 #[test]
 fn wildcards_deliver_what_matches_and_nothing_else() {
@@ -17,7 +17,7 @@ fn wildcards_deliver_what_matches_and_nothing_else() {
     let rest = subscriber.subscribe("orders.>").expect("subscribe >");
     publisher.publish("orders.new", b"1").expect("publish");
     publisher
-        .publish_with("orders.eu.paid", Some("answers"), &[("k", "v")], b"2", WAIT)
+        .publish_with_headers("orders.eu.paid", Some("answers"), &[("k", "v")], b"2")
         .expect("publish with reply and headers");
     publisher.publish("invoices.new", b"3").expect("publish");
     publisher.flush().expect("flush");
@@ -27,7 +27,7 @@ fn wildcards_deliver_what_matches_and_nothing_else() {
         (m.subject.as_str(), m.payload.as_slice()),
         ("orders.new", &b"1"[..])
     );
-    assert!(m.received_at <= std::time::Instant::now());
+    assert!(m.received <= std::time::Instant::now());
     let a = rest.recv_timeout(WAIT).expect("first on >");
     let b = rest.recv_timeout(WAIT).expect("second on >");
     assert_eq!(a.subject, "orders.new");
@@ -86,7 +86,7 @@ fn a_callback_subscription_runs_on_its_own_thread_until_unsubscribed() {
     let c = client(&server, "cb");
     let (tx, rx) = mpsc::channel();
     let sub = c
-        .subscribe_callback("ticks", &SubscribeOptions::new(), move |m| {
+        .subscribe_callback("ticks", move |m| {
             let _ = tx.send((m.payload, std::thread::current().name().map(str::to_owned)));
         })
         .expect("callback subscription");
@@ -111,7 +111,7 @@ fn a_callback_over_the_threshold_is_counted_and_reported() {
     let events = client.events();
     let (done, finished) = mpsc::channel();
     let sub = client
-        .subscribe_callback("work", &SubscribeOptions::new(), move |m| {
+        .subscribe_callback("work", move |m| {
             // The behaviour under test: a callback that takes longer than the threshold.
             std::thread::sleep(std::time::Duration::from_millis(40));
             let _ = done.send(m.payload);

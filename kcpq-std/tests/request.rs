@@ -19,13 +19,7 @@ fn a_request_gets_the_responders_reply() {
         let n = u32::from_le_bytes(m.payload[..4].try_into().expect("4 bytes"));
         let reply = m.reply.expect("requests carry a reply subject");
         responder
-            .publish_with(
-                &reply,
-                None,
-                &[("op", "double")],
-                (2 * n).to_le_bytes(),
-                WAIT,
-            )
+            .publish_with_headers(&reply, None, &[("op", "double")], (2 * n).to_le_bytes())
             .expect("reply");
         responder.flush().expect("flush");
     });
@@ -101,7 +95,7 @@ fn a_wrong_key_fails_to_connect_within_the_timeout_with_key_mismatch() {
     let server = server();
     let mut opts = options(server.local_addr(), "intruder");
     opts.keys = KeySet::single(Key::from_bytes([0x11; 32]));
-    opts.config.handshake.connect_timeout = Duration::from_millis(800);
+    opts.connect_timeout = Duration::from_millis(800);
     let started = Instant::now();
     let error = Client::connect_with(opts).expect_err("wrong key");
     let elapsed = started.elapsed();
@@ -134,7 +128,7 @@ fn server_reports_sessions_stats_and_events() {
     c.close();
     let mut closed = false;
     while let Ok(event) = events.recv_timeout(WAIT) {
-        if matches!(event, kcpq_std::ServerEvent::SessionClosed { ref name, .. } if name == "watched")
+        if matches!(event, kcpq_std::ServerEvent::ClientDisconnected { ref name, .. } if name == "watched")
         {
             closed = true;
             break;

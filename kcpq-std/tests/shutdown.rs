@@ -50,7 +50,7 @@ fn clients_reconnect_to_a_restarted_server_and_their_subscriptions_deliver_again
     let sub = subscriber.subscribe("restart.>").expect("subscribe");
     first.shutdown();
 
-    let second = kcpq_std::Server::bind(addr, &common::keys(), kcpq_std::ServerConfig::default())
+    let second = kcpq_std::Server::bind(addr, common::keys(), kcpq_std::ServerConfig::default())
         .expect("rebind the same port");
     let publisher = client(&second, "pub");
     let deadline = std::time::Instant::now() + WAIT;

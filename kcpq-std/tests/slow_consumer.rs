@@ -22,9 +22,11 @@ fn flooded(policy: OverflowPolicy) -> Subscription {
         max_messages: BOUND,
         max_bytes: 64 * 1024,
     };
-    let options = SubscribeOptions::new().limits(limits).overflow(policy);
+    let options = SubscribeOptions::default()
+        .with_limits(limits)
+        .with_policy(policy);
     let sub = subscriber
-        .subscribe_with("flood", &options)
+        .subscribe_with("flood", options)
         .expect("subscribe");
     for i in 0..FLOOD {
         publisher

@@ -10,7 +10,7 @@ use kcpq_std::{Event, ServerEvent};
 
 fn closed(event: &ServerEvent, who: &str) -> Option<CloseReason> {
     match event {
-        ServerEvent::SessionClosed { name, reason, .. } if name == who => Some(reason.clone()),
+        ServerEvent::ClientDisconnected { name, reason, .. } if name == who => Some(reason.clone()),
         _ => None,
     }
 }

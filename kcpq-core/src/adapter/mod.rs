@@ -1,21 +1,31 @@
-//! What every runtime adapter (kcpq-smol, kcpq-std) shares around the core [`Client`]: the
-//! defaults of its options, the errors of its operations, the events it reports and each
-//! subscription's [`Inbox`], so that a caller switching adapters keeps the same behaviour and
-//! matches the same errors and events.
+//! What every runtime adapter (kcpq-smol and kcpq-tokio through kcpq-async, kcpq-std) shares
+//! around the core [`Client`] and [`Server`]: the defaults of its options, the errors of its
+//! operations, the events it reports, each subscription's [`Inbox`], the waiters of requests,
+//! flushes and subscribes ([`Waiters`]), the client driver's routing of core events
+//! ([`ClientBook`]) and the server owner's bookkeeping ([`OwnerBook`]), so
+//! that a caller switching adapters keeps the same behaviour and matches the same errors and
+//! events.
 //!
 //! [`Client`]: crate::client::Client
+//! [`Server`]: crate::server::Server
 
 mod callback;
+mod client_book;
 mod dropped;
 mod errors;
 mod event;
 mod inbox;
+mod owner;
 mod server_errors;
+mod server_event;
+mod session;
+mod subscribe;
 mod waiters;
 
 use std::time::Duration;
 
 pub use callback::{DEFAULT_SLOW_CALLBACK, SlowCallbacks};
+pub use client_book::{ClientBook, ClientRouted, SubscriptionInbox};
 pub use dropped::{CLOSE_SEND_WAIT, DriverThread};
 pub use errors::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
@@ -23,8 +33,15 @@ pub use errors::{
 };
 pub use event::Event;
 pub use inbox::{Inbox, InboxState, Next, TaskWaker, Wake};
+pub use owner::{Deliver, OwnerBook, OwnerRouted};
 pub use server_errors::{ServerPublishError, ServerRequestError, ServerSubscribeError};
+pub use server_event::ServerEvent;
+pub use session::SessionInfo;
+pub use subscribe::SubscriptionQueues;
 pub use waiters::{Routed, Waiters};
+
+/// Default time `connect` waits for the session (also the handshake's own timeout): 5 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Default bound of every call that waits for the driver or the server without a timeout of
 /// its own (subscribe, flush, a publish waiting for room in the command queue): 5 s.
@@ -41,6 +58,20 @@ pub const DEFAULT_COMMAND_CAPACITY: usize = 512;
 /// slow-consumer notices; messages travel in their subscriptions): 256; beyond it new events
 /// are dropped and counted or logged.
 pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+
+/// The headers block of a publish or request with `headers` (name, value pairs): `None` when
+/// there are none. Every adapter's `publish_with_headers` and `request_with_headers` encode
+/// through this.
+pub fn headers_block(
+    headers: &[(&str, &str)],
+) -> Result<Option<Vec<u8>>, crate::proto::HeaderError> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let mut block = Vec::new();
+    crate::proto::encode_headers(headers.iter().copied(), &mut block)?;
+    Ok(Some(block))
+}
 
 /// How much longer than the core's own deadline a caller waits for the driver's answer to a
 /// request or flush: 1 s. The core always ends them by their deadline; the margin only covers

@@ -1,26 +1,24 @@
 //! The client's I/O thread: applies handles' commands to the core and routes its events to
 //! subscriptions, waiting requests and the event stream.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use kcpq_core::adapter::{Routed, Waiters};
+use kcpq_core::adapter::{ClientBook, ClientRouted, Routed};
 use kcpq_core::client::{
     Client as Core, ClientEvent, FlushError as CoreFlushError, PublishError as CorePublishError,
-    Sid, SubscribeError as CoreSubscribeError,
+    Sid,
 };
-use kcpq_core::crypto::HandshakeError;
 use kcpq_core::{CloseReason, Instant};
 
 use super::command::Command;
-use super::error::{FlushError, RequestError, SubscribeError};
+use super::error::{ConnectError, FlushError, RequestError, SubscribeError};
 use super::event::Event;
 use crate::driver::Driven;
 use crate::events::EventSink;
 use crate::link::{Commands, Reply, Taken, answer};
 use crate::message::Message;
-use crate::subscription::Inbox;
+use crate::subscription::Filled;
 
 /// Commands taken per loop turn before the I/O thread serves the network again.
 const MAX_COMMANDS_PER_TURN: usize = 4096;
@@ -34,30 +32,16 @@ pub(crate) struct Shared {
     pub(crate) turns: AtomicU64,
 }
 
-/// Who the first `Connected` or failure goes to.
-#[derive(Debug)]
-pub(crate) enum ConnectOutcome {
-    /// Ready: the server's name and this client's name.
-    Connected(String, String),
-    /// The handshake failed.
-    Handshake(HandshakeError),
-    /// The session ended before it was ready.
-    Disconnected(CloseReason),
-}
-
-#[derive(Debug)]
-struct SubEntry {
-    inbox: Arc<Inbox>,
-}
+/// What `connect` waits for: the server's name and this client's name, or why not.
+pub(crate) type ConnectOutcome = Result<(String, String), ConnectError>;
 
 /// The core client and everything waiting on it.
 pub(crate) struct ClientDriver {
     core: Core,
     commands: Commands<Command>,
     parked: Option<Command>,
-    subs: HashMap<Sid, SubEntry>,
-    /// Requests, flushes and subscribes waiting for the core's answer.
-    waiters: Waiters<RequestReply, FlushReply, SubscribeReply>,
+    /// The subscriptions' inboxes, the callers waiting for the core, the first connect.
+    book: ClientBook<Filled, RequestReply, FlushReply, SubscribeReply>,
     connect: Option<Reply<ConnectOutcome>>,
     close_waiters: Vec<Reply<()>>,
     /// A dropped client's last handle, waiting for its CLOSE to be sent.
@@ -80,8 +64,7 @@ impl ClientDriver {
             core,
             commands,
             parked: None,
-            subs: HashMap::new(),
-            waiters: Waiters::default(),
+            book: ClientBook::default(),
             connect: Some(connect),
             close_waiters: Vec::new(),
             close_sent: None,
@@ -121,19 +104,20 @@ impl ClientDriver {
                 options,
                 inbox,
                 reply,
-            } => match self.core.subscribe_with(&filter, &options) {
-                Ok(sid) => {
-                    self.subs.insert(sid, SubEntry { inbox });
-                    self.waiters.subscribe(sid, reply);
+            } => {
+                let (core, inbox) = (&mut self.core, Filled(inbox));
+                if let Err((reply, error)) =
+                    (self.book).subscribe(core, &filter, &options, inbox, reply)
+                {
+                    answer(reply, Err(error));
                 }
-                Err(CoreSubscribeError::Closed) => answer(reply, Err(SubscribeError::Closed)),
-                Err(e) => answer(reply, Err(SubscribeError::Invalid(e))),
-            },
+            }
             // With a count, the core ends the subscription itself (`Unsubscribed`).
-            Command::Unsubscribe { sid, after } => match self.core.unsubscribe(sid, after) {
-                Ok(()) if after.is_some() => {}
-                _ => self.forget(sid),
-            },
+            Command::Unsubscribe { sid, after } => {
+                if let Some(reply) = self.book.unsubscribe(&mut self.core, sid, after) {
+                    answer(reply, Err(SubscribeError::Closed));
+                }
+            }
             Command::Request {
                 subject,
                 headers,
@@ -145,7 +129,7 @@ impl ClientDriver {
                 .request(now, &subject, headers.as_deref(), &payload, timeout)
             {
                 Ok(id) => {
-                    self.waiters.request(id, timeout, reply);
+                    self.book.waiters().request(id, timeout, reply);
                 }
                 Err(CorePublishError::BufferFull { .. }) => {
                     return Err(Command::Request {
@@ -161,7 +145,7 @@ impl ClientDriver {
             },
             Command::Flush { timeout, reply } => match self.core.flush(now, timeout) {
                 Ok(id) => {
-                    self.waiters.flush(id, timeout, reply);
+                    self.book.waiters().flush(id, timeout, reply);
                 }
                 Err(CoreFlushError::BufferFull) => return Err(Command::Flush { timeout, reply }),
                 Err(CoreFlushError::Closed) => answer(reply, Err(FlushError::Closed)),
@@ -188,148 +172,53 @@ impl ClientDriver {
         Ok(())
     }
 
-    /// Drops a subscription on this side and ends its stream.
-    fn forget(&mut self, sid: Sid) {
-        if let Some(entry) = self.subs.remove(&sid) {
-            entry.inbox.close();
-        }
-        if let Some(reply) = self.waiters.cancel_subscribe(sid) {
-            answer(reply, Err(SubscribeError::Closed));
-        }
-    }
-
     /// Routes one event; returns whether the core's API was called.
     fn on_event(&mut self, event: ClientEvent) -> bool {
-        let event = match self.waiters.route(event) {
-            Routed::Other(event) => event,
-            Routed::Subscribe(reply, sid, result) => return self.confirmed(reply, sid, result),
-            routed => {
-                answer_waiter(routed);
-                return false;
+        match (self.book).route(&mut self.core, event, std::time::Instant::now()) {
+            ClientRouted::Answer(Routed::Subscribe(reply, sid, result)) => {
+                let answered = result.is_ok();
+                answer(reply, result.map(|()| sid));
+                if answered {
+                    self.book.confirmed(&mut self.core, sid, true);
+                }
             }
-        };
-        match event {
-            ClientEvent::Message(m) => return self.deliver(m),
-            // The count of `unsubscribe_after` was reached: the queue ends after what it holds.
-            ClientEvent::Unsubscribed(sid) => self.forget(sid),
-            ClientEvent::Connected {
+            ClientRouted::Answer(routed) => answer_waiter(routed),
+            ClientRouted::Connected {
                 server_name,
                 client_name,
             } => {
-                self.shared
-                    .max_payload
-                    .store(self.core.max_payload(), Ordering::Relaxed);
+                self.learn_limits();
                 if let Some(reply) = self.connect.take() {
-                    let outcome =
-                        ConnectOutcome::Connected(server_name.clone(), client_name.clone());
-                    answer(reply, outcome);
+                    answer(reply, Ok((server_name, client_name)));
                 }
             }
-            ClientEvent::ConnectFailed(error) => {
+            ClientRouted::ConnectFailed(error) => {
                 if let Some(reply) = self.connect.take() {
-                    answer(reply, ConnectOutcome::Handshake(error));
+                    answer(reply, Err(error));
                 }
             }
-            ClientEvent::Disconnected(reason) => {
-                if let Some(reply) = self.connect.take() {
-                    answer(reply, ConnectOutcome::Disconnected(reason.clone()));
+            ClientRouted::Emit(event) => {
+                if matches!(event, Event::Reconnected { .. }) {
+                    self.learn_limits();
                 }
-                self.events.push(Event::Disconnected(reason));
+                self.events.push(event);
             }
-            ClientEvent::Reconnected {
-                server_name,
-                client_name,
-            } => {
-                self.shared
-                    .max_payload
-                    .store(self.core.max_payload(), Ordering::Relaxed);
-                self.events.push(Event::Reconnected {
-                    server_name,
-                    client_name,
-                });
-            }
-            // Reported by `finish` once the core says it is closed.
-            ClientEvent::Closed => {}
-            // Nobody waits for these (any more).
-            ClientEvent::Subscribed(sid) => return self.confirmed_unattended(sid),
-            ClientEvent::SubscribeFailed(sid, error) => {
-                self.end_refused(sid);
-                self.events.push(Event::SubscriptionFailed { sid, error });
-            }
-            ClientEvent::SlowConsumer { sid } => {
-                let dropped = self.core.stats().dropped_slow_consumer;
-                self.events.push(Event::SlowConsumer { sid, dropped });
-            }
-            ClientEvent::ServerError(error) => self.events.push(Event::ServerError(error)),
-            other => log::debug!("client event not handled by kcpq-std: {other:?}"),
+            ClientRouted::Nobody => {}
         }
-        false
+        self.book.take_core_called()
     }
 
-    /// The server's answer to a waiting subscribe; returns whether the core's API was called.
-    fn confirmed(
-        &mut self,
-        reply: SubscribeReply,
-        sid: Sid,
-        result: Result<(), SubscribeError>,
-    ) -> bool {
-        if result.is_err() {
-            self.end_refused(sid);
-        }
-        answer(reply, result.map(|()| sid));
-        self.confirmed_unattended(sid)
-    }
-
-    /// A confirmed subscription whose handle is already gone is withdrawn; returns whether the
-    /// core's API was called.
-    fn confirmed_unattended(&mut self, sid: Sid) -> bool {
-        if self.subs.get(&sid).is_some_and(|e| e.inbox.is_closed()) {
-            return self.withdraw(sid);
-        }
-        false
-    }
-
-    /// The server refused `sid`: its stream ends.
-    fn end_refused(&mut self, sid: Sid) {
-        if let Some(entry) = self.subs.remove(&sid) {
-            entry.inbox.close();
-        }
-    }
-
-    /// Puts a message into its subscription's queue; returns whether the core's API was called.
-    fn deliver(&mut self, m: kcpq_core::client::Message) -> bool {
-        let sid = m.sid;
-        let Some(entry) = self.subs.get_mut(&sid) else {
-            return false;
-        };
-        let message = Message::from_core(m, std::time::Instant::now());
-        match entry.inbox.push(message) {
-            None => return self.withdraw(sid),
-            Some(outcome) if outcome.first_of_burst() => {
-                let dropped = entry.inbox.dropped();
-                self.events.push(Event::SlowConsumer { sid, dropped });
-            }
-            Some(_) => {}
-        }
-        false
-    }
-
-    /// Unsubscribes a subscription whose handle is gone.
-    fn withdraw(&mut self, sid: Sid) -> bool {
-        self.forget(sid);
-        let _ = self.core.unsubscribe(sid, None);
-        true
+    /// Publishes the server's payload limit to the handles, which check it.
+    fn learn_limits(&self) {
+        (self.shared.max_payload).store(self.core.max_payload(), Ordering::Relaxed);
     }
 
     /// The core is closed for good: end every stream and answer everyone still waiting.
     fn finish(&mut self) {
         self.finished = true;
-        for (_, entry) in self.subs.drain() {
-            entry.inbox.close();
-        }
-        self.waiters.close().for_each(answer_waiter);
+        self.book.finish().for_each(answer_waiter);
         if let Some(reply) = self.connect.take() {
-            answer(reply, ConnectOutcome::Disconnected(CloseReason::Local));
+            answer(reply, Err(ConnectError::Disconnected(CloseReason::Local)));
         }
         for reply in self.close_waiters.drain(..) {
             answer(reply, ());

@@ -2,8 +2,8 @@
 //!
 //! Every call that waits has a bound: `publish` waits for room in the command queue at most the
 //! client's default timeout (`ClientOptions::timeout`), `subscribe` and `flush` wait for the
-//! server's answer as long, `request` as long as its own timeout, and each has a form that takes
-//! the timeout explicitly.
+//! server's answer as long, `request` as long as its own timeout; `flush_timeout` and
+//! `close_timeout` take theirs explicitly.
 
 pub(crate) mod command;
 mod driver;
@@ -16,13 +16,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kcpq_core::adapter::{DriverThread, REPLY_MARGIN};
+use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, SubscriptionQueues, headers_block};
 use kcpq_core::client::{
-    Client as Core, ClientConfig, PublishError as CorePublishError,
-    SubscribeOptions as CoreSubscribeOptions, check_publish,
+    Client as Core, ClientConfig, PublishError as CorePublishError, SubscribeOptions, check_publish,
 };
 use kcpq_core::crypto::KeySet;
-use kcpq_core::proto::encode_headers;
 use kcpq_core::subject::SubjectLimits;
 
 use crate::clock::{Clock, os_seed};
@@ -34,7 +32,7 @@ use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::subscription::{CallbackSubscription, Inbox, Subscription};
 
 use command::Command;
-use driver::{ClientDriver, ConnectOutcome, Shared};
+use driver::{ClientDriver, Shared};
 
 pub use error::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
@@ -43,8 +41,8 @@ pub use error::{
 pub use event::Event;
 
 pub use kcpq_core::adapter::{
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_SLOW_CALLBACK,
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
+    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK,
 };
 
 /// How to connect. Start from [`ClientOptions::new`] and change fields.
@@ -55,9 +53,11 @@ pub struct ClientOptions {
     pub server: String,
     /// The pre-shared keys; the first is used.
     pub keys: KeySet,
-    /// The core client's settings: name, KCP, connect timeout (`handshake`), reconnect policy,
-    /// the default bound and overflow policy of subscription queues, other bounds.
+    /// The core client's settings: name, KCP, handshake, reconnect policy, the default bound
+    /// and overflow policy of subscription queues, other bounds.
     pub config: ClientConfig,
+    /// How long `connect` waits for the session (also the handshake's own timeout).
+    pub connect_timeout: Duration,
     /// The bound of blocking calls without their own timeout.
     pub operation_timeout: Duration,
     /// The bound of the command queue to the I/O thread.
@@ -76,57 +76,12 @@ impl ClientOptions {
             server: server.into(),
             keys,
             config: ClientConfig::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             slow_callback: DEFAULT_SLOW_CALLBACK,
         }
-    }
-}
-
-/// Options of one subscription.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct SubscribeOptions {
-    /// The queue group: each message goes to one member of the group.
-    pub queue: Option<String>,
-    /// Queue bounds (the client's `config.subscription_limits` if `None`).
-    pub limits: Option<QueueLimits>,
-    /// Overflow policy (the client's `config.subscription_policy` if `None`); the server
-    /// applies it too, in its queue in front of this client.
-    pub overflow: Option<OverflowPolicy>,
-    /// How long to wait for the server's confirmation (the client's default if `None`).
-    pub timeout: Option<Duration>,
-}
-
-impl SubscribeOptions {
-    /// Options with the client's defaults and no queue group.
-    pub fn new() -> Self {
-        SubscribeOptions::default()
-    }
-
-    /// Sets the queue group.
-    pub fn queue(mut self, queue: impl Into<String>) -> Self {
-        self.queue = Some(queue.into());
-        self
-    }
-
-    /// Sets the queue bounds.
-    pub fn limits(mut self, limits: QueueLimits) -> Self {
-        self.limits = Some(limits);
-        self
-    }
-
-    /// Sets the overflow policy.
-    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
-        self.overflow = Some(policy);
-        self
-    }
-
-    /// Sets the confirmation timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
     }
 }
 
@@ -184,18 +139,19 @@ fn unspecified_like(addr: SocketAddr) -> SocketAddr {
 
 impl Client {
     /// Connects to `server` with the first key of `keys` and default options, waiting until
-    /// the session is ready or the connect timeout (10 s) has passed.
+    /// the session is ready or the connect timeout (5 s) has passed.
     pub fn connect(
         server: impl ToSocketAddrs + std::fmt::Debug,
-        keys: &KeySet,
+        keys: KeySet,
     ) -> Result<Client, ConnectError> {
         let addr = resolve(server)?;
-        Client::connect_with(ClientOptions::new(addr.to_string(), keys.clone()))
+        Client::connect_with(ClientOptions::new(addr.to_string(), keys))
     }
 
-    /// Connects with `options`, waiting until the session is ready or the connect timeout
-    /// (`options.config.handshake.connect_timeout`) has passed.
-    pub fn connect_with(options: ClientOptions) -> Result<Client, ConnectError> {
+    /// Connects with `options`, waiting until the session is ready or
+    /// `options.connect_timeout` has passed.
+    pub fn connect_with(mut options: ClientOptions) -> Result<Client, ConnectError> {
+        options.config.handshake.connect_timeout = options.connect_timeout;
         let server = resolve(options.server.as_str())?;
         let socket = UdpSocket::bind(unspecified_like(server))?;
         let (io, waker) = IoSocket::new(socket)?;
@@ -207,7 +163,8 @@ impl Client {
         });
         let io_shared = Arc::clone(&shared);
         let clock = Clock::start();
-        let connect_wait = options.config.handshake.connect_timeout + options.operation_timeout;
+        // The handshake times out by itself; the margin covers a silent I/O thread.
+        let connect_wait = options.connect_timeout + REPLY_MARGIN;
         let subject_limits = options.config.subject_limits;
         let close_linger = options.config.close_linger;
         let queue_limits = options.config.subscription_limits;
@@ -231,18 +188,14 @@ impl Client {
             })?;
         let (server_name, client_name) =
             match await_reply(&connect_rx, deadline_after(connect_wait)) {
-                Ok(ConnectOutcome::Connected(s, c)) => (s, c),
-                Ok(failure) => {
+                Ok(Ok(names)) => names,
+                Ok(Err(error)) => {
                     let _ = thread.join();
-                    return Err(match failure {
-                        ConnectOutcome::Handshake(e) => ConnectError::Handshake(e),
-                        ConnectOutcome::Disconnected(r) => ConnectError::Disconnected(r),
-                        ConnectOutcome::Connected(..) => unreachable!("matched above"),
-                    });
+                    return Err(error);
                 }
-                Err(LinkError::TimedOut(waited)) => {
+                Err(LinkError::TimedOut(_)) => {
                     let _ = link.try_send(Command::Close { reply: None });
-                    return Err(ConnectError::TimedOut(waited));
+                    return Err(ConnectError::TimedOut(options.connect_timeout));
                 }
                 Err(LinkError::Closed) => {
                     let _ = thread.join();
@@ -307,7 +260,7 @@ impl Client {
     /// owned `Vec<u8>` (or `String`) is handed to the I/O thread without a copy, which matters
     /// for large messages such as video frames.
     pub fn publish(&self, subject: &str, payload: impl Into<Vec<u8>>) -> Result<(), PublishError> {
-        self.publish_with(subject, None, &[], payload, self.inner.timeout)
+        self.send(subject, None, &[], payload)
     }
 
     /// Publishes with a reply subject, for the receiver to answer.
@@ -317,19 +270,29 @@ impl Client {
         reply: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PublishError> {
-        self.publish_with(subject, Some(reply), &[], payload, self.inner.timeout)
+        self.send(subject, Some(reply), &[], payload)
     }
 
-    /// Publishes with an optional reply subject and headers, waiting at most `timeout` for room
-    /// in the command queue.
-    pub fn publish_with(
+    /// Publishes with headers (name, value pairs) and an optional reply subject.
+    pub fn publish_with_headers(
         &self,
         subject: &str,
         reply: Option<&str>,
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
-        timeout: Duration,
     ) -> Result<(), PublishError> {
+        self.send(subject, reply, headers, payload)
+    }
+
+    /// Queues a publish, waiting at most the client's timeout for room in the command queue.
+    fn send(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<(), PublishError> {
+        let timeout = self.inner.timeout;
         let payload = payload.into();
         let headers = self.check(subject, reply, headers, &payload)?;
         let command = Command::Publish {
@@ -349,13 +312,7 @@ impl Client {
         headers: &[(&str, &str)],
         payload: &[u8],
     ) -> Result<Option<Vec<u8>>, CorePublishError> {
-        let encoded = if headers.is_empty() {
-            None
-        } else {
-            let mut out = Vec::new();
-            encode_headers(headers.iter().copied(), &mut out)?;
-            Some(out)
-        };
+        let encoded = headers_block(headers)?;
         check_publish(
             &self.inner.subject_limits,
             self.max_payload(),
@@ -374,11 +331,12 @@ impl Client {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        self.request_with(subject, &[], payload, timeout)
+        self.request_with_headers(subject, &[], payload, timeout)
     }
 
-    /// Sends a request with headers and waits up to `timeout` for the first reply.
-    pub fn request_with(
+    /// Sends a request with headers (name, value pairs) and waits up to `timeout` for the first
+    /// reply.
+    pub fn request_with_headers(
         &self,
         subject: &str,
         headers: &[(&str, &str)],
@@ -404,7 +362,7 @@ impl Client {
     /// Subscribes to `filter` (`*` matches one token, `>` the rest), waiting for the server's
     /// confirmation.
     pub fn subscribe(&self, filter: &str) -> Result<Subscription, SubscribeError> {
-        self.subscribe_with(filter, &SubscribeOptions::new())
+        self.subscribe_with(filter, SubscribeOptions::default())
     }
 
     /// Subscribes as a member of queue group `queue`: each message goes to one member.
@@ -413,32 +371,21 @@ impl Client {
         filter: &str,
         queue: &str,
     ) -> Result<Subscription, SubscribeError> {
-        self.subscribe_with(filter, &SubscribeOptions::new().queue(queue))
+        self.subscribe_with(filter, SubscribeOptions::queue_group(queue))
     }
 
-    /// Subscribes with explicit options.
+    /// Subscribes with options (queue group, queue bound and overflow policy; the policy also
+    /// applies to the server's queue in front of this client).
     pub fn subscribe_with(
         &self,
         filter: &str,
-        options: &SubscribeOptions,
+        options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let inner = &self.inner;
-        let limits = options.limits.unwrap_or(inner.queue_limits);
-        let policy = options.overflow.unwrap_or(inner.overflow);
-        let inbox = Arc::new(Inbox::new(limits, policy));
-        // The core's queue only holds what one turn of the I/O thread receives before it moves
-        // it into the handle's queue; bounded at least as generously as the defaults, so the
-        // policy drops in the handle's queue, where `Subscription::dropped` counts them.
-        let defaults = QueueLimits::default();
-        let core_limits = QueueLimits {
-            max_messages: limits.max_messages.max(defaults.max_messages),
-            max_bytes: limits.max_bytes.max(defaults.max_bytes),
-        };
-        let mut core_options = CoreSubscribeOptions::default()
-            .with_limits(core_limits)
-            .with_policy(policy);
-        core_options.queue_group = options.queue.clone();
-        let timeout = options.timeout.unwrap_or(inner.timeout);
+        let queues = SubscriptionQueues::new(options, inner.queue_limits, inner.overflow);
+        let inbox = Arc::new(Inbox::new(queues.limits, queues.policy));
+        let core_options = queues.core;
+        let timeout = inner.timeout;
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
         let command = Command::Subscribe {
@@ -470,7 +417,16 @@ impl Client {
     pub fn subscribe_callback(
         &self,
         filter: &str,
-        options: &SubscribeOptions,
+        callback: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, SubscribeError> {
+        self.subscribe_callback_with(filter, SubscribeOptions::default(), callback)
+    }
+
+    /// [`Client::subscribe_callback`] with options, as [`Client::subscribe_with`] takes them.
+    pub fn subscribe_callback_with(
+        &self,
+        filter: &str,
+        options: SubscribeOptions,
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, SubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;

@@ -1,23 +1,21 @@
 //! The server's I/O thread: answers handles' queries, applies the owner's publishes,
 //! subscriptions and requests, routes their messages and replies, and stops the core.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kcpq_core::Instant;
-use kcpq_core::client::RequestId;
-use kcpq_core::server::{
-    Server as Core, ServerEvent, ServerPublishError as CorePublishError, ServerStats,
-    ServerSubscribeError as CoreSubscribeError, SessionInfo,
-};
+use kcpq_core::adapter::ServerEvent;
+use kcpq_core::adapter::SessionInfo;
+use kcpq_core::adapter::{OwnerBook, OwnerRouted};
+use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
 
-use super::error::ServerRequestError;
+use super::error::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use crate::driver::Driven;
 use crate::events::EventSink;
 use crate::link::{Commands, Deadline, Link, LinkError, Reply, Taken, answer};
 use crate::message::Message;
-use crate::subscription::{Control, Inbox};
+use crate::subscription::{Control, Filled, Inbox};
 
 /// What server handles ask of the I/O thread.
 #[derive(Debug)]
@@ -38,14 +36,14 @@ pub(crate) enum Command {
         reply: Option<String>,
         headers: Option<Vec<u8>>,
         payload: Vec<u8>,
-        answer: Reply<Result<(), CorePublishError>>,
+        answer: Reply<Result<(), ServerPublishError>>,
     },
     /// `Server::subscribe` and friends.
     Subscribe {
         filter: String,
         queue: Option<String>,
         inbox: Arc<Inbox>,
-        reply: Reply<Result<u32, CoreSubscribeError>>,
+        reply: Reply<Result<u32, ServerSubscribeError>>,
     },
     /// `Subscription::unsubscribe` (now, or after a count) of an owner subscription.
     Unsubscribe { sid: u32, after: Option<u64> },
@@ -63,23 +61,20 @@ pub(crate) enum Command {
 /// The reason sent to clients in CLOSE at shutdown.
 const SHUTDOWN_REASON: &str = "server shutting down";
 
-/// One of the owner's subscriptions.
-#[derive(Debug)]
-struct OwnerSub {
-    inbox: Arc<Inbox>,
-    remaining: Option<u64>,
-}
+/// Where an owner's request waits for its reply.
+type RequestReply = Reply<Result<Message, ServerRequestError>>;
 
 /// The core server, the owner's subscriptions and requests, and the shutdown state.
 pub(crate) struct ServerDriver {
     core: Core,
     commands: Commands<Command>,
     events: EventSink<ServerEvent>,
-    subs: HashMap<u32, OwnerSub>,
-    /// The owner's requests waiting for a reply, with their timeout.
-    requests: HashMap<RequestId, (Duration, Reply<Result<Message, ServerRequestError>>)>,
+    /// The owner's subscriptions and requests.
+    owner: OwnerBook<Filled, RequestReply>,
     waiters: Vec<Reply<()>>,
     finished: bool,
+    /// The wall-clock time of the core's zero, for [`SessionInfo`].
+    wall_epoch: std::time::SystemTime,
 }
 
 impl ServerDriver {
@@ -87,15 +82,16 @@ impl ServerDriver {
         core: Core,
         commands: Commands<Command>,
         events: EventSink<ServerEvent>,
+        wall_epoch: std::time::SystemTime,
     ) -> Self {
         ServerDriver {
             core,
             commands,
             events,
-            subs: HashMap::new(),
-            requests: HashMap::new(),
+            owner: OwnerBook::default(),
             waiters: Vec::new(),
             finished: false,
+            wall_epoch,
         }
     }
 
@@ -107,7 +103,14 @@ impl ServerDriver {
 
     fn apply(&mut self, now: Instant, command: Command) {
         match command {
-            Command::Sessions(reply) => answer(reply, self.core.sessions()),
+            Command::Sessions(reply) => {
+                let sessions = self.core.sessions().into_iter();
+                let epoch = self.wall_epoch;
+                answer(
+                    reply,
+                    sessions.map(|s| SessionInfo::new(s, epoch)).collect(),
+                );
+            }
             Command::Stats(reply) => answer(reply, self.core.stats()),
             Command::Shutdown { reply } => {
                 self.waiters.extend(reply);
@@ -127,19 +130,14 @@ impl ServerDriver {
                 payload,
                 answer: to_handle,
             } => {
-                let result = match to {
-                    None => {
-                        self.core
-                            .publish(&subject, reply.as_deref(), headers.as_deref(), &payload)
-                    }
-                    Some(name) => self.core.publish_to(
-                        &name,
-                        &subject,
-                        reply.as_deref(),
-                        headers.as_deref(),
-                        &payload,
-                    ),
-                };
+                let result = OwnerBook::<Filled, RequestReply>::publish(
+                    &mut self.core,
+                    to.as_deref(),
+                    &subject,
+                    reply.as_deref(),
+                    headers.as_deref(),
+                    &payload,
+                );
                 answer(to_handle, result);
             }
             Command::Subscribe {
@@ -148,26 +146,14 @@ impl ServerDriver {
                 inbox,
                 reply,
             } => {
-                let result = self.core.subscribe(&filter, queue.as_deref());
-                if let Ok(sid) = result {
-                    self.subs.insert(
-                        sid,
-                        OwnerSub {
-                            inbox,
-                            remaining: None,
-                        },
-                    );
-                }
+                let inbox = Filled(inbox);
+                let core = &mut self.core;
+                let result = (self.owner).subscribe(core, &filter, queue.as_deref(), inbox);
                 answer(reply, result);
             }
-            Command::Unsubscribe { sid, after } => match after {
-                Some(n) => {
-                    if let Some(entry) = self.subs.get_mut(&sid) {
-                        entry.remaining = Some(n);
-                    }
-                }
-                None => self.withdraw(sid),
-            },
+            Command::Unsubscribe { sid, after } => {
+                self.owner.unsubscribe(&mut self.core, sid, after)
+            }
             Command::Request {
                 to,
                 subject,
@@ -175,87 +161,43 @@ impl ServerDriver {
                 payload,
                 timeout,
                 reply,
-            } => match self.core.request(
-                now,
-                to.as_deref(),
-                &subject,
-                headers.as_deref(),
-                &payload,
-                timeout,
-            ) {
-                Ok(id) => {
-                    self.requests.insert(id, (timeout, reply));
+            } => {
+                let (core, to, headers) = (&mut self.core, to.as_deref(), headers.as_deref());
+                let sent = (self.owner)
+                    .request(core, now, to, &subject, headers, &payload, timeout, reply);
+                if let Err((reply, error)) = sent {
+                    answer(reply, Err(error));
                 }
-                Err(e) => answer(reply, Err(ServerRequestError::Refused(e))),
-            },
+            }
         }
-    }
-
-    /// Ends an owner subscription on both sides.
-    fn withdraw(&mut self, sid: u32) {
-        if let Some(entry) = self.subs.remove(&sid) {
-            entry.inbox.close();
-        }
-        let _ = self.core.unsubscribe(sid);
     }
 
     /// Routes one event: the owner's messages and replies to their handles, the rest to the
     /// event stream.
-    fn on_event(&mut self, event: ServerEvent) {
-        match event {
-            ServerEvent::Message(m) => self.deliver(m),
-            ServerEvent::Reply(id, m) => {
-                if let Some((_, reply)) = self.requests.remove(&id) {
-                    answer(reply, Ok(Message::from_core(m, std::time::Instant::now())));
+    fn on_event(&mut self, event: CoreEvent) {
+        match (self.owner).route(&mut self.core, event, std::time::Instant::now()) {
+            OwnerRouted::Reply(reply, result) => {
+                let received = std::time::Instant::now();
+                answer(reply, result.map(|m| Message::from_core(m, received)));
+            }
+            OwnerRouted::SlowConsumer(sid) => {
+                // The owner's own subscription: a session without a name.
+                let name = String::new();
+                self.events.push(ServerEvent::SlowConsumer { name, sid });
+            }
+            OwnerRouted::Other(other) => {
+                if let Some(event) = ServerEvent::from_core(other) {
+                    self.events.push(event);
                 }
             }
-            ServerEvent::RequestFailed(id, failure) => {
-                if let Some((timeout, reply)) = self.requests.remove(&id) {
-                    answer(
-                        reply,
-                        Err(ServerRequestError::from_failure(failure, timeout)),
-                    );
-                }
-            }
-            other => self.events.push(other),
-        }
-    }
-
-    /// Puts a message into its owner subscription's queue.
-    fn deliver(&mut self, m: kcpq_core::client::Message) {
-        let sid = m.sid;
-        let Some(entry) = self.subs.get_mut(&sid) else {
-            return;
-        };
-        match entry
-            .inbox
-            .push(Message::from_core(m, std::time::Instant::now()))
-        {
-            // The handle is gone.
-            None => return self.withdraw(sid),
-            Some(outcome) if outcome.first_of_burst() => {
-                self.events.push(ServerEvent::SlowConsumer {
-                    name: String::new(),
-                    sid,
-                });
-            }
-            Some(_) => {}
-        }
-        if let Some(n) = &mut entry.remaining {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.withdraw(sid);
-            }
+            OwnerRouted::Nobody => {}
         }
     }
 
     /// The core has shut down: end every stream and answer everyone still waiting.
     fn finish(&mut self) {
         self.finished = true;
-        for (_, entry) in self.subs.drain() {
-            entry.inbox.close();
-        }
-        for (_, (_, reply)) in self.requests.drain() {
+        for reply in self.owner.finish() {
             answer(reply, Err(ServerRequestError::Stopped));
         }
         for reply in self.waiters.drain(..) {
@@ -292,7 +234,7 @@ impl Driven for ServerDriver {
         }
     }
 
-    fn on_event(&mut self, event: ServerEvent) -> bool {
+    fn on_event(&mut self, event: CoreEvent) -> bool {
         ServerDriver::on_event(self, event);
         // Withdrawing an owner subscription only edits the index: no output to drain again.
         false

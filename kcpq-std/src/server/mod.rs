@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use kcpq_core::adapter::ServerEvent;
+use kcpq_core::adapter::SessionInfo;
 use kcpq_core::crypto::KeySet;
-use kcpq_core::server::{Server as Core, ServerConfig, ServerEvent, ServerStats, SessionInfo};
+use kcpq_core::server::{Server as Core, ServerConfig, ServerStats};
 
 use crate::clock::{Clock, os_seed};
 use crate::events::{Events, events};
@@ -57,7 +59,7 @@ impl Server {
     /// `keys` (all accepted) and `config`.
     pub fn bind(
         addr: impl ToSocketAddrs,
-        keys: &KeySet,
+        keys: KeySet,
         config: ServerConfig,
     ) -> Result<Server, BindError> {
         config.validate()?;
@@ -68,8 +70,8 @@ impl Server {
         let (link, commands) = link(COMMAND_CAPACITY, waker);
         let (sink, events) = events(DEFAULT_SERVER_EVENT_CAPACITY);
         let clock = Clock::start();
-        let core = Core::new(config, keys, os_seed()?, clock.now())?;
-        let mut driver = ServerDriver::new(core, commands, sink);
+        let core = Core::new(config, &keys, os_seed()?, clock.now())?;
+        let mut driver = ServerDriver::new(core, commands, sink, clock.wall_epoch());
         let turns = Arc::new(AtomicU64::new(0));
         let io_turns = Arc::clone(&turns);
         let thread = std::thread::Builder::new()

@@ -8,25 +8,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kcpq_core::proto::encode_headers;
+use kcpq_core::adapter::headers_block;
 use kcpq_core::server::ServerPublishError as CorePublishError;
 
 use super::driver::Command;
 use super::{QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, ServerSubscribeError};
-use crate::client::SubscribeOptions;
 use crate::link::{await_reply, deadline_after, reply};
 use crate::message::Message;
 use crate::subscription::{CallbackSubscription, Inbox, Subscription};
-
-/// Encodes `headers` (none: `None`).
-fn encoded(headers: &[(&str, &str)]) -> Result<Option<Vec<u8>>, CorePublishError> {
-    if headers.is_empty() {
-        return Ok(None);
-    }
-    let mut out = Vec::new();
-    encode_headers(headers.iter().copied(), &mut out)?;
-    Ok(Some(out))
-}
+use kcpq_core::client::SubscribeOptions;
 
 impl Server {
     /// Publishes `payload` on `subject` to every matching subscription, as a client would. An
@@ -36,18 +26,7 @@ impl Server {
         subject: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.publish_with(subject, None, &[], payload)
-    }
-
-    /// Publishes with an optional reply subject and headers.
-    pub fn publish_with(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: &[(&str, &str)],
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<(), ServerPublishError> {
-        self.owner_publish(None, subject, reply, headers, payload)
+        self.owner_publish(None, subject, None, &[], payload)
     }
 
     /// Publishes only to the matching subscriptions of the client named `client`
@@ -58,19 +37,31 @@ impl Server {
         subject: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.publish_to_with(client, subject, None, &[], payload)
+        self.owner_publish(Some(client), subject, None, &[], payload)
     }
 
-    /// Publishes to one client by name, with an optional reply subject and headers.
-    pub fn publish_to_with(
+    /// Publishes with a reply subject (to everyone, or to one client by name).
+    pub fn publish_with_reply(
         &self,
-        client: &str,
+        client: Option<&str>,
+        subject: &str,
+        reply: &str,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<(), ServerPublishError> {
+        self.owner_publish(client, subject, Some(reply), &[], payload)
+    }
+
+    /// Publishes with headers (name, value pairs) and an optional reply subject, to everyone
+    /// or to one client by name.
+    pub fn publish_with_headers(
+        &self,
+        client: Option<&str>,
         subject: &str,
         reply: Option<&str>,
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(Some(client), subject, reply, headers, payload)
+        self.owner_publish(client, subject, reply, headers, payload)
     }
 
     fn owner_publish(
@@ -81,7 +72,7 @@ impl Server {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        let headers = encoded(headers)?;
+        let headers = headers_block(headers).map_err(CorePublishError::from)?;
         let deadline = deadline_after(QUERY_TIMEOUT);
         let (tx, rx) = reply();
         let command = Command::Publish {
@@ -93,13 +84,13 @@ impl Server {
             answer: tx,
         };
         self.link.send(command, deadline)?;
-        Ok(await_reply(&rx, deadline)??)
+        await_reply(&rx, deadline)?
     }
 
     /// Subscribes the owner to `filter` (`*` matches one token, `>` the rest). The queue holds
     /// at most the default [`QueueLimits`](crate::queue::QueueLimits) and drops the newest message when full.
     pub fn subscribe(&self, filter: &str) -> Result<Subscription, ServerSubscribeError> {
-        self.subscribe_with(filter, &SubscribeOptions::new())
+        self.subscribe_with(filter, SubscribeOptions::default())
     }
 
     /// Subscribes the owner as a member of queue group `queue`, shared with clients: each
@@ -109,25 +100,25 @@ impl Server {
         filter: &str,
         queue: &str,
     ) -> Result<Subscription, ServerSubscribeError> {
-        self.subscribe_with(filter, &SubscribeOptions::new().queue(queue))
+        self.subscribe_with(filter, SubscribeOptions::queue_group(queue))
     }
 
-    /// Subscribes the owner with explicit options: queue group, the bounds and overflow policy
-    /// of the subscription's queue, and how long to wait for the I/O thread.
+    /// Subscribes the owner with options: queue group, the bound and overflow policy of the
+    /// subscription's queue (the defaults where unset).
     pub fn subscribe_with(
         &self,
         filter: &str,
-        options: &SubscribeOptions,
+        options: SubscribeOptions,
     ) -> Result<Subscription, ServerSubscribeError> {
         let limits = options.limits.unwrap_or_default();
-        let policy = options.overflow.unwrap_or_default();
+        let policy = options.policy.unwrap_or_default();
         let inbox = Arc::new(Inbox::new(limits, policy));
-        let timeout = options.timeout.unwrap_or(QUERY_TIMEOUT);
+        let timeout = QUERY_TIMEOUT;
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
         let command = Command::Subscribe {
             filter: filter.to_owned(),
-            queue: options.queue.clone(),
+            queue: options.queue_group,
             inbox: Arc::clone(&inbox),
             reply: tx,
         };
@@ -140,7 +131,7 @@ impl Server {
                 Arc::new(self.link.clone()),
                 timeout,
             )),
-            Ok(Err(e)) => Err(e.into()),
+            Ok(Err(e)) => Err(e),
             Err(e) => {
                 // The I/O thread withdraws a subscription whose inbox is closed.
                 inbox.close();
@@ -153,7 +144,16 @@ impl Server {
     pub fn subscribe_callback(
         &self,
         filter: &str,
-        options: &SubscribeOptions,
+        callback: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, ServerSubscribeError> {
+        self.subscribe_callback_with(filter, SubscribeOptions::default(), callback)
+    }
+
+    /// [`Server::subscribe_callback`] with options, as [`Server::subscribe_with`] takes them.
+    pub fn subscribe_callback_with(
+        &self,
+        filter: &str,
+        options: SubscribeOptions,
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, ServerSubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
@@ -172,7 +172,7 @@ impl Server {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.request_with(None, subject, &[], payload, timeout)
+        self.request_with_headers(None, subject, &[], payload, timeout)
     }
 
     /// Sends a request only to the matching subscriptions of the client named `client` and waits
@@ -184,12 +184,12 @@ impl Server {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.request_with(Some(client), subject, &[], payload, timeout)
+        self.request_with_headers(Some(client), subject, &[], payload, timeout)
     }
 
     /// Sends a request with headers, to everyone (`client: None`) or to one client by name, and
     /// waits up to `timeout` for the first reply.
-    pub fn request_with(
+    pub fn request_with_headers(
         &self,
         client: Option<&str>,
         subject: &str,
@@ -197,7 +197,7 @@ impl Server {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        let headers = encoded(headers)?;
+        let headers = headers_block(headers).map_err(CorePublishError::from)?;
         let deadline = deadline_after(timeout);
         let (tx, rx) = reply();
         let command = Command::Request {

@@ -18,7 +18,7 @@ pub fn keys() -> KeySet {
 
 /// A server on 127.0.0.1 and an ephemeral port.
 pub fn server() -> Server {
-    Server::bind("127.0.0.1:0", &keys(), ServerConfig::default()).expect("bind on loopback")
+    Server::bind("127.0.0.1:0", keys(), ServerConfig::default()).expect("bind on loopback")
 }
 
 /// Options for a client of `server_addr` with a short connect timeout.
@@ -26,8 +26,8 @@ pub fn options(server_addr: impl ToString, name: &str) -> ClientOptions {
     let mut options = ClientOptions::new(server_addr.to_string(), keys());
     let mut config = ClientConfig::default();
     config.name = name.to_owned();
-    config.handshake.connect_timeout = Duration::from_secs(3);
     options.config = config;
+    options.connect_timeout = Duration::from_secs(3);
     options.operation_timeout = WAIT;
     options
 }

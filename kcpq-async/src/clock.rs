@@ -39,9 +39,9 @@ impl Clock {
         self.epoch + Duration::from_micros(at.as_micros())
     }
 
-    /// A core instant as wall-clock time (for display only).
-    pub(crate) fn wall_time(self, at: Instant) -> SystemTime {
-        self.wall_epoch + Duration::from_micros(at.as_micros())
+    /// The wall-clock time of the clock's epoch (the core's zero), for display only.
+    pub(crate) fn wall_epoch(self) -> SystemTime {
+        self.wall_epoch
     }
 }
 

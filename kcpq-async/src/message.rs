@@ -9,6 +9,8 @@ use crate::inbox::Item;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Message {
+    /// The subscription it arrived on (the client's id for it).
+    pub sid: u32,
     /// The subject it was published to.
     pub subject: String,
     /// Where to send a reply, if the publisher asked for one.
@@ -29,12 +31,18 @@ impl Message {
             .and_then(|raw| Headers::parse(raw).ok())
     }
 
+    /// The value of the first header named `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers().and_then(|h| h.get(name))
+    }
+
     /// Converts the core's owned message without copying the payload.
     pub(crate) fn from_core(
         message: kcpq_core::client::Message,
         received: std::time::Instant,
     ) -> Message {
         Message {
+            sid: message.sid,
             subject: message.subject,
             reply: message.reply,
             raw_headers: message.raw_headers.map(Bytes::from),

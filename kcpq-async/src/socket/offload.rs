@@ -2,12 +2,12 @@
 //! datagrams, and GSO trains on send, through `quinn-udp`.
 
 use std::io::{self, IoSliceMut};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
-use async_io::Async;
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 
 use super::{IoStats, MAX_GSO_BYTES, RECV_SLOT_LEN, RECV_SLOTS};
+use crate::runtime::{Interest, Socket, write_with};
 
 /// The `quinn-udp` state of one socket, its receive buffers, and the datagrams read from the
 /// kernel but not yet handed to the caller.
@@ -95,8 +95,8 @@ pub(super) fn datagram_end(len: usize, stride: usize, offset: usize) -> usize {
 
 impl Offload {
     /// Sets `socket` up for offload (non-blocking, GRO on where available).
-    pub(super) fn new(socket: &UdpSocket) -> io::Result<Offload> {
-        let state = UdpSocketState::new(UdpSockRef::from(socket))?;
+    pub(super) fn new(socket: UdpSockRef<'_>) -> io::Result<Offload> {
+        let state = UdpSocketState::new(socket)?;
         Ok(Offload {
             state,
             area: vec![0; RECV_SLOTS * RECV_SLOT_LEN],
@@ -128,7 +128,7 @@ impl Offload {
     /// then new ones, reading the kernel again only when none are left.
     pub(super) fn recv_batch(
         &mut self,
-        socket: &UdpSocket,
+        socket: &impl Socket,
         max: usize,
         stats: &mut IoStats,
         mut handle: impl FnMut(SocketAddr, &mut [u8]),
@@ -155,17 +155,18 @@ impl Offload {
     }
 
     /// Reads what the kernel holds into the buffers; false when nothing was read.
-    fn refill(&mut self, socket: &UdpSocket, stats: &mut IoStats) -> bool {
+    fn refill(&mut self, socket: &impl Socket, stats: &mut IoStats) -> bool {
         self.filled = 0;
         self.next = 0;
         self.offset = 0;
         let mut slots = self.area.chunks_mut(RECV_SLOT_LEN);
         let mut bufs: [IoSliceMut<'_>; RECV_SLOTS] =
             std::array::from_fn(|_| IoSliceMut::new(slots.next().unwrap_or_default()));
-        match self
-            .state
-            .recv(UdpSockRef::from(socket), &mut bufs, &mut self.metas)
-        {
+        let (state, metas) = (&self.state, &mut self.metas);
+        let received = socket.try_io(Interest::Read, || {
+            state.recv(socket.sock_ref(), &mut bufs, metas)
+        });
+        match received {
             Ok(filled) => {
                 self.filled = filled.min(RECV_SLOTS);
                 let datagrams: usize = self.metas[..self.filled]
@@ -192,7 +193,7 @@ impl Offload {
     /// turns it off and the datagrams are sent again one by one.
     pub(super) async fn send_train(
         &self,
-        socket: &Async<UdpSocket>,
+        socket: &impl Socket,
         destination: SocketAddr,
         contents: &[u8],
         train: &Train,
@@ -231,7 +232,7 @@ impl Offload {
     /// One send call, retried when the socket becomes writable again.
     async fn send(
         &self,
-        socket: &Async<UdpSocket>,
+        socket: &impl Socket,
         destination: SocketAddr,
         contents: &[u8],
         segment_size: Option<usize>,
@@ -243,8 +244,6 @@ impl Offload {
             segment_size,
             src_ip: None,
         };
-        socket
-            .write_with(|socket| self.state.try_send(UdpSockRef::from(socket), &transmit))
-            .await
+        write_with(socket, || self.state.try_send(socket.sock_ref(), &transmit)).await
     }
 }

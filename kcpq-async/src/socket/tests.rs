@@ -10,6 +10,7 @@ use kcpq_core::server::Transmit;
 
 use super::offload::{Train, datagram_end, next_train};
 use super::{MAX_BATCH, MAX_GSO_BYTES, SocketOptions, UdpIo};
+use crate::test_runtime::TestSocket;
 
 /// KCPQ's default datagram bound (KCP MTU 1367 plus 64).
 const MAX_DATAGRAM: usize = 1431;
@@ -82,7 +83,7 @@ fn received_buffers_split_at_their_stride() {
     assert_eq!(datagram_end(0, 0, 0), 0);
 }
 
-fn bind(offload: bool) -> UdpIo {
+fn bind(offload: bool) -> UdpIo<TestSocket> {
     let options = SocketOptions {
         offload,
         ..SocketOptions::default()
@@ -153,7 +154,7 @@ fn fill(datagram: &mut [u8], p: &Planned) {
 
 /// A receiver's view: what arrived, checked against the plan as it arrives.
 struct Receiver {
-    io: UdpIo,
+    io: UdpIo<TestSocket>,
     index: usize,
     next_seq: u32,
     expected: Vec<Planned>,

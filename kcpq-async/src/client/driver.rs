@@ -1,16 +1,15 @@
 //! The client's driver task: it owns the core [`Client`](kcpq_core::client::Client), turns API
 //! commands into core calls and core events into answers, messages and [`Event`]s.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_channel::Sender;
 use bytes::Bytes;
-use kcpq_core::adapter::{DriverThread, Routed, Waiters};
+use kcpq_core::adapter::{ClientBook, ClientRouted, DriverThread, Routed, SubscriptionQueues};
 use kcpq_core::client::{
-    Client as Core, ClientEvent, ClientStats, PublishError as CorePublishError, ServerError, Sid,
+    Client as Core, ClientEvent, ClientStats, PublishError as CorePublishError, Sid,
     SubscribeOptions,
 };
 use kcpq_core::{CloseReason, Instant};
@@ -21,9 +20,9 @@ use super::error::{
 use super::{Connected, Event};
 use crate::clock::Clock;
 use crate::event_loop::Owner;
-use crate::inbox::{Item, SubQueue};
+use crate::inbox::SubQueue;
 use crate::message::Message;
-use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits};
+use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
 /// The answer channel of one command (capacity one, used once).
 pub(crate) type Reply<T> = Sender<T>;
@@ -111,7 +110,7 @@ pub(crate) struct Send {
 /// A request carrying headers (an encoded block, checked on the caller's side).
 pub(crate) struct HeadedRequest {
     pub(crate) subject: Box<str>,
-    pub(crate) headers: Vec<u8>,
+    pub(crate) headers: Option<Vec<u8>>,
     pub(crate) payload: Bytes,
     pub(crate) timeout: Duration,
     pub(crate) done: Reply<Result<Message, RequestError>>,
@@ -128,14 +127,9 @@ pub(crate) struct Subscribe {
 pub(crate) struct Driver {
     pub(crate) core: Core,
     clock: Clock,
-    subs: HashMap<Sid, SubQueue>,
-    /// Requests, flushes and subscribes waiting for the core's answer.
-    waiters: Waiters<RequestReply, FlushReply, SubscribeReply>,
+    /// The subscriptions' inboxes, the callers waiting for the core, the first connect.
+    book: ClientBook<SubQueue, RequestReply, FlushReply, SubscribeReply>,
     connect: Option<Reply<Result<Connected, ConnectError>>>,
-    /// The last error the server sent before the session was ready (why it refused).
-    refusal: Option<ServerError>,
-    /// Why the last session attempt ended before it was ready.
-    lost_before_ready: Option<CloseReason>,
     events: Sender<Event>,
     closers: Vec<Reply<()>>,
     /// Callers of a drain the core accepted, answered once the client has closed.
@@ -165,11 +159,8 @@ impl Driver {
         Driver {
             core,
             clock,
-            subs: HashMap::new(),
-            waiters: Waiters::default(),
+            book: ClientBook::default(),
             connect: Some(connect),
-            refusal: None,
-            lost_before_ready: None,
             events,
             closers: Vec::new(),
             drainers: Vec::new(),
@@ -187,14 +178,6 @@ impl Driver {
         }
     }
 
-    fn remove_sub(&mut self, sid: Sid) {
-        if let Some(queue) = self.subs.remove(&sid) {
-            queue.close();
-        }
-        // A subscribe still waiting is not answered: its caller sees the driver let go.
-        self.waiters.cancel_subscribe(sid);
-    }
-
     /// Wakes a waiting request, flush or subscribe with its outcome.
     fn answer(&mut self, now: Instant, routed: Routed<RequestReply, FlushReply, SubscribeReply>) {
         match routed {
@@ -205,18 +188,26 @@ impl Driver {
             Routed::Flush(done, result) => {
                 let _ = done.try_send(result);
             }
-            Routed::Subscribe(done, sid, result) => self.confirm(done, sid, result),
+            Routed::Subscribe(done, sid, Ok(())) => {
+                // A caller that stopped waiting (timeout, dropped future) takes no answer: the
+                // subscription is undone.
+                let answered = match self.book.inbox(sid).cloned() {
+                    Some(queue) => done.try_send(Ok((sid, queue))).is_ok(),
+                    None => false,
+                };
+                self.book.confirmed(&mut self.core, sid, answered);
+            }
+            Routed::Subscribe(done, _, Err(error)) => {
+                let _ = done.try_send(Err(error));
+            }
             Routed::Other(_) | Routed::Nobody => {}
         }
     }
 
     /// Everything ended: answers whatever still waits.
     pub(crate) fn finish(mut self) {
-        for (_, queue) in self.subs.drain() {
-            queue.close();
-        }
         let now = self.clock.now();
-        let answers: Vec<_> = self.waiters.close().collect();
+        let answers: Vec<_> = self.book.finish().collect();
         for routed in answers {
             self.answer(now, routed);
         }
@@ -229,21 +220,6 @@ impl Driver {
         }
         for drainer in self.drainers.drain(..) {
             let _ = drainer.try_send(Ok(()));
-        }
-    }
-
-    fn on_message(&mut self, now: Instant, message: kcpq_core::client::Message) {
-        let sid = message.sid;
-        let Some(queue) = self.subs.get(&sid) else {
-            return;
-        };
-        let item = Item {
-            message,
-            received: self.clock.std_instant(now),
-        };
-        if queue.push(item).is_some_and(PushOutcome::first_of_burst) {
-            let (_, dropped) = queue.counts();
-            self.emit(Event::SlowConsumer { sid, dropped });
         }
     }
 
@@ -285,28 +261,11 @@ impl Driver {
     ) {
         match self.core.request(now, &subject, headers, payload, timeout) {
             Ok(id) => {
-                self.waiters.request(id, timeout, done);
+                self.book.waiters().request(id, timeout, done);
             }
             Err(e) => {
                 let _ = done.try_send(Err(e.into()));
             }
-        }
-    }
-
-    /// The server's answer (or the client's end) for a waiting subscribe.
-    fn confirm(&mut self, done: SubscribeReply, sid: Sid, result: Result<(), SubscribeError>) {
-        if let Err(error) = result {
-            self.remove_sub(sid);
-            let _ = done.try_send(Err(error));
-            return;
-        }
-        let Some(queue) = self.subs.get(&sid).cloned() else {
-            return;
-        };
-        if done.try_send(Ok((sid, queue))).is_err() {
-            // The caller stopped waiting (timeout or dropped future): undo the subscription.
-            let _ = self.core.unsubscribe(sid, None);
-            self.remove_sub(sid);
         }
     }
 }
@@ -320,12 +279,10 @@ impl Owner for Driver {
     }
 
     fn on_event(&mut self, now: Instant, event: ClientEvent) {
-        let event = match self.waiters.route(event) {
-            Routed::Other(event) => event,
-            routed => return self.answer(now, routed),
-        };
-        match event {
-            ClientEvent::Connected {
+        let received = self.clock.std_instant(now);
+        match self.book.route(&mut self.core, event, received) {
+            ClientRouted::Answer(routed) => self.answer(now, routed),
+            ClientRouted::Connected {
                 server_name,
                 client_name,
             } => {
@@ -337,62 +294,18 @@ impl Owner for Driver {
                     }));
                 }
             }
-            ClientEvent::ConnectFailed(error) => {
+            ClientRouted::ConnectFailed(error) => {
                 if let Some(connect) = self.connect.take() {
-                    let _ = connect.try_send(Err(ConnectError::Handshake(error)));
-                }
-            }
-            ClientEvent::Disconnected(reason) => {
-                if self.connect.is_some() {
-                    // The core tries again by itself; `connect` fails at `Closed` or its timeout.
-                    log::debug!("session lost before it was ready: {reason}");
-                    self.lost_before_ready = Some(reason);
-                    return;
-                }
-                self.emit(Event::Disconnected(reason));
-            }
-            ClientEvent::Reconnected {
-                server_name,
-                client_name,
-            } => {
-                self.learn_limits();
-                self.emit(Event::Reconnected {
-                    server_name,
-                    client_name,
-                });
-            }
-            ClientEvent::Closed => {
-                if let Some(connect) = self.connect.take() {
-                    let error = match (self.refusal.take(), self.lost_before_ready.take()) {
-                        (Some(refusal), _) => ConnectError::Refused(refusal),
-                        (None, Some(reason)) => ConnectError::Disconnected(reason),
-                        (None, None) => ConnectError::Disconnected(CloseReason::Local),
-                    };
                     let _ = connect.try_send(Err(error));
                 }
             }
-            // Nobody waits for these (any more).
-            ClientEvent::Subscribed(_) => {}
-            ClientEvent::SubscribeFailed(sid, error) => {
-                if let Some(queue) = self.subs.remove(&sid) {
-                    queue.close();
-                    self.emit(Event::SubscriptionFailed { sid, error });
+            ClientRouted::Emit(event) => {
+                if matches!(event, Event::Reconnected { .. }) {
+                    self.learn_limits();
                 }
+                self.emit(event);
             }
-            ClientEvent::Message(message) => self.on_message(now, message),
-            // The count of `unsubscribe_after` was reached: the stream ends after what it holds.
-            ClientEvent::Unsubscribed(sid) => self.remove_sub(sid),
-            ClientEvent::SlowConsumer { sid } => {
-                let dropped = self.core.stats().dropped_slow_consumer;
-                self.emit(Event::SlowConsumer { sid, dropped });
-            }
-            ClientEvent::ServerError(error) => {
-                if self.connect.is_some() {
-                    self.refusal = Some(error.clone());
-                }
-                self.emit(Event::ServerError(error));
-            }
-            other => log::debug!("client event not handled by kcpq-smol: {other:?}"),
+            ClientRouted::Nobody => {}
         }
     }
 
@@ -428,7 +341,7 @@ impl Owner for Driver {
                     timeout,
                     done,
                 } = *request;
-                self.start_request(now, subject, Some(&headers), &payload, timeout, done);
+                self.start_request(now, subject, headers.as_deref(), &payload, timeout, done);
             }
             Command::Subscribe(subscribe) => {
                 let Subscribe {
@@ -436,33 +349,25 @@ impl Owner for Driver {
                     options,
                     done,
                 } = *subscribe;
-                match self.core.subscribe_with(&filter, &options) {
-                    Ok(sid) => {
-                        let limits = options.limits.unwrap_or(self.default_queue.0);
-                        let policy = options.policy.unwrap_or(self.default_queue.1);
-                        self.subs.insert(sid, SubQueue::new(limits, policy));
-                        self.waiters.subscribe(sid, done);
-                    }
-                    Err(e) => {
-                        let _ = done.try_send(Err(e.into()));
-                    }
+                let (limits, policy) = self.default_queue;
+                let queues = SubscriptionQueues::new(options, limits, policy);
+                let inbox = SubQueue::new(queues.limits, queues.policy);
+                let core = &mut self.core;
+                if let Err((done, error)) =
+                    (self.book).subscribe(core, &filter, &queues.core, inbox, done)
+                {
+                    let _ = done.try_send(Err(error));
                 }
             }
             Command::Emit(event) => self.emit(*event),
-            Command::Unsubscribe { sid } => {
-                if let Err(e) = self.core.unsubscribe(sid, None) {
-                    log::debug!("unsubscribe {sid}: {e}");
-                }
-                self.remove_sub(sid);
-            }
+            // A subscribe not yet confirmed is not answered: its caller sees the driver let go.
+            Command::Unsubscribe { sid } => drop(self.book.unsubscribe(&mut self.core, sid, None)),
             Command::UnsubscribeAfter { sid, count } => {
-                if let Err(e) = self.core.unsubscribe(sid, Some(count)) {
-                    log::debug!("unsubscribe {sid} after {count}: {e}");
-                }
+                drop(self.book.unsubscribe(&mut self.core, sid, Some(count)));
             }
             Command::Flush { timeout, done } => match self.core.flush(now, timeout) {
                 Ok(id) => {
-                    self.waiters.flush(id, timeout, done);
+                    self.book.waiters().flush(id, timeout, done);
                 }
                 Err(e) => {
                     let _ = done.try_send(Err(e.into()));

@@ -43,10 +43,10 @@ mod tests;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
-use async_io::Async;
-use kcpq_core::server::Transmit;
-use socket2::{Domain, Protocol, Socket, Type};
+use kcpq_core::Transmit;
+use socket2::{Domain, Protocol, Type};
 
+use crate::runtime::{Socket, write_with};
 use offload::Offload;
 
 /// Default size requested for the socket's receive and send buffers: 4 MiB. Bursts of KCP
@@ -127,8 +127,8 @@ enum Path {
 
 /// A bound UDP socket with an outgoing batch.
 #[derive(Debug)]
-pub(crate) struct UdpIo {
-    socket: Async<UdpSocket>,
+pub(crate) struct UdpIo<S: Socket> {
+    socket: S,
     path: Path,
     slot_len: usize,
     batch: Vec<u8>,
@@ -138,14 +138,15 @@ pub(crate) struct UdpIo {
     stats: IoStats,
 }
 
-impl UdpIo {
+impl<S: Socket> UdpIo<S> {
     /// Binds `addr` with `options`; datagrams are at most `max_datagram` bytes.
     pub(crate) fn bind(
         addr: SocketAddr,
         options: &SocketOptions,
         max_datagram: usize,
-    ) -> io::Result<UdpIo> {
-        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    ) -> io::Result<UdpIo<S>> {
+        let socket =
+            socket2::Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         if let Err(e) = socket.set_recv_buffer_size(options.recv_buffer) {
             log::warn!("cannot set SO_RCVBUF to {}: {e}", options.recv_buffer);
         }
@@ -153,9 +154,10 @@ impl UdpIo {
             log::warn!("cannot set SO_SNDBUF to {}: {e}", options.send_buffer);
         }
         socket.bind(&addr.into())?;
-        let socket = Async::new(UdpSocket::from(socket))?;
+        socket.set_nonblocking(true)?;
+        let socket = S::register(UdpSocket::from(socket))?;
         let path = match options.offload {
-            true => match Offload::new(socket.get_ref()) {
+            true => match Offload::new(socket.sock_ref()) {
                 Ok(offload) => Path::Offload(Box::new(offload)),
                 Err(e) => {
                     log::warn!("UDP offload unavailable ({e}); one system call per datagram");
@@ -177,7 +179,7 @@ impl UdpIo {
 
     /// The address the socket is bound to.
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.get_ref().local_addr()
+        self.socket.local_addr()
     }
 
     /// Whether batched offload is in use (it was asked for and the socket accepted it).
@@ -236,7 +238,7 @@ impl UdpIo {
             Path::Plain(buf) => {
                 let mut handled = 0;
                 while handled < max {
-                    match self.socket.get_ref().recv_from(buf) {
+                    match self.socket.try_recv_from(buf) {
                         Ok((len, from)) => {
                             handle(from, &mut buf[..len]);
                             handled += 1;
@@ -253,7 +255,7 @@ impl UdpIo {
                 handled
             }
             Path::Offload(offload) => {
-                offload.recv_batch(self.socket.get_ref(), max, &mut self.stats, handle)
+                offload.recv_batch(&self.socket, max, &mut self.stats, handle)
             }
         };
         self.stats.received += handled as u64;
@@ -291,7 +293,10 @@ impl UdpIo {
                 for &(destination, len) in &self.queued {
                     let datagram = &self.batch[offset..offset + len];
                     offset += len;
-                    match self.socket.send_to(datagram, destination).await {
+                    let sent = write_with(&self.socket, || {
+                        self.socket.try_send_to(datagram, destination)
+                    });
+                    match sent.await {
                         Ok(_) => {
                             self.stats.sent += 1;
                             self.stats.send_calls += 1;
@@ -324,7 +329,7 @@ impl UdpIo {
     }
 }
 
-impl Drop for UdpIo {
+impl<S: Socket> Drop for UdpIo<S> {
     fn drop(&mut self) {
         log::debug!(
             "UDP socket closed (offload {}, GSO trains up to {} datagrams): {:?}",

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use kcpq_core::adapter::{Inbox, Next, TaskWaker};
+use kcpq_core::adapter::{Deliver, Inbox, Next, SubscriptionInbox, TaskWaker};
 use kcpq_core::client::Message as CoreMessage;
 use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits, Weighed};
 
@@ -58,5 +58,27 @@ impl SubQueue {
     /// Messages waiting and messages dropped so far.
     pub(crate) fn counts(&self) -> (usize, u64) {
         (self.0.pending(), self.0.dropped())
+    }
+}
+
+/// The server owner's subscriptions are filled through the shared bookkeeping.
+impl Deliver for SubQueue {
+    fn deliver(&self, message: CoreMessage, received: std::time::Instant) -> Option<PushOutcome> {
+        self.push(Item { message, received })
+    }
+
+    fn close(&self) {
+        SubQueue::close(self);
+    }
+}
+
+/// The client's subscriptions are routed through the shared bookkeeping.
+impl SubscriptionInbox for SubQueue {
+    fn dropped(&self) -> u64 {
+        self.0.dropped()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
     }
 }

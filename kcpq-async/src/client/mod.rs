@@ -28,23 +28,21 @@ pub use subscription::{CallbackSubscription, Subscription};
 
 use crate::clock::{Clock, fresh_seed};
 use crate::message::Message;
+use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
-use crate::spawner::Spawner;
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
-use kcpq_core::adapter::{DriverThread, REPLY_MARGIN};
+use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, headers_block};
 
-/// Default time `connect` waits for the session: 5 s.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub use kcpq_core::adapter::{
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_SLOW_CALLBACK,
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
+    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK,
 };
 
 /// Everything [`Client::connect_with`] takes. Start from [`ClientOptions::new`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct ClientOptions {
+pub struct ClientOptions<R: Runtime> {
     /// The server's address.
     pub server: SocketAddr,
     /// The pre-shared keys (the first one connects).
@@ -66,14 +64,14 @@ pub struct ClientOptions {
     /// A callback subscription's call that takes longer is counted and reported
     /// ([`Event::SlowCallback`]).
     pub slow_callback: Duration,
-    /// Where the driver task and callback subscriptions run; see [`Spawner`] for why it matters
-    /// to latency.
-    pub spawner: Spawner,
+    /// Where the driver task and callback subscriptions run (the runtime's executor unless
+    /// set); see the adapter's `Spawner` for why it matters to latency.
+    pub spawner: R::Spawner,
 }
 
-impl ClientOptions {
+impl<R: Runtime> ClientOptions<R> {
     /// Defaults for connecting to `server` with `keys`.
-    pub fn new(server: SocketAddr, keys: KeySet) -> ClientOptions {
+    pub fn new(server: SocketAddr, keys: KeySet) -> ClientOptions<R> {
         ClientOptions {
             server,
             keys,
@@ -85,7 +83,7 @@ impl ClientOptions {
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             slow_callback: DEFAULT_SLOW_CALLBACK,
-            spawner: Spawner::default(),
+            spawner: R::Spawner::default(),
         }
     }
 }
@@ -111,25 +109,27 @@ pub(crate) struct Connected {
 }
 
 #[derive(Debug)]
-struct Inner {
+struct Inner<R: Runtime> {
     commands: Sender<Command>,
     /// The server's payload limit, kept current by the driver.
     max_payload: Arc<AtomicUsize>,
     subject_limits: SubjectLimits,
     events: Receiver<Event>,
     connected: Connected,
+    /// The server's address.
+    server: SocketAddr,
     operation_timeout: Duration,
     /// The core's `close_linger`: how long a closing session waits for its CLOSE's ACK.
     close_linger: Duration,
     /// Where callback subscriptions run.
-    spawner: Spawner,
+    spawner: R::Spawner,
     /// The threshold of a slow callback.
     slow_callback: Duration,
     /// Where the driver runs (see [`DriverThread`]).
     driver_thread: DriverThread,
 }
 
-impl Drop for Inner {
+impl<R: Runtime> Drop for Inner<R> {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
     /// server's answer, but long enough (bounded) for the CLOSE to leave (see
     /// [`DriverThread::close_send_wait`]).
@@ -149,32 +149,40 @@ impl Drop for Inner {
 /// or [`Client::drain`], or when the last clone is dropped: the server is sent CLOSE at once
 /// (the dropping thread waits up to 200 ms for it to leave, so a program that ends right after
 /// still tells the server) and subscription streams end after what they hold.
-#[derive(Debug, Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
+#[derive(Debug)]
+pub struct Client<R: Runtime> {
+    inner: Arc<Inner<R>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
     async_channel::bounded(1)
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
     /// Connects to `server` with `keys` and default options; returns once the session is ready.
-    pub async fn connect(server: SocketAddr, keys: KeySet) -> Result<Client, ConnectError> {
+    pub async fn connect(server: SocketAddr, keys: KeySet) -> Result<Client<R>, ConnectError> {
         Client::connect_with(ClientOptions::new(server, keys)).await
     }
 
     /// Connects with `options`; returns once the session is ready, or fails within
     /// `options.connect_timeout`.
-    pub async fn connect_with(options: ClientOptions) -> Result<Client, ConnectError> {
+    pub async fn connect_with(options: ClientOptions<R>) -> Result<Client<R>, ConnectError> {
         let mut config = options.config;
         config.handshake.connect_timeout = options.connect_timeout;
         let bind = options.bind.unwrap_or(match options.server {
             SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         });
-        let mut io =
-            UdpIo::bind(bind, &options.socket, config.kcp.mtu + 64).map_err(ConnectError::Io)?;
+        let mut io = UdpIo::<R::Socket>::bind(bind, &options.socket, config.kcp.mtu + 64)
+            .map_err(ConnectError::Io)?;
         let seed = fresh_seed().map_err(ConnectError::Io)?;
         let default_queue = (config.subscription_limits, config.subscription_policy);
         let subject_limits = config.subject_limits;
@@ -201,16 +209,13 @@ impl Client {
             max_payload.clone(),
             driver_thread.clone(),
         );
-        options
-            .spawner
-            .spawn(async move {
-                crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
-                driver.finish();
-            })
-            .detach();
+        R::spawn_detached(&options.spawner, async move {
+            crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
+            driver.finish();
+        });
         // The handshake times out by itself; the margin covers a silent driver.
         let bound = options.connect_timeout + REPLY_MARGIN;
-        let connected = match with_timeout(bound, connect_rx.recv()).await {
+        let connected = match with_timeout::<R, _>(bound, connect_rx.recv()).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(ConnectError::Disconnected(CloseReason::Local)),
             Err(Elapsed) => return Err(ConnectError::TimedOut(options.connect_timeout)),
@@ -222,6 +227,7 @@ impl Client {
                 subject_limits,
                 events,
                 connected,
+                server: options.server,
                 operation_timeout: options.operation_timeout,
                 close_linger,
                 spawner: options.spawner,
@@ -229,6 +235,16 @@ impl Client {
                 driver_thread,
             }),
         })
+    }
+
+    /// The server's address.
+    pub fn server_addr(&self) -> SocketAddr {
+        self.inner.server
+    }
+
+    /// The largest payload the server accepts (from its INFO; checked on publish).
+    pub fn max_payload(&self) -> usize {
+        self.inner.max_payload.load(Ordering::Relaxed)
     }
 
     /// The server's name.
@@ -256,7 +272,7 @@ impl Client {
                 .map_err(|_| CallError::Closed)?;
             answer.recv().await.map_err(|_| CallError::Closed)
         };
-        with_timeout(timeout, exchange)
+        with_timeout::<R, _>(timeout, exchange)
             .await
             .unwrap_or(Err(CallError::TimedOut))
     }
@@ -310,7 +326,7 @@ impl Client {
             Err(async_channel::TrySendError::Full(command)) => command,
         };
         let timeout = self.inner.operation_timeout;
-        match with_timeout(timeout, self.inner.commands.send(command)).await {
+        match with_timeout::<R, _>(timeout, self.inner.commands.send(command)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(PublishError::Closed),
             Err(Elapsed) => Err(PublishError::TimedOut(timeout)),
@@ -325,10 +341,8 @@ impl Client {
         headers: &[(&str, &str)],
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
-        let mut block = Vec::new();
-        kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
-            .map_err(|e| PublishError::Invalid(e.into()))?;
-        self.publish_full(subject, reply, Some(block), payload.into())
+        let block = headers_block(headers).map_err(|e| PublishError::Invalid(e.into()))?;
+        self.publish_full(subject, reply, block, payload.into())
             .await
     }
 
@@ -384,9 +398,7 @@ impl Client {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let mut block = Vec::new();
-        kcpq_core::proto::encode_headers(headers.iter().copied(), &mut block)
-            .map_err(|e| RequestError::Invalid(e.into()))?;
+        let block = headers_block(headers).map_err(|e| RequestError::Invalid(e.into()))?;
         let payload = payload.into();
         self.await_request(timeout, |done| {
             Command::HeadedRequest(Box::new(driver::HeadedRequest {
@@ -483,16 +495,30 @@ impl Client {
     }
 
     /// Subscribes and calls `callback` with every message, on a task of the client's
-    /// [`ClientOptions::spawner`] (smol's global executor unless set).
+    /// [`ClientOptions::spawner`] (the runtime's executor unless set).
     pub async fn subscribe_callback<F>(
         &self,
         filter: &str,
         callback: F,
-    ) -> Result<CallbackSubscription, SubscribeError>
+    ) -> Result<CallbackSubscription<R>, SubscribeError>
     where
         F: FnMut(Message) + Send + 'static,
     {
-        let subscription = self.subscribe(filter).await?;
+        self.subscribe_callback_with(filter, SubscribeOptions::default(), callback)
+            .await
+    }
+
+    /// [`Client::subscribe_callback`] with options, as [`Client::subscribe_with`] takes them.
+    pub async fn subscribe_callback_with<F>(
+        &self,
+        filter: &str,
+        options: SubscribeOptions,
+        callback: F,
+    ) -> Result<CallbackSubscription<R>, SubscribeError>
+    where
+        F: FnMut(Message) + Send + 'static,
+    {
+        let subscription = self.subscribe_with(filter, options).await?;
         Ok(CallbackSubscription::spawn(
             &self.inner.spawner,
             subscription,
@@ -519,9 +545,15 @@ impl Client {
     /// [`Client::drain`] to have everything sent first. Waits at most the operation timeout for
     /// the driver to confirm.
     pub async fn close(&self) {
-        let _ = self
-            .call(self.inner.operation_timeout, |done| Command::Close { done })
-            .await;
+        let _ = self.close_timeout(self.inner.operation_timeout).await;
+    }
+
+    /// [`Client::close`], waiting at most `timeout` for the driver to confirm.
+    pub async fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
+        match self.call(timeout, |done| Command::Close { done }).await {
+            Ok(()) | Err(CallError::Closed) => Ok(()),
+            Err(CallError::TimedOut) => Err(CloseError::TimedOut(timeout)),
+        }
     }
 
     /// Drains, then closes, like NATS's drain: every subscription is withdrawn, messages the

@@ -7,20 +7,23 @@ mod owner;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
-use kcpq_core::CloseReason;
+use kcpq_core::adapter::headers_block;
+use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
+use kcpq_core::server::ServerPublishError as CorePublishError;
 use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
 
 use crate::clock::{Clock, fresh_seed};
 use crate::message::Message;
+use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
-use crate::spawner::Spawner;
 use driver::{Command, Driver};
+pub use kcpq_core::adapter::{ServerEvent, SessionInfo};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
 
 /// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
@@ -31,7 +34,7 @@ const COMMAND_CAPACITY: usize = 256;
 /// Settings of [`Server::bind_with`] beyond the core's configuration.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct ServerOptions {
+pub struct ServerOptions<R: Runtime> {
     /// The address to listen on.
     pub listen: SocketAddr,
     /// The keys clients may use.
@@ -42,20 +45,20 @@ pub struct ServerOptions {
     pub socket: SocketOptions,
     /// Bound of the event queue.
     pub event_capacity: usize,
-    /// Where [`Server::spawn`] runs the server; see [`Spawner`].
-    pub spawner: Spawner,
+    /// Where [`Server::spawn`] runs the server (the runtime's executor unless set).
+    pub spawner: R::Spawner,
 }
 
-impl ServerOptions {
+impl<R: Runtime> ServerOptions<R> {
     /// Defaults for listening on `listen` with `keys`.
-    pub fn new(listen: SocketAddr, keys: KeySet) -> ServerOptions {
+    pub fn new(listen: SocketAddr, keys: KeySet) -> ServerOptions<R> {
         ServerOptions {
             listen,
             keys,
             config: ServerConfig::default(),
             socket: SocketOptions::default(),
             event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
-            spawner: Spawner::default(),
+            spawner: R::Spawner::default(),
         }
     }
 }
@@ -80,67 +83,11 @@ pub enum BindError {
     Random(std::io::Error),
 }
 
-/// What the server reports, from [`ServerHandle::events`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerEvent {
-    /// A client completed CONNECT.
-    ClientConnected {
-        /// Its name.
-        name: String,
-        /// Its address.
-        addr: SocketAddr,
-    },
-    /// A client's session ended (closed by either side, or a protocol violation).
-    ClientDisconnected {
-        /// Its name.
-        name: String,
-        /// Its last address.
-        addr: SocketAddr,
-        /// Why.
-        reason: CloseReason,
-    },
-    /// A client went silent (no heartbeat within `dead_after`, or KCP's dead-link limit).
-    HeartbeatTimeout {
-        /// Its name.
-        name: String,
-        /// Its last address.
-        addr: SocketAddr,
-    },
-    /// Messages to a client's subscription were dropped (once per burst).
-    SlowConsumer {
-        /// The client's name.
-        name: String,
-        /// Its subscription id.
-        sid: u32,
-    },
-}
-
-/// One connected client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SessionInfo {
-    /// Its name (empty until CONNECT).
-    pub name: String,
-    /// Its address.
-    pub addr: SocketAddr,
-    /// When the session was established.
-    pub connected_since: SystemTime,
-    /// When it was last heard from.
-    pub last_heard: SystemTime,
-    /// KCP's smoothed round-trip time.
-    pub rtt: Duration,
-    /// Subscriptions it holds.
-    pub subscriptions: usize,
-    /// Its KCP stream's state and counters, and the messages queued for it.
-    pub transport: kcpq_core::server::TransportInfo,
-}
-
 /// A bound broker, ready to [`run`](Server::run).
 #[derive(Debug)]
-pub struct Server {
-    io: UdpIo,
-    options: ServerOptions,
+pub struct Server<R: Runtime> {
+    io: UdpIo<R::Socket>,
+    options: ServerOptions<R>,
     commands: Sender<Command>,
     command_rx: Receiver<Command>,
     events: Receiver<ServerEvent>,
@@ -161,23 +108,23 @@ pub struct ServerHandle {
 #[error("the server has stopped")]
 pub struct StoppedError;
 
-impl Server {
+impl<R: Runtime> Server<R> {
     /// Binds `addr` with `keys` and `config` (default socket options).
     pub async fn bind(
         addr: SocketAddr,
         keys: KeySet,
         config: ServerConfig,
-    ) -> Result<Server, BindError> {
+    ) -> Result<Server<R>, BindError> {
         let mut options = ServerOptions::new(addr, keys);
         options.config = config;
         Server::bind_with(options).await
     }
 
     /// Binds with `options`.
-    pub async fn bind_with(options: ServerOptions) -> Result<Server, BindError> {
+    pub async fn bind_with(options: ServerOptions<R>) -> Result<Server<R>, BindError> {
         options.config.validate()?;
         let addr = options.listen;
-        let io = UdpIo::bind(addr, &options.socket, options.config.kcp.mtu + 64)
+        let io = UdpIo::<R::Socket>::bind(addr, &options.socket, options.config.kcp.mtu + 64)
             .map_err(|source| BindError::Socket { addr, source })?;
         let local_addr = io
             .local_addr()
@@ -227,7 +174,7 @@ impl Server {
             kcpq_core::server::Server::new(options.config, &options.keys, seed, clock.now())?;
         log::info!("KCPQ server listening on udp://{local_addr}");
         let mut driver = Driver::new(core, clock, event_tx);
-        crate::event_loop::run(&mut driver, &mut io, clock, &command_rx).await;
+        crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
         // Free the port before telling anyone the server stopped, so it can be bound again.
         drop(io);
         drop(commands);
@@ -235,18 +182,16 @@ impl Server {
         Ok(())
     }
 
-    /// Spawns [`Server::run`] on [`ServerOptions::spawner`] (smol's global executor unless set)
-    /// and returns a handle.
+    /// Spawns [`Server::run`] on [`ServerOptions::spawner`] (the runtime's executor unless
+    /// set) and returns a handle.
     pub fn spawn(self) -> ServerHandle {
         let handle = self.handle();
         let spawner = self.options.spawner.clone();
-        spawner
-            .spawn(async move {
-                if let Err(e) = self.run().await {
-                    log::error!("server stopped: {e}");
-                }
-            })
-            .detach();
+        R::spawn_detached(&spawner, async move {
+            if let Err(e) = self.run().await {
+                log::error!("server stopped: {e}");
+            }
+        });
         handle
     }
 }
@@ -308,18 +253,19 @@ impl ServerHandle {
         subject: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        self.publish_inner(None, subject, None, payload.into())
+        self.owner_publish(None, subject, None, None, payload.into())
             .await
     }
 
-    /// Publishes only to the matching subscriptions of the client named `client`.
+    /// Publishes only to the matching subscriptions of the client named `client`
+    /// ([`ServerPublishError::Refused`] with `UnknownClient` if none is connected).
     pub async fn publish_to(
         &self,
         client: &str,
         subject: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        self.publish_inner(Some(client), subject, None, payload.into())
+        self.owner_publish(Some(client), subject, None, None, payload.into())
             .await
     }
 
@@ -331,23 +277,42 @@ impl ServerHandle {
         reply: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        self.publish_inner(client, subject, Some(reply), payload.into())
+        self.owner_publish(client, subject, Some(reply), None, payload.into())
             .await
     }
 
-    async fn publish_inner(
+    /// Publishes with headers (name, value pairs) and an optional reply subject, to everyone
+    /// or to one client by name.
+    pub async fn publish_with_headers(
         &self,
         client: Option<&str>,
         subject: &str,
         reply: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: impl Into<Bytes>,
+    ) -> Result<(), ServerPublishError> {
+        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        self.owner_publish(client, subject, reply, headers, payload.into())
+            .await
+    }
+
+    async fn owner_publish(
+        &self,
+        client: Option<&str>,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<Vec<u8>>,
         payload: Bytes,
     ) -> Result<(), ServerPublishError> {
-        self.ask(|done| Command::Publish {
-            client: client.map(str::to_owned),
-            subject: subject.to_owned(),
-            reply: reply.map(str::to_owned),
-            payload,
-            done,
+        self.ask(|done| {
+            Command::Publish(Box::new(driver::Publish {
+                client: client.map(str::to_owned),
+                subject: subject.to_owned(),
+                reply: reply.map(str::to_owned),
+                headers,
+                payload,
+                done,
+            }))
         })
         .await
         .map_err(|_| ServerPublishError::Stopped)?
@@ -361,7 +326,7 @@ impl ServerHandle {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.request_inner(None, subject, payload.into(), timeout)
+        self.owner_request(None, subject, None, payload.into(), timeout)
             .await
     }
 
@@ -373,39 +338,78 @@ impl ServerHandle {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.request_inner(Some(client), subject, payload.into(), timeout)
+        self.owner_request(Some(client), subject, None, payload.into(), timeout)
             .await
     }
 
-    async fn request_inner(
+    /// Sends a request with headers (name, value pairs), to everyone (`client: None`) or to
+    /// one client by name, and waits up to `timeout` for the first reply.
+    pub async fn request_with_headers(
         &self,
         client: Option<&str>,
         subject: &str,
+        headers: &[(&str, &str)],
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, ServerRequestError> {
+        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        self.owner_request(client, subject, headers, payload.into(), timeout)
+            .await
+    }
+
+    async fn owner_request(
+        &self,
+        client: Option<&str>,
+        subject: &str,
+        headers: Option<Vec<u8>>,
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.ask(|done| Command::Request {
-            client: client.map(str::to_owned),
-            subject: subject.to_owned(),
-            payload,
-            timeout,
-            done,
+        self.ask(|done| {
+            Command::Request(Box::new(driver::Request {
+                client: client.map(str::to_owned),
+                subject: subject.to_owned(),
+                headers,
+                payload,
+                timeout,
+                done,
+            }))
         })
         .await
         .map_err(|_| ServerRequestError::Stopped)?
     }
 
-    /// Subscribes the server's owner to `filter`, optionally in a queue group shared with
-    /// clients.
+    /// Subscribes the server's owner to `filter` (`*` matches one token, `>` the rest).
     pub async fn subscribe(
         &self,
         filter: &str,
-        queue: Option<&str>,
+    ) -> Result<ServerSubscription, ServerSubscribeError> {
+        self.subscribe_with(filter, SubscribeOptions::default())
+            .await
+    }
+
+    /// Subscribes the server's owner as a member of queue group `queue`, shared with clients:
+    /// each message goes to one member.
+    pub async fn queue_subscribe(
+        &self,
+        filter: &str,
+        queue: &str,
+    ) -> Result<ServerSubscription, ServerSubscribeError> {
+        self.subscribe_with(filter, SubscribeOptions::queue_group(queue))
+            .await
+    }
+
+    /// Subscribes the server's owner with options: queue group, the bound and overflow policy
+    /// of the subscription's queue (the defaults where unset).
+    pub async fn subscribe_with(
+        &self,
+        filter: &str,
+        options: SubscribeOptions,
     ) -> Result<ServerSubscription, ServerSubscribeError> {
         let (sid, inbox) = self
             .ask(|done| Command::Subscribe {
                 filter: filter.to_owned(),
-                queue: queue.map(str::to_owned),
+                options,
                 done,
             })
             .await

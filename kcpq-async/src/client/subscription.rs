@@ -14,7 +14,7 @@ use super::driver::Command;
 use super::error::UnsubscribeError;
 use crate::inbox::SubQueue;
 use crate::message::Message;
-use crate::spawner::Spawner;
+use crate::runtime::Runtime;
 
 /// A confirmed subscription: a [`Stream`] of the messages it receives, in order.
 ///
@@ -115,30 +115,35 @@ impl Drop for Subscription {
     }
 }
 
-/// A subscription whose messages are handed to a callback on a task of smol's global
-/// executor. Dropping it (or [`CallbackSubscription::unsubscribe`]) stops the task and
-/// unsubscribes.
+/// A subscription whose messages are handed to a callback on a task of the client's spawner.
+/// Dropping it (or [`CallbackSubscription::unsubscribe`]) stops the task and unsubscribes.
 #[derive(Debug)]
-pub struct CallbackSubscription {
+pub struct CallbackSubscription<R: Runtime> {
     sid: Sid,
+    filter: String,
+    /// The subscription's queue, for its counts (the task reads it).
+    queue: SubQueue,
+    commands: Sender<Command>,
     slow: Arc<SlowCallbacks>,
-    task: smol::Task<()>,
+    task: R::Task,
 }
 
-impl CallbackSubscription {
+impl<R: Runtime> CallbackSubscription<R> {
     pub(crate) fn spawn<F>(
-        spawner: &Spawner,
+        spawner: &R::Spawner,
         mut subscription: Subscription,
         slow_callback: Duration,
         mut callback: F,
-    ) -> CallbackSubscription
+    ) -> CallbackSubscription<R>
     where
         F: FnMut(Message) + Send + 'static,
     {
         let sid = subscription.sid;
+        let (filter, queue) = (subscription.filter.clone(), subscription.queue.clone());
+        let commands = subscription.commands.clone();
         let slow = Arc::new(SlowCallbacks::new(sid, slow_callback));
         let record = Arc::clone(&slow);
-        let task = spawner.spawn(async move {
+        let task = R::spawn(spawner, async move {
             while let Some(message) = subscription.next().await {
                 let started = std::time::Instant::now();
                 callback(message);
@@ -149,7 +154,14 @@ impl CallbackSubscription {
                 }
             }
         });
-        CallbackSubscription { sid, slow, task }
+        CallbackSubscription {
+            sid,
+            filter,
+            queue,
+            commands,
+            slow,
+            task,
+        }
     }
 
     /// Calls of the callback that ran longer than the client's `slow_callback` threshold
@@ -163,8 +175,38 @@ impl CallbackSubscription {
         self.sid
     }
 
-    /// Stops the callback task and unsubscribes.
-    pub async fn unsubscribe(self) {
-        self.task.cancel().await;
+    /// The subject filter.
+    pub fn subject(&self) -> &str {
+        &self.filter
+    }
+
+    /// Messages received and not yet handed to the callback.
+    pub fn pending(&self) -> usize {
+        self.queue.counts().0
+    }
+
+    /// Messages dropped because the subscription's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.queue.counts().1
+    }
+
+    /// Ends the subscription once it has received `count` messages in total since it started,
+    /// as [`Subscription::unsubscribe_after`]; the callback gets every one of them.
+    pub async fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
+        let command = Command::UnsubscribeAfter {
+            sid: self.sid,
+            count: count.max(1),
+        };
+        (self.commands.send(command).await).map_err(|_| UnsubscribeError::Closed)
+    }
+
+    /// Stops the callback task and unsubscribes (the subscription's handle, dropped with the
+    /// task, tells the driver); messages not yet handed to the callback are discarded.
+    pub async fn unsubscribe(self) -> Result<(), UnsubscribeError> {
+        R::cancel(self.task).await;
+        match self.commands.is_closed() {
+            true => Err(UnsubscribeError::Closed),
+            false => Ok(()),
+        }
     }
 }

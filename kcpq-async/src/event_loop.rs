@@ -8,12 +8,14 @@
 //! datagram that acknowledges what it answers (in the latency benchmark the two clients send 3
 //! datagrams per round trip instead of 4).
 
+use std::future::poll_fn;
+
 use async_channel::Receiver;
-use async_io::Timer;
 use futures_lite::future;
 use kcpq_core::{Drive, Instant};
 
 use crate::clock::Clock;
+use crate::runtime::{Runtime, Socket, Timer};
 use crate::socket::UdpIo;
 
 /// Most datagrams or commands handled in one wake-up before output is sent, so that neither
@@ -59,14 +61,14 @@ enum Wake<C> {
 }
 
 /// Runs `owner` until it is done.
-pub(crate) async fn run<O: Owner>(
+pub(crate) async fn run<R: Runtime, O: Owner>(
     owner: &mut O,
-    io: &mut UdpIo,
+    io: &mut UdpIo<R::Socket>,
     clock: Clock,
     commands: &Receiver<O::Command>,
 ) {
     let mut commands_open = true;
-    let mut alarm = Alarm::default();
+    let mut alarm = Alarm::<R::Timer>::default();
     let mut now = clock.now();
     loop {
         drain(owner, io, now).await;
@@ -151,21 +153,21 @@ fn take_commands<O: Owner>(
 /// arriving in consecutive datagrams leave coalesced, and one ACK answers the burst instead of
 /// one per datagram. With offload, datagrams the kernel handed over beyond the burst (in a
 /// batched read or a GRO train) wait in `io`, which then reports itself readable at once.
-fn receive_burst<O: Owner>(owner: &mut O, io: &mut UdpIo, now: Instant) {
+fn receive_burst<O: Owner, S: Socket>(owner: &mut O, io: &mut UdpIo<S>, now: Instant) {
     io.recv_batch(MAX_BURST, |from, datagram| {
         owner.machine().handle_datagram(now, from, datagram);
     });
 }
 
 /// Drains transmits and events (whose handling may queue more output), then sends the batch.
-async fn drain<O: Owner>(owner: &mut O, io: &mut UdpIo, now: Instant) {
+async fn drain<O: Owner, S: Socket>(owner: &mut O, io: &mut UdpIo<S>, now: Instant) {
     drain_unsent(owner, io, now).await;
     io.send_batch().await;
 }
 
 /// Drains transmits into the batch (sending it whenever it fills) and events, until both are
 /// empty; the batch may still hold datagrams afterwards.
-async fn drain_unsent<O: Owner>(owner: &mut O, io: &mut UdpIo, now: Instant) {
+async fn drain_unsent<O: Owner, S: Socket>(owner: &mut O, io: &mut UdpIo<S>, now: Instant) {
     loop {
         loop {
             let Some(transmit) = owner.machine().poll_transmit(now, io.slot()) else {
@@ -194,22 +196,22 @@ async fn drain_unsent<O: Owner>(owner: &mut O, io: &mut UdpIo, now: Instant) {
 /// retransmission deadline, each ACK clears it): re-arming every time cost a reactor wake-up
 /// per message.
 #[derive(Debug)]
-struct Alarm {
-    timer: Timer,
+struct Alarm<T> {
+    timer: T,
     /// When the timer fires, if it is armed.
     armed: Option<std::time::Instant>,
 }
 
-impl Default for Alarm {
+impl<T: Timer> Default for Alarm<T> {
     fn default() -> Self {
         Alarm {
-            timer: Timer::never(),
+            timer: T::never(),
             armed: None,
         }
     }
 }
 
-impl Alarm {
+impl<T: Timer> Alarm<T> {
     /// Makes sure the timer fires at `deadline` or earlier.
     fn arm(&mut self, deadline: Option<std::time::Instant>) {
         let Some(at) = deadline else {
@@ -227,9 +229,9 @@ impl Alarm {
     }
 }
 
-async fn next_wake<C>(
-    io: &UdpIo,
-    alarm: &mut Alarm,
+async fn next_wake<C, S: Socket, T: Timer>(
+    io: &UdpIo<S>,
+    alarm: &mut Alarm<T>,
     commands: &Receiver<C>,
     accepting: bool,
 ) -> Wake<C> {
@@ -252,7 +254,7 @@ async fn next_wake<C>(
         }
     };
     let timer = async {
-        (&mut alarm.timer).await;
+        poll_fn(|cx| alarm.timer.poll_fired(cx)).await;
         Wake::Timer
     };
     future::or(command, future::or(readable, timer)).await
@@ -266,6 +268,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::socket::SocketOptions;
+    use crate::test_runtime::{TestRuntime, TestSocket, TestTimer};
     use kcpq_core::Transmit;
 
     /// A machine that owes an ACK (`A`) for every datagram it reads, reports each as an event,
@@ -340,7 +343,7 @@ mod tests {
         let peer = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the peer");
         peer.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("a read timeout");
-        let mut io = UdpIo::bind(
+        let mut io = UdpIo::<TestSocket>::bind(
             (Ipv4Addr::LOCALHOST, 0).into(),
             &SocketOptions::default(),
             1500,
@@ -369,7 +372,12 @@ mod tests {
                 }
             })
             .detach();
-        future::block_on(executor.run(run(&mut owner, &mut io, Clock::start(), &commands)));
+        future::block_on(executor.run(run::<TestRuntime, _>(
+            &mut owner,
+            &mut io,
+            Clock::start(),
+            &commands,
+        )));
         let mut buf = [0u8; 64];
         let len = peer.recv(&mut buf).expect("the answer");
         assert_eq!(
@@ -382,7 +390,7 @@ mod tests {
     #[test]
     fn the_alarm_moves_only_to_an_earlier_deadline() {
         let t0 = std::time::Instant::now() + Duration::from_secs(60);
-        let mut alarm = Alarm::default();
+        let mut alarm = Alarm::<TestTimer>::default();
         alarm.arm(None);
         assert_eq!(alarm.armed, None, "no deadline arms nothing");
         alarm.arm(Some(t0));
@@ -403,11 +411,15 @@ mod tests {
 
     #[test]
     fn the_alarm_fires_at_the_earliest_deadline_it_was_given() {
-        let mut alarm = Alarm::default();
+        let mut alarm = Alarm::<TestTimer>::default();
         let start = std::time::Instant::now();
         alarm.arm(Some(start + Duration::from_secs(3600)));
         alarm.arm(Some(start + Duration::from_millis(1)));
-        let fired_at = futures_lite::future::block_on(&mut alarm.timer);
-        assert_eq!(fired_at, start + Duration::from_millis(1));
+        future::block_on(poll_fn(|cx| alarm.timer.poll_fired(cx)));
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1) && waited < Duration::from_secs(60),
+            "fired after {waited:?}"
+        );
     }
 }
