@@ -53,7 +53,7 @@ pub mod wire;
 pub use handshake::{
     BufferTooSmall, EstablishDrop, EstablishedSession, HandshakeError, HandshakeInitiator,
     HandshakeOutcome, HandshakeResponder, InitiatorConfig, InitiatorStats, ResponderConfig,
-    ResponderStats,
+    ResponderStats, SessionIdSpace,
 };
 pub use key::{Key, KeyError, KeyId, KeySet, generate_key_file};
 pub use packet::{

@@ -22,6 +22,7 @@ mod headers;
 mod wire;
 
 pub use decode::{DecodeError, FrameDecoder};
+pub(crate) use frame::parse_body as parse_frame_body;
 pub(crate) use frame::parse_pub_head;
 pub use frame::{
     Close, Connect, ConnectFlags, ErrFrame, ErrorCode, Frame, FrameType, Info, InfoFlags, Msg,

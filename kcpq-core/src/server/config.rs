@@ -50,6 +50,8 @@ pub const DEFAULT_MAX_SERVER_REQUESTS: usize = 65_536;
 /// Default server-wide bound of the bytes all FEC decoders hold: 64 MiB, a thousand busy
 /// sessions at the per-session bound.
 pub const DEFAULT_FEC_MAX_DECODER_BYTES: usize = 64 * 1024 * 1024;
+/// Default bound of the bytes of messages in flight from one worker to another.
+pub const DEFAULT_MAX_CROSS_BYTES: usize = 32 * 1024 * 1024;
 
 /// Everything a [`Server`](super::Server) can be tuned with. Start from `ServerConfig::default()`.
 #[derive(Debug, Clone)]
@@ -116,6 +118,10 @@ pub struct ServerConfig {
     /// reached, a session's decoder keeps no more than it holds already (its data shards still
     /// pass; losses are left to KCP's retransmission).
     pub fec_max_decoder_bytes: usize,
+    /// With several workers: the bound of bytes of messages one worker has sent to another and
+    /// that one has not taken in yet (default 32 MiB). A message over it is dropped and counted
+    /// (`ServerDrops::cross_worker_full`).
+    pub max_cross_bytes: usize,
 }
 
 /// Cut-through delivery: a large PUB is routed when its head has arrived and its payload is
@@ -178,6 +184,7 @@ impl Default for ServerConfig {
             cut_through: CutThroughConfig::default(),
             fec: FecConfig::default(),
             fec_max_decoder_bytes: DEFAULT_FEC_MAX_DECODER_BYTES,
+            max_cross_bytes: DEFAULT_MAX_CROSS_BYTES,
         }
     }
 }
@@ -275,9 +282,36 @@ pub enum ServerConfigError {
     /// A limit that must be at least 1 is 0.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    /// A worker index outside the group.
+    #[error("worker index {index} is outside a group of {count} workers")]
+    WorkerIndex {
+        /// The index asked for.
+        index: usize,
+        /// The group's worker count.
+        count: usize,
+    },
 }
 
 impl ServerConfig {
+    /// The configuration of one of `workers` workers: the limits each worker enforces alone
+    /// (half-open handshakes, the reset rate, pending bytes, FEC decoder memory) get an even
+    /// share, rounded up; the subscription index holds every worker's subscriptions, so it gets
+    /// room for twice the limit, which the announcing worker enforces over all of them.
+    pub(super) fn share_for_worker(mut self, workers: usize) -> ServerConfig {
+        if workers <= 1 {
+            return self;
+        }
+        let share = |n: usize| n.div_ceil(workers).max(1);
+        let share32 = |n: u32| n.div_ceil(workers as u32).max(1);
+        self.responder.max_half_open = share(self.responder.max_half_open);
+        self.responder.reset.burst = share32(self.responder.reset.burst);
+        self.responder.reset.per_second = share32(self.responder.reset.per_second);
+        self.max_pending_bytes = share(self.max_pending_bytes);
+        self.fec_max_decoder_bytes = share(self.fec_max_decoder_bytes);
+        self.index.max_subscriptions = self.index.max_subscriptions.saturating_mul(2);
+        self
+    }
+
     /// Checks that the settings can work together.
     pub fn validate(&self) -> Result<(), ServerConfigError> {
         self.kcp.validate()?;

@@ -128,9 +128,14 @@ impl Server {
         if routable {
             self.recipients(Origin::Session(slot), p.subject, &mut keys);
         }
-        if keys.is_empty() {
+        let crosses = keys
+            .iter()
+            .any(|&key| super::cross::remote_worker(split_key(key).0).is_some());
+        if keys.is_empty() || crosses {
             // Nobody to forward to (or an error to report): the PUB takes the usual path when
-            // complete, which answers a request with no responders and reports errors.
+            // complete, which answers a request with no responders and reports errors. A
+            // message for another worker's subscribers crosses whole, so it takes that path
+            // too, for everyone.
             self.set_cut_out(slot, CutOut::Declined);
             return;
         }

@@ -235,9 +235,10 @@ impl Server {
         }
         sub.ended = true;
         let empty = sub.pending.is_empty();
-        let (filter, queue) = (sub.filter.clone(), sub.queue.clone());
+        let (filter, queue, interest) = (sub.filter.clone(), sub.queue.clone(), sub.interest);
         self.index
             .remove(&filter, queue.as_deref(), super::sub_key(slot, sid));
+        self.announce_unsub(interest);
         if empty {
             self.remove_sub(slot, sid);
         }
@@ -252,6 +253,7 @@ impl Server {
         if !sub.ended {
             self.index
                 .remove(&sub.filter, sub.queue.as_deref(), super::sub_key(slot, sid));
+            self.announce_unsub(sub.interest);
         }
         self.discard_pending(&sub);
         self.stats.subscriptions -= 1;

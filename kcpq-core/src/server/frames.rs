@@ -12,6 +12,7 @@ use crate::subject::{InsertError, validate_filter, validate_queue_group, validat
 use super::routing::{Origin, Target};
 use super::stats::SubscriptionStats;
 use super::table::{Phase, SlotId, SubState};
+use super::workers::NameOwner;
 use super::{Server, ServerEvent, sub_key};
 use crate::queue::{BoundedQueue, OverflowPolicy};
 
@@ -96,7 +97,7 @@ impl Server {
     /// Encodes `frame` into the session's stream. Control frames are small and the send buffer
     /// is far larger than the window, so a refusal means the client stopped reading entirely;
     /// it is counted as a slow consumer and the session's liveness timers will end it.
-    fn send_frame(&mut self, slot: SlotId, frame: &Frame<'_>) {
+    pub(super) fn send_frame(&mut self, slot: SlotId, frame: &Frame<'_>) {
         let Some(entry) = self.table.get_mut(slot) else {
             return;
         };
@@ -132,39 +133,15 @@ impl Server {
         } else {
             c.name.to_owned()
         };
-        if self.replaced.is_replaced(now, &name, c.instance) {
-            let message = format!(
-                "client name {name:?} was taken over by another instance; this one must not \
-                 reconnect"
-            );
-            self.send_err(slot, c.req_id, ErrorCode::Replaced, &message);
-            return Err((CloseReason::Replaced, false));
-        }
-        if let Some(&old) = self.names.get(&name) {
-            let same_client = self
-                .table
-                .get(old)
-                .is_some_and(|e| e.instance == c.instance);
-            if same_client {
-                // The same client reconnected before this server noticed its old session die.
-                self.close_slot(now, old, CloseReason::Replaced, false);
-            } else if self.config.duplicate_names == DuplicateNames::TakeOver {
-                let message = format!(
-                    "client name {name:?} was taken over by a new connection; this one ends"
-                );
-                let old_instance = self.table.get(old).map_or(0, |e| e.instance);
-                self.replaced.remember(now, &name, old_instance);
-                self.send_err(old, 0, ErrorCode::Replaced, &message);
-                self.close_slot(now, old, CloseReason::Replaced, true);
-                self.stats.sessions_replaced += 1;
+        if let Err(refusal) = self.claim_name(now, slot, &name, c.instance) {
+            let (code, message) = refusal;
+            self.send_err(slot, c.req_id, code, &message);
+            let reason = if code == ErrorCode::Replaced {
+                CloseReason::Replaced
             } else {
-                let message = format!(
-                    "client name {name:?} is already connected (this server refuses duplicate \
-                     names); choose another name or wait for the other session to end"
-                );
-                self.send_err(slot, c.req_id, ErrorCode::DuplicateName, &message);
-                return Err((CloseReason::ProtocolViolation(message), false));
-            }
+                CloseReason::ProtocolViolation(message)
+            };
+            return Err((reason, false));
         }
         let client_ping = std::time::Duration::from_millis(u64::from(c.ping_interval_ms));
         let ping_interval = self.config.effective_ping_interval(client_ping);
@@ -212,15 +189,94 @@ impl Server {
         Ok(())
     }
 
+    /// Makes `name` this session's across all workers, taking it over from an older session
+    /// as the configuration says, or says why not.
+    fn claim_name(
+        &mut self,
+        now: Instant,
+        slot: SlotId,
+        name: &str,
+        instance: u64,
+    ) -> Result<(), (ErrorCode, String)> {
+        let group = self.cross.group.clone();
+        let mut names = group.names();
+        if names.is_replaced(now, name, instance) {
+            let message = format!(
+                "client name {name:?} was taken over by another instance; this one must not \
+                 reconnect"
+            );
+            return Err((ErrorCode::Replaced, message));
+        }
+        let me = NameOwner {
+            worker: self.cross.index,
+            instance,
+            session: self.session_number(slot),
+        };
+        let Some(old) = names.owner(name) else {
+            names.claim(name, me);
+            return Ok(());
+        };
+        let same_client = old.instance == instance;
+        let take_over = self.config.duplicate_names == DuplicateNames::TakeOver;
+        if !same_client && !take_over {
+            let message = format!(
+                "client name {name:?} is already connected (this server refuses duplicate \
+                 names); choose another name or wait for the other session to end"
+            );
+            return Err((ErrorCode::DuplicateName, message));
+        }
+        if !same_client {
+            names.replaced.remember(now, name, old.instance);
+            self.stats.sessions_replaced += 1;
+        }
+        names.claim(name, me);
+        drop(names);
+        if old.worker == self.cross.index {
+            let old_slot = self.names.get(name).copied().filter(|&s| s != slot);
+            if let Some(old_slot) = old_slot {
+                // The same client reconnected before this server noticed its old session die,
+                // or a new instance takes the name over.
+                self.end_named_session(now, old_slot, name, !same_client);
+            }
+        } else {
+            self.tell_name_taken(old.worker, name, old.instance, !same_client);
+        }
+        Ok(())
+    }
+
+    /// Closes the session that lost its name: told why (ERR Replaced, CLOSE) when another
+    /// instance took the name, silently when the same client reconnected.
+    fn end_named_session(&mut self, now: Instant, slot: SlotId, name: &str, tell: bool) {
+        if tell {
+            let message =
+                format!("client name {name:?} was taken over by a new connection; this one ends");
+            self.send_err(slot, 0, ErrorCode::Replaced, &message);
+        }
+        self.close_slot(now, slot, CloseReason::Replaced, tell);
+    }
+
+    /// Another worker's session took the name that `instance` holds here.
+    pub(super) fn close_taken_name(&mut self, now: Instant, name: &str, instance: u64, tell: bool) {
+        let slot = self
+            .names
+            .get(name)
+            .copied()
+            .filter(|&s| self.table.get(s).is_some_and(|e| e.instance == instance));
+        if let Some(slot) = slot {
+            self.end_named_session(now, slot, name, tell);
+        }
+    }
+
     /// A name for a client that chose none: `client-<start token>-<n>`, never one in use. The
     /// token, random per server start, keeps a client that reconnects with the name a previous
     /// run of this server gave it from colliding with a new client's.
     fn assign_name(&mut self) -> String {
         loop {
-            let n = self.next_client_number;
+            // Workers number their clients in strides, so that no two give the same name.
+            let n = self.next_client_number * self.cross.count as u64 + self.cross.index as u64;
             self.next_client_number += 1;
             let name = format!("client-{:08x}-{n}", self.name_token);
-            if !self.names.contains_key(&name) {
+            if self.cross.group.names().owner(&name).is_none() {
                 return name;
             }
         }
@@ -250,6 +306,14 @@ impl Server {
             self.send_err(slot, sub.req_id, ErrorCode::TooManySubscriptions, &message);
             return;
         }
+        if !self.cross.is_alone() && self.index.len() >= self.cross.max_subscriptions {
+            let message = format!(
+                "the server holds its limit of {} subscriptions",
+                self.cross.max_subscriptions
+            );
+            self.send_err(slot, sub.req_id, ErrorCode::TooManySubscriptions, &message);
+            return;
+        }
         if let Err(e) = self
             .index
             .insert(sub.filter, sub.queue, sub_key(slot, sub.sid))
@@ -261,6 +325,7 @@ impl Server {
             self.send_err(slot, sub.req_id, code, &e.to_string());
             return;
         }
+        let interest = self.announce_sub(sub.filter, sub.queue);
         let entry = self
             .table
             .get_mut(slot)
@@ -281,10 +346,11 @@ impl Server {
                 scheduled: false,
                 ended: false,
                 over_server_cap: false,
+                interest,
             },
         );
         self.stats.subscriptions += 1;
-        self.send_frame(slot, &Frame::Ok { req_id: sub.req_id });
+        self.ok_when_visible(slot, sub.sid, interest, sub.req_id);
     }
 
     /// UNSUB: routing to the subscription stops at once; what its queue already holds was

@@ -6,6 +6,7 @@
 //! `poll_timeout`.
 
 mod config;
+mod cross;
 mod cut_through;
 mod delivery;
 mod frames;
@@ -15,6 +16,7 @@ mod routing;
 mod shutdown;
 mod stats;
 mod table;
+mod workers;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -33,7 +35,7 @@ use crate::subject::{MatchResult, SubscriptionIndex};
 
 pub use config::{
     CutThroughConfig, DEFAULT_CONNECT_DEADLINE, DEFAULT_DEAD_AFTER, DEFAULT_FEC_MAX_DECODER_BYTES,
-    DEFAULT_MAX_EVENTS, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_CROSS_BYTES, DEFAULT_MAX_EVENTS, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PENDING_BYTES,
     DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_SERVER_REQUESTS, DEFAULT_MAX_SESSIONS,
     DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION, DEFAULT_PING_INTERVAL, DEFAULT_SHUTDOWN_LINGER,
     DEFAULT_SUBSCRIPTION_QUEUE_BYTES, DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES, DuplicateNames,
@@ -41,6 +43,7 @@ pub use config::{
 };
 pub use owner::{ServerPublishError, ServerSubscribeError};
 pub use stats::{ServerDrops, ServerStats, SubscriptionStats};
+pub use workers::{CrossMsg, MAX_WORKERS, WorkerGroup, WorkerGroupError};
 
 pub use crate::drive::Transmit;
 use crate::message::{Message, RequestFailure, RequestId};
@@ -199,9 +202,10 @@ pub struct Server {
     responder: HandshakeResponder,
     table: SessionTable,
     index: SubscriptionIndex<SubKey>,
+    /// The names of this worker's sessions (the group's registry holds every worker's).
     names: BTreeMap<String, SlotId>,
-    /// Instances whose name another took over: refused if they come back (bounded).
-    replaced: replaced::ReplacedInstances,
+    /// This worker's place among the server's workers (alone: a group of one).
+    cross: cross::Cross,
     /// Datagrams outside any live session: handshake replies, resets, last words to a closed
     /// session. Bounded by `max_pending_replies`.
     replies: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -235,10 +239,38 @@ impl Server {
         seed: Seed,
         now: Instant,
     ) -> Result<Server, ServerConfigError> {
+        let mut rng = Rng::from_seed(seed);
+        let group = WorkerGroup::new(1, rng.bytes(), config.max_sessions, config.dead_after)
+            .expect("one worker is a valid count");
+        Server::new_worker(config, keys, rng.bytes(), now, &group, 0)
+    }
+
+    /// Worker `index` of the server whose workers share `group` (see [`WorkerGroup`]). Each
+    /// worker takes `config` as the whole server's: the limits a worker cannot share without
+    /// a message per datagram (half-open handshakes, the reset rate, pending bytes, FEC decoder
+    /// memory) are split evenly between the workers. `seed` must differ per worker.
+    pub fn new_worker(
+        config: ServerConfig,
+        keys: &KeySet,
+        seed: Seed,
+        now: Instant,
+        group: &WorkerGroup,
+        index: usize,
+    ) -> Result<Server, ServerConfigError> {
         config.validate()?;
+        let count = group.count();
+        if index >= count {
+            return Err(ServerConfigError::WorkerIndex { index, count });
+        }
+        let max_subscriptions = config.index.max_subscriptions;
+        let config = config.share_for_worker(count);
         let mut rng = Rng::from_seed(seed);
         let token: [u8; 8] = rng.bytes();
-        let name_token = u32::from_le_bytes(rng.bytes());
+        let name_token = group.name_token();
+        let id_space = crate::crypto::SessionIdSpace {
+            index: u8::try_from(index).expect("at most MAX_WORKERS"),
+            count: u8::try_from(count).expect("at most MAX_WORKERS"),
+        };
         let inbox = format!(
             "{}.server-{:016x}",
             config.inbox_prefix,
@@ -252,11 +284,23 @@ impl Server {
             queue_limits: config.queue_limits(),
             shutdown: None,
             open_cuts: Vec::new(),
-            responder: HandshakeResponder::new(keys, rng, config.responder.clone(), now),
+            responder: HandshakeResponder::sharing(
+                keys,
+                rng,
+                group.cookie_master(),
+                id_space,
+                config.responder.clone(),
+                now,
+            ),
             table: SessionTable::default(),
             index: SubscriptionIndex::new(config.index.clone()),
             names: BTreeMap::new(),
-            replaced: replaced::ReplacedInstances::new(config.max_sessions, config.dead_after),
+            cross: cross::Cross::new(
+                group.clone(),
+                index,
+                max_subscriptions,
+                config.max_cross_bytes,
+            ),
             replies: VecDeque::new(),
             events: VecDeque::new(),
             matches: MatchResult::new(),
@@ -347,6 +391,22 @@ impl Server {
             self.stats.drops.malformed_datagram += 1;
             return;
         };
+        if !self.cross.is_alone() {
+            let owner = usize::from(self.responder.id_space().owner_of(id));
+            if self.forward_if_foreign(owner, from, datagram) {
+                return;
+            }
+        }
+        self.handle_forwarded(now, from, datagram);
+    }
+
+    /// Handles a data packet of one of this worker's sessions (or a new one), whichever
+    /// worker's socket it reached.
+    fn handle_forwarded(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        let Some(id) = peek_session_id(datagram) else {
+            self.stats.drops.malformed_datagram += 1;
+            return;
+        };
         let Some(slot) = self.table.find(id) else {
             if self.shutdown.is_some() {
                 self.stats.drops.draining += 1;
@@ -414,7 +474,10 @@ impl Server {
     fn establish(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         match self.responder.try_establish(now, from, datagram) {
             Ok((established, opened)) => {
-                if self.table.len() >= self.config.max_sessions && !self.evict_for_new(now) {
+                let max = self.config.max_sessions;
+                let admitted = self.cross.group.try_open_session(max)
+                    || (self.evict_for_new(now) && self.cross.group.try_open_session(max));
+                if !admitted {
                     self.stats.drops.session_limit += 1;
                     let mut session = self.new_session(established, now);
                     session.accept_opened(now, from, datagram, opened);
@@ -632,13 +695,21 @@ impl Server {
             if !sub.ended {
                 self.index
                     .remove(&sub.filter, sub.queue.as_deref(), sub_key(slot, *sid));
+                self.announce_unsub(sub.interest);
             }
             self.discard_pending(sub);
         }
         self.stats.subscriptions -= entry.subs.len() as u64;
         if !entry.name.is_empty() && self.names.get(&entry.name) == Some(&slot) {
             self.names.remove(&entry.name);
+            let owner = workers::NameOwner {
+                worker: self.cross.index,
+                instance: entry.instance,
+                session: u64::from_le_bytes(entry.session.session_id().0),
+            };
+            self.cross.group.names().release(&entry.name, owner);
         }
+        self.cross.group.close_session();
         self.stats.sessions -= 1;
         self.stats.sessions_closed += 1;
         let addr = entry.session.peer();
@@ -647,6 +718,15 @@ impl Server {
             addr,
             reason,
         });
+    }
+}
+
+impl Server {
+    /// The session id of `slot`'s session as a number (0 if there is none).
+    fn session_number(&self, slot: SlotId) -> u64 {
+        self.table
+            .get(slot)
+            .map_or(0, |e| u64::from_le_bytes(e.session.session_id().0))
     }
 }
 

@@ -147,6 +147,7 @@ impl Server {
             self.index
                 .insert(&filter, None, sub_key(LOCAL_SLOT, OWNER_INBOX_SID))
                 .map_err(|_| ServerPublishError::ShuttingDown)?;
+            self.announce_owner_sub(OWNER_INBOX_SID, &filter, None);
             self.owner.inbox_subscribed = true;
         }
         let id = self.owner.next_request;
@@ -218,7 +219,8 @@ impl Server {
             validate_queue_group(q, limits)?;
         }
         let sid = self.owner.next_sid;
-        if sid == OWNER_INBOX_SID {
+        let over = !self.cross.is_alone() && self.index.len() >= self.cross.max_subscriptions;
+        if sid == OWNER_INBOX_SID || over {
             return Err(ServerSubscribeError::IndexFull);
         }
         self.index
@@ -233,6 +235,7 @@ impl Server {
         self.owner
             .subs
             .insert(sid, (filter.to_owned(), queue.map(str::to_owned)));
+        self.announce_owner_sub(sid, filter, queue);
         Ok(sid)
     }
 
@@ -245,7 +248,13 @@ impl Server {
             .ok_or(ServerSubscribeError::UnknownSubscription(sid))?;
         self.index
             .remove(&filter, queue.as_deref(), sub_key(LOCAL_SLOT, sid));
+        self.announce_owner_unsub(sid);
         Ok(())
+    }
+
+    /// The queue group of an owner subscription, if it has one.
+    pub(super) fn owner_queue(&self, sid: u32) -> Option<&str> {
+        self.owner.subs.get(&sid)?.1.as_deref()
     }
 
     /// A message routed to one of the owner's subscriptions (or its inbox).

@@ -3,6 +3,7 @@
 use crate::proto::{Msg, Pub};
 use crate::subject::MatchResult;
 
+use super::cross::remote_worker;
 use super::table::SlotId;
 use super::{LOCAL_SLOT, Server, SubKey, split_key};
 
@@ -37,6 +38,9 @@ impl Server {
                 continue;
             }
             listeners += 1;
+            if remote_worker(slot).is_some() {
+                continue;
+            }
             let msg = Msg {
                 sid,
                 subject: p.subject,
@@ -51,6 +55,7 @@ impl Server {
                 self.deliver(slot, &msg);
             }
         }
+        self.forward_remote(&matches, |slot| reach.allows(slot), p);
         if p.request
             && listeners == 0
             && let Some(reply) = p.reply

@@ -32,6 +32,12 @@ pub struct ServerDrops {
     pub events: u64,
     /// Sessions refused at the session limit.
     pub session_limit: u64,
+    /// Messages not sent to another worker because the bytes in flight to it reached
+    /// `max_cross_bytes` (that worker is not keeping up).
+    pub cross_worker_full: u64,
+    /// Queue-group messages routed to another worker whose chosen member, and every other
+    /// member of the group there, left before the message arrived.
+    pub queue_member_gone: u64,
 }
 
 /// Server-wide counters.
@@ -84,6 +90,14 @@ pub struct ServerStats {
     /// Cut-through messages aborted (MSG_ABORT) because their publisher stalled, took too long
     /// or left mid-message.
     pub cut_through_aborted: u64,
+    /// Messages this worker sent to the server's other workers (interest, messages,
+    /// datagrams, acknowledgements), and received from them.
+    pub cross_out: u64,
+    /// Messages received from the server's other workers.
+    pub cross_in: u64,
+    /// Datagrams that reached this worker's socket but belong to another worker's session,
+    /// passed to it.
+    pub datagrams_forwarded: u64,
     /// What forward error correction did, over all sessions (`sessions`: those using it now).
     pub fec: crate::fec::FecStats,
     /// Drops by reason.

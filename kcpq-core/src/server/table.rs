@@ -41,6 +41,8 @@ pub(crate) struct SubState {
     /// Whether the last message was refused by the server-wide pending bound (a burst of such
     /// drops is reported once).
     pub(crate) over_server_cap: bool,
+    /// Its id in the announcements to the server's other workers.
+    pub(crate) interest: u32,
 }
 
 impl SubState {

@@ -1,13 +1,13 @@
 //! A server and many clients on one simulated network, on a virtual clock.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use kcpq_core::Instant;
 use kcpq_core::client::{Client, ClientConfig, ClientEvent};
 use kcpq_core::crypto::{Key, KeySet};
-use kcpq_core::server::{Server, ServerConfig, ServerEvent};
+use kcpq_core::server::{CrossMsg, Server, ServerConfig, ServerEvent, WorkerGroup};
 
 use super::net::{LinkConfig, SimNet};
 
@@ -44,7 +44,18 @@ pub struct World {
     pub seed: u64,
     pub now: Instant,
     pub net: SimNet,
+    /// The server, or its worker 0 when it has several.
     pub server: Server,
+    /// The server's other workers (1, 2, ...), each with its own socket on `SERVER`: a
+    /// datagram goes to the worker its sender's port hashes to, as SO_REUSEPORT does.
+    pub workers: Vec<Server>,
+    /// Messages between workers on their way: (due, from, to, message).
+    cross: VecDeque<(Instant, usize, usize, CrossMsg)>,
+    /// Messages that crossed between workers.
+    pub cross_msgs: u64,
+    /// How long a message between two workers takes (default 100 µs; the same for all, so
+    /// each pair's FIFO order holds).
+    pub cross_delay: Duration,
     pub server_events: Vec<ServerEvent>,
     pub peers: Vec<Peer>,
     buf: Vec<u8>,
@@ -69,6 +80,10 @@ impl World {
             now,
             net: SimNet::new(seed, link),
             server: Server::new(config, &keys(), seed_for(seed, 0), now).expect("valid config"),
+            workers: Vec::new(),
+            cross: VecDeque::new(),
+            cross_msgs: 0,
+            cross_delay: Duration::from_micros(100),
             server_events: Vec::new(),
             peers: Vec::new(),
             buf: vec![0u8; 65_536],
@@ -79,6 +94,74 @@ impl World {
             client_timers: BTreeSet::new(),
             armed: Vec::new(),
         }
+    }
+
+    /// A world whose server has `count` workers.
+    pub fn with_workers(seed: u64, link: LinkConfig, config: ServerConfig, count: usize) -> World {
+        let mut world = World::new(seed, link, config.clone());
+        let group = WorkerGroup::new(
+            count,
+            seed_for(seed, 500),
+            config.max_sessions,
+            config.dead_after,
+        )
+        .expect("valid worker count");
+        let mut all = (0..count).map(|i| {
+            Server::new_worker(
+                config.clone(),
+                &keys(),
+                seed_for(seed, 600 + i as u64),
+                world.now,
+                &group,
+                i,
+            )
+            .expect("valid config")
+        });
+        world.server = all.next().expect("at least one worker");
+        world.workers = all.collect();
+        world
+    }
+
+    /// The server's worker `i` (0: `server`).
+    pub fn worker(&self, i: usize) -> &Server {
+        if i == 0 {
+            &self.server
+        } else {
+            &self.workers[i - 1]
+        }
+    }
+
+    fn worker_mut(&mut self, i: usize) -> &mut Server {
+        if i == 0 {
+            &mut self.server
+        } else {
+            &mut self.workers[i - 1]
+        }
+    }
+
+    /// How many workers the server has.
+    pub fn worker_count(&self) -> usize {
+        1 + self.workers.len()
+    }
+
+    /// The worker whose socket a datagram from `from` reaches.
+    pub fn worker_for(&self, from: SocketAddr) -> usize {
+        usize::from(from.port()) % self.worker_count()
+    }
+
+    /// Client `i` now sends from another port (a NAT rebinding): its datagrams may reach
+    /// another worker's socket.
+    pub fn rebind(&mut self, i: usize, port: u16) {
+        self.by_addr.remove(&self.peers[i].addr);
+        self.peers[i].addr.set_port(port);
+        self.by_addr.insert(self.peers[i].addr, i);
+    }
+
+    /// The sum of a counter over all workers.
+    pub fn sum(&self, counter: impl Fn(&kcpq_core::server::ServerStats) -> u64) -> u64 {
+        (0..self.worker_count())
+            .map(|i| counter(&self.worker(i).stats()))
+            .sum()
     }
 
     /// Replaces the server by a new one with no state, at the same address (a restart).
@@ -135,13 +218,20 @@ impl World {
     }
 
     fn drain_server(&mut self) {
-        while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
-            self.server_wire_bytes.1 += t.len as u64;
-            self.net
-                .send(self.now, SERVER, t.destination, &self.buf[..t.len]);
-        }
-        while let Some(e) = self.server.poll_event() {
-            self.server_events.push(e);
+        for w in 0..self.worker_count() {
+            let now = self.now;
+            let mut buf = std::mem::take(&mut self.buf);
+            while let Some(t) = self.worker_mut(w).poll_transmit(now, &mut buf) {
+                self.server_wire_bytes.1 += t.len as u64;
+                self.net.send(now, SERVER, t.destination, &buf[..t.len]);
+            }
+            self.buf = buf;
+            while let Some(e) = self.worker_mut(w).poll_event() {
+                self.server_events.push(e);
+            }
+            while let Some((to, msg)) = self.worker_mut(w).poll_cross() {
+                self.cross.push_back((now + self.cross_delay, w, to, msg));
+            }
         }
     }
 
@@ -173,13 +263,15 @@ impl World {
     }
 
     fn next_wakeup(&self) -> Option<Instant> {
+        let workers = (0..self.worker_count()).filter_map(|w| self.worker(w).poll_timeout());
         [
             self.net.next_delivery(),
-            self.server.poll_timeout(),
             self.client_timers.first().map(|(at, _)| *at),
+            self.cross.front().map(|c| c.0),
         ]
         .into_iter()
         .flatten()
+        .chain(workers)
         .min()
     }
 
@@ -198,7 +290,9 @@ impl World {
         while let Some(mut d) = self.net.deliver_due(self.now) {
             if d.to == SERVER {
                 self.server_wire_bytes.0 += d.data.len() as u64;
-                self.server.handle_datagram(self.now, d.from, &mut d.data);
+                let w = self.worker_for(d.from);
+                let now = self.now;
+                self.worker_mut(w).handle_datagram(now, d.from, &mut d.data);
             } else if let Some(&i) = self.by_addr.get(&d.to) {
                 self.peers[i]
                     .client
@@ -206,9 +300,18 @@ impl World {
                 touched.insert(i);
             }
         }
-        if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.server_wakeups += 1;
-            self.server.handle_timeout(self.now);
+        while self.cross.front().is_some_and(|c| c.0 <= self.now) {
+            let (_, from, to, msg) = self.cross.pop_front().expect("checked above");
+            self.cross_msgs += 1;
+            let now = self.now;
+            self.worker_mut(to).handle_cross(now, from, msg);
+        }
+        for w in 0..self.worker_count() {
+            let now = self.now;
+            if self.worker(w).poll_timeout().is_some_and(|t| t <= now) {
+                self.server_wakeups += 1;
+                self.worker_mut(w).handle_timeout(now);
+            }
         }
         while let Some(&(at, i)) = self.client_timers.first() {
             if at > self.now {

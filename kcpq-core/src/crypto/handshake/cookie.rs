@@ -11,10 +11,19 @@
 //! bound to the client's address:port, its random and its key id; a retransmitted Initiation gets
 //! the identical Cookie; and nobody without the secret can produce a valid one.
 //!
-//! The secret (32 bytes from the caller-seeded CSPRNG) rotates every [`COOKIE_ROTATION`] (configurable in the
-//! responder configuration); the previous secret stays valid for one more
-//! period, so a cookie lives between one and two periods (the time bucket). A responder that jumps
-//! forward by two periods or more forgets both.
+//! The secret of each period is derived from one master secret (32 bytes from the caller-seeded
+//! CSPRNG, or given by the caller so that the workers of one server share it) and the period's
+//! number, counted from `Instant::ZERO`:
+//!
+//! ```text
+//! secret(period) = HMAC-SHA256(master, "kcpq v1 cookie secret" || period as u64 LE)
+//! ```
+//!
+//! It changes every [`COOKIE_ROTATION`] (configurable in the responder configuration) and the
+//! previous period's secret stays valid, so a cookie lives between one and two periods. Because
+//! the secret depends only on the master and the clock, responders that share both (the workers
+//! of one server, on one clock) issue and accept the same cookies whichever of them a handshake
+//! datagram reaches.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,39 +36,50 @@ use crate::Instant;
 use crate::crypto::key::KeyId;
 use crate::crypto::schedule::{HmacSha256, hmac};
 use crate::crypto::wire::RANDOM_LEN;
-use crate::rng::Rng;
 
 /// Default cookie secret rotation period.
 pub const COOKIE_ROTATION: Duration = Duration::from_secs(120);
 
 const LABEL: &[u8] = b"kcpq v1 cookie";
+const SECRET_LABEL: &[u8] = b"kcpq v1 cookie secret";
+
+/// The master secret cookie secrets are derived from.
+pub(crate) type CookieMaster = Zeroizing<[u8; 32]>;
 
 pub(crate) struct CookieJar {
-    current: HmacSha256,
-    previous: Option<HmacSha256>,
-    rotated_at: Instant,
+    master: HmacSha256,
+    /// The current period's number and secret.
+    current: (u64, HmacSha256),
+    /// The previous period's secret.
+    previous: HmacSha256,
     period: Duration,
 }
 
 impl CookieJar {
-    pub(crate) fn new(rng: &mut Rng, now: Instant, period: Duration) -> Self {
+    pub(crate) fn new(master: &CookieMaster, now: Instant, period: Duration) -> Self {
+        let master = hmac(&master[..]);
+        let number = period_number(now, period);
         CookieJar {
-            current: fresh(rng),
-            previous: None,
-            rotated_at: now,
+            current: (number, secret_for(&master, number)),
+            previous: secret_for(&master, number.wrapping_sub(1)),
+            master,
             period,
         }
     }
 
-    /// Rotates the secret if a period has passed.
-    pub(crate) fn rotate(&mut self, rng: &mut Rng, now: Instant) {
-        let age = now.saturating_duration_since(self.rotated_at);
-        if age < self.period {
+    /// Moves to the period `now` falls in, if it is a new one.
+    pub(crate) fn rotate(&mut self, now: Instant) {
+        let number = period_number(now, self.period);
+        if number == self.current.0 {
             return;
         }
-        let old = std::mem::replace(&mut self.current, fresh(rng));
-        self.previous = (age < self.period.saturating_mul(2)).then_some(old);
-        self.rotated_at = now;
+        let previous = if number == self.current.0.wrapping_add(1) {
+            self.current.1.clone()
+        } else {
+            secret_for(&self.master, number.wrapping_sub(1))
+        };
+        self.current = (number, secret_for(&self.master, number));
+        self.previous = previous;
     }
 
     /// The server random for this client under the current secret.
@@ -69,7 +89,7 @@ impl CookieJar {
         key_id: KeyId,
         client_random: &[u8; RANDOM_LEN],
     ) -> [u8; RANDOM_LEN] {
-        derive(&self.current, from, key_id, client_random)
+        derive(&self.current.1, from, key_id, client_random)
     }
 
     /// Whether `server_random` is what the current or previous secret gives for these inputs.
@@ -80,16 +100,23 @@ impl CookieJar {
         client_random: &[u8; RANDOM_LEN],
         server_random: &[u8; RANDOM_LEN],
     ) -> bool {
-        let mut ok = derive(&self.current, from, key_id, client_random).ct_eq(server_random);
-        if let Some(prev) = &self.previous {
-            ok |= derive(prev, from, key_id, client_random).ct_eq(server_random);
-        }
-        ok.into()
+        let current = derive(&self.current.1, from, key_id, client_random).ct_eq(server_random);
+        let previous = derive(&self.previous, from, key_id, client_random).ct_eq(server_random);
+        (current | previous).into()
     }
 }
 
-fn fresh(rng: &mut Rng) -> HmacSha256 {
-    let secret = Zeroizing::new(rng.bytes::<32>());
+fn period_number(now: Instant, period: Duration) -> u64 {
+    let period = period.as_micros().max(1);
+    u64::try_from(u128::from(now.as_micros()) / period).unwrap_or(u64::MAX)
+}
+
+fn secret_for(master: &HmacSha256, number: u64) -> HmacSha256 {
+    let mut mac = master.clone();
+    mac.update(SECRET_LABEL);
+    mac.update(&number.to_le_bytes());
+    let mut secret = Zeroizing::new([0u8; 32]);
+    secret.copy_from_slice(&mac.finalize().into_bytes());
     hmac(&secret[..])
 }
 
@@ -120,10 +147,13 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn master(byte: u8) -> CookieMaster {
+        Zeroizing::new([byte; 32])
+    }
+
     #[test]
     fn bound_to_address_port_key_and_random() {
-        let mut rng = Rng::from_seed([1; 32]);
-        let jar = CookieJar::new(&mut rng, Instant::ZERO, COOKIE_ROTATION);
+        let jar = CookieJar::new(&master(1), Instant::ZERO, COOKIE_ROTATION);
         let a = addr("127.0.0.1:5000");
         let k = KeyId([1; 4]);
         let sr = jar.server_random(a, k, &[2; 32]);
@@ -133,38 +163,58 @@ mod tests {
         assert!(!jar.verify(addr("127.0.0.2:5000"), k, &[2; 32], &sr));
         assert!(!jar.verify(a, KeyId([2; 4]), &[2; 32], &sr));
         assert!(!jar.verify(a, k, &[3; 32], &sr));
-        let other = CookieJar::new(&mut Rng::from_seed([2; 32]), Instant::ZERO, COOKIE_ROTATION);
+        let other = CookieJar::new(&master(2), Instant::ZERO, COOKIE_ROTATION);
         assert!(!other.verify(a, k, &[2; 32], &sr), "another secret");
     }
 
     #[test]
     fn rotation_keeps_one_previous_secret() {
-        let mut rng = Rng::from_seed([1; 32]);
-        let mut jar = CookieJar::new(&mut rng, Instant::ZERO, COOKIE_ROTATION);
+        let mut jar = CookieJar::new(&master(1), Instant::ZERO, COOKIE_ROTATION);
         let a = addr("[::1]:9");
         let k = KeyId([1; 4]);
         let sr = jar.server_random(a, k, &[2; 32]);
-        jar.rotate(
-            &mut rng,
-            Instant::ZERO + COOKIE_ROTATION - Duration::from_micros(1),
-        );
+        jar.rotate(Instant::ZERO + COOKIE_ROTATION - Duration::from_micros(1));
         assert_eq!(jar.server_random(a, k, &[2; 32]), sr, "not yet rotated");
-        jar.rotate(&mut rng, Instant::ZERO + COOKIE_ROTATION);
+        jar.rotate(Instant::ZERO + COOKIE_ROTATION);
         assert_ne!(jar.server_random(a, k, &[2; 32]), sr);
         assert!(
             jar.verify(a, k, &[2; 32], &sr),
             "previous secret still valid"
         );
-        jar.rotate(&mut rng, Instant::ZERO + COOKIE_ROTATION * 2);
+        jar.rotate(Instant::ZERO + COOKIE_ROTATION * 2);
         assert!(
             !jar.verify(a, k, &[2; 32], &sr),
             "two periods later it is gone"
         );
         let sr2 = jar.server_random(a, k, &[2; 32]);
-        jar.rotate(&mut rng, Instant::ZERO + COOKIE_ROTATION * 5);
+        jar.rotate(Instant::ZERO + COOKIE_ROTATION * 5);
         assert!(
             !jar.verify(a, k, &[2; 32], &sr2),
             "a long jump forgets both"
+        );
+    }
+
+    #[test]
+    fn jars_sharing_a_master_agree_whenever_they_rotate() {
+        let a = addr("10.0.0.7:4000");
+        let k = KeyId([1; 4]);
+        let mut early = CookieJar::new(&master(9), Instant::ZERO, COOKIE_ROTATION);
+        // Made later, in the third period, never having seen the first two.
+        let late = CookieJar::new(
+            &master(9),
+            Instant::ZERO + COOKIE_ROTATION * 2,
+            COOKIE_ROTATION,
+        );
+        early.rotate(Instant::ZERO + COOKIE_ROTATION);
+        let issued = early.server_random(a, k, &[5; 32]);
+        assert!(
+            late.verify(a, k, &[5; 32], &issued),
+            "the previous period's cookie"
+        );
+        early.rotate(Instant::ZERO + COOKIE_ROTATION * 2 + Duration::from_secs(1));
+        assert_eq!(
+            early.server_random(a, k, &[5; 32]),
+            late.server_random(a, k, &[5; 32])
         );
     }
 }

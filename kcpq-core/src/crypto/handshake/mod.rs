@@ -39,6 +39,7 @@ pub use messages::{
 };
 pub use responder::{
     EstablishDrop, HandshakeResponder, MAX_RESPONDER_REPLY_LEN, ResponderConfig, ResponderStats,
+    SessionIdSpace,
 };
 
 use super::key::KeyId;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
-use super::cookie::{COOKIE_ROTATION, CookieJar};
+use super::cookie::{COOKIE_ROTATION, CookieJar, CookieMaster};
 use super::half_open::{Full, HalfOpen, HalfOpenTable};
 use super::messages::{ACCEPT_LEN, COOKIE_LEN, Hello, Message, ParseError};
 use super::{BufferTooSmall, EstablishedSession};
@@ -135,6 +135,43 @@ pub struct HandshakeResponder {
     resets: ResetSigner,
     config: ResponderConfig,
     stats: ResponderStats,
+    id_space: SessionIdSpace,
+}
+
+/// Which session ids a responder hands out: those whose first byte is `index` modulo `count`,
+/// so that the worker owning a session can be read from any of its datagrams. One responder
+/// alone uses the whole space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionIdSpace {
+    /// This responder's share, below `count`.
+    pub index: u8,
+    /// How many responders share the space (1 to 255).
+    pub count: u8,
+}
+
+impl SessionIdSpace {
+    /// The whole space: one responder.
+    pub const WHOLE: SessionIdSpace = SessionIdSpace { index: 0, count: 1 };
+
+    /// The share that `id` belongs to.
+    #[must_use]
+    pub fn owner_of(self, id: SessionId) -> u8 {
+        if self.count <= 1 {
+            0
+        } else {
+            id.0[0] % self.count
+        }
+    }
+
+    fn fit(self, mut id: SessionId) -> SessionId {
+        if self.count > 1 {
+            let count = u16::from(self.count);
+            let fitted = u16::from(id.0[0]) / count * count + u16::from(self.index);
+            // At the top of the byte range a whole stride may not fit: wrap to the first one.
+            id.0[0] = u8::try_from(fitted).unwrap_or(self.index);
+        }
+        id
+    }
 }
 
 impl std::fmt::Debug for HandshakeResponder {
@@ -152,8 +189,25 @@ impl HandshakeResponder {
     /// A responder accepting every key of `keys`. `rng` supplies the cookie secrets and session
     /// ids; seed it from the OS in production and from a constant in tests.
     pub fn new(keys: &KeySet, mut rng: Rng, config: ResponderConfig, now: Instant) -> Self {
-        let cookies = CookieJar::new(&mut rng, now, config.cookie_rotation);
+        let master = zeroize::Zeroizing::new(rng.bytes());
+        Self::sharing(keys, rng, &master, SessionIdSpace::WHOLE, config, now)
+    }
+
+    /// A responder that is one of several sharing `cookie_master` (so each accepts the cookies
+    /// the others issue) and the session id space (taking the ids of `id_space`). `rng` must
+    /// differ per responder: it draws session ids.
+    pub fn sharing(
+        keys: &KeySet,
+        rng: Rng,
+        cookie_master: &[u8; 32],
+        id_space: SessionIdSpace,
+        config: ResponderConfig,
+        now: Instant,
+    ) -> Self {
+        let master: CookieMaster = zeroize::Zeroizing::new(*cookie_master);
+        let cookies = CookieJar::new(&master, now, config.cookie_rotation);
         HandshakeResponder {
+            id_space,
             keys: keys.keys().iter().map(PskSecrets::new).collect(),
             rng,
             cookies,
@@ -162,6 +216,11 @@ impl HandshakeResponder {
             config,
             stats: ResponderStats::default(),
         }
+    }
+
+    /// The session ids this responder hands out.
+    pub fn id_space(&self) -> SessionIdSpace {
+        self.id_space
     }
 
     /// Counters.
@@ -308,7 +367,7 @@ impl HandshakeResponder {
             Ok(()) => {}
         }
         let session_id = loop {
-            let id = SessionId(self.rng.bytes());
+            let id = self.id_space.fit(SessionId(self.rng.bytes()));
             if !self.table.contains(id) {
                 break id;
             }
@@ -411,7 +470,7 @@ impl HandshakeResponder {
 
     /// Expires half-open sessions and rotates the cookie secret. Safe to call at any time.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.cookies.rotate(&mut self.rng, now);
+        self.cookies.rotate(now);
         self.stats.half_open_expired += self.table.expire(now) as u64;
     }
 }

@@ -1,0 +1,456 @@
+//! One worker's side of the traffic between the workers of a server: announcing its
+//! subscriptions, holding SUB's OK until the others know, forwarding messages and datagrams,
+//! and taking in what the others send. The design is in [`super::workers`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use crate::Instant;
+use crate::proto::{Frame, LEN_PREFIX, Msg, Pub};
+use crate::subject::MatchResult;
+
+use super::table::SlotId;
+use super::workers::{CrossKind, CrossMsg, CrossOutbox, InterestChange, MAX_WORKERS, WorkerGroup};
+use super::{LOCAL_SLOT, Server, SubKey, split_key, sub_key};
+
+/// The index slot under which the subscriptions of worker `w` are kept on the others: just
+/// below the owner's slot, far above any session's (sessions are bounded by `max_sessions`).
+fn remote_slot(worker: usize) -> SlotId {
+    LOCAL_SLOT - 1 - worker as SlotId
+}
+
+/// The worker whose subscriptions `slot` stands for, if it is a remote slot.
+pub(super) fn remote_worker(slot: SlotId) -> Option<usize> {
+    let below = LOCAL_SLOT.checked_sub(1)?.checked_sub(slot)? as usize;
+    (slot != LOCAL_SLOT && below < MAX_WORKERS).then_some(below)
+}
+
+/// A client's SUB whose OK waits until every other worker has its interest.
+#[derive(Debug)]
+struct WaitingOk {
+    seq: u64,
+    slot: SlotId,
+    sid: u32,
+    interest: u32,
+    req_id: u32,
+}
+
+/// A subscription of another worker, as this one knows it.
+#[derive(Debug)]
+struct RemoteSub {
+    filter: String,
+    queue: Option<String>,
+}
+
+/// What one publish sends to one other worker.
+#[derive(Debug, Default)]
+struct Forward {
+    everyone: bool,
+    groups: Vec<String>,
+}
+
+/// This worker's place among the others and its side of the traffic between them.
+#[derive(Debug)]
+pub(super) struct Cross {
+    pub(super) index: usize,
+    pub(super) count: usize,
+    pub(super) group: WorkerGroup,
+    /// The subscription limit over all workers (each worker's index holds all of them).
+    pub(super) max_subscriptions: usize,
+    max_cross_bytes: usize,
+    outbox: CrossOutbox,
+    next_interest: u32,
+    /// Interest changes this worker has announced.
+    seq: u64,
+    /// Per worker: the last of our changes it acknowledged.
+    acked: Vec<u64>,
+    waiting_oks: VecDeque<WaitingOk>,
+    /// The owner's subscriptions: sid -> interest id.
+    owner_interest: HashMap<u32, u32>,
+    remote: HashMap<(usize, u32), RemoteSub>,
+    /// Per worker: the last of its changes applied here, not yet acknowledged.
+    ack_due: Vec<Option<u64>>,
+    /// Per worker: bytes of its routed messages taken in since the last acknowledgement.
+    consumed: Vec<usize>,
+    /// Per worker: bytes of routed messages sent to it and not yet acknowledged.
+    in_flight: Vec<usize>,
+    plan: Vec<Forward>,
+}
+
+impl Cross {
+    pub(super) fn new(
+        group: WorkerGroup,
+        index: usize,
+        max_subscriptions: usize,
+        max_cross_bytes: usize,
+    ) -> Cross {
+        let count = group.count();
+        Cross {
+            index,
+            count,
+            group,
+            max_subscriptions,
+            max_cross_bytes,
+            outbox: CrossOutbox::default(),
+            next_interest: 1,
+            seq: 0,
+            acked: vec![0; count],
+            waiting_oks: VecDeque::new(),
+            owner_interest: HashMap::new(),
+            remote: HashMap::new(),
+            ack_due: vec![None; count],
+            consumed: vec![0; count],
+            in_flight: vec![0; count],
+            plan: (0..count).map(|_| Forward::default()).collect(),
+        }
+    }
+
+    pub(super) fn is_alone(&self) -> bool {
+        self.count == 1
+    }
+
+    /// A fresh interest id (ids wrap after 2^32 subscriptions; 0 is never used).
+    pub(super) fn next_interest(&mut self) -> u32 {
+        let id = self.next_interest;
+        self.next_interest = self.next_interest.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Tells every other worker of a change in this worker's subscriptions.
+    fn announce(&mut self, id: u32, filter: &str, queue: Option<&str>, add: bool) {
+        if self.is_alone() {
+            return;
+        }
+        self.seq += 1;
+        for to in (0..self.count).filter(|&w| w != self.index) {
+            let change = if add {
+                InterestChange::Add {
+                    filter: filter.to_owned(),
+                    queue: queue.map(str::to_owned),
+                }
+            } else {
+                InterestChange::Remove
+            };
+            self.outbox.push(
+                to,
+                CrossKind::Interest {
+                    seq: self.seq,
+                    id,
+                    change,
+                },
+            );
+        }
+    }
+
+    fn all_acked(&self) -> u64 {
+        (0..self.count)
+            .filter(|&w| w != self.index)
+            .map(|w| self.acked[w])
+            .min()
+            .unwrap_or(self.seq)
+    }
+}
+
+impl Server {
+    /// This worker's index among the server's workers (0 for a server alone).
+    pub fn worker_index(&self) -> usize {
+        self.cross.index
+    }
+
+    /// How many workers the server has (1 for a server alone).
+    pub fn worker_count(&self) -> usize {
+        self.cross.count
+    }
+
+    /// The next message for another worker of this server, and that worker's index. Drain it
+    /// with the other `poll_*` calls, after every `handle_*` call and API call; deliver each
+    /// message, in order, to [`Server::handle_cross`] of its worker. Never returns anything
+    /// for a server alone.
+    #[must_use]
+    pub fn poll_cross(&mut self) -> Option<(usize, CrossMsg)> {
+        if let Some(next) = self.cross.outbox.pop() {
+            self.stats.cross_out += 1;
+            return Some(next);
+        }
+        // Acknowledgements go last, after everything this worker sent in the meantime.
+        for w in 0..self.cross.count {
+            let seq = self.cross.ack_due[w].take();
+            let consumed = std::mem::take(&mut self.cross.consumed[w]);
+            if seq.is_some() || consumed > 0 {
+                let seq = seq.unwrap_or(0);
+                return Some((w, CrossMsg(CrossKind::Ack { seq, consumed })));
+            }
+        }
+        None
+    }
+
+    /// Takes in a message another worker (`from`) emitted for this one.
+    pub fn handle_cross(&mut self, now: Instant, from: usize, msg: CrossMsg) {
+        if from >= self.cross.count || from == self.cross.index {
+            return;
+        }
+        self.stats.cross_in += 1;
+        match msg.0 {
+            CrossKind::Datagram {
+                from: addr,
+                mut bytes,
+            } => {
+                self.handle_forwarded(now, addr, &mut bytes);
+            }
+            CrossKind::Interest { seq, id, change } => {
+                self.apply_interest(from, id, change);
+                self.cross.ack_due[from] = Some(seq);
+            }
+            CrossKind::Ack { seq, consumed } => {
+                let cross = &mut self.cross;
+                cross.acked[from] = cross.acked[from].max(seq);
+                cross.in_flight[from] = cross.in_flight[from].saturating_sub(consumed);
+                self.release_oks();
+            }
+            CrossKind::Routed {
+                frame,
+                everyone,
+                groups,
+            } => {
+                self.cross.consumed[from] += frame.len();
+                self.deliver_routed(&frame, everyone, &groups);
+            }
+            CrossKind::NameTaken {
+                name,
+                instance,
+                tell,
+            } => self.close_taken_name(now, &name, instance, tell),
+        }
+    }
+
+    /// Passes a datagram of another worker's session to it. Returns false if the datagram is
+    /// this worker's.
+    pub(super) fn forward_if_foreign(
+        &mut self,
+        owner: usize,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        if owner == self.cross.index || owner >= self.cross.count {
+            return false;
+        }
+        self.stats.datagrams_forwarded += 1;
+        self.cross.outbox.push(
+            owner,
+            CrossKind::Datagram {
+                from,
+                bytes: datagram.to_vec(),
+            },
+        );
+        true
+    }
+
+    /// Announces a new subscription of a session and returns its interest id.
+    pub(super) fn announce_sub(&mut self, filter: &str, queue: Option<&str>) -> u32 {
+        let id = self.cross.next_interest();
+        self.cross.announce(id, filter, queue, true);
+        id
+    }
+
+    /// Announces that a subscription went away.
+    pub(super) fn announce_unsub(&mut self, interest: u32) {
+        self.cross.announce(interest, "", None, false);
+    }
+
+    /// Announces an owner subscription.
+    pub(super) fn announce_owner_sub(&mut self, sid: u32, filter: &str, queue: Option<&str>) {
+        let id = self.announce_sub(filter, queue);
+        self.cross.owner_interest.insert(sid, id);
+    }
+
+    /// Announces that an owner subscription went away.
+    pub(super) fn announce_owner_unsub(&mut self, sid: u32) {
+        if let Some(id) = self.cross.owner_interest.remove(&sid) {
+            self.announce_unsub(id);
+        }
+    }
+
+    /// Answers a SUB with OK now (one worker) or once every other worker has acknowledged its
+    /// announcement.
+    pub(super) fn ok_when_visible(&mut self, slot: SlotId, sid: u32, interest: u32, req_id: u32) {
+        if self.cross.is_alone() || self.cross.all_acked() >= self.cross.seq {
+            self.send_frame(slot, &Frame::Ok { req_id });
+            return;
+        }
+        self.cross.waiting_oks.push_back(WaitingOk {
+            seq: self.cross.seq,
+            slot,
+            sid,
+            interest,
+            req_id,
+        });
+    }
+
+    fn release_oks(&mut self) {
+        let acked = self.cross.all_acked();
+        while self
+            .cross
+            .waiting_oks
+            .front()
+            .is_some_and(|w| w.seq <= acked)
+        {
+            let ok = self.cross.waiting_oks.pop_front().expect("checked above");
+            let same = self
+                .table
+                .get(ok.slot)
+                .and_then(|e| e.subs.get(&ok.sid))
+                .is_some_and(|s| s.interest == ok.interest);
+            if same {
+                self.send_frame(ok.slot, &Frame::Ok { req_id: ok.req_id });
+            }
+        }
+    }
+
+    fn apply_interest(&mut self, from: usize, id: u32, change: InterestChange) {
+        let key = sub_key(remote_slot(from), id);
+        match change {
+            InterestChange::Add { filter, queue } => {
+                // The announcing worker checked the filter and the server-wide limit; this
+                // index has room for every worker's subscriptions (see `Server::new_worker`).
+                if self.index.insert(&filter, queue.as_deref(), key).is_ok() {
+                    self.cross
+                        .remote
+                        .insert((from, id), RemoteSub { filter, queue });
+                }
+            }
+            InterestChange::Remove => {
+                if let Some(sub) = self.cross.remote.remove(&(from, id)) {
+                    self.index.remove(&sub.filter, sub.queue.as_deref(), key);
+                }
+            }
+        }
+    }
+
+    /// Plans the crossing of a publish to the workers among `matches` (the publisher's
+    /// worker's view, members of queue groups already chosen) and sends it: once per worker.
+    pub(super) fn forward_remote(
+        &mut self,
+        matches: &MatchResult<SubKey>,
+        allowed: impl Fn(SlotId) -> bool,
+        p: &Pub<'_>,
+    ) {
+        if self.cross.is_alone() {
+            return;
+        }
+        let mut any = false;
+        for key in matches.plain() {
+            let (slot, _) = split_key(*key);
+            if let Some(w) = remote_worker(slot).filter(|_| allowed(slot)) {
+                self.cross.plan[w].everyone = true;
+                any = true;
+            }
+        }
+        for key in matches.queued() {
+            let (slot, id) = split_key(*key);
+            if let Some(w) = remote_worker(slot).filter(|_| allowed(slot))
+                && let Some(queue) = self
+                    .cross
+                    .remote
+                    .get(&(w, id))
+                    .and_then(|s| s.queue.clone())
+            {
+                self.cross.plan[w].groups.push(queue);
+                any = true;
+            }
+        }
+        if !any {
+            return;
+        }
+        let frame = Frame::Pub(*p);
+        let mut encoded = Vec::new();
+        for w in 0..self.cross.count {
+            let plan = std::mem::take(&mut self.cross.plan[w]);
+            if !plan.everyone && plan.groups.is_empty() {
+                continue;
+            }
+            if encoded.is_empty() {
+                encoded.reserve_exact(frame.encoded_len());
+                frame.encode(&mut encoded);
+            }
+            if self.cross.in_flight[w] + encoded.len() > self.cross.max_cross_bytes {
+                self.stats.drops.cross_worker_full += 1;
+                continue;
+            }
+            self.cross.in_flight[w] += encoded.len();
+            self.cross.outbox.push(
+                w,
+                CrossKind::Routed {
+                    frame: encoded.clone(),
+                    everyone: plan.everyone,
+                    groups: plan.groups,
+                },
+            );
+        }
+    }
+
+    /// Delivers a message another worker routed here to this worker's subscriptions.
+    fn deliver_routed(&mut self, frame: &[u8], everyone: bool, groups: &[String]) {
+        let Some(Ok(Frame::Pub(p))) = frame.get(LEN_PREFIX..).map(crate::proto::parse_frame_body)
+        else {
+            self.stats.drops.malformed_datagram += 1;
+            return;
+        };
+        let mut matches = std::mem::take(&mut self.matches);
+        let local = |key: SubKey| remote_worker(split_key(key).0).is_none();
+        self.index
+            .match_eligible_into(p.subject, &local, &mut matches);
+        let mut served = 0usize;
+        let targets = matches
+            .plain()
+            .iter()
+            .copied()
+            .filter(|&key| everyone && local(key))
+            .chain(matches.queued().iter().copied().filter(|&key| {
+                let hit = self
+                    .queue_of(key)
+                    .is_some_and(|q| groups.iter().any(|g| g == q));
+                served += usize::from(hit);
+                hit
+            }))
+            .collect::<Vec<_>>();
+        for key in targets {
+            let (slot, sid) = split_key(key);
+            let msg = Msg {
+                sid,
+                subject: p.subject,
+                reply: p.reply,
+                headers: p.headers,
+                no_responders: false,
+                payload: p.payload,
+            };
+            if slot == LOCAL_SLOT {
+                self.deliver_local(&msg);
+            } else {
+                self.deliver(slot, &msg);
+            }
+        }
+        self.stats.drops.queue_member_gone += groups.len().saturating_sub(served) as u64;
+        self.matches = matches;
+    }
+
+    /// The queue group of a local subscription, if it has one.
+    fn queue_of(&self, key: SubKey) -> Option<&str> {
+        let (slot, sid) = split_key(key);
+        if slot == LOCAL_SLOT {
+            return self.owner_queue(sid);
+        }
+        self.table.get(slot)?.subs.get(&sid)?.queue.as_deref()
+    }
+
+    /// Tells the worker holding `name` (for `instance`) that a session here took it.
+    pub(super) fn tell_name_taken(&mut self, worker: usize, name: &str, instance: u64, tell: bool) {
+        self.cross.outbox.push(
+            worker,
+            CrossKind::NameTaken {
+                name: name.to_owned(),
+                instance,
+                tell,
+            },
+        );
+    }
+}
