@@ -158,8 +158,9 @@ impl Bridge {
     /// a message another client publishes right away may miss them). The Kafka consumer joins
     /// its group in the background, which takes a few seconds.
     ///
-    /// Runs on a multi-threaded tokio runtime. The KCPQ client needs no runtime of its own: its
-    /// driver runs on smol's global executor threads and its futures are runtime-agnostic.
+    /// Call it within a tokio runtime with its I/O and time drivers enabled (`enable_all`, or
+    /// `#[tokio::main]`): the KCPQ client's driver and every task of the bridge are spawned on
+    /// that runtime, so a multi-threaded one spreads them over its workers.
     pub async fn start(config: Config) -> Result<Bridge, StartError> {
         let id: Arc<str> = Arc::from(config.id.as_str());
         let (events, _) = broadcast::channel(EVENT_CAPACITY);

@@ -1,12 +1,13 @@
-//! The KCPQ side. This is the only module that names the KCPQ client crate: moving the bridge
-//! onto another adapter with the same API (kcpq-tokio) changes the `use` below, Cargo.toml,
-//! and [`crate::StartError`]'s source types, nothing else.
+//! The KCPQ side. This is the only module that names the KCPQ client crate (kcpq-tokio, whose
+//! driver runs on the tokio runtime the bridge starts on): another adapter with the same API
+//! would change the `use` below and Cargo.toml, nothing else ([`crate::StartError`] takes its
+//! source types from here).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_lite::StreamExt;
-use kcpq_smol as adapter;
+use kcpq_tokio as adapter;
 use log::{info, warn};
 use tokio::sync::broadcast;
 

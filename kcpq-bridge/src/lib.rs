@@ -27,9 +27,9 @@
 //!   uncommitted. A record the other side cannot take (a name a template made invalid, a
 //!   payload too large) is counted and skipped. The same origin header prevents loops.
 //!
-//! The KCPQ client is runtime-agnostic (its driver runs on smol's global executor), so the
-//! bridge runs every client on one tokio runtime; tokio, async-nats and rdkafka stay in this
-//! crate, and only its `kcpq` module names the KCPQ client crate.
+//! All three clients run on one tokio runtime: the KCPQ client is kcpq-tokio's (its driver is a
+//! task of that runtime), async-nats and rdkafka's futures are tokio's. tokio, async-nats and
+//! rdkafka stay in this crate, and only its `kcpq` module names the KCPQ client crate.
 #![warn(missing_docs)]
 
 mod bridge;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::tansu::Tansu;
 use common::*;
 use kcpq_bridge::{Bridge, ORIGIN_HEADER};
-use kcpq_smol::core::server::ServerConfig;
+use kcpq_tokio::core::server::ServerConfig;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -274,7 +274,7 @@ async fn the_in_flight_bound_holds_while_kafka_is_down() {
 }
 
 /// Publishes `count` messages `in.<from + i>` on KCPQ.
-async fn publish_range(client: &kcpq_smol::Client, from: u32, count: u32) {
+async fn publish_range(client: &kcpq_tokio::Client, from: u32, count: u32) {
     for i in from..from + count {
         client
             .publish(&format!("in.{i}"), format!("{i}"))
@@ -349,7 +349,7 @@ async fn a_broker_restart_loses_only_what_is_counted() {
 }
 
 async fn collect_until(
-    sub: &mut kcpq_smol::Subscription,
+    sub: &mut kcpq_tokio::Subscription,
     seen: &mut BTreeSet<u32>,
     enough: impl Fn(&BTreeSet<u32>) -> bool,
 ) {

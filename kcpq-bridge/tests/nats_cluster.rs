@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use futures_lite::StreamExt;
 use kcpq_bridge::{Bridge, BridgeEvent, ORIGIN_HEADER};
-use kcpq_smol::ServerHandle;
+use kcpq_tokio::ServerHandle;
 use tokio::time::timeout;
 
 /// A three-node cluster; each node is killed on drop.
@@ -151,9 +151,9 @@ async fn edges(cluster: &Cluster) -> Edges {
 /// subscriptions cross the cluster asynchronously); then every probe is drained. Returns the
 /// subjects of the other messages `sub` received meanwhile.
 async fn until_routed(
-    client: &kcpq_smol::Client,
+    client: &kcpq_tokio::Client,
     subject: &str,
-    sub: &mut kcpq_smol::Subscription,
+    sub: &mut kcpq_tokio::Subscription,
 ) -> Vec<String> {
     let mut others = Vec::new();
     let probes = async {

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use kcpq_bridge::{Bridge, BridgeEvent, Config, Stats};
-use kcpq_smol::core::crypto::{Key, KeySet};
-use kcpq_smol::core::server::ServerConfig;
-use kcpq_smol::{Server, ServerHandle};
+use kcpq_tokio::core::crypto::{Key, KeySet};
+use kcpq_tokio::core::server::ServerConfig;
+use kcpq_tokio::{Server, ServerHandle};
 use tokio::time::timeout;
 
 /// Bound of every single wait.
@@ -133,8 +133,8 @@ pub async fn kcpq_server_with(config: ServerConfig) -> ServerHandle {
         .spawn()
 }
 
-pub async fn kcpq_client(server: &ServerHandle) -> kcpq_smol::Client {
-    kcpq_smol::Client::connect(server.local_addr(), keys())
+pub async fn kcpq_client(server: &ServerHandle) -> kcpq_tokio::Client {
+    kcpq_tokio::Client::connect(server.local_addr(), keys())
         .await
         .expect("connect to the KCPQ server")
 }
@@ -203,8 +203,8 @@ pub async fn start_bridge(config: Config) -> Bridge {
 /// The next message of `sub`, within [`WAIT`]; a failure names the caller's line.
 #[track_caller]
 pub fn next_kcpq(
-    sub: &mut kcpq_smol::Subscription,
-) -> impl Future<Output = kcpq_smol::Message> + '_ {
+    sub: &mut kcpq_tokio::Subscription,
+) -> impl Future<Output = kcpq_tokio::Message> + '_ {
     let caller = Location::caller();
     async move {
         timeout(WAIT, sub.next())
