@@ -55,17 +55,21 @@ pub(crate) trait Owner {
 
 enum Wake<C> {
     Readable,
+    Peer(C),
     Command(C),
     CommandsClosed,
     Timer,
 }
 
-/// Runs `owner` until it is done.
+/// Runs `owner` until it is done. `peers`: commands from the server's other workers (their
+/// messages for this one), always taken, whatever `accepts_commands` says: a worker never
+/// waits for another.
 pub(crate) async fn run<R: Runtime, O: Owner>(
     owner: &mut O,
     io: &mut UdpIo<R::Socket>,
     clock: Clock,
     commands: &Receiver<O::Command>,
+    peers: Option<&Receiver<O::Command>>,
 ) {
     let mut commands_open = true;
     let mut alarm = Alarm::<R::Timer>::default();
@@ -82,10 +86,14 @@ pub(crate) async fn run<R: Runtime, O: Owner>(
             .min();
         let accepting = commands_open && owner.accepts_commands(now);
         alarm.arm(deadline.map(|t| clock.std_instant(t)));
-        let wake = next_wake(io, &mut alarm, commands, accepting).await;
+        let wake = next_wake(io, &mut alarm, commands, accepting, peers).await;
         now = clock.now();
         match wake {
             Wake::Readable => {}
+            Wake::Peer(command) => {
+                owner.on_command(now, command);
+                take_peer_commands(owner, peers, now);
+            }
             Wake::Timer => alarm.fired(),
             Wake::Command(command) => {
                 // The whole burst first, then the output: publishes queued back to back are
@@ -123,6 +131,7 @@ pub(crate) async fn run<R: Runtime, O: Owner>(
         if commands_open {
             take_commands(owner, commands, now, MAX_COMMAND_BURST);
         }
+        take_peer_commands(owner, peers, now);
     }
     io.send_batch().await;
     // Refuse further commands and drop those already queued, so their callers' answer
@@ -143,6 +152,19 @@ fn take_commands<O: Owner>(
             break;
         }
         let Ok(command) = commands.try_recv() else {
+            break;
+        };
+        owner.on_command(now, command);
+    }
+}
+
+/// Applies what the other workers sent, up to a burst; never waits.
+fn take_peer_commands<O: Owner>(owner: &mut O, peers: Option<&Receiver<O::Command>>, now: Instant) {
+    let Some(peers) = peers else {
+        return;
+    };
+    for _ in 0..MAX_COMMAND_BURST {
+        let Ok(command) = peers.try_recv() else {
             break;
         };
         owner.on_command(now, command);
@@ -234,6 +256,7 @@ async fn next_wake<C, S: Socket, T: Timer>(
     alarm: &mut Alarm<T>,
     commands: &Receiver<C>,
     accepting: bool,
+    peers: Option<&Receiver<C>>,
 ) -> Wake<C> {
     let readable = async {
         match io.readable().await {
@@ -257,7 +280,17 @@ async fn next_wake<C, S: Socket, T: Timer>(
         poll_fn(|cx| alarm.timer.poll_fired(cx)).await;
         Wake::Timer
     };
-    future::or(command, future::or(readable, timer)).await
+    let peer = async {
+        match peers {
+            // The senders live as long as the workers; a closed channel is a stopped server.
+            Some(peers) => match peers.recv().await {
+                Ok(command) => Wake::Peer(command),
+                Err(_) => future::pending().await,
+            },
+            None => future::pending().await,
+        }
+    };
+    future::or(future::or(peer, command), future::or(readable, timer)).await
 }
 
 #[cfg(test)]
@@ -377,6 +410,7 @@ mod tests {
             &mut io,
             Clock::start(),
             &commands,
+            None,
         )));
         let mut buf = [0u8; 64];
         let len = peer.recv(&mut buf).expect("the answer");

@@ -36,6 +36,16 @@ pub trait Runtime: Debug + Clone + Copy + Default + Send + Sync + 'static {
 
     /// Completes after `duration`.
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Runs the future that `make` returns on a new OS thread named `name`, with this
+    /// runtime's reactor and timers available there, until it completes. The server's extra
+    /// workers run this way, each on its own core.
+    fn run_on_new_thread<F>(
+        name: String,
+        make: impl FnOnce() -> F + Send + 'static,
+    ) -> io::Result<std::thread::JoinHandle<()>>
+    where
+        F: Future<Output = ()> + 'static;
 }
 
 /// Which readiness a non-blocking operation needs.

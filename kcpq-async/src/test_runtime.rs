@@ -41,6 +41,18 @@ impl Runtime for TestRuntime {
     async fn sleep(duration: Duration) {
         async_io::Timer::after(duration).await;
     }
+
+    fn run_on_new_thread<F>(
+        name: String,
+        make: impl FnOnce() -> F + Send + 'static,
+    ) -> std::io::Result<std::thread::JoinHandle<()>>
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || async_io::block_on(make()))
+    }
 }
 
 /// async-io's socket.

@@ -39,6 +39,19 @@ impl Runtime for Smol {
     async fn sleep(duration: Duration) {
         async_io::Timer::after(duration).await;
     }
+
+    fn run_on_new_thread<F>(
+        name: String,
+        make: impl FnOnce() -> F + Send + 'static,
+    ) -> io::Result<std::thread::JoinHandle<()>>
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        // async-io's reactor serves every thread; `block_on` drives it while this one waits.
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || async_io::block_on(make()))
+    }
 }
 
 /// A UDP socket on async-io's reactor.

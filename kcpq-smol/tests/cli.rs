@@ -95,6 +95,66 @@ fn the_cli_without_a_key_names_the_three_places() {
 }
 
 #[test]
+fn a_server_of_two_workers_serves_publishers_subscribers_and_requests() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = spawn(
+        env!("CARGO_BIN_EXE_kcpq-server"),
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--workers", "2"],
+    );
+    wait_for(&server.stdout, "2 workers");
+    let line = wait_for(&server.stdout, "listening on udp://");
+    let addr = line
+        .rsplit("udp://")
+        .next()
+        .expect("address")
+        .trim()
+        .to_owned();
+    // Four subscribers and a replier: new ports, spread over both workers' sockets.
+    let mut subscribers: Vec<Running> = (0..4)
+        .map(|_| {
+            spawn(
+                common::cli::kcpq_bin(),
+                dir.path(),
+                &["sub", "-s", &addr, "w.>", "--count", "3"],
+            )
+        })
+        .collect();
+    for s in &subscribers {
+        wait_for(&s.stdout, "Subscribed");
+    }
+    let replier = spawn(
+        common::cli::kcpq_bin(),
+        dir.path(),
+        &["reply", "-s", &addr, "svc.echo", "pong"],
+    );
+    wait_for(&replier.stdout, "svc.echo");
+    for i in 0..3 {
+        let output = kcpq(
+            dir.path(),
+            &["pub", "-s", &addr, "w.x", &format!("m{i}")],
+            b"",
+            &[],
+        );
+        assert!(output.status.success(), "{output:?}");
+    }
+    for s in &mut subscribers {
+        let status = s.wait_exit();
+        assert!(
+            status.success(),
+            "a subscriber got its 3 messages and exited"
+        );
+    }
+    let output = kcpq(
+        dir.path(),
+        &["req", "-s", &addr, "svc.echo", "hi"],
+        b"",
+        &[],
+    );
+    assert!(output.stdout.contains("pong"), "{output:?}");
+}
+
+#[test]
 fn the_server_without_udp_offload_answers() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = spawn(

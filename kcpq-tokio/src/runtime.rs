@@ -43,6 +43,23 @@ impl Runtime for Tokio {
     async fn sleep(duration: Duration) {
         tokio::time::sleep(duration).await;
     }
+
+    fn run_on_new_thread<F>(
+        name: String,
+        make: impl FnOnce() -> F + Send + 'static,
+    ) -> io::Result<std::thread::JoinHandle<()>>
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        // A runtime of its own per thread: the thread's sockets and timers are registered
+        // with it, and nothing the thread runs is moved to another.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || runtime.block_on(make()))
+    }
 }
 
 /// A task on tokio; dropping it aborts the task (as dropping a smol task cancels it).

@@ -210,7 +210,7 @@ impl<R: Runtime> Client<R> {
             driver_thread.clone(),
         );
         R::spawn_detached(&options.spawner, async move {
-            crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
+            crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx, None).await;
             driver.finish();
         });
         // The handshake times out by itself; the margin covers a silent driver.

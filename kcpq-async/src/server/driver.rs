@@ -8,7 +8,7 @@ use bytes::Bytes;
 use kcpq_core::Instant;
 use kcpq_core::adapter::{OwnerBook, OwnerRouted};
 use kcpq_core::client::SubscribeOptions;
-use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
+use kcpq_core::server::{CrossMsg, Server as Core, ServerEvent as CoreEvent, ServerStats};
 
 use super::owner::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use super::{ServerEvent, SessionInfo};
@@ -67,6 +67,11 @@ pub(crate) enum Command {
         timeout: Duration,
         done: Sender<()>,
     },
+    /// A message from another worker of the server.
+    Cross {
+        from: usize,
+        msg: CrossMsg,
+    },
 }
 
 /// The state the server task owns.
@@ -77,16 +82,26 @@ pub(crate) struct Driver {
     /// The owner's subscriptions and requests.
     owner: OwnerBook<SubQueue, RequestReply>,
     stoppers: Vec<Sender<()>>,
+    /// Every worker's channel for messages from the others (this one's own unused).
+    peers: Vec<Sender<Command>>,
 }
 
 impl Driver {
-    pub(crate) fn new(core: Core, clock: Clock, events: Sender<ServerEvent>) -> Driver {
+    /// The driver of worker `core.worker_index()`; `peers` holds every worker's channel for
+    /// messages from the others (empty for a server alone).
+    pub(crate) fn new(
+        core: Core,
+        clock: Clock,
+        events: Sender<ServerEvent>,
+        peers: Vec<Sender<Command>>,
+    ) -> Driver {
         Driver {
             core,
             clock,
             events,
             owner: OwnerBook::default(),
             stoppers: Vec::new(),
+            peers,
         }
     }
 
@@ -141,6 +156,11 @@ impl Owner for Driver {
         };
         if let Some(event) = ServerEvent::from_core(event) {
             if event == ServerEvent::ShutdownComplete {
+                // Each worker completes; the server has once its first worker has, which waits
+                // for the others before `run` returns.
+                if self.core.worker_index() != 0 {
+                    return;
+                }
                 log::info!("every session is closed");
             }
             self.emit(event);
@@ -220,6 +240,7 @@ impl Owner for Driver {
                 }
                 self.core.shutdown(now, &reason);
             }
+            Command::Cross { from, msg } => self.core.handle_cross(now, from, msg),
             Command::Drain { timeout, done } => {
                 self.stoppers.push(done);
                 if !self.core.is_stopping() {
@@ -231,6 +252,17 @@ impl Owner for Driver {
     }
 
     fn on_commands_closed(&mut self, _now: Instant) {}
+
+    fn after_send(&mut self) {
+        let from = self.core.worker_index();
+        while let Some((to, msg)) = self.core.poll_cross() {
+            if let Some(peer) = self.peers.get(to) {
+                // Unbounded: the core bounds what it sends (see `ServerConfig::max_cross_bytes`);
+                // a closed channel is a worker that stopped, with the server.
+                let _ = peer.try_send(Command::Cross { from, msg });
+            }
+        }
+    }
 
     fn done(&self, _now: Instant) -> bool {
         self.core.is_shut_down()

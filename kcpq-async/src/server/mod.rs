@@ -16,12 +16,14 @@ use kcpq_core::adapter::headers_block;
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::ServerPublishError as CorePublishError;
-use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
+use kcpq_core::server::{
+    ServerConfig, ServerConfigError, ServerStats, WorkerGroup, WorkerGroupError,
+};
 
 use crate::clock::{Clock, fresh_seed};
 use crate::message::Message;
 use crate::runtime::Runtime;
-use crate::socket::{SocketOptions, UdpIo};
+use crate::socket::{SocketOptions, UdpIo, open_socket};
 use driver::{Command, Driver};
 pub use kcpq_core::adapter::{ServerEvent, SessionInfo};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
@@ -47,6 +49,10 @@ pub struct ServerOptions<R: Runtime> {
     pub event_capacity: usize,
     /// Where [`Server::spawn`] runs the server (the runtime's executor unless set).
     pub spawner: R::Spawner,
+    /// Worker threads (default 1): each owns a share of the sessions and its own socket on
+    /// the same address (SO_REUSEPORT), and all act as one server. Worker 0 runs where
+    /// [`Server::run`] runs; the others on threads of their own.
+    pub workers: usize,
 }
 
 impl<R: Runtime> ServerOptions<R> {
@@ -59,6 +65,7 @@ impl<R: Runtime> ServerOptions<R> {
             socket: SocketOptions::default(),
             event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
             spawner: R::Spawner::default(),
+            workers: 1,
         }
     }
 }
@@ -81,6 +88,12 @@ pub enum BindError {
     /// No operating-system randomness to seed the server with.
     #[error("cannot read operating-system randomness: {0}")]
     Random(std::io::Error),
+    /// The worker count is out of range.
+    #[error(transparent)]
+    Workers(#[from] WorkerGroupError),
+    /// A worker thread could not be started.
+    #[error("cannot start a server worker thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// A bound broker, ready to [`run`](Server::run).
@@ -93,6 +106,16 @@ pub struct Server<R: Runtime> {
     events: Receiver<ServerEvent>,
     event_tx: Sender<ServerEvent>,
     local_addr: SocketAddr,
+    /// Workers 1.. : their bound sockets, registered on their own threads.
+    extra: Vec<ExtraWorker>,
+}
+
+/// A worker beyond the first, before it runs.
+#[derive(Debug)]
+struct ExtraWorker {
+    socket: std::net::UdpSocket,
+    commands: Sender<Command>,
+    command_rx: Receiver<Command>,
 }
 
 /// A cloneable handle to a running (or about to run) server.
@@ -101,6 +124,8 @@ pub struct ServerHandle {
     commands: Sender<Command>,
     events: Receiver<ServerEvent>,
     local_addr: SocketAddr,
+    /// The command channels of workers 1.. (queries and stops that concern every worker).
+    workers: Vec<Sender<Command>>,
 }
 
 /// The server has stopped.
@@ -123,12 +148,35 @@ impl<R: Runtime> Server<R> {
     /// Binds with `options`.
     pub async fn bind_with(options: ServerOptions<R>) -> Result<Server<R>, BindError> {
         options.config.validate()?;
+        if options.workers == 0 || options.workers > kcpq_core::server::MAX_WORKERS {
+            return Err(WorkerGroupError::Count(options.workers).into());
+        }
         let addr = options.listen;
-        let io = UdpIo::<R::Socket>::bind(addr, &options.socket, options.config.kcp.mtu + 64)
+        let several = options.workers > 1;
+        let max_datagram = options.config.kcp.mtu + 64;
+        let first = open_socket(addr, &options.socket, several)
+            .and_then(|socket| UdpIo::<R::Socket>::register(socket, &options.socket, max_datagram))
             .map_err(|source| BindError::Socket { addr, source })?;
+        let io = first;
         let local_addr = io
             .local_addr()
             .map_err(|source| BindError::Socket { addr, source })?;
+        // The others on the port the first one got (the system's choice for port 0).
+        let mut extra = Vec::new();
+        for _ in 1..options.workers {
+            let socket = open_socket(local_addr, &options.socket, true).map_err(|source| {
+                BindError::Socket {
+                    addr: local_addr,
+                    source,
+                }
+            })?;
+            let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
+            extra.push(ExtraWorker {
+                socket,
+                commands,
+                command_rx,
+            });
+        }
         let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
         let (event_tx, events) = async_channel::bounded(options.event_capacity.max(1));
         Ok(Server {
@@ -139,6 +187,7 @@ impl<R: Runtime> Server<R> {
             events,
             event_tx,
             local_addr,
+            extra,
         })
     }
 
@@ -153,6 +202,7 @@ impl<R: Runtime> Server<R> {
             commands: self.commands.clone(),
             events: self.events.clone(),
             local_addr: self.local_addr,
+            workers: self.extra.iter().map(|w| w.commands.clone()).collect(),
         }
     }
 
@@ -166,17 +216,79 @@ impl<R: Runtime> Server<R> {
             command_rx,
             event_tx,
             local_addr,
+            extra,
             ..
         } = self;
-        let seed = fresh_seed().map_err(BindError::Random)?;
         let clock = Clock::start();
-        let core =
-            kcpq_core::server::Server::new(options.config, &options.keys, seed, clock.now())?;
-        log::info!("KCPQ server listening on udp://{local_addr}");
-        let mut driver = Driver::new(core, clock, event_tx);
-        crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
+        let count = options.workers;
+        let config = &options.config;
+        let group_seed = fresh_seed().map_err(BindError::Random)?;
+        let group = WorkerGroup::new(count, group_seed, config.max_sessions, config.dead_after)?;
+        let (peers, peer_rx): (Vec<_>, Vec<_>) = if count > 1 {
+            (0..count).map(|_| async_channel::unbounded()).unzip()
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut peer_rx = peer_rx.into_iter();
+        let own_peers = peer_rx.next();
+        let mut cores = Vec::with_capacity(count);
+        for index in 0..count {
+            let seed = fresh_seed().map_err(BindError::Random)?;
+            let core = kcpq_core::server::Server::new_worker(
+                config.clone(),
+                &options.keys,
+                seed,
+                clock.now(),
+                &group,
+                index,
+            )?;
+            cores.push(core);
+        }
+        let mut cores = cores.into_iter();
+        let core = cores.next().expect("at least one worker");
+        let mut stopped = Vec::new();
+        for ((index, worker), (core, peer_rx)) in (1..).zip(extra).zip(cores.zip(peer_rx)) {
+            let (done, finished) = async_channel::bounded::<()>(1);
+            stopped.push(finished);
+            let (peers, event_tx) = (peers.clone(), event_tx.clone());
+            let socket_options = options.socket.clone();
+            let max_datagram = config.kcp.mtu + 64;
+            R::run_on_new_thread(format!("kcpq-worker-{index}"), move || async move {
+                let mut io = match UdpIo::<R::Socket>::register(
+                    worker.socket,
+                    &socket_options,
+                    max_datagram,
+                ) {
+                    Ok(io) => io,
+                    Err(e) => {
+                        log::error!("server worker {index} cannot use its socket: {e}");
+                        return;
+                    }
+                };
+                let mut driver = Driver::new(core, clock, event_tx, peers);
+                let (commands, peers) = (&worker.command_rx, Some(&peer_rx));
+                crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, commands, peers).await;
+                drop(io);
+                drop(worker.commands);
+                driver.finish();
+                drop(done);
+            })
+            .map_err(BindError::Thread)?;
+        }
+        if count > 1 {
+            log::info!("KCPQ server listening on udp://{local_addr} with {count} workers");
+        } else {
+            log::info!("KCPQ server listening on udp://{local_addr}");
+        }
+        let mut driver = Driver::new(core, clock, event_tx, peers);
+        let peers = own_peers.as_ref();
+        crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx, peers).await;
         // Free the port before telling anyone the server stopped, so it can be bound again.
         drop(io);
+        for finished in stopped {
+            // Each worker's sender is dropped when its loop ends.
+            let _ = finished.recv().await;
+        }
         drop(commands);
         driver.finish();
         Ok(())
@@ -211,14 +323,51 @@ impl ServerHandle {
         answer.recv().await.map_err(|_| StoppedError)
     }
 
-    /// Server-wide counters.
-    pub async fn stats(&self) -> Result<ServerStats, StoppedError> {
-        self.ask(|done| Command::Stats { done }).await
+    /// Asks every worker at once and collects their answers, worker 0 first.
+    async fn ask_all<T>(
+        &self,
+        make: impl Fn(Sender<T>) -> Command,
+    ) -> Result<Vec<T>, StoppedError> {
+        let mut answers = Vec::with_capacity(1 + self.workers.len());
+        for commands in std::iter::once(&self.commands).chain(&self.workers) {
+            let (done, answer) = async_channel::bounded(1);
+            commands.send(make(done)).await.map_err(|_| StoppedError)?;
+            answers.push(answer);
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(answer.recv().await.map_err(|_| StoppedError)?);
+        }
+        Ok(results)
     }
 
-    /// Every connected client.
+    /// Server-wide counters: the sum over the server's workers.
+    pub async fn stats(&self) -> Result<ServerStats, StoppedError> {
+        let mut all = self
+            .ask_all(|done| Command::Stats { done })
+            .await?
+            .into_iter();
+        let mut stats = all.next().unwrap_or_default();
+        for worker in all {
+            stats += worker;
+        }
+        Ok(stats)
+    }
+
+    /// Each worker's counters, worker 0 first.
+    pub async fn worker_stats(&self) -> Result<Vec<ServerStats>, StoppedError> {
+        self.ask_all(|done| Command::Stats { done }).await
+    }
+
+    /// How many workers the server runs.
+    pub fn workers(&self) -> usize {
+        1 + self.workers.len()
+    }
+
+    /// Every connected client, on every worker.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, StoppedError> {
-        self.ask(|done| Command::Clients { done }).await
+        let all = self.ask_all(|done| Command::Clients { done }).await?;
+        Ok(all.into_iter().flatten().collect())
     }
 
     /// The server's events. Several streams share them: each event goes to one of them.
@@ -230,7 +379,7 @@ impl ServerHandle {
     /// after the configured `shutdown_linger`) and [`Server::run`] has ended.
     pub async fn shutdown(&self, reason: &str) {
         let _ = self
-            .ask(|done| Command::Shutdown {
+            .ask_all(|done| Command::Shutdown {
                 reason: reason.to_owned(),
                 done,
             })
@@ -242,7 +391,7 @@ impl ServerHandle {
     /// client as [`ServerHandle::shutdown`] does. Returns once every session is closed and
     /// [`Server::run`] has ended. A server already draining or shutting down goes on as it was.
     pub async fn drain(&self, timeout: Duration) {
-        let _ = self.ask(|done| Command::Drain { timeout, done }).await;
+        let _ = self.ask_all(|done| Command::Drain { timeout, done }).await;
     }
 }
 

@@ -23,6 +23,8 @@ pub struct SessionInfo {
     pub subscriptions: usize,
     /// Its KCP stream's state and counters, and the messages queued for it.
     pub transport: TransportInfo,
+    /// The index of the server worker that owns it (0 with one worker).
+    pub worker: usize,
 }
 
 impl SessionInfo {
@@ -39,6 +41,7 @@ impl SessionInfo {
             rtt: session.rtt,
             subscriptions: session.subscriptions,
             transport: session.transport,
+            worker: session.worker,
         }
     }
 }

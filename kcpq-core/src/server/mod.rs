@@ -114,6 +114,8 @@ pub struct SessionInfo {
     pub subscriptions: usize,
     /// The state of its KCP stream and the frames waiting for it.
     pub transport: TransportInfo,
+    /// The index of the server worker that owns it (0 for a server alone).
+    pub worker: usize,
 }
 
 /// Where a session's outgoing data stands: what tells a slow link from a slow reader.
@@ -350,6 +352,7 @@ impl Server {
                 rtt: slot.session.kcp().srtt(),
                 subscriptions: slot.subs.len(),
                 transport: transport_info(slot),
+                worker: self.cross.index,
             })
             .collect()
     }

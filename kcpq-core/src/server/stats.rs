@@ -115,3 +115,56 @@ pub struct SubscriptionStats {
     /// Messages waiting in the subscription's queue now.
     pub pending: u64,
 }
+
+impl std::ops::AddAssign for ServerDrops {
+    fn add_assign(&mut self, other: ServerDrops) {
+        self.malformed_datagram += other.malformed_datagram;
+        self.unknown_session += other.unknown_session;
+        self.bad_tag += other.bad_tag;
+        self.duplicate += other.duplicate;
+        self.too_old += other.too_old;
+        self.protocol_violation += other.protocol_violation;
+        self.slow_consumer += other.slow_consumer;
+        self.server_pending_full += other.server_pending_full;
+        self.unsubscribed += other.unsubscribed;
+        self.draining += other.draining;
+        self.reply_queue_full += other.reply_queue_full;
+        self.events += other.events;
+        self.session_limit += other.session_limit;
+        self.cross_worker_full += other.cross_worker_full;
+        self.queue_member_gone += other.queue_member_gone;
+    }
+}
+
+/// Sums the counters of the workers of one server (each counts its own sessions and
+/// messages), giving the server's.
+impl std::ops::AddAssign for ServerStats {
+    fn add_assign(&mut self, other: ServerStats) {
+        self.sessions += other.sessions;
+        self.sessions_opened += other.sessions_opened;
+        self.sessions_closed += other.sessions_closed;
+        self.sessions_silent += other.sessions_silent;
+        self.sessions_replaced += other.sessions_replaced;
+        self.sessions_evicted += other.sessions_evicted;
+        self.subscriptions += other.subscriptions;
+        self.msgs_in += other.msgs_in;
+        self.bytes_in += other.bytes_in;
+        self.msgs_out += other.msgs_out;
+        self.bytes_out += other.bytes_out;
+        self.datagrams_in += other.datagrams_in;
+        self.datagrams_out += other.datagrams_out;
+        self.wire_bytes_in += other.wire_bytes_in;
+        self.wire_bytes_out += other.wire_bytes_out;
+        self.handshake_failures += other.handshake_failures;
+        self.no_responders += other.no_responders;
+        self.pending_bytes += other.pending_bytes;
+        self.slow_consumers += other.slow_consumers;
+        self.cut_through += other.cut_through;
+        self.cut_through_aborted += other.cut_through_aborted;
+        self.cross_out += other.cross_out;
+        self.cross_in += other.cross_in;
+        self.datagrams_forwarded += other.datagrams_forwarded;
+        self.fec += other.fec;
+        self.drops += other.drops;
+    }
+}

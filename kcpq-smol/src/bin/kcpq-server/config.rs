@@ -48,6 +48,9 @@ pub(crate) struct FileConfig {
     /// from measured loss) or a fixed ratio `DATA/PARITY` such as `10/3`.
     #[serde(default, deserialize_with = "fec_mode")]
     pub(crate) fec: Option<FecMode>,
+    /// Worker threads (default: the available cores, at most 16); 1 runs everything on one
+    /// thread.
+    pub(crate) workers: Option<usize>,
     /// Time given to CLOSE frames at shutdown, in milliseconds.
     pub(crate) shutdown_linger_ms: Option<u64>,
     /// At SIGINT/SIGTERM, how long queued messages may still be delivered before the sessions

@@ -75,6 +75,21 @@ struct Args {
     /// loss, none on a clean link) or a fixed ratio DATA/PARITY such as 10/3 [default: off].
     #[arg(long, value_name = "off|auto|D/P")]
     fec: Option<kcpq_smol::core::fec::FecMode>,
+    /// Worker threads, each with its own share of the sessions and its own socket on the
+    /// listen address (SO_REUSEPORT); 1 runs everything on one thread [default: the available
+    /// cores, at most 16].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+}
+
+/// The most workers the default (one per available core) gives.
+const DEFAULT_MAX_WORKERS: usize = 16;
+
+/// One worker per available core, at most [`DEFAULT_MAX_WORKERS`].
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(DEFAULT_MAX_WORKERS)
 }
 
 fn main() -> ExitCode {
@@ -108,6 +123,7 @@ async fn run(args: Args, spawner: Spawner) -> Result<(), String> {
     file.duplicate_names = args.duplicate_names.or(file.duplicate_names);
     file.cut_through_min_bytes = args.cut_through_min_bytes.or(file.cut_through_min_bytes);
     file.fec = args.fec.or(file.fec);
+    file.workers = args.workers.or(file.workers);
     if args.no_udp_offload {
         file.socket_offload = Some(false);
     }
@@ -140,6 +156,7 @@ async fn run(args: Args, spawner: Spawner) -> Result<(), String> {
     if let Some(offload) = file.socket_offload {
         options.socket.offload = offload;
     }
+    options.workers = file.workers.unwrap_or_else(default_workers);
     let server = Server::bind_with(options)
         .await
         .map_err(|e| e.to_string())?;
@@ -174,6 +191,7 @@ async fn run(args: Args, spawner: Spawner) -> Result<(), String> {
         .spawn(stop_on_signals(signals, handle.clone(), drain_timeout))
         .detach();
 
+    println!("kcpq-server: {} workers", handle.workers());
     println!("kcpq-server listening on udp://{}", server.local_addr());
     server.run().await.map_err(|e| e.to_string())?;
     println!("kcpq-server stopped");

@@ -101,15 +101,18 @@ async fn route(
     match path {
         "/healthz" => ("200 OK", JSON, json!({"status": "ok"}).to_string()),
         "/varz" => match server.stats().await {
-            Ok(stats) => ("200 OK", JSON, varz(&stats, server.local_addr(), started)),
+            Ok(stats) => {
+                let body = varz(&stats, server.local_addr(), started, server.workers());
+                ("200 OK", JSON, body)
+            }
             Err(_) => unavailable,
         },
         "/connz" => match server.sessions().await {
             Ok(clients) => ("200 OK", JSON, connz(&clients)),
             Err(_) => unavailable,
         },
-        "/metrics" => match server.stats().await {
-            Ok(stats) => ("200 OK", PROMETHEUS, metrics(&stats)),
+        "/metrics" => match server.worker_stats().await {
+            Ok(workers) => ("200 OK", PROMETHEUS, metrics(&workers)),
             Err(_) => unavailable,
         },
         "" => ("405 Method Not Allowed", TEXT, "only GET\n".to_owned()),
@@ -286,6 +289,26 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
             "Sessions refused at the limit.",
         ),
         (
+            "drops_cross_worker_full",
+            d.cross_worker_full,
+            "Messages not passed to another worker that was not keeping up.",
+        ),
+        (
+            "drops_queue_member_gone",
+            d.queue_member_gone,
+            "Queue-group messages whose group had no member left on the worker they reached.",
+        ),
+        (
+            "cross_worker_msgs",
+            stats.cross_out,
+            "Messages passed between the server's workers (interest, messages, datagrams).",
+        ),
+        (
+            "datagrams_forwarded",
+            stats.datagrams_forwarded,
+            "Datagrams that reached another worker's socket than their session's, passed on.",
+        ),
+        (
             "drops_server_pending_full",
             d.server_pending_full,
             "Messages not queued because all subscription queues held max_pending_bytes.",
@@ -308,9 +331,10 @@ fn counters(stats: &ServerStats) -> Vec<(&'static str, u64, &'static str)> {
     ]
 }
 
-fn varz(stats: &ServerStats, addr: SocketAddr, started: SystemTime) -> String {
+fn varz(stats: &ServerStats, addr: SocketAddr, started: SystemTime, workers: usize) -> String {
     let mut object = serde_json::Map::new();
     object.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+    object.insert("workers".into(), json!(workers));
     object.insert("server_addr".into(), json!(addr.to_string()));
     object.insert("start".into(), json!(unix_secs(started)));
     let uptime = SystemTime::now()
@@ -331,6 +355,7 @@ fn connz(clients: &[SessionInfo]) -> String {
             json!({
                 "name": c.name,
                 "addr": c.addr.to_string(),
+                "worker": c.worker,
                 "start": unix_secs(c.connected_since),
                 "uptime_secs": now.duration_since(c.connected_since).unwrap_or_default().as_secs_f64(),
                 "last_activity": unix_secs(c.last_heard),
@@ -370,9 +395,50 @@ fn kcp_json(k: &KcpStats) -> serde_json::Value {
     })
 }
 
-fn metrics(stats: &ServerStats) -> String {
+/// A per-worker metric: name, Prometheus type, help, and how to read it.
+type PerWorker = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ServerStats) -> u64,
+);
+
+/// The server's counters (summed over workers), then per worker with a `worker` label those
+/// that show how the load spreads: sessions, messages in and out.
+fn metrics(workers: &[ServerStats]) -> String {
+    let mut stats = ServerStats::default();
+    for worker in workers {
+        stats += worker.clone();
+    }
     let mut out = String::new();
-    for (name, value, help) in counters(stats) {
+    let per_worker: [PerWorker; 3] = [
+        (
+            "worker_connections",
+            "gauge",
+            "Sessions open now, per worker.",
+            |s| s.sessions,
+        ),
+        (
+            "worker_msgs_in_total",
+            "counter",
+            "Messages published, per worker.",
+            |s| s.msgs_in,
+        ),
+        (
+            "worker_msgs_out_total",
+            "counter",
+            "Messages delivered, per worker.",
+            |s| s.msgs_out,
+        ),
+    ];
+    for (name, kind, help, value) in per_worker {
+        let _ = writeln!(out, "# HELP kcpq_{name} {help}");
+        let _ = writeln!(out, "# TYPE kcpq_{name} {kind}");
+        for (i, worker) in workers.iter().enumerate() {
+            let _ = writeln!(out, "kcpq_{name}{{worker=\"{i}\"}} {}", value(worker));
+        }
+    }
+    for (name, value, help) in counters(&stats) {
         let gauge = matches!(name, "connections" | "subscriptions" | "pending_bytes");
         let (kind, suffix) = if gauge {
             ("gauge", "")
@@ -400,8 +466,8 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "a counter name is used twice");
         let addr = SocketAddr::from(([127, 0, 0, 1], 4000));
         let varz: serde_json::Value =
-            serde_json::from_str(&varz(&stats, addr, SystemTime::now())).expect("valid JSON");
-        let metrics = metrics(&stats);
+            serde_json::from_str(&varz(&stats, addr, SystemTime::now(), 2)).expect("valid JSON");
+        let metrics = metrics(&[stats.clone(), stats.clone()]);
         for name in [
             "connections",
             "silent_connections",
