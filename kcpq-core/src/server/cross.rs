@@ -9,6 +9,7 @@ use crate::Instant;
 use crate::proto::{Frame, LEN_PREFIX, Msg, Pub};
 use crate::subject::MatchResult;
 
+use super::routing::{Origin, Target};
 use super::table::SlotId;
 use super::workers::{CrossKind, CrossMsg, CrossOutbox, InterestChange, MAX_WORKERS, WorkerGroup};
 use super::{LOCAL_SLOT, Server, SubKey, split_key, sub_key};
@@ -220,6 +221,10 @@ impl Server {
                 instance,
                 tell,
             } => self.close_taken_name(now, &name, instance, tell),
+            CrossKind::ToClient { frame, client } => {
+                self.cross.consumed[from] += frame.len();
+                self.deliver_to_client(&frame, &client);
+            }
         }
     }
 
@@ -431,6 +436,52 @@ impl Server {
         }
         self.stats.drops.queue_member_gone += groups.len().saturating_sub(served) as u64;
         self.matches = matches;
+    }
+
+    /// The worker whose session holds the client name `name`, if another worker's does.
+    pub(super) fn remote_holder(&self, name: &str) -> Option<usize> {
+        if self.cross.is_alone() {
+            return None;
+        }
+        let worker = self.cross.group.names().owner(name)?.worker;
+        (worker != self.cross.index).then_some(worker)
+    }
+
+    /// Sends the owner's publish for client `client` to the worker holding it.
+    pub(super) fn forward_to_client(&mut self, worker: usize, client: &str, p: &Pub<'_>) {
+        let frame = Frame::Pub(*p);
+        let mut encoded = Vec::with_capacity(frame.encoded_len());
+        frame.encode(&mut encoded);
+        if self.cross.in_flight[worker] + encoded.len() > self.cross.max_cross_bytes {
+            self.stats.drops.cross_worker_full += 1;
+            return;
+        }
+        self.cross.in_flight[worker] += encoded.len();
+        self.cross.outbox.push(
+            worker,
+            CrossKind::ToClient {
+                frame: encoded,
+                client: client.to_owned(),
+            },
+        );
+    }
+
+    /// Delivers the owner's publish another worker sent for one of this worker's clients.
+    fn deliver_to_client(&mut self, frame: &[u8], client: &str) {
+        let Some(Ok(Frame::Pub(p))) = frame.get(LEN_PREFIX..).map(crate::proto::parse_frame_body)
+        else {
+            self.stats.drops.malformed_datagram += 1;
+            return;
+        };
+        if let Some(&slot) = self.names.get(client) {
+            // A request that reaches no subscription of the client times out at the owner:
+            // its worker cannot tell at once.
+            let p = Pub {
+                request: false,
+                ..p
+            };
+            self.route(Origin::Owner, Target::Session(slot), &p);
+        }
     }
 
     /// The queue group of a local subscription, if it has one.

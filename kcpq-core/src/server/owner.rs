@@ -103,7 +103,7 @@ impl Server {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(Target::Everyone, subject, reply, headers, payload, false)
+        self.owner_publish(&Target::Everyone, subject, reply, headers, payload, false)
             .map(|_| ())
     }
 
@@ -117,7 +117,7 @@ impl Server {
         payload: &[u8],
     ) -> Result<(), ServerPublishError> {
         let target = self.client_target(client)?;
-        self.owner_publish(target, subject, reply, headers, payload, false)
+        self.owner_publish(&target, subject, reply, headers, payload, false)
             .map(|_| ())
     }
 
@@ -156,7 +156,7 @@ impl Server {
         self.owner.requests.insert(id, deadline);
         self.owner.deadlines.insert((deadline, id));
         let reply = format!("{}.{id}", self.owner.inbox);
-        if let Err(e) = self.owner_publish(target, subject, Some(&reply), headers, payload, true) {
+        if let Err(e) = self.owner_publish(&target, subject, Some(&reply), headers, payload, true) {
             self.owner.requests.remove(&id);
             self.owner.deadlines.remove(&(deadline, id));
             return Err(e);
@@ -165,15 +165,21 @@ impl Server {
     }
 
     fn client_target(&self, client: &str) -> Result<Target, ServerPublishError> {
-        self.names
-            .get(client)
-            .map(|&slot| Target::Session(slot))
-            .ok_or_else(|| ServerPublishError::UnknownClient(client.to_owned()))
+        if let Some(&slot) = self.names.get(client) {
+            return Ok(Target::Session(slot));
+        }
+        match self.remote_holder(client) {
+            Some(worker) => Ok(Target::Remote {
+                worker,
+                client: client.to_owned(),
+            }),
+            None => Err(ServerPublishError::UnknownClient(client.to_owned())),
+        }
     }
 
     fn owner_publish(
         &mut self,
-        target: Target,
+        target: &Target,
         subject: &str,
         reply: Option<&str>,
         headers: Option<&[u8]>,
@@ -203,7 +209,11 @@ impl Server {
             request,
             payload,
         };
-        Ok(self.route(Origin::Owner, target, &p))
+        if let Target::Remote { worker, client } = target {
+            self.forward_to_client(*worker, client, &p);
+            return Ok(1);
+        }
+        Ok(self.route(Origin::Owner, target.clone(), &p))
     }
 
     /// Subscribes the owner to `filter` (optionally in a queue group shared with clients);

@@ -17,12 +17,15 @@ pub(super) enum Origin {
 }
 
 /// Whom a publish may reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Target {
     /// Every matching subscription.
     Everyone,
     /// Only the matching subscriptions of one session.
     Session(SlotId),
+    /// Only the matching subscriptions of the client `client`, whose session is on another
+    /// worker (the owner's publish goes there whole; never passed to `route`).
+    Remote { worker: usize, client: String },
 }
 
 impl Server {
@@ -144,6 +147,7 @@ impl Reach {
             && match self.target {
                 Target::Everyone => true,
                 Target::Session(only) => slot == only,
+                Target::Remote { .. } => false,
             }
     }
 }

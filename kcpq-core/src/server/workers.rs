@@ -207,7 +207,7 @@ impl CrossMsg {
     pub fn weight(&self) -> usize {
         match &self.0 {
             CrossKind::Datagram { bytes, .. } => bytes.len(),
-            CrossKind::Routed { frame, .. } => frame.len(),
+            CrossKind::Routed { frame, .. } | CrossKind::ToClient { frame, .. } => frame.len(),
             CrossKind::Interest { change, .. } => match change {
                 InterestChange::Add { filter, queue } => {
                     filter.len() + queue.as_ref().map_or(0, String::len)
@@ -240,6 +240,9 @@ pub(super) enum CrossKind {
         everyone: bool,
         groups: Vec<String>,
     },
+    /// The owner's publish to one client, named `client`, whose session is on the receiver:
+    /// an encoded PUB frame for that session's matching subscriptions.
+    ToClient { frame: Vec<u8>, client: String },
     /// The client name `name`, held by `instance` on the receiver, was taken by a session on
     /// the sender. `tell`: the old session is told (ERR Replaced) before it is closed.
     NameTaken {
