@@ -135,13 +135,15 @@ fn worker(
 #[test]
 fn kcpq_delivers_what_nats_server_delivers() {
     let nats = NatsServer::start();
-    let kcpq = smol::block_on(Server::bind(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        keys(),
-        ServerConfig::default(),
-    ))
-    .expect("bind a KCPQ server on 127.0.0.1")
-    .spawn();
+    // Two workers by default (KCPQ_DIFF_WORKERS=n to choose): the scenarios' clients spread
+    // over both, so the one subscription space is compared with nats-server too.
+    let mut options = kcpq_smol::ServerOptions::new(SocketAddr::from(([127, 0, 0, 1], 0)), keys());
+    options.config = ServerConfig::default();
+    options.workers = std::env::var("KCPQ_DIFF_WORKERS")
+        .map_or(2, |n| n.parse().expect("KCPQ_DIFF_WORKERS is a number"));
+    let kcpq = smol::block_on(Server::bind_with(options))
+        .expect("bind a KCPQ server on 127.0.0.1")
+        .spawn();
     let seeds = seeds();
     let started = Instant::now();
     let next = AtomicUsize::new(0);
