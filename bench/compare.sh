@@ -7,18 +7,27 @@
 #   bench/compare.sh placement           # only latency with servers and client pinned (taskset)
 #                                        # to one core, then to two different cores
 #   PLACEMENT=1 bench/compare.sh quick   # the quick matrix, then the placement runs
+#   bench/compare.sh workers             # throughput (1, 2, 4 subs), fan-in (8 pubs) and frames
+#                                        # against nats-server, kcpq-server --workers 1 and
+#                                        # --workers N (N = WORKERS_N, default: the cores), one
+#                                        # interleaved run; QUICK=1 for smaller counts
+#   KCPQ_WORKERS=1 bench/compare.sh full # kcpq-server's --workers in the other modes (default:
+#                                        # none given, so the server's own default: the cores)
 #
+# RES=DIR writes the results there instead of bench/results.
 # Builds both tools in release (natsbench with CARGO_TARGET_DIR=/tmp/natsbench-target so shared/
 # stays clean), needs `nats-server` on PATH (Debian package nats-server; not installed here),
 # starts both servers and stops each by its PID. Every benchmark call is wrapped in `timeout`.
 # Writes bench/results/{nats,kcpq}-MODE.jsonl (raw lines) and bench/results/summary-MODE.md
-# (summarize.py: NATS as base, KCPQ as other, ratio = KCPQ / NATS).
+# (summarize.py: NATS as base, KCPQ as other, ratio = KCPQ / NATS). The workers mode writes
+# {nats,kcpq-w1,kcpq-wN}-workers.jsonl and summary-workers.md (bench/workers_table.py).
 set -u
 MODE=${1:-quick}
 case "$MODE" in
   quick | full) ;;
   placement) PLACEMENT=1 ;;
-  *) echo "usage: $0 [quick|full|placement]" >&2; exit 2 ;;
+  workers) ;;
+  *) echo "usage: $0 [quick|full|placement|workers]" >&2; exit 2 ;;
 esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NATSBENCH_DIR=${NATSBENCH_DIR:-$ROOT/../shared/bench/natsbench}
@@ -27,11 +36,19 @@ RUNS=${RUNS:-1}
 NATS_PORT=${NATS_PORT:-14222}
 NATS_MON=${NATS_MON:-18222}
 KCPQ_PORT=${KCPQ_PORT:-14000}
-RES=$ROOT/bench/results
+KCPQ_WORKERS=${KCPQ_WORKERS:-}
+WORKERS_N=${WORKERS_N:-$(nproc)}
+RES=${RES:-$ROOT/bench/results}
 mkdir -p "$RES"
 NATS_OUT=$RES/nats-$MODE.jsonl
 KCPQ_OUT=$RES/kcpq-$MODE.jsonl
 SUMMARY=$RES/summary-$MODE.md
+KCPQN_OUT=""
+if [ "$MODE" = workers ]; then
+  KCPQ_OUT=$RES/kcpq-w1-workers.jsonl
+  KCPQN_OUT=$RES/kcpq-w$WORKERS_N-workers.jsonl
+  : > "$KCPQN_OUT"
+fi
 [ "$MODE" = placement ] || { : > "$NATS_OUT"; : > "$KCPQ_OUT"; }
 
 command -v nats-server > /dev/null || {
@@ -53,6 +70,7 @@ ulimit -n "$(ulimit -Hn)"
 WORK=$(mktemp -d /tmp/kcpq-compare.XXXXXX)
 NATS_PID=""
 KCPQ_PID=""
+KCPQN_PID=""
 RELAY_PID=""
 RELAY_PORT=${RELAY_PORT:-14500}
 
@@ -69,11 +87,16 @@ start_nats() {
   done
   echo "nats-server did not become healthy" >&2; exit 1
 }
-start_kcpq() {
-  (cd "$WORK" && exec $SERVER_PREFIX "$KS" --listen "127.0.0.1:$KCPQ_PORT" >> "$WORK/kcpq.log" 2>&1) &
+start_kcpq() { # [$1 = --workers (empty: none given), $2 = port, $3 = log name]; sets KCPQ_PID
+  local workers=${1-$KCPQ_WORKERS} port=${2:-$KCPQ_PORT} log=$WORK/${3:-kcpq}.log
+  local flags=() started
+  [ -n "$workers" ] && flags=(--workers "$workers")
+  # The log is appended to across restarts: wait for one more "listening" line than before.
+  started=$(grep -c "listening" "$log" 2> /dev/null)
+  (cd "$WORK" && exec $SERVER_PREFIX "$KS" --listen "127.0.0.1:$port" "${flags[@]}" >> "$log" 2>&1) &
   KCPQ_PID=$!
   for _ in $(seq 1 100); do
-    grep -q "listening" "$WORK/kcpq.log" 2> /dev/null && return 0
+    [ "$(grep -c "listening" "$log" 2> /dev/null)" -gt "${started:-0}" ] && return 0
     sleep 0.1
   done
   echo "kcpq-server did not start" >&2; exit 1
@@ -87,6 +110,7 @@ stop_pid() { # $1 = pid
 }
 stop_all() {
   stop_pid "$NATS_PID"; NATS_PID=""; stop_pid "$KCPQ_PID"; KCPQ_PID=""
+  stop_pid "$KCPQN_PID"; KCPQN_PID=""
   stop_pid "$RELAY_PID"; RELAY_PID=""
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT INT TERM
@@ -108,20 +132,26 @@ both() { # $1 = run, rest = test args (same for both tools)
     --key-file "$WORK/kcpq.key" --tag "run=$r"
 }
 
-# One meta line (machine, versions, load) at the head of a pair of result files.
-meta() { # nats out, kcpq out
-python3 - "$1" "$2" "$RUNS" << 'PY'
+# One meta line (machine, versions, load) at the head of a pair of result files (and of the
+# kcpq-server --workers N file in the workers mode).
+meta() { # nats out, kcpq out[, kcpq --workers N out]
+python3 - "$1" "$2" "$RUNS" "${3:-}" "$KCPQ_WORKERS" "$WORKERS_N" << 'PY'
 import json, os, platform, subprocess, sys, time
 v = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 meta = {"test": "meta", "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
         "load": open("/proc/loadavg").read().split()[:3], "runs": int(sys.argv[3]), "ts": int(time.time())}
 open(sys.argv[1], "a").write(json.dumps(dict(meta, server=v, async_nats="0.51")) + "\n")
-open(sys.argv[2], "a").write(json.dumps(dict(meta, server="kcpq-server", async_nats="–")) + "\n")
+kcpq = dict(meta, server="kcpq-server", async_nats="–")
+if sys.argv[4]:
+    open(sys.argv[2], "a").write(json.dumps(dict(kcpq, workers=1)) + "\n")
+    open(sys.argv[4], "a").write(json.dumps(dict(kcpq, workers=int(sys.argv[6]))) + "\n")
+else:
+    open(sys.argv[2], "a").write(json.dumps(dict(kcpq, workers=sys.argv[5] or "default")) + "\n")
 PY
 }
 
-if [ "$MODE" != placement ]; then
+if [ "$MODE" = quick ] || [ "$MODE" = full ]; then
 meta "$NATS_OUT" "$KCPQ_OUT"
 
 if [ "$MODE" = quick ]; then
@@ -176,6 +206,73 @@ done
 echo "wrote $SUMMARY" >&2
 fi
 
+# Workers (issue 27): the same tests against nats-server, kcpq-server --workers 1 and
+# kcpq-server --workers N, all three servers up at once and each test run against the three back
+# to back (interleaved), RUNS times. On a machine where the benchmark clients share the cores with
+# the servers, the clients bound what extra workers can show.
+if [ "$MODE" = workers ]; then
+  meta "$NATS_OUT" "$KCPQ_OUT" "$KCPQN_OUT"
+  if [ -n "${QUICK:-}" ]; then
+    TP="128 200000 1|128 100000 2|128 100000 4"
+    FANIN="8 16 25000"
+    FRAMES="100000 240 5 2"
+  else
+    TP="128 1000000 1|128 1000000 2|128 500000 4"
+    FANIN="8 16 125000"
+    FRAMES="100000 240 10 2"
+  fi
+  KCPQN_PORT=$((KCPQ_PORT + 1))
+  kcpq_at() { # $1 = out, $2 = label, $3 = port, $4 = pid, $5 = run, rest = test args
+    local out=$1 label=$2 port=$3 pid=$4 r=$5; shift 5
+    one "$out" "$label" "$KB" "$@" --url "kcp://127.0.0.1:$port" --server-pid "$pid" \
+      --key-file "$WORK/kcpq.key" --tag "run=$r"
+  }
+  three() { # $1 = run, rest = test args (same for every server)
+    local r=$1; shift
+    one "$NATS_OUT" nats "$NB" "$@" --url "nats://127.0.0.1:$NATS_PORT" --server-pid "$NATS_PID" \
+      --varz "http://127.0.0.1:$NATS_MON/varz" --tag "run=$r"
+    kcpq_at "$KCPQ_OUT" kcpq-w1 "$KCPQ_PORT" "$KCPQ_PID" "$r" "$@"
+    kcpq_at "$KCPQN_OUT" "kcpq-w$WORKERS_N" "$KCPQN_PORT" "$KCPQN_PID" "$r" "$@"
+  }
+  for r in $(seq 1 "$RUNS"); do
+    start_nats
+    start_kcpq "$WORKERS_N" "$KCPQN_PORT" "kcpq-w$WORKERS_N"; KCPQN_PID=$KCPQ_PID
+    start_kcpq 1 "$KCPQ_PORT" kcpq-w1
+    IFS='|' read -ra cfgs <<< "$TP"
+    for cfg in "${cfgs[@]}"; do
+      set -- $cfg
+      three "$r" throughput --size "$1" --count "$2" --subs "$3"
+    done
+    IFS='|' read -ra cfgs <<< "$FANIN"
+    for cfg in "${cfgs[@]}"; do
+      set -- $cfg
+      three "$r" fanin --pubs "$1" --size "$2" --count "$3"
+    done
+    IFS='|' read -ra cfgs <<< "$FRAMES"
+    for cfg in "${cfgs[@]}"; do
+      set -- $cfg
+      three "$r" frames --size "$1" --fps "$2" --seconds "$3" --subs "$4"
+    done
+    stop_all
+  done
+  {
+    echo "# kcpq-server --workers 1 and --workers $WORKERS_N beside NATS ($(date -u +%Y-%m-%dT%H:%MZ), $RUNS run(s))"
+    echo
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+    echo
+    python3 "$ROOT/bench/workers_table.py" "$NATS_OUT" "$KCPQ_OUT" "$KCPQN_OUT"
+    echo
+    echo "## kcpq-server --workers $WORKERS_N against --workers 1 (base), every metric"
+    echo
+    python3 "$NATSBENCH_DIR/summarize.py" "$KCPQ_OUT" "$KCPQN_OUT"
+    echo
+    echo "## kcpq-server --workers $WORKERS_N against NATS (base), every metric"
+    echo
+    python3 "$NATSBENCH_DIR/summarize.py" "$NATS_OUT" "$KCPQN_OUT"
+  } > "$SUMMARY"
+  echo "wrote $SUMMARY" >&2
+fi
+
 # Latency by CPU placement: both servers pinned to core 0, the benchmark client pinned to core 0
 # (every hop a context switch on one core) and then to core 1 (every hop a wake-up across cores).
 # Beside them, the floor of that topology: `kcpq-bench udprelay` (pinned like the servers) only
@@ -228,7 +325,7 @@ PY
   echo "wrote $PSUMMARY" >&2
 fi
 
-if [ -n "${IMPAIR:-}" ] && [ "$MODE" != placement ]; then
+if [ -n "${IMPAIR:-}" ] && { [ "$MODE" = quick ] || [ "$MODE" = full ]; }; then
   "$ROOT/bench/impaired.sh" "$MODE" "$NB" "$KB" "$KS" || echo "impaired runs failed" >&2
 fi
 
