@@ -10,7 +10,8 @@
 # Knobs (environment): WORKERS_LIST ("1 2 4 8", cut at half the cores), ROUNDS (2, interleaved),
 # SECONDS_PER (12: how long each configuration publishes), GENS (load generator processes: half
 # the cores, at least 2), SUBS (2 subscribers per generator), SIZE (128 bytes), RES (results
-# folder, bench/results).
+# folder, bench/results); SKIP_BUILD=1 with KB, KS and NB (kcpq-bench, kcpq-server and natsbench
+# binaries) on a machine without cargo; nats-server is taken from PATH.
 #
 # Each load generator is one `kcpq-bench throughput` (or natsbench's) process: one publisher
 # connection and SUBS subscriber connections on a subject of its own, publishing as fast as it can
@@ -30,6 +31,14 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NATSBENCH_DIR=${NATSBENCH_DIR:-$ROOT/../shared/bench/natsbench}
 [ -d "$NATSBENCH_DIR" ] || NATSBENCH_DIR=/work/shared/bench/natsbench
+# The knobs given, for the summary's command line.
+GIVEN=""
+for v in QUICK WORKERS_LIST ROUNDS SECONDS_PER GENS SUBS SIZE; do
+  value=${!v:-}
+  [ -n "$value" ] || continue
+  [[ $value == *" "* ]] && value="\"$value\""
+  GIVEN+="$v=$value "
+done
 QUICK=${QUICK:-}
 SUFFIX=""
 [ -n "$QUICK" ] && SUFFIX="-quick"
@@ -75,14 +84,17 @@ fi
 echo "cores: server $SERVER_CPUS, generators $GEN_CPUS; workers:$LIST; $GENS generators of" \
   "1 publisher + $SUBS subscribers, $SIZE B, ${SECONDS_PER}s x $ROUNDS round(s)" >&2
 
-echo "building kcpq-bench and kcpq-server (release)..." >&2
-(cd "$ROOT" && cargo build --release -q -p kcpq-smol --bin kcpq-bench --bin kcpq-server) || exit 1
-echo "building natsbench (release, CARGO_TARGET_DIR=/tmp/natsbench-target)..." >&2
-(cd "$NATSBENCH_DIR" && CARGO_TARGET_DIR=/tmp/natsbench-target cargo build --release -q) || exit 1
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-KB=$TARGET/release/kcpq-bench
-KS=$TARGET/release/kcpq-server
-NB=/tmp/natsbench-target/release/natsbench
+KB=${KB:-$TARGET/release/kcpq-bench}
+KS=${KS:-$TARGET/release/kcpq-server}
+NB=${NB:-/tmp/natsbench-target/release/natsbench}
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo "building kcpq-bench and kcpq-server (release)..." >&2
+  (cd "$ROOT" && cargo build --release -q -p kcpq-smol --bin kcpq-bench --bin kcpq-server) || exit 1
+  echo "building natsbench (release, CARGO_TARGET_DIR=/tmp/natsbench-target)..." >&2
+  (cd "$NATSBENCH_DIR" && CARGO_TARGET_DIR=/tmp/natsbench-target cargo build --release -q) || exit 1
+fi
+for bin in "$KB" "$KS" "$NB"; do [ -x "$bin" ] || { echo "$bin: not found" >&2; exit 1; }; done
 
 ulimit -n "$(ulimit -Hn)"
 WORK=$(mktemp -d /tmp/kcpq-scaling.XXXXXX)
@@ -215,7 +227,7 @@ done
   echo
   echo "Server on cores $SERVER_CPUS (kcpq-server --workers W; nats-server GOMAXPROCS=W), $GENS" \
     "generators on cores $GEN_CPUS, each 1 publisher + $SUBS subscribers of $SIZE B messages for" \
-    "${SECONDS_PER} s; medians of $ROUNDS round(s) [min-max]. Command: \`${QUICK:+QUICK=1 }bench/scaling.sh\`."
+    "${SECONDS_PER} s; medians of $ROUNDS round(s) [min-max]. Command: \`${GIVEN}bench/scaling.sh\`."
   echo
   python3 - "$OUT" << 'PY'
 import json, statistics, sys
