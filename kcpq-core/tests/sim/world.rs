@@ -30,6 +30,12 @@ pub fn seed_for(seed: u64, label: u64) -> [u8; 32] {
     out
 }
 
+/// The address of the `index`th client added to a world.
+fn client_addr(index: usize) -> SocketAddr {
+    let port = 10_000 + u16::try_from(index % 50_000).expect("below 50 000");
+    SocketAddr::from(([10, 0, 1 + (index / 50_000) as u8, 1], port))
+}
+
 /// One client, its address and everything it reported.
 pub struct Peer {
     pub addr: SocketAddr,
@@ -175,6 +181,40 @@ impl World {
         .expect("valid config");
     }
 
+    /// Replaces every worker of the server by a fresh one with no state, `count` of them in a
+    /// new [`WorkerGroup`], at the same address (a restart of the whole server, perhaps with
+    /// another worker count). What was crossing between the old workers is lost with them.
+    pub fn restart_workers(&mut self, config: ServerConfig, count: usize, generation: u64) {
+        let base = 2_000_000 + generation * 1_000;
+        let group = WorkerGroup::new(
+            count,
+            seed_for(self.seed, base),
+            config.max_sessions,
+            config.dead_after,
+        )
+        .expect("valid worker count");
+        let now = self.now;
+        let mut all = (0..count).map(|i| {
+            Server::new_worker(
+                config.clone(),
+                &keys(),
+                seed_for(self.seed, base + 1 + i as u64),
+                now,
+                &group,
+                i,
+            )
+            .expect("valid config")
+        });
+        self.server = all.next().expect("at least one worker");
+        self.workers = all.collect();
+        self.cross.clear();
+    }
+
+    /// The address the next client added will send from.
+    pub fn next_client_addr(&self) -> SocketAddr {
+        client_addr(self.peers.len())
+    }
+
     /// Adds a client that starts connecting now; returns its index.
     pub fn add_client(&mut self, config: ClientConfig) -> usize {
         self.add_client_with_keys(config, &keys())
@@ -183,8 +223,7 @@ impl World {
     /// Adds a client with its own key set.
     pub fn add_client_with_keys(&mut self, config: ClientConfig, keys: &KeySet) -> usize {
         let index = self.peers.len();
-        let port = 10_000 + u16::try_from(index % 50_000).expect("below 50 000");
-        let addr = SocketAddr::from(([10, 0, 1 + (index / 50_000) as u8, 1], port));
+        let addr = client_addr(index);
         let seed = seed_for(self.seed, 1 + index as u64);
         let client = Client::new(config, SERVER, keys, seed, self.now);
         self.by_addr.insert(addr, index);
