@@ -62,6 +62,9 @@ pub struct World {
     /// How long a message between two workers takes (default 100 µs; the same for all, so
     /// each pair's FIFO order holds).
     pub cross_delay: Duration,
+    /// Added to a sender's port before hashing it to a worker: changing it moves every
+    /// address to another worker's socket, as a change in the SO_REUSEPORT group does.
+    pub worker_shift: usize,
     pub server_events: Vec<ServerEvent>,
     pub peers: Vec<Peer>,
     buf: Vec<u8>,
@@ -90,6 +93,7 @@ impl World {
             cross: VecDeque::new(),
             cross_msgs: 0,
             cross_delay: Duration::from_micros(100),
+            worker_shift: 0,
             server_events: Vec::new(),
             peers: Vec::new(),
             buf: vec![0u8; 65_536],
@@ -137,7 +141,8 @@ impl World {
         }
     }
 
-    fn worker_mut(&mut self, i: usize) -> &mut Server {
+    /// The server's worker `i`, to call its API (0: `server`).
+    pub fn worker_mut(&mut self, i: usize) -> &mut Server {
         if i == 0 {
             &mut self.server
         } else {
@@ -152,7 +157,7 @@ impl World {
 
     /// The worker whose socket a datagram from `from` reaches.
     pub fn worker_for(&self, from: SocketAddr) -> usize {
-        usize::from(from.port()) % self.worker_count()
+        (usize::from(from.port()) + self.worker_shift) % self.worker_count()
     }
 
     /// Client `i` now sends from another port (a NAT rebinding): its datagrams may reach
