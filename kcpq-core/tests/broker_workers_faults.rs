@@ -1252,3 +1252,180 @@ fn a_full_server_of_workers_evicts_a_silent_session_on_another_worker_for_a_newc
         }
     }
 }
+
+/// The ways a subscription goes away.
+#[derive(Debug, Clone, Copy)]
+enum Gone {
+    Unsubscribed,
+    CountReached,
+    Drained,
+    Closed,
+    Vanished,
+    NameTakenOver,
+    OwnerUnsubscribed,
+}
+
+/// Requests `subject` from `requester` and runs until it fails or is answered; returns whether
+/// it failed at once with no responders.
+fn no_responders(world: &mut World, requester: usize, subject: &str) -> bool {
+    let now = world.now;
+    let id = world.peers[requester]
+        .client
+        .request(now, subject, None, b"?", Duration::from_secs(5))
+        .unwrap();
+    world.drain();
+    let done = |w: &World| {
+        w.peers[requester].events.iter().any(|e| {
+            matches!(e, ClientEvent::RequestFailed(r, _) | ClientEvent::Reply(r, _) if *r == id)
+        })
+    };
+    world.run_until(Duration::from_secs(10), done);
+    world.peers[requester]
+        .events
+        .contains(&ClientEvent::RequestFailed(
+            id,
+            RequestFailure::NoResponders,
+        ))
+}
+
+#[test]
+fn a_subscription_gone_any_way_is_gone_from_every_worker() {
+    use Gone::*;
+    for workers in WORKERS {
+        for gone in [
+            Unsubscribed,
+            CountReached,
+            Drained,
+            Closed,
+            Vanished,
+            NameTakenOver,
+            OwnerUnsubscribed,
+        ] {
+            let seed = gone as u64;
+            let context = format!("workers {workers} {gone:?}");
+            let mut world =
+                World::with_workers(seed, LinkConfig::lossy(2), quick_server(), workers);
+            // The owner on worker 0, the requester on worker 1, the responder on worker 2
+            // (modulo the count).
+            let requester = add_on(&mut world, "requester", 1);
+            let responder = add_on(&mut world, "responder", 2);
+            connect_all(&mut world);
+            let plain = subscribe(&mut world, responder, "svc.plain", None);
+            let queued = subscribe(&mut world, responder, "svc.queued", Some("g"));
+            let owner_sid = world.server.subscribe("svc.owner", None).unwrap();
+            world.drain();
+            world.run_for(Duration::from_millis(5));
+            for subject in ["svc.plain", "svc.queued", "svc.owner"] {
+                assert!(!no_responders(&mut world, requester, subject), "{context}");
+            }
+            let sessions_before = world.sum(|s| s.sessions);
+            match gone {
+                Unsubscribed | CountReached => {
+                    let after = matches!(gone, CountReached).then_some(1);
+                    for sid in [plain, queued] {
+                        world.peers[responder]
+                            .client
+                            .unsubscribe(sid, after)
+                            .unwrap();
+                    }
+                    world.drain();
+                    flush(&mut world, responder);
+                    if matches!(gone, CountReached) {
+                        for subject in ["svc.plain", "svc.queued"] {
+                            world.peers[requester]
+                                .client
+                                .publish(subject, None, None, b"last")
+                                .unwrap();
+                        }
+                        world.drain();
+                        world.run_until(Duration::from_secs(30), |w| {
+                            [plain, queued].iter().all(|&sid| {
+                                w.peers[responder]
+                                    .events
+                                    .contains(&ClientEvent::Unsubscribed(sid))
+                            })
+                        });
+                    }
+                }
+                Drained => {
+                    let now = world.now;
+                    world.peers[responder]
+                        .client
+                        .drain(now, Duration::from_secs(10))
+                        .unwrap();
+                    world.drain();
+                    world.run_until(Duration::from_secs(30), |w| {
+                        w.sum(|s| s.sessions) < sessions_before
+                    });
+                }
+                Closed => {
+                    let now = world.now;
+                    world.peers[responder].client.close(now);
+                    world.drain();
+                    world.run_until(Duration::from_secs(30), |w| {
+                        w.sum(|s| s.sessions) < sessions_before
+                    });
+                }
+                Vanished => {
+                    world.vanish(responder);
+                    world.run_until(Duration::from_secs(30), |w| {
+                        w.sum(|s| s.sessions) < sessions_before
+                    });
+                }
+                NameTakenOver => {
+                    // Another instance, on another worker, with no subscriptions.
+                    let heir = add_on(&mut world, "responder", 3);
+                    world.run_until(Duration::from_secs(30), |w| {
+                        w.connected(heir) && closed_replaced(w, "responder")
+                    });
+                }
+                OwnerUnsubscribed => {
+                    world.server.unsubscribe(owner_sid).unwrap();
+                    world.drain();
+                }
+            }
+            if !matches!(gone, OwnerUnsubscribed) {
+                for subject in ["svc.plain", "svc.queued"] {
+                    assert!(
+                        no_responders(&mut world, requester, subject),
+                        "{context}: {subject}"
+                    );
+                }
+                assert!(
+                    !no_responders(&mut world, requester, "svc.owner"),
+                    "{context}"
+                );
+            } else {
+                assert!(
+                    no_responders(&mut world, requester, "svc.owner"),
+                    "{context}"
+                );
+                assert!(
+                    !no_responders(&mut world, requester, "svc.plain"),
+                    "{context}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "gap (issue 27): the owner's subscribe returns before other workers know the \
+            subscription, and nothing tells the owner when they do"]
+fn a_request_right_after_the_owner_subscribes_finds_it_from_another_worker() {
+    for workers in [2, 4] {
+        for seed in seeds(4) {
+            let mut world =
+                World::with_workers(seed, LinkConfig::lossy(2), quick_server(), workers);
+            world.cross_delay = Duration::from_millis(40);
+            let requester = add_on(&mut world, "requester", 1);
+            connect_all(&mut world);
+            world.server.subscribe("svc.owner", None).unwrap();
+            world.drain();
+            assert!(
+                !no_responders(&mut world, requester, "svc.owner"),
+                "workers {workers} seed {seed}"
+            );
+        }
+    }
+}
