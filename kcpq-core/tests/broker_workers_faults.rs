@@ -1429,3 +1429,61 @@ fn a_request_right_after_the_owner_subscribes_finds_it_from_another_worker() {
         }
     }
 }
+
+#[test]
+fn forward_error_correction_works_across_workers_and_forwarded_datagrams() {
+    use kcpq_core::fec::{FecConfig, FecMode};
+    const N: u32 = 300;
+    for workers in WORKERS {
+        for seed in seeds(3) {
+            let mode = FecMode::Fixed { data: 4, parity: 2 };
+            let mut config = quick_server();
+            config.fec = FecConfig::with_mode(mode);
+            let mut world = World::with_workers(seed, LinkConfig::lossy(10), config, workers);
+            let with_fec = |name: &str| {
+                let mut config = quick_client(name);
+                config.fec = FecConfig::with_mode(mode);
+                config
+            };
+            let publisher = add_on_with(&mut world, with_fec("pub"), 0);
+            let subscriber = add_on_with(&mut world, with_fec("sub"), 1);
+            connect_all(&mut world);
+            let sid = subscribe(&mut world, subscriber, "fec.>", None);
+            let mut recovered_before_the_move = 0;
+            for n in 0..N {
+                // Half-way, every address moves to the next worker's socket: the sessions'
+                // datagrams, parity included, are forwarded to their owners from then on.
+                if n == N / 2 {
+                    world.worker_shift = 1;
+                    recovered_before_the_move = world.sum(|s| s.fec.recovered);
+                }
+                world.peers[publisher]
+                    .client
+                    .publish("fec.data", None, None, &n.to_be_bytes())
+                    .unwrap();
+                world.drain();
+                world.run_for(Duration::from_millis(15));
+            }
+            world.run_until(Duration::from_secs(60), |w| {
+                messages_of(&w.peers[subscriber].events, sid).len() >= N as usize
+            });
+            world.run_for(Duration::from_secs(1));
+            let context = format!("workers {workers} seed {seed}");
+            assert_eq!(
+                got(&world, subscriber, sid),
+                (0..N).collect::<Vec<_>>(),
+                "{context}"
+            );
+            let recovered = world.sum(|s| s.fec.recovered);
+            assert!(recovered > recovered_before_the_move, "{context}");
+            assert!(world.peers[subscriber].client.stats().fec.recovered > 0);
+            for peer in [publisher, subscriber] {
+                assert_eq!(reconnected(&world.peers[peer].events), 0, "{context}");
+            }
+            assert_eq!(world.sum(|s| s.drops.unknown_session), 0, "{context}");
+            if workers > 1 {
+                assert!(world.sum(|s| s.datagrams_forwarded) > 0, "{context}");
+            }
+        }
+    }
+}
