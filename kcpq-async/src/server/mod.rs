@@ -154,6 +154,16 @@ impl<R: Runtime> Server<R> {
         let addr = options.listen;
         let several = options.workers > 1;
         let max_datagram = options.config.kcp.mtu + 64;
+        // SO_REUSEPORT would also let a second server started by mistake on this address share
+        // its traffic: bind it alone first, so an address in use is refused as with one worker
+        // (and port 0 gets its port), then bind the workers' sockets on it.
+        let addr = if several {
+            std::net::UdpSocket::bind(addr)
+                .and_then(|probe| probe.local_addr())
+                .map_err(|source| BindError::Socket { addr, source })?
+        } else {
+            addr
+        };
         let first = open_socket(addr, &options.socket, several)
             .and_then(|socket| UdpIo::<R::Socket>::register(socket, &options.socket, max_datagram))
             .map_err(|source| BindError::Socket { addr, source })?;
