@@ -704,6 +704,54 @@ fn the_owner_on_worker_zero_serves_and_reaches_clients_on_every_worker() {
                 )
             });
 
+            // The owner's request to one client by name, on another worker: only it gets it.
+            let now = world.now;
+            let id = world
+                .server
+                .request(
+                    now,
+                    Some("far"),
+                    "cmd.ping",
+                    None,
+                    b"?",
+                    Duration::from_secs(20),
+                )
+                .unwrap();
+            world.drain();
+            world.run_until(Duration::from_secs(30), |w| {
+                w.peers[far]
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, ClientEvent::Message(m) if m.subject == "cmd.ping"))
+            });
+            let reply = world.peers[far]
+                .events
+                .iter()
+                .find_map(|e| match e {
+                    ClientEvent::Message(m) if m.subject == "cmd.ping" => m.reply.clone(),
+                    _ => None,
+                })
+                .expect("a request carries a reply subject");
+            world.peers[far]
+                .client
+                .publish(&reply, None, None, b"pong")
+                .unwrap();
+            world.drain();
+            world.run_until(Duration::from_secs(30), |w| {
+                w.server_events.iter().any(
+                    |e| matches!(e, ServerEvent::Reply(r, m) if *r == id && m.payload == b"pong"),
+                )
+            });
+            for &c in clients.iter().filter(|&&c| c != far) {
+                assert!(
+                    !world.peers[c]
+                        .events
+                        .iter()
+                        .any(|e| matches!(e, ClientEvent::Message(m) if m.subject == "cmd.ping")),
+                    "{context}"
+                );
+            }
+
             // Nobody listens on any worker: no responders at once.
             let now = world.now;
             let none = world
