@@ -5,8 +5,8 @@
 //! Every scenario runs with 1, 2 and 4 workers on one virtual clock; the roles that matter sit
 //! on chosen workers (`add_on`). Seeded and reproducible (`KCPQ_SEED=n` runs one seed).
 //!
-//! The `#[ignore]`d tests pin gaps found here (issue 27), each named in its reason: run them
-//! with `--include-ignored` once the gap is closed.
+//! The `#[ignore]`d test pins a gap found here (issue 27), named in its reason: run it with
+//! `--include-ignored` once the gap is closed.
 
 mod sim;
 
@@ -1030,8 +1030,6 @@ fn a_full_crossing_drops_and_counts_routed_messages_and_recovers() {
 /// A client whose subscription is restored after a reconnect gets no `Subscribed` again: a
 /// flush is its only way to know the server has the subscription, as with one server.
 #[test]
-#[ignore = "gap (issue 27): a PONG does not wait for the SUB's OK before it, so a flush returns \
-            before the other workers know the subscription"]
 fn a_flush_after_subscribing_makes_the_subscription_visible_on_every_worker() {
     for workers in [2, 4] {
         for seed in seeds(4) {
@@ -1207,8 +1205,6 @@ fn draining_every_worker_delivers_what_was_published_then_closes_every_session()
 /// publisher's worker accepted and routed before the drain are still crossing when the
 /// subscriber's worker, idle, shuts its sessions down.
 #[test]
-#[ignore = "gap (issue 27): a draining worker does not wait for messages other workers routed \
-            to it before they stopped accepting publishes"]
 fn draining_every_worker_delivers_what_was_still_crossing() {
     for workers in [2, 4] {
         for seed in seeds(6) {
@@ -1465,8 +1461,6 @@ fn a_subscription_gone_any_way_is_gone_from_every_worker() {
 }
 
 #[test]
-#[ignore = "gap (issue 27): the owner's subscribe returns before other workers know the \
-            subscription, and nothing tells the owner when they do"]
 fn a_request_right_after_the_owner_subscribes_finds_it_from_another_worker() {
     for workers in [2, 4] {
         for seed in seeds(4) {
@@ -1477,6 +1471,8 @@ fn a_request_right_after_the_owner_subscribes_finds_it_from_another_worker() {
             connect_all(&mut world);
             world.server.subscribe("svc.owner", None).unwrap();
             world.drain();
+            // What an adapter's subscribe call waits for before it returns.
+            world.run_until(Duration::from_secs(5), |w| w.server.subscriptions_settled());
             assert!(
                 !no_responders(&mut world, requester, "svc.owner"),
                 "workers {workers} seed {seed}"

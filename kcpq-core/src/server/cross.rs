@@ -26,14 +26,22 @@ pub(super) fn remote_worker(slot: SlotId) -> Option<usize> {
     (slot != LOCAL_SLOT && below < MAX_WORKERS).then_some(below)
 }
 
-/// A client's SUB whose OK waits until every other worker has its interest.
+/// A reply that waits until every other worker has the interest announced before it: a SUB's
+/// OK, or the PONG of a PING that followed such a SUB (a flush is the client's barrier).
 #[derive(Debug)]
 struct WaitingOk {
     seq: u64,
     slot: SlotId,
-    sid: u32,
-    interest: u32,
     req_id: u32,
+    what: Waiting,
+}
+
+#[derive(Debug)]
+enum Waiting {
+    /// The OK of subscription `sid` (if it is still the one with this interest id).
+    Ok { sid: u32, interest: u32 },
+    /// A PONG, if the slot still holds the session with this id.
+    Pong { session: u64 },
 }
 
 /// A subscription of another worker, as this one knows it.
@@ -76,6 +84,8 @@ pub(super) struct Cross {
     /// Per worker: bytes of routed messages sent to it and not yet acknowledged.
     in_flight: Vec<usize>,
     plan: Vec<Forward>,
+    /// Per worker: it drained, and everything it routed here has arrived.
+    drained: Vec<bool>,
 }
 
 impl Cross {
@@ -103,6 +113,7 @@ impl Cross {
             consumed: vec![0; count],
             in_flight: vec![0; count],
             plan: (0..count).map(|_| Forward::default()).collect(),
+            drained: vec![false; count],
         }
     }
 
@@ -156,6 +167,14 @@ impl Server {
     /// This worker's index among the server's workers (0 for a server alone).
     pub fn worker_index(&self) -> usize {
         self.cross.index
+    }
+
+    /// Whether every other worker has acknowledged every subscription change this worker
+    /// announced so far (always true for a server alone). After [`Server::subscribe`], the
+    /// owner's subscription is visible to publishers on every worker once this holds; an
+    /// adapter holds its subscribe call's answer until then.
+    pub fn subscriptions_settled(&self) -> bool {
+        self.cross.is_alone() || self.cross.all_acked() >= self.cross.seq
     }
 
     /// How many workers the server has (1 for a server alone).
@@ -221,6 +240,12 @@ impl Server {
                 instance,
                 tell,
             } => self.close_taken_name(now, &name, instance, tell),
+            CrossKind::Drained => {
+                self.cross.drained[from] = true;
+                if self.is_stopping() {
+                    self.advance_shutdown(now);
+                }
+            }
             CrossKind::ToClient { frame, client } => {
                 self.cross.consumed[from] += frame.len();
                 self.deliver_to_client(&frame, &client);
@@ -285,10 +310,39 @@ impl Server {
         self.cross.waiting_oks.push_back(WaitingOk {
             seq: self.cross.seq,
             slot,
-            sid,
-            interest,
             req_id,
+            what: Waiting::Ok { sid, interest },
         });
+    }
+
+    /// Whether a PING must wait for interest this worker announced (its PONG is then held
+    /// until every other worker has acknowledged it, and sent by [`Server::release_oks`]).
+    pub(super) fn hold_pong(&mut self, slot: SlotId, req_id: u32) -> bool {
+        if self.cross.is_alone() || self.cross.all_acked() >= self.cross.seq {
+            return false;
+        }
+        let session = self.session_number(slot);
+        self.cross.waiting_oks.push_back(WaitingOk {
+            seq: self.cross.seq,
+            slot,
+            req_id,
+            what: Waiting::Pong { session },
+        });
+        true
+    }
+
+    /// Tells every other worker that this one drained (see [`CrossKind::Drained`]).
+    pub(super) fn announce_drained(&mut self) {
+        for to in (0..self.cross.count).filter(|&w| w != self.cross.index) {
+            self.cross.outbox.push(to, CrossKind::Drained);
+        }
+    }
+
+    /// Whether every other worker drained, so nothing more is on its way here.
+    pub(super) fn peers_drained(&self) -> bool {
+        (0..self.cross.count)
+            .filter(|&w| w != self.cross.index)
+            .all(|w| self.cross.drained[w])
     }
 
     fn release_oks(&mut self) {
@@ -300,13 +354,22 @@ impl Server {
             .is_some_and(|w| w.seq <= acked)
         {
             let ok = self.cross.waiting_oks.pop_front().expect("checked above");
-            let same = self
-                .table
-                .get(ok.slot)
-                .and_then(|e| e.subs.get(&ok.sid))
-                .is_some_and(|s| s.interest == ok.interest);
-            if same {
-                self.send_frame(ok.slot, &Frame::Ok { req_id: ok.req_id });
+            match ok.what {
+                Waiting::Ok { sid, interest } => {
+                    let same = self
+                        .table
+                        .get(ok.slot)
+                        .and_then(|e| e.subs.get(&sid))
+                        .is_some_and(|s| s.interest == interest);
+                    if same {
+                        self.send_frame(ok.slot, &Frame::Ok { req_id: ok.req_id });
+                    }
+                }
+                Waiting::Pong { session } => {
+                    if self.session_number(ok.slot) == session {
+                        self.answer_ping(ok.slot, ok.req_id);
+                    }
+                }
             }
         }
     }

@@ -161,7 +161,16 @@ impl Server {
 
     /// PING: answered once every frame queued before it is in the stream, so a PONG never
     /// overtakes messages routed before its PING (a flush or a drain waits for them).
+    /// With several workers, the PONG of a PING that follows a SUB also waits until every
+    /// worker knows that subscription.
     pub(super) fn on_ping(&mut self, slot: SlotId, req_id: u32) {
+        if !self.hold_pong(slot, req_id) {
+            self.answer_ping(slot, req_id);
+        }
+    }
+
+    /// Answers a PING once the frames queued before it are in the stream.
+    pub(super) fn answer_ping(&mut self, slot: SlotId, req_id: u32) {
         let Some(entry) = self.table.get_mut(slot) else {
             return;
         };

@@ -43,6 +43,8 @@ impl Server {
             self.shutdown = Some(Shutdown::Draining {
                 deadline: now + timeout,
             });
+            // After everything this worker routed to the others: they know it routes no more.
+            self.announce_drained();
         }
         self.advance_shutdown(now);
     }
@@ -68,10 +70,13 @@ impl Server {
     pub(super) fn advance_shutdown(&mut self, now: Instant) {
         match self.shutdown {
             Some(Shutdown::Draining { deadline }) => {
-                let idle = self
-                    .table
-                    .iter()
-                    .all(|(_, e)| e.ready.is_empty() && e.session.is_flushed());
+                // What other workers routed here before they stopped taking publishes is
+                // delivered too: each one's marker follows its messages.
+                let idle = self.peers_drained()
+                    && self
+                        .table
+                        .iter()
+                        .all(|(_, e)| e.ready.is_empty() && e.session.is_flushed());
                 if idle || now >= deadline {
                     self.shutdown(now, "server draining");
                 }

@@ -17,7 +17,10 @@
 //! - **Interest.** Every subscription is announced to every other worker, which puts it in its
 //!   own index under a reserved slot for the announcing worker. A client's SUB is answered with
 //!   OK only once every other worker has acknowledged it, so a publish anywhere after the OK
-//!   reaches it (and a request right after subscribing finds its responder).
+//!   reaches it (and a request right after subscribing finds its responder). A PING that
+//!   follows waits as long, so a flush is a barrier too (a reconnecting client's restored
+//!   subscriptions get no OK it waits for). The owner's subscriptions are visible everywhere
+//!   once `Server::subscriptions_settled` holds.
 //! - **Messages.** A publish is matched on the publisher's worker against all subscriptions.
 //!   Local ones are delivered there; each other worker with a match gets the message once,
 //!   however many of its subscriptions match, with the names of the queue groups whose member
@@ -35,6 +38,9 @@
 //!   dropped: they are bounded by the subscriptions themselves. Server-wide limits stay
 //!   server-wide: the session count is one counter in the group; the half-open table, the
 //!   reset rate, the pending bytes and the FEC decoder memory are split evenly between workers.
+//! - **Drain.** A worker that drains tells the others, after every message it routed to them;
+//!   a draining worker closes its sessions only once every other worker's marker has arrived,
+//!   so what was still crossing is delivered (or at the drain's deadline).
 //! - **Names.** Client names are unique across workers: one registry in the group, consulted at
 //!   CONNECT and at close. A name taken over from a session on another worker closes that
 //!   session there ([`CrossMsg`] again).
@@ -214,7 +220,7 @@ impl CrossMsg {
                 }
                 InterestChange::Remove => 0,
             },
-            CrossKind::Ack { .. } => 0,
+            CrossKind::Ack { .. } | CrossKind::Drained => 0,
             CrossKind::NameTaken { name, .. } => name.len(),
         }
     }
@@ -243,6 +249,9 @@ pub(super) enum CrossKind {
     /// The owner's publish to one client, named `client`, whose session is on the receiver:
     /// an encoded PUB frame for that session's matching subscriptions.
     ToClient { frame: Vec<u8>, client: String },
+    /// The sender drains: it takes no more publishes, and every message it routed to the
+    /// receiver is ahead of this marker.
+    Drained,
     /// The client name `name`, held by `instance` on the receiver, was taken by a session on
     /// the sender. `tell`: the old session is told (ERR Replaced) before it is closed.
     NameTaken {
