@@ -1,30 +1,19 @@
-//! The one loop every I/O thread runs: the core's drain contract, literally.
+//! The one loop every I/O thread runs: the core's drain contract, literally, around one of the
+//! shared drivers ([`Driver`]: the client's or the server's).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kcpq_core::{Drive, Instant};
+use kcpq_core::Drive;
+use kcpq_core::adapter::Driver;
+use kcpq_os::Clock;
 
-use crate::clock::Clock;
 use crate::io::{IoSocket, MAX_DATAGRAM};
+use crate::link::{Commands, Taken};
 
-/// A core state machine plus the adapter state around it (handles' commands, routing of events).
-pub(crate) trait Driven {
-    /// The core state machine, driven by the drain contract.
-    type Machine: Drive;
-    /// The state machine.
-    fn machine(&mut self) -> &mut Self::Machine;
-    /// Takes the handles' commands and applies them to the core (API calls).
-    fn commands(&mut self, now: Instant);
-    /// Hands one `poll_event` to the application. Returns whether it called the core's API
-    /// (then the output is drained again before sleeping).
-    fn on_event(&mut self, event: <Self::Machine as Drive>::Event) -> bool;
-    /// Called once the output was sent and the events taken, before sleeping.
-    fn after_drain(&mut self);
-    /// Whether the thread's work is done.
-    fn finished(&self) -> bool;
-}
+/// Commands taken per loop turn before the I/O thread serves the network again.
+const MAX_COMMANDS_PER_TURN: usize = 4096;
 
-/// Drives `machine` over `io` until it is finished:
+/// Drives `driver` over `io` until it is done:
 ///
 /// 1. apply commands from handles (API calls);
 /// 2. drain: send every `poll_transmit` datagram, then take every `poll_event`;
@@ -34,38 +23,83 @@ pub(crate) trait Driven {
 ///
 /// `turns` counts the loop's turns (each is one wake-up), so tests and operators can check that
 /// an idle client or server sleeps.
-pub(crate) fn run(machine: &mut impl Driven, io: &IoSocket, clock: &Clock, turns: &AtomicU64) {
+pub(crate) fn run<D: Driver>(
+    driver: &mut D,
+    commands: &Commands<D::Command>,
+    io: &IoSocket,
+    clock: Clock,
+    turns: &AtomicU64,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         turns.fetch_add(1, Ordering::Relaxed);
         let now = clock.now();
-        machine.commands(now);
+        take_commands(driver, commands, now);
         loop {
-            while let Some(t) = machine.machine().poll_transmit(now, &mut buf) {
+            while let Some(t) = driver.machine().poll_transmit(now, &mut buf) {
                 io.send(t.destination, &buf[..t.len]);
             }
             let mut called = false;
-            while let Some(event) = machine.machine().poll_event() {
-                called |= machine.on_event(event);
+            while let Some(event) = driver.machine().poll_event() {
+                called |= driver.on_event(event, std::time::Instant::now());
             }
             if !called {
                 break;
             }
         }
-        machine.after_drain();
-        if machine.finished() {
-            return;
+        driver.after_send();
+        if driver.done() {
+            return driver.finish();
         }
-        let deadline = machine.machine().poll_timeout();
-        let timeout = deadline.map(|d| clock.until(d));
-        io.wait(&mut buf, timeout, |from, datagram| {
-            machine
-                .machine()
-                .handle_datagram(clock.now(), from, datagram);
-        });
+        let deadline = driver.machine().poll_timeout();
+        io.wait(
+            &mut buf,
+            deadline.map(|d| clock.until(d)),
+            |from, datagram| {
+                driver
+                    .machine()
+                    .handle_datagram(clock.now(), from, datagram);
+            },
+        );
         let now = clock.now();
         if deadline.is_some_and(|d| d <= now) {
-            machine.machine().handle_timeout(now);
+            driver.machine().handle_timeout(now);
         }
+    }
+}
+
+/// Applies the handles' commands, at most a turn's worth; stops at a command the core cannot
+/// take yet (it is retried next turn, and the senders wait meanwhile).
+fn take_commands<D: Driver>(
+    driver: &mut D,
+    commands: &Commands<D::Command>,
+    now: kcpq_core::Instant,
+) {
+    commands.rearm();
+    if !driver.retry(now) {
+        return;
+    }
+    let mut taken = 0;
+    loop {
+        if taken == MAX_COMMANDS_PER_TURN {
+            commands.wake();
+            break;
+        }
+        match commands.take() {
+            Taken::Command(command) => {
+                taken += 1;
+                if !driver.apply(now, command) {
+                    break;
+                }
+            }
+            Taken::Empty => break,
+            Taken::Disconnected => {
+                driver.abandoned(now);
+                break;
+            }
+        }
+    }
+    if taken > 0 {
+        commands.made_room();
     }
 }

@@ -58,12 +58,10 @@
 #![warn(missing_docs)]
 
 mod client;
-mod clock;
 mod driver;
 mod events;
 mod io;
 mod link;
-mod message;
 pub mod queue;
 mod server;
 mod subscription;
@@ -76,14 +74,11 @@ pub use client::{
     DEFAULT_SLOW_CALLBACK, DrainError, Event, FlushError, PublishError, RequestError,
     SubscribeError, UnsubscribeError,
 };
-pub use clock::RandomnessError;
 pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};
-pub use kcpq_core::adapter::ServerEvent;
-pub use kcpq_core::adapter::SessionInfo;
+pub use kcpq_core::adapter::{Message, ServerEvent, SessionInfo};
+pub use kcpq_core::client::ClientStats;
 pub use kcpq_core::client::SubscribeOptions;
-pub use kcpq_core::server::ServerConfig;
-pub use kcpq_core::server::ServerStats;
-pub use message::Message;
+pub use kcpq_core::server::{ServerConfig, ServerStats};
 pub use server::{
     BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerPublishError,
     ServerRequestError, ServerSubscribeError, ShutdownError,

@@ -1,5 +1,5 @@
 //! Handles to I/O thread: a bounded command channel that wakes the thread, with back-pressure
-//! that has a deadline, and one-shot replies.
+//! that has a deadline, and one-shot replies: the adapter's [`Channels`].
 //!
 //! `std::sync::mpsc::SyncSender` has no stable `send_timeout`, so a full channel is waited out
 //! on a condition variable the I/O thread signals each time it has taken commands (a generation
@@ -9,15 +9,28 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use kcpq_core::adapter::{Channels, WaitError};
+
+use crate::events::EventSink;
 use crate::io::Waker;
 
-/// Why a command did not reach the I/O thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LinkError {
-    /// The I/O thread has stopped.
-    Closed,
-    /// The channel stayed full, or no answer came, within the timeout.
-    TimedOut(Duration),
+/// This adapter's channels: `sync_channel`s, condition variables and `Vec<u8>` payloads.
+#[derive(Debug)]
+pub(crate) struct Std;
+
+impl Channels for Std {
+    type Reply<T: Send + 'static> = SyncSender<T>;
+    type Events<T: Send + 'static> = EventSink<T>;
+    type Payload = Vec<u8>;
+    type Wake = Condvar;
+
+    fn answer<T: Send + 'static>(reply: SyncSender<T>, value: T) -> bool {
+        reply.try_send(value).is_ok()
+    }
+
+    fn emit<T: Send + 'static>(events: &EventSink<T>, event: T) {
+        events.push(event);
+    }
 }
 
 /// Signalled by the I/O thread whenever it has taken commands off the channel.
@@ -28,11 +41,16 @@ struct Space {
 }
 
 /// The sending side, cloned into every handle.
-#[derive(Debug)]
 pub(crate) struct Link<C> {
     tx: SyncSender<C>,
     waker: Arc<Waker>,
     space: Arc<Space>,
+}
+
+impl<C> std::fmt::Debug for Link<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").finish_non_exhaustive()
+    }
 }
 
 impl<C> Clone for Link<C> {
@@ -46,7 +64,6 @@ impl<C> Clone for Link<C> {
 }
 
 /// The receiving side, owned by the I/O thread.
-#[derive(Debug)]
 pub(crate) struct Commands<C> {
     rx: Receiver<C>,
     waker: Arc<Waker>,
@@ -70,7 +87,7 @@ pub(crate) fn link<C>(capacity: usize, waker: Waker) -> (Link<C>, Commands<C>) {
 
 impl<C> Link<C> {
     /// Queues `command` and wakes the I/O thread, waiting for room until `deadline`.
-    pub(crate) fn send(&self, command: C, deadline: Deadline) -> Result<(), LinkError> {
+    pub(crate) fn send(&self, command: C, deadline: Deadline) -> Result<(), WaitError> {
         let mut command = command;
         loop {
             let seen = *self
@@ -83,13 +100,13 @@ impl<C> Link<C> {
                     self.waker.wake();
                     return Ok(());
                 }
-                Err(TrySendError::Disconnected(_)) => return Err(LinkError::Closed),
+                Err(TrySendError::Disconnected(_)) => return Err(WaitError::Closed),
                 Err(TrySendError::Full(back)) => command = back,
             }
             self.waker.wake();
             let left = deadline.left();
             if left.is_zero() {
-                return Err(LinkError::TimedOut(deadline.timeout));
+                return Err(WaitError::TimedOut(deadline.timeout));
             }
             let generation = self
                 .space
@@ -105,6 +122,19 @@ impl<C> Link<C> {
                 );
             }
         }
+    }
+
+    /// Sends the command `make` builds around a reply channel, waiting for room until
+    /// `deadline`, then for the answer until `deadline + margin`.
+    pub(crate) fn call<T>(
+        &self,
+        make: impl FnOnce(SyncSender<T>) -> C,
+        deadline: Deadline,
+        margin: Duration,
+    ) -> Result<T, WaitError> {
+        let (tx, rx) = reply();
+        self.send(make(tx), deadline)?;
+        await_reply(&rx, deadline + margin)
     }
 
     /// Queues `command` without waiting: for best-effort messages from `Drop`.
@@ -160,25 +190,17 @@ impl<C> Commands<C> {
     }
 }
 
-/// Where the I/O thread sends the one answer to a command.
-pub(crate) type Reply<T> = SyncSender<T>;
-
 /// A reply channel and its receiving end.
-pub(crate) fn reply<T>() -> (Reply<T>, Receiver<T>) {
+pub(crate) fn reply<T>() -> (SyncSender<T>, Receiver<T>) {
     mpsc::sync_channel(1)
 }
 
-/// Sends the answer; the handle may have given up waiting, which is fine.
-pub(crate) fn answer<T>(reply: Reply<T>, value: T) {
-    let _ = reply.try_send(value);
-}
-
 /// Waits for an answer until `deadline`.
-pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Deadline) -> Result<T, LinkError> {
+pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Deadline) -> Result<T, WaitError> {
     match rx.recv_timeout(deadline.left()) {
         Ok(v) => Ok(v),
-        Err(RecvTimeoutError::Timeout) => Err(LinkError::TimedOut(deadline.timeout)),
-        Err(RecvTimeoutError::Disconnected) => Err(LinkError::Closed),
+        Err(RecvTimeoutError::Timeout) => Err(WaitError::TimedOut(deadline.timeout)),
+        Err(RecvTimeoutError::Disconnected) => Err(WaitError::Closed),
     }
 }
 

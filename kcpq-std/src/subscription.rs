@@ -7,47 +7,27 @@
 //! callback delays only its own subscription (its queue fills and the policy applies), never the
 //! I/O thread or other subscriptions.
 
-use std::sync::{Arc, Condvar, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kcpq_core::adapter::{
-    Deliver, Event, Next, SlowCallbacks, SubscriptionInbox, UnsubscribeError,
+    ClientCommand, Event, Next, ServerCommand, SlowCallbacks, SubInbox, UnsubscribeError, WaitError,
 };
 use kcpq_core::client::Sid;
-use kcpq_core::queue::PushOutcome;
+use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
+use crate::Message;
 use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::link::{Deadline, LinkError, deadline_after};
-use crate::message::Message;
+use crate::link::{Deadline, Link, Std, deadline_after};
 
 /// The queue of one subscription, filled by the I/O thread and emptied by the application:
 /// the core's inbox, its readers woken by a condition variable.
-pub(crate) type Inbox = kcpq_core::adapter::Inbox<Message, Condvar>;
+pub(crate) type Inbox = SubInbox<Std>;
 
-/// The I/O thread's side of an inbox, filled through the shared bookkeeping
-/// ([`ClientBook`](kcpq_core::adapter::ClientBook), [`OwnerBook`](kcpq_core::adapter::OwnerBook)).
-#[derive(Debug)]
-pub(crate) struct Filled(pub(crate) Arc<Inbox>);
-
-impl Deliver for Filled {
-    fn deliver(&self, message: kcpq_core::Message, received: Instant) -> Option<PushOutcome> {
-        self.0.push(Message::from_core(message, received))
-    }
-
-    fn close(&self) {
-        self.0.close();
-    }
-}
-
-impl SubscriptionInbox for Filled {
-    fn dropped(&self) -> u64 {
-        self.0.dropped()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
+/// An open, empty inbox with this bound and overflow policy.
+pub(crate) fn inbox(limits: QueueLimits, policy: OverflowPolicy) -> Inbox {
+    Arc::new(kcpq_core::adapter::Inbox::new(limits, policy))
 }
 
 /// Waits for the next message of `inbox` until `deadline` (`None`: for ever).
@@ -76,8 +56,7 @@ fn recv_until(inbox: &Inbox, deadline: Option<Instant>) -> Result<Message, RecvT
 }
 
 /// What a subscription asks of the I/O thread it belongs to, a client's or the server
-/// owner's. Implemented by their command links, where their commands are defined, so this
-/// module depends on neither.
+/// owner's: implemented by their command links.
 pub(crate) trait Control: Send + Sync + std::fmt::Debug {
     /// Asks the I/O thread to end `sid` now (`None`) or once it has received `after` messages
     /// in total, waiting for room in the command queue until `deadline`.
@@ -86,12 +65,46 @@ pub(crate) trait Control: Send + Sync + std::fmt::Debug {
         sid: Sid,
         after: Option<u64>,
         deadline: Deadline,
-    ) -> Result<(), LinkError>;
+    ) -> Result<(), WaitError>;
     /// Asks it to end `sid` now without waiting: for `Drop`.
     fn try_unsubscribe(&self, sid: Sid);
     /// Hands an event found outside the I/O thread (a slow callback) to the client's event
     /// stream, without waiting; the server owner's subscriptions report none.
     fn try_emit(&self, _event: Event) {}
+}
+
+impl Control for Link<ClientCommand<Std>> {
+    fn unsubscribe(
+        &self,
+        sid: Sid,
+        after: Option<u64>,
+        deadline: Deadline,
+    ) -> Result<(), WaitError> {
+        self.send(ClientCommand::Unsubscribe { sid, after }, deadline)
+    }
+
+    fn try_unsubscribe(&self, sid: Sid) {
+        self.try_send(ClientCommand::Unsubscribe { sid, after: None });
+    }
+
+    fn try_emit(&self, event: Event) {
+        self.try_send(ClientCommand::Emit(Box::new(event)));
+    }
+}
+
+impl Control for Link<ServerCommand<Std>> {
+    fn unsubscribe(
+        &self,
+        sid: Sid,
+        after: Option<u64>,
+        deadline: Deadline,
+    ) -> Result<(), WaitError> {
+        self.send(ServerCommand::Unsubscribe { sid, after }, deadline)
+    }
+
+    fn try_unsubscribe(&self, sid: Sid) {
+        self.try_send(ServerCommand::Unsubscribe { sid, after: None });
+    }
 }
 
 /// A subscription: a blocking stream of the messages matching its filter.
@@ -102,7 +115,7 @@ pub(crate) trait Control: Send + Sync + std::fmt::Debug {
 pub struct Subscription {
     sid: Sid,
     subject: String,
-    inbox: Arc<Inbox>,
+    inbox: Inbox,
     control: Arc<dyn Control>,
     timeout: Duration,
 }
@@ -111,7 +124,7 @@ impl Subscription {
     pub(crate) fn new(
         sid: Sid,
         subject: String,
-        inbox: Arc<Inbox>,
+        inbox: Inbox,
         control: Arc<dyn Control>,
         timeout: Duration,
     ) -> Self {

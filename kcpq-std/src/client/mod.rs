@@ -5,40 +5,38 @@
 //! server's answer as long, `request` as long as its own timeout; `flush_timeout` and
 //! `close_timeout` take theirs explicitly.
 
-pub(crate) mod command;
-mod driver;
-mod error;
-mod event;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, SubscriptionQueues, headers_block};
+use kcpq_core::adapter::{
+    ClientCommand, ClientDriver, DriverThread, REPLY_MARGIN, SubscriptionQueues, WaitError,
+    checked_headers,
+};
 use kcpq_core::client::{
-    Client as Core, ClientConfig, PublishError as CorePublishError, SubscribeOptions, check_publish,
+    Client as Core, ClientConfig, ClientStats, PublishError as CorePublishError, SubscribeOptions,
 };
 use kcpq_core::crypto::KeySet;
 use kcpq_core::subject::SubjectLimits;
+use kcpq_os::{Clock, fresh_seed};
 
-use crate::clock::{Clock, os_seed};
+use crate::Message;
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Deadline, Link, LinkError, await_reply, deadline_after, link, reply};
-use crate::message::Message;
+use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link, reply};
 use crate::queue::{OverflowPolicy, QueueLimits};
-use crate::subscription::{CallbackSubscription, Inbox, Subscription};
+use crate::subscription::{CallbackSubscription, Subscription, inbox};
 
-use command::Command;
-use driver::{ClientDriver, Shared};
+/// What handles send the I/O thread.
+type Command = ClientCommand<Std>;
 
-pub use error::{
+pub use kcpq_core::adapter::Event;
+pub use kcpq_core::adapter::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
     SubscribeError, UnsubscribeError,
 };
-pub use event::Event;
 
 pub use kcpq_core::adapter::{
     DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
@@ -89,7 +87,10 @@ impl ClientOptions {
 struct Inner {
     link: Link<Command>,
     events: Events<Event>,
-    shared: Arc<Shared>,
+    /// The server's payload limit, kept current by the I/O thread.
+    max_payload: Arc<AtomicUsize>,
+    /// Turns of the I/O loop so far.
+    turns: Arc<AtomicU64>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The I/O thread, so that a handle dropped on it does not wait for itself.
     driver_thread: DriverThread,
@@ -157,11 +158,9 @@ impl Client {
         let (io, waker) = IoSocket::new(socket)?;
         let (link, commands) = link(options.command_capacity, waker);
         let (sink, events) = events(options.event_capacity);
-        let shared = Arc::new(Shared {
-            max_payload: AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD),
-            turns: AtomicU64::new(0),
-        });
-        let io_shared = Arc::clone(&shared);
+        let max_payload = Arc::new(AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD));
+        let turns = Arc::new(AtomicU64::new(0));
+        let io_turns = Arc::clone(&turns);
         let clock = Clock::start();
         // The handshake times out by itself; the margin covers a silent I/O thread.
         let connect_wait = options.connect_timeout + REPLY_MARGIN;
@@ -173,19 +172,21 @@ impl Client {
             options.config,
             server,
             &options.keys,
-            os_seed()?,
+            fresh_seed()?,
             clock.now(),
         );
         let (connect_tx, connect_rx) = reply();
-        let mut driver = ClientDriver::new(core, commands, connect_tx, sink, Arc::clone(&shared));
         let driver_thread = DriverThread::default();
-        let recorder = driver_thread.clone();
+        let mut driver = ClientDriver::<Std>::new(
+            core,
+            connect_tx,
+            sink,
+            Arc::clone(&max_payload),
+            driver_thread.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("kcpq-client".to_owned())
-            .spawn(move || {
-                recorder.record();
-                crate::driver::run(&mut driver, &io, &clock, &io_shared.turns);
-            })?;
+            .spawn(move || crate::driver::run(&mut driver, &commands, &io, clock, &io_turns))?;
         let (server_name, client_name) =
             match await_reply(&connect_rx, deadline_after(connect_wait)) {
                 Ok(Ok(names)) => names,
@@ -193,11 +194,11 @@ impl Client {
                     let _ = thread.join();
                     return Err(error);
                 }
-                Err(LinkError::TimedOut(_)) => {
-                    let _ = link.try_send(Command::Close { reply: None });
+                Err(WaitError::TimedOut(_)) => {
+                    link.try_send(Command::Close { done: None });
                     return Err(ConnectError::TimedOut(options.connect_timeout));
                 }
-                Err(LinkError::Closed) => {
+                Err(_) => {
                     let _ = thread.join();
                     return Err(ConnectError::Disconnected(kcpq_core::CloseReason::Local));
                 }
@@ -206,7 +207,8 @@ impl Client {
             inner: Arc::new(Inner {
                 link,
                 events,
-                shared,
+                max_payload,
+                turns,
                 thread: Mutex::new(Some(thread)),
                 driver_thread,
                 server,
@@ -239,13 +241,13 @@ impl Client {
 
     /// The server's payload limit (headers included).
     pub fn max_payload(&self) -> usize {
-        self.inner.shared.max_payload.load(Ordering::Relaxed)
+        self.inner.max_payload.load(Ordering::Relaxed)
     }
 
     /// How many times the I/O thread has woken up so far (datagrams, timers, commands): a
     /// diagnostic; an idle client wakes up only for its heartbeat.
     pub fn io_wakeups(&self) -> u64 {
-        self.inner.shared.turns.load(Ordering::Relaxed)
+        self.inner.turns.load(Ordering::Relaxed)
     }
 
     /// The stream of events (connection changes, slow consumers, server errors). Bounded: an
@@ -292,16 +294,18 @@ impl Client {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PublishError> {
-        let timeout = self.inner.timeout;
         let payload = payload.into();
-        let headers = self.check(subject, reply, headers, &payload)?;
         let command = Command::Publish {
+            headers: self.check(subject, reply, headers, &payload)?,
             subject: subject.to_owned(),
             reply: reply.map(str::to_owned),
-            headers,
             payload,
+            done: None,
         };
-        Ok(self.inner.link.send(command, deadline_after(timeout))?)
+        Ok(self
+            .inner
+            .link
+            .send(command, deadline_after(self.inner.timeout))?)
     }
 
     /// Validates what the core would, so the caller gets the error; encodes the headers.
@@ -312,16 +316,8 @@ impl Client {
         headers: &[(&str, &str)],
         payload: &[u8],
     ) -> Result<Option<Vec<u8>>, CorePublishError> {
-        let encoded = headers_block(headers)?;
-        check_publish(
-            &self.inner.subject_limits,
-            self.max_payload(),
-            subject,
-            reply,
-            encoded.as_deref(),
-            payload.len(),
-        )?;
-        Ok(encoded)
+        let (limits, max) = (&self.inner.subject_limits, self.max_payload());
+        checked_headers(limits, max, subject, reply, headers, payload.len())
     }
 
     /// Sends a request and waits up to `timeout` for the first reply.
@@ -345,18 +341,16 @@ impl Client {
     ) -> Result<Message, RequestError> {
         let payload = payload.into();
         let headers = self.check(subject, None, headers, &payload)?;
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        let command = Command::Request {
-            subject: subject.to_owned(),
+        let subject = subject.to_owned();
+        // The core times the request out itself; the margin covers a busy I/O thread.
+        let make = |done| Command::Request {
+            subject,
             headers,
             payload,
             timeout,
-            reply: tx,
+            done,
         };
-        self.inner.link.send(command, deadline)?;
-        // The core times the request out itself; the margin covers a busy I/O thread.
-        await_reply(&rx, deadline + REPLY_MARGIN)?
+        (self.inner.link).call(make, deadline_after(timeout), REPLY_MARGIN)?
     }
 
     /// Subscribes to `filter` (`*` matches one token, `>` the rest), waiting for the server's
@@ -383,26 +377,27 @@ impl Client {
     ) -> Result<Subscription, SubscribeError> {
         let inner = &self.inner;
         let queues = SubscriptionQueues::new(options, inner.queue_limits, inner.overflow);
-        let inbox = Arc::new(Inbox::new(queues.limits, queues.policy));
-        let core_options = queues.core;
-        let timeout = inner.timeout;
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        let command = Command::Subscribe {
+        let inbox = inbox(queues.limits, queues.policy);
+        let make = |done| Command::Subscribe {
             filter: filter.to_owned(),
-            options: core_options,
+            options: queues.core,
             inbox: Arc::clone(&inbox),
-            reply: tx,
+            done,
         };
-        inner.link.send(command, deadline)?;
-        match await_reply(&rx, deadline) {
-            Ok(Ok(sid)) => Ok(Subscription::new(
-                sid,
-                filter.to_owned(),
-                inbox,
-                Arc::new(inner.link.clone()),
-                inner.timeout,
-            )),
+        match inner
+            .link
+            .call(make, deadline_after(inner.timeout), Duration::ZERO)
+        {
+            Ok(Ok(sid)) => {
+                let link = Arc::new(inner.link.clone());
+                Ok(Subscription::new(
+                    sid,
+                    filter.to_owned(),
+                    inbox,
+                    link,
+                    inner.timeout,
+                ))
+            }
             Ok(Err(e)) => Err(e),
             Err(e) => {
                 // The I/O thread unsubscribes a subscription whose inbox is closed.
@@ -441,12 +436,15 @@ impl Client {
 
     /// Waits up to `timeout` until the server has processed everything sent before.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        self.inner
-            .link
-            .send(Command::Flush { timeout, reply: tx }, deadline)?;
-        await_reply(&rx, deadline + REPLY_MARGIN)?
+        let make = |done| Command::Flush { timeout, done };
+        (self.inner.link).call(make, deadline_after(timeout), REPLY_MARGIN)?
+    }
+
+    /// The core client's counters.
+    pub fn stats(&self) -> Result<ClientStats, ClosedError> {
+        let make = |done| Command::Stats { done };
+        let deadline = deadline_after(self.inner.timeout);
+        (self.inner.link.call(make, deadline, Duration::ZERO)).map_err(|_| ClosedError)
     }
 
     /// Closes the connection (sending CLOSE and waiting for it to be acknowledged, at most
@@ -457,11 +455,10 @@ impl Client {
 
     /// Closes, waiting at most `timeout` for the I/O thread to finish.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        match self.stop(Command::Close { reply: Some(tx) }, &rx, deadline) {
-            Ok(()) | Err(LinkError::Closed) => Ok(()),
-            Err(LinkError::TimedOut(t)) => Err(CloseError::TimedOut(t)),
+        let make = |done| Command::Close { done: Some(done) };
+        match self.stop(make, deadline_after(timeout)) {
+            Ok(()) | Err(WaitError::Closed) => Ok(()),
+            Err(_) => Err(CloseError::TimedOut(timeout)),
         }
     }
 
@@ -473,39 +470,27 @@ impl Client {
     pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
         // The core closes at the latest after `timeout`, then lingers for the CLOSE's ACK.
         let deadline = deadline_after(timeout) + (self.inner.close_linger + self.inner.timeout);
-        let (tx, rx) = reply();
-        match self.stop(Command::Drain { timeout, reply: tx }, &rx, deadline) {
-            Ok(()) => Ok(()),
-            Err(LinkError::Closed) => Err(DrainError::Closed),
-            Err(LinkError::TimedOut(t)) => Err(DrainError::TimedOut(t)),
-        }
+        self.stop(|done| Command::Drain { timeout, done }, deadline)?
     }
 
-    /// Sends a close or drain, waits for its answer until `deadline`, and joins the I/O thread.
-    /// `Closed`: the I/O thread had already stopped.
-    fn stop(
+    /// Sends a close or drain, waits for its answer until `deadline`, and joins the I/O thread
+    /// unless the wait timed out.
+    fn stop<T>(
         &self,
-        command: Command,
-        rx: &std::sync::mpsc::Receiver<()>,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<T>) -> Command,
         deadline: Deadline,
-    ) -> Result<(), LinkError> {
-        let result = self.inner.link.send(command, deadline).and_then(|()| {
-            match await_reply(rx, deadline) {
-                Ok(()) | Err(LinkError::Closed) => Ok(()),
-                Err(e @ LinkError::TimedOut(_)) => Err(e),
+    ) -> Result<T, WaitError> {
+        let result = self.inner.link.call(make, deadline, Duration::ZERO);
+        if !matches!(result, Err(WaitError::TimedOut(_))) {
+            let thread = self
+                .inner
+                .thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(thread) = thread {
+                let _ = thread.join();
             }
-        });
-        if matches!(result, Err(LinkError::TimedOut(_))) {
-            return result;
-        }
-        let thread = self
-            .inner
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
         }
         result
     }

@@ -1,6 +1,5 @@
 //! The blocking server: a handle over an I/O thread that drives a `kcpq_core` server.
 
-mod driver;
 mod error;
 mod owner;
 
@@ -10,23 +9,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kcpq_core::adapter::ServerEvent;
-use kcpq_core::adapter::SessionInfo;
+use kcpq_core::adapter::{ServerCommand, ServerDriver, ServerEvent, SessionInfo, WaitError};
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::{Server as Core, ServerConfig, ServerStats};
+use kcpq_os::{Clock, fresh_seed};
 
-use crate::clock::{Clock, os_seed};
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Deadline, Link, LinkError, await_reply, deadline_after, link, reply};
+use crate::link::{Deadline, Link, Std, deadline_after, link};
 
-use driver::ServerDriver;
+/// What handles send the I/O thread.
+type Command = ServerCommand<Std>;
 
-pub(crate) use driver::Command;
-pub use error::{
-    BindError, QueryError, ServerPublishError, ServerRequestError, ServerSubscribeError,
-    ShutdownError,
-};
+pub use error::{BindError, QueryError, ShutdownError};
+pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 
 /// Bound of commands from handles to the server's I/O thread.
 const COMMAND_CAPACITY: usize = 64;
@@ -34,6 +30,8 @@ const COMMAND_CAPACITY: usize = 64;
 pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
 /// Bound of a call (a query, or the owner's publish or subscribe) without its own timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The reason sent to clients in CLOSE at shutdown.
+const SHUTDOWN_REASON: &str = "server shutting down";
 /// Bound of `shutdown` and `Drop`: above the core's shutdown linger (1 s by default).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -70,13 +68,13 @@ impl Server {
         let (link, commands) = link(COMMAND_CAPACITY, waker);
         let (sink, events) = events(DEFAULT_SERVER_EVENT_CAPACITY);
         let clock = Clock::start();
-        let core = Core::new(config, &keys, os_seed()?, clock.now())?;
-        let mut driver = ServerDriver::new(core, commands, sink, clock.wall_epoch());
+        let core = Core::new(config, &keys, fresh_seed()?, clock.now())?;
+        let mut driver = ServerDriver::<Std>::new(core, sink, clock.wall_epoch());
         let turns = Arc::new(AtomicU64::new(0));
         let io_turns = Arc::clone(&turns);
         let thread = std::thread::Builder::new()
             .name("kcpq-server".to_owned())
-            .spawn(move || crate::driver::run(&mut driver, &io, &clock, &io_turns))?;
+            .spawn(move || crate::driver::run(&mut driver, &commands, &io, clock, &io_turns))?;
         Ok(Server {
             link,
             events,
@@ -114,10 +112,10 @@ impl Server {
 
     /// Every session now, waiting at most `timeout` for the I/O thread.
     pub fn sessions_timeout(&self, timeout: Duration) -> Result<Vec<SessionInfo>, QueryError> {
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        self.link.send(Command::Sessions(tx), deadline)?;
-        Ok(await_reply(&rx, deadline)?)
+        let make = |done| Command::Sessions { done };
+        Ok(self
+            .link
+            .call(make, deadline_after(timeout), Duration::ZERO)?)
     }
 
     /// Server-wide counters.
@@ -127,10 +125,10 @@ impl Server {
 
     /// Server-wide counters, waiting at most `timeout` for the I/O thread.
     pub fn stats_timeout(&self, timeout: Duration) -> Result<ServerStats, QueryError> {
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        self.link.send(Command::Stats(tx), deadline)?;
-        Ok(await_reply(&rx, deadline)?)
+        let make = |done| Command::Stats { done };
+        Ok(self
+            .link
+            .call(make, deadline_after(timeout), Duration::ZERO)?)
     }
 
     /// Sends CLOSE to every session, keeps running until each is acknowledged (at most the
@@ -149,32 +147,30 @@ impl Server {
     /// queues hold for at most `timeout`, then shuts down (see [`Server::shutdown`]) and joins
     /// the thread. Returns once every session is closed.
     pub fn drain(self, timeout: Duration) -> Result<(), ShutdownError> {
-        let (tx, rx) = reply();
-        let command = Command::Drain { timeout, reply: tx };
         let wait = timeout + self.shutdown_linger + STOP_TIMEOUT;
-        self.stop_with(command, &rx, deadline_after(wait))
+        self.stop_with(
+            |done| Command::Drain { timeout, done },
+            deadline_after(wait),
+        )
     }
 
     fn stop(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        let (tx, rx) = reply();
-        let command = Command::Shutdown { reply: Some(tx) };
-        self.stop_with(command, &rx, deadline_after(timeout))
+        let reason = SHUTDOWN_REASON.to_owned();
+        let make = |done| Command::Shutdown {
+            reason,
+            done: Some(done),
+        };
+        self.stop_with(make, deadline_after(timeout))
     }
 
     /// Sends a shutdown or drain, waits for it until `deadline`, and joins the thread.
     fn stop_with(
         &self,
-        command: Command,
-        rx: &std::sync::mpsc::Receiver<()>,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<()>) -> Command,
         deadline: Deadline,
     ) -> Result<(), ShutdownError> {
-        match self.link.send(command, deadline) {
-            Ok(()) => match await_reply(rx, deadline) {
-                Ok(()) | Err(LinkError::Closed) => {}
-                Err(LinkError::TimedOut(_)) => return Err(ShutdownError::TimedOut),
-            },
-            Err(LinkError::Closed) => {}
-            Err(LinkError::TimedOut(_)) => return Err(ShutdownError::TimedOut),
+        if let Err(WaitError::TimedOut(_)) = self.link.call(make, deadline, Duration::ZERO) {
+            return Err(ShutdownError::TimedOut);
         }
         let thread = self
             .thread

@@ -8,15 +8,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kcpq_core::adapter::headers_block;
+use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, headers_block};
+use kcpq_core::client::SubscribeOptions;
 use kcpq_core::server::ServerPublishError as CorePublishError;
 
-use super::driver::Command;
-use super::{QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, ServerSubscribeError};
-use crate::link::{await_reply, deadline_after, reply};
-use crate::message::Message;
-use crate::subscription::{CallbackSubscription, Inbox, Subscription};
-use kcpq_core::client::SubscribeOptions;
+use super::{
+    Command, QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, ServerSubscribeError,
+};
+use crate::Message;
+use crate::link::deadline_after;
+use crate::subscription::{CallbackSubscription, Subscription, inbox};
 
 impl Server {
     /// Publishes `payload` on `subject` to every matching subscription, as a client would. An
@@ -73,18 +74,15 @@ impl Server {
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
         let headers = headers_block(headers).map_err(CorePublishError::from)?;
-        let deadline = deadline_after(QUERY_TIMEOUT);
-        let (tx, rx) = reply();
-        let command = Command::Publish {
+        let make = |done| Command::Publish {
             to: to.map(str::to_owned),
             subject: subject.to_owned(),
             reply: reply_subject.map(str::to_owned),
             headers,
             payload: payload.into(),
-            answer: tx,
+            done,
         };
-        self.link.send(command, deadline)?;
-        await_reply(&rx, deadline)?
+        (self.link).call(make, deadline_after(QUERY_TIMEOUT), Duration::ZERO)?
     }
 
     /// Subscribes the owner to `filter` (`*` matches one token, `>` the rest). The queue holds
@@ -111,26 +109,24 @@ impl Server {
         options: SubscribeOptions,
     ) -> Result<Subscription, ServerSubscribeError> {
         let limits = options.limits.unwrap_or_default();
-        let policy = options.policy.unwrap_or_default();
-        let inbox = Arc::new(Inbox::new(limits, policy));
-        let timeout = QUERY_TIMEOUT;
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        let command = Command::Subscribe {
+        let inbox = inbox(limits, options.policy.unwrap_or_default());
+        let make = |done| Command::Subscribe {
             filter: filter.to_owned(),
             queue: options.queue_group,
             inbox: Arc::clone(&inbox),
-            reply: tx,
+            done,
         };
-        self.link.send(command, deadline)?;
-        match await_reply(&rx, deadline) {
-            Ok(Ok(sid)) => Ok(Subscription::new(
-                sid,
-                filter.to_owned(),
-                inbox,
-                Arc::new(self.link.clone()),
-                timeout,
-            )),
+        match (self.link).call(make, deadline_after(QUERY_TIMEOUT), Duration::ZERO) {
+            Ok(Ok(sid)) => {
+                let link = Arc::new(self.link.clone());
+                Ok(Subscription::new(
+                    sid,
+                    filter.to_owned(),
+                    inbox,
+                    link,
+                    QUERY_TIMEOUT,
+                ))
+            }
             Ok(Err(e)) => Err(e),
             Err(e) => {
                 // The I/O thread withdraws a subscription whose inbox is closed.
@@ -157,12 +153,8 @@ impl Server {
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, ServerSubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
-        CallbackSubscription::spawn(
-            subscription,
-            kcpq_core::adapter::DEFAULT_SLOW_CALLBACK,
-            callback,
-        )
-        .map_err(|_| ServerSubscribeError::Stopped)
+        CallbackSubscription::spawn(subscription, DEFAULT_SLOW_CALLBACK, callback)
+            .map_err(|_| ServerSubscribeError::Stopped)
     }
 
     /// Sends a request to everyone on `subject` and waits up to `timeout` for the first reply.
@@ -198,18 +190,15 @@ impl Server {
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
         let headers = headers_block(headers).map_err(CorePublishError::from)?;
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        let command = Command::Request {
+        let make = |done| Command::Request {
             to: client.map(str::to_owned),
             subject: subject.to_owned(),
             headers,
             payload: payload.into(),
             timeout,
-            reply: tx,
+            done,
         };
-        self.link.send(command, deadline)?;
         // The core times the request out itself; the margin covers a busy I/O thread.
-        await_reply(&rx, deadline + kcpq_core::adapter::REPLY_MARGIN)?
+        (self.link).call(make, deadline_after(timeout), REPLY_MARGIN)?
     }
 }
