@@ -7,18 +7,18 @@
 //! callback delays only its own subscription (its queue fills and the policy applies), never the
 //! I/O thread or other subscriptions.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kcpq_core::adapter::{
-    ClientCommand, Event, Next, ServerCommand, SlowCallbacks, SubInbox, UnsubscribeError, WaitError,
+    ClientCommand, Event, ServerCommand, SlowCallbacks, SubInbox, UnsubscribeError, WaitError,
 };
 use kcpq_core::client::Sid;
 use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
 use crate::Message;
-use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
+use crate::events::{RecvError, RecvTimeoutError, TryRecvError, recv, try_recv};
 use crate::link::{Deadline, Link, Std, deadline_after};
 
 /// The queue of one subscription, filled by the I/O thread and emptied by the application:
@@ -28,31 +28,6 @@ pub(crate) type Inbox = SubInbox<Std>;
 /// An open, empty inbox with this bound and overflow policy.
 pub(crate) fn inbox(limits: QueueLimits, policy: OverflowPolicy) -> Inbox {
     Arc::new(kcpq_core::adapter::Inbox::new(limits, policy))
-}
-
-/// Waits for the next message of `inbox` until `deadline` (`None`: for ever).
-fn recv_until(inbox: &Inbox, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
-    let mut state = inbox.lock();
-    loop {
-        match state.take_next() {
-            Next::Item(m) => return Ok(m),
-            Next::Ended => return Err(RecvTimeoutError::Closed),
-            Next::Empty => {}
-        }
-        let ready = inbox.waker();
-        state = match deadline {
-            None => ready.wait(state).unwrap_or_else(PoisonError::into_inner),
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(RecvTimeoutError::Timeout);
-                }
-                (ready.wait_timeout(state, left))
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            }
-        };
-    }
 }
 
 /// What a subscription asks of the I/O thread it belongs to, a client's or the server
@@ -149,21 +124,17 @@ impl Subscription {
 
     /// Waits for the next message; `Err` once the subscription has ended and its queue is empty.
     pub fn recv(&self) -> Result<Message, RecvError> {
-        recv_until(&self.inbox, None).map_err(|_| RecvError)
+        recv(&self.inbox, None).map_err(|_| RecvError)
     }
 
     /// Waits up to `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
-        recv_until(&self.inbox, Some(deadline_after(timeout).at))
+        recv(&self.inbox, Some(timeout))
     }
 
     /// The next message if one is waiting.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
-        match self.inbox.try_next() {
-            Next::Item(m) => Ok(m),
-            Next::Ended => Err(TryRecvError::Closed),
-            Next::Empty => Err(TryRecvError::Empty),
-        }
+        try_recv(&self.inbox)
     }
 
     /// Messages waiting in the queue.
@@ -236,7 +207,7 @@ impl CallbackSubscription {
         let thread = std::thread::Builder::new()
             .name(format!("kcpq-sub-{}", subscription.sid))
             .spawn(move || {
-                while let Ok(message) = recv_until(&reader, None) {
+                while let Ok(message) = recv(&reader, None) {
                     let started = Instant::now();
                     callback(message);
                     if let Some(event) = record.record(started.elapsed()) {
