@@ -85,16 +85,6 @@ impl Waker {
     }
 }
 
-/// What one wait on the I/O socket produced.
-pub(crate) enum Wait {
-    /// The deadline passed (or the socket reported a transient error).
-    TimedOut,
-    /// Only wake-ups (or nothing the core should see) arrived.
-    Woken,
-    /// At least one datagram was given to the handler.
-    Datagrams,
-}
-
 /// The UDP socket a driver thread owns, with the address of its waker.
 #[derive(Debug)]
 pub(crate) struct IoSocket {
@@ -134,61 +124,41 @@ impl IoSocket {
         buf: &mut [u8],
         timeout: Option<Duration>,
         mut handle: impl FnMut(SocketAddr, &mut [u8]),
-    ) -> Wait {
+    ) {
         if timeout.is_some_and(|t| t.is_zero()) {
-            return Wait::TimedOut;
+            return;
         }
         if let Err(e) = self.socket.set_read_timeout(timeout) {
-            log::warn!("kcpq-std: set_read_timeout failed: {e}");
-            return Wait::TimedOut;
+            return log::warn!("kcpq-std: set_read_timeout failed: {e}");
         }
-        let mut delivered = false;
-        match self.socket.recv_from(buf) {
-            Ok((len, from)) => delivered |= self.dispatch(from, &mut buf[..len], &mut handle),
-            Err(e) => {
-                if !is_timeout(&e) {
-                    log::debug!("kcpq-std: recv failed: {e}");
-                }
-                return Wait::TimedOut;
+        let mut next = self.socket.recv_from(buf);
+        if let Err(e) = &next
+            && !is_timeout(e)
+        {
+            log::debug!("kcpq-std: recv failed: {e}");
+        }
+        // The first read sleeps; the rest of the batch only takes what is already there.
+        let mut read = 0;
+        while let Ok((len, from)) = next {
+            // A wake-up only ends the sleep; the core does not see it.
+            if from != self.waker_addr {
+                handle(from, &mut buf[..len]);
             }
-        }
-        if self.socket.set_nonblocking(true).is_ok() {
-            for _ in 0..RECV_BATCH {
-                match self.socket.recv_from(buf) {
-                    Ok((len, from)) => {
-                        delivered |= self.dispatch(from, &mut buf[..len], &mut handle)
-                    }
-                    Err(_) => break,
-                }
+            read += 1;
+            if read > RECV_BATCH || (read == 1 && self.socket.set_nonblocking(true).is_err()) {
+                break;
             }
-            if let Err(e) = self.socket.set_nonblocking(false) {
-                log::warn!("kcpq-std: set_nonblocking(false) failed: {e}");
-            }
+            next = self.socket.recv_from(buf);
         }
-        if delivered {
-            Wait::Datagrams
-        } else {
-            Wait::Woken
+        if read > 0
+            && let Err(e) = self.socket.set_nonblocking(false)
+        {
+            log::warn!("kcpq-std: set_nonblocking(false) failed: {e}");
         }
-    }
-
-    fn dispatch(
-        &self,
-        from: SocketAddr,
-        datagram: &mut [u8],
-        handle: &mut impl FnMut(SocketAddr, &mut [u8]),
-    ) -> bool {
-        if from == self.waker_addr {
-            return false;
-        }
-        handle(from, datagram);
-        true
     }
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
+    use io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(e.kind(), WouldBlock | TimedOut | Interrupted)
 }
