@@ -9,8 +9,9 @@ use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use super::{
-    Channels, ClientBook, ClientRouted, ConnectError, DrainError, Driver, DriverThread, Event,
-    FlushError, Message, PublishError, RequestError, Routed, SubInbox, SubscribeError,
+    Channels, ClientBook, ClientRouted, ClientShared, ConnectError, DrainError, Driver,
+    DriverThread, Event, FlushError, Message, PublishError, RequestError, Routed, SubInbox,
+    SubscribeError,
 };
 use crate::client::{self, Client, ClientEvent, ClientStats, SubscribeOptions};
 use crate::{CloseReason, Instant, Sid};
@@ -145,15 +146,13 @@ impl<C: Channels> std::fmt::Debug for ClientDriver<C> {
 }
 
 impl<C: Channels> ClientDriver<C> {
-    /// Drives `core`: `connect` is answered once the first session is ready (or will not be),
-    /// events go to `events`, the server's payload limit to `max_payload`, and `thread` records
-    /// where the driver runs.
+    /// Drives `core`, whose handles share `shared`: `connect` is answered once the first
+    /// session is ready (or will not be), and events go to `events`.
     pub fn new(
         core: Client,
+        shared: &ClientShared,
         connect: Reply<C, ConnectAnswer>,
         events: C::Events<Event>,
-        max_payload: Arc<AtomicUsize>,
-        thread: DriverThread,
     ) -> Self {
         ClientDriver {
             core,
@@ -163,8 +162,8 @@ impl<C: Channels> ClientDriver<C> {
             closers: Vec::new(),
             drainers: Vec::new(),
             parked: None,
-            max_payload,
-            thread,
+            max_payload: shared.max_payload_cell(),
+            thread: shared.driver_thread(),
             close_sent: None,
             closing: false,
         }
@@ -421,8 +420,9 @@ mod tests {
         let core = Client::new(Default::default(), server, &keys, [4; 32], Instant::ZERO);
         let (connect, _) = sync_channel(1);
         let (events, events_rx) = sync_channel(8);
-        let max_payload = Arc::new(AtomicUsize::new(0));
-        let driver = ClientDriver::new(core, connect, events, max_payload, DriverThread::default());
+        let second = Duration::from_secs(1);
+        let shared = ClientShared::new(server, &mut Default::default(), second, second, second);
+        let driver = ClientDriver::new(core, &shared, connect, events);
         (driver, events_rx)
     }
 

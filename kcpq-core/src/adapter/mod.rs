@@ -14,6 +14,7 @@
 mod callback;
 mod client_book;
 mod client_driver;
+mod client_shared;
 mod driver;
 mod dropped;
 mod errors;
@@ -34,6 +35,7 @@ use std::time::Duration;
 pub use callback::{DEFAULT_SLOW_CALLBACK, SlowCallbacks};
 pub use client_book::{ClientBook, ClientRouted, SubscriptionInbox};
 pub use client_driver::{ClientCommand, ClientDriver, ConnectAnswer, RequestAnswer};
+pub use client_shared::ClientShared;
 pub use driver::{Channels, Driver, SubInbox};
 pub use dropped::{CLOSE_SEND_WAIT, DriverThread};
 pub use errors::{
@@ -100,6 +102,16 @@ pub fn checked_headers(
     let checked = block.as_deref();
     crate::client::check_publish(limits, max_payload, subject, reply, checked, payload_len)?;
     Ok(block)
+}
+
+/// The local address a client binds by default to reach `server`: any interface of its
+/// address family, an ephemeral port.
+pub fn local_address_for(server: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    match server {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    }
 }
 
 /// How much longer than the core's own deadline a caller waits for the driver's answer to a

@@ -5,28 +5,23 @@
 //! server's answer as long, `request` as long as its own timeout; `flush_timeout` and
 //! `close_timeout` take theirs explicitly.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use kcpq_core::adapter::{
-    ClientCommand, ClientDriver, DriverThread, REPLY_MARGIN, SubscriptionQueues, WaitError,
-    checked_headers,
+    ClientCommand, ClientDriver, ClientShared, REPLY_MARGIN, WaitError, local_address_for,
 };
-use kcpq_core::client::{
-    Client as Core, ClientConfig, ClientStats, PublishError as CorePublishError, SubscribeOptions,
-};
+use kcpq_core::client::{Client as Core, ClientConfig, ClientStats, SubscribeOptions};
 use kcpq_core::crypto::KeySet;
-use kcpq_core::subject::SubjectLimits;
 use kcpq_os::{Clock, fresh_seed};
 
 use crate::Message;
 use crate::events::{Events, events};
 use crate::io::IoSocket;
 use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link, reply};
-use crate::queue::{OverflowPolicy, QueueLimits};
 use crate::subscription::{CallbackSubscription, Subscription, inbox};
 
 /// What handles send the I/O thread.
@@ -87,39 +82,18 @@ impl ClientOptions {
 struct Inner {
     link: Link<Command>,
     events: Events<Event>,
-    /// The server's payload limit, kept current by the I/O thread.
-    max_payload: Arc<AtomicUsize>,
     /// Turns of the I/O loop so far.
     turns: Arc<AtomicU64>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// The I/O thread, so that a handle dropped on it does not wait for itself.
-    driver_thread: DriverThread,
-    server: SocketAddr,
-    server_name: String,
-    client_name: String,
-    timeout: Duration,
-    close_linger: Duration,
-    /// The threshold of a slow callback.
-    slow_callback: Duration,
-    subject_limits: SubjectLimits,
-    queue_limits: QueueLimits,
-    overflow: OverflowPolicy,
+    shared: ClientShared,
 }
 
 impl Drop for Inner {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
     /// server's answer, but long enough (bounded) for the CLOSE to leave, so that a program
-    /// that ends right after still tells the server. Not on the I/O thread itself (a callback
-    /// dropping the last handle), where waiting would only delay the CLOSE.
+    /// that ends right after still tells the server (see [`ClientShared::close_on_drop`]).
     fn drop(&mut self) {
-        let (sent, wait) = std::sync::mpsc::sync_channel(1);
-        // Refused when closed already, or when the queue is full: the I/O thread closes once
-        // every handle is gone.
-        if self.link.try_send(Command::Dropped { sent })
-            && let Some(bound) = self.driver_thread.close_send_wait()
-        {
-            let _ = wait.recv_timeout(bound);
-        }
+        (self.shared).close_on_drop(|sent| self.link.try_send(Command::Dropped { sent }));
     }
 }
 
@@ -129,13 +103,6 @@ impl Drop for Inner {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
-}
-
-fn unspecified_like(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    }
 }
 
 impl Client {
@@ -152,96 +119,68 @@ impl Client {
     /// Connects with `options`, waiting until the session is ready or
     /// `options.connect_timeout` has passed.
     pub fn connect_with(mut options: ClientOptions) -> Result<Client, ConnectError> {
-        options.config.handshake.connect_timeout = options.connect_timeout;
         let server = resolve(options.server.as_str())?;
-        let socket = UdpSocket::bind(unspecified_like(server))?;
-        let (io, waker) = IoSocket::new(socket)?;
+        let (connect, op) = (options.connect_timeout, options.operation_timeout);
+        let config = &mut options.config;
+        let mut shared = ClientShared::new(server, config, connect, op, options.slow_callback);
+        let (io, waker) = IoSocket::new(UdpSocket::bind(local_address_for(server))?)?;
         let (link, commands) = link(options.command_capacity, waker);
         let (sink, events) = events(options.event_capacity);
-        let max_payload = Arc::new(AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD));
-        let turns = Arc::new(AtomicU64::new(0));
+        let (turns, clock) = (Arc::new(AtomicU64::new(0)), Clock::start());
         let io_turns = Arc::clone(&turns);
-        let clock = Clock::start();
-        // The handshake times out by itself; the margin covers a silent I/O thread.
-        let connect_wait = options.connect_timeout + REPLY_MARGIN;
-        let subject_limits = options.config.subject_limits;
-        let close_linger = options.config.close_linger;
-        let queue_limits = options.config.subscription_limits;
-        let overflow = options.config.subscription_policy;
-        let core = Core::new(
-            options.config,
-            server,
-            &options.keys,
-            fresh_seed()?,
-            clock.now(),
-        );
+        let (keys, seed) = (&options.keys, fresh_seed()?);
+        let core = Core::new(options.config, server, keys, seed, clock.now());
         let (connect_tx, connect_rx) = reply();
-        let driver_thread = DriverThread::default();
-        let mut driver = ClientDriver::<Std>::new(
-            core,
-            connect_tx,
-            sink,
-            Arc::clone(&max_payload),
-            driver_thread.clone(),
-        );
+        let mut driver = ClientDriver::<Std>::new(core, &shared, connect_tx, sink);
         let thread = std::thread::Builder::new()
             .name("kcpq-client".to_owned())
             .spawn(move || crate::driver::run(&mut driver, &commands, &io, clock, &io_turns))?;
-        let (server_name, client_name) =
-            match await_reply(&connect_rx, deadline_after(connect_wait)) {
-                Ok(Ok(names)) => names,
-                Ok(Err(error)) => {
-                    let _ = thread.join();
-                    return Err(error);
-                }
-                Err(WaitError::TimedOut(_)) => {
-                    link.try_send(Command::Close { done: None });
-                    return Err(ConnectError::TimedOut(options.connect_timeout));
-                }
-                Err(_) => {
-                    let _ = thread.join();
-                    return Err(ConnectError::Disconnected(kcpq_core::CloseReason::Local));
-                }
-            };
+        match await_reply(&connect_rx, deadline_after(shared.connect_wait())) {
+            Ok(Ok(names)) => shared.connected(names),
+            Err(WaitError::TimedOut(_)) => {
+                link.try_send(Command::Close { done: None });
+                return Err(ConnectError::TimedOut(shared.connect_timeout()));
+            }
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                return Err(error);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(ConnectError::Disconnected(kcpq_core::CloseReason::Local));
+            }
+        }
+        let thread = Mutex::new(Some(thread));
+        let inner = Inner {
+            link,
+            events,
+            turns,
+            thread,
+            shared,
+        };
         Ok(Client {
-            inner: Arc::new(Inner {
-                link,
-                events,
-                max_payload,
-                turns,
-                thread: Mutex::new(Some(thread)),
-                driver_thread,
-                server,
-                server_name,
-                client_name,
-                timeout: options.operation_timeout,
-                close_linger,
-                slow_callback: options.slow_callback,
-                subject_limits,
-                queue_limits,
-                overflow,
-            }),
+            inner: Arc::new(inner),
         })
     }
 
     /// The server's address.
     pub fn server_addr(&self) -> SocketAddr {
-        self.inner.server
+        self.inner.shared.server_addr()
     }
 
     /// The server's name (from its INFO at the first connect).
     pub fn server_name(&self) -> &str {
-        &self.inner.server_name
+        self.inner.shared.server_name()
     }
 
     /// This client's name as the server knows it.
     pub fn client_name(&self) -> &str {
-        &self.inner.client_name
+        self.inner.shared.client_name()
     }
 
     /// The server's payload limit (headers included).
     pub fn max_payload(&self) -> usize {
-        self.inner.max_payload.load(Ordering::Relaxed)
+        self.inner.shared.max_payload()
     }
 
     /// How many times the I/O thread has woken up so far (datagrams, timers, commands): a
@@ -296,7 +235,10 @@ impl Client {
     ) -> Result<(), PublishError> {
         let payload = payload.into();
         let command = Command::Publish {
-            headers: self.check(subject, reply, headers, &payload)?,
+            headers: self
+                .inner
+                .shared
+                .check(subject, reply, headers, payload.len())?,
             subject: subject.to_owned(),
             reply: reply.map(str::to_owned),
             payload,
@@ -305,19 +247,12 @@ impl Client {
         Ok(self
             .inner
             .link
-            .send(command, deadline_after(self.inner.timeout))?)
+            .send(command, deadline_after(self.timeout()))?)
     }
 
-    /// Validates what the core would, so the caller gets the error; encodes the headers.
-    fn check(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: &[(&str, &str)],
-        payload: &[u8],
-    ) -> Result<Option<Vec<u8>>, CorePublishError> {
-        let (limits, max) = (&self.inner.subject_limits, self.max_payload());
-        checked_headers(limits, max, subject, reply, headers, payload.len())
+    /// The bound of a call without a timeout of its own.
+    fn timeout(&self) -> Duration {
+        self.inner.shared.operation_timeout()
     }
 
     /// Sends a request and waits up to `timeout` for the first reply.
@@ -340,7 +275,10 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         let payload = payload.into();
-        let headers = self.check(subject, None, headers, &payload)?;
+        let headers = self
+            .inner
+            .shared
+            .check(subject, None, headers, payload.len())?;
         let subject = subject.to_owned();
         // The core times the request out itself; the margin covers a busy I/O thread.
         let make = |done| Command::Request {
@@ -376,7 +314,7 @@ impl Client {
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let inner = &self.inner;
-        let queues = SubscriptionQueues::new(options, inner.queue_limits, inner.overflow);
+        let queues = inner.shared.queues(options);
         let inbox = inbox(queues.limits, queues.policy);
         let make = |done| Command::Subscribe {
             filter: filter.to_owned(),
@@ -386,7 +324,7 @@ impl Client {
         };
         match inner
             .link
-            .call(make, deadline_after(inner.timeout), Duration::ZERO)
+            .call(make, deadline_after(self.timeout()), Duration::ZERO)
         {
             Ok(Ok(sid)) => {
                 let link = Arc::new(inner.link.clone());
@@ -395,7 +333,7 @@ impl Client {
                     filter.to_owned(),
                     inbox,
                     link,
-                    inner.timeout,
+                    self.timeout(),
                 ))
             }
             Ok(Err(e)) => Err(e),
@@ -425,13 +363,13 @@ impl Client {
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, SubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
-        CallbackSubscription::spawn(subscription, self.inner.slow_callback, callback)
+        CallbackSubscription::spawn(subscription, self.inner.shared.slow_callback(), callback)
             .map_err(|_| SubscribeError::Closed)
     }
 
     /// Waits until the server has processed everything sent before (the default timeout).
     pub fn flush(&self) -> Result<(), FlushError> {
-        self.flush_timeout(self.inner.timeout)
+        self.flush_timeout(self.timeout())
     }
 
     /// Waits up to `timeout` until the server has processed everything sent before.
@@ -443,14 +381,14 @@ impl Client {
     /// The core client's counters.
     pub fn stats(&self) -> Result<ClientStats, ClosedError> {
         let make = |done| Command::Stats { done };
-        let deadline = deadline_after(self.inner.timeout);
+        let deadline = deadline_after(self.timeout());
         (self.inner.link.call(make, deadline, Duration::ZERO)).map_err(|_| ClosedError)
     }
 
     /// Closes the connection (sending CLOSE and waiting for it to be acknowledged, at most
     /// the core's `close_linger`) and stops the I/O thread. Subscriptions end.
     pub fn close(&self) {
-        let _ = self.close_timeout(self.inner.timeout);
+        let _ = self.close_timeout(self.timeout());
     }
 
     /// Closes, waiting at most `timeout` for the I/O thread to finish.
@@ -468,8 +406,7 @@ impl Client {
     /// subscription handles still yield what they queued, then end. New publishes, requests and
     /// subscriptions made meanwhile are dropped or refused.
     pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
-        // The core closes at the latest after `timeout`, then lingers for the CLOSE's ACK.
-        let deadline = deadline_after(timeout) + (self.inner.close_linger + self.inner.timeout);
+        let deadline = deadline_after(timeout) + (self.inner.shared.drain_wait(timeout) - timeout);
         self.stop(|done| Command::Drain { timeout, done }, deadline)?
     }
 
