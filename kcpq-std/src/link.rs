@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use kcpq_core::adapter::{Channels, WaitError};
+use kcpq_core::adapter::{Channels, Taken, WaitError};
 
 use crate::events::EventSink;
 use crate::io::Waker;
@@ -145,16 +145,6 @@ impl<C> Link<C> {
         }
         sent
     }
-}
-
-/// What the I/O thread found on the channel.
-pub(crate) enum Taken<C> {
-    /// A command.
-    Command(C),
-    /// Nothing now.
-    Empty,
-    /// Every handle is gone.
-    Disconnected,
 }
 
 impl<C> Commands<C> {

@@ -8,11 +8,12 @@
 //! I/O thread or other subscriptions.
 
 use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kcpq_core::adapter::{
-    ClientCommand, Event, ServerCommand, SlowCallbacks, SubInbox, UnsubscribeError, WaitError,
+    Event, SlowCallbacks, SubInbox, SubscriptionCommand, UnsubscribeError, WaitError,
 };
 use kcpq_core::client::Sid;
 use kcpq_core::queue::{OverflowPolicy, QueueLimits};
@@ -34,51 +35,40 @@ pub(crate) fn inbox(limits: QueueLimits, policy: OverflowPolicy) -> Inbox {
 /// owner's: implemented by their command links.
 pub(crate) trait Control: Send + Sync + std::fmt::Debug {
     /// Asks the I/O thread to end `sid` now (`None`) or once it has received `after` messages
-    /// in total, waiting for room in the command queue until `deadline`.
+    /// in total, waiting for room in the command queue until `deadline` (`None`: not at all,
+    /// best effort, for `Drop`).
     fn unsubscribe(
         &self,
         sid: Sid,
         after: Option<u64>,
-        deadline: Deadline,
+        deadline: Option<Deadline>,
     ) -> Result<(), WaitError>;
-    /// Asks it to end `sid` now without waiting: for `Drop`.
-    fn try_unsubscribe(&self, sid: Sid);
     /// Hands an event found outside the I/O thread (a slow callback) to the client's event
     /// stream, without waiting; the server owner's subscriptions report none.
-    fn try_emit(&self, _event: Event) {}
+    fn try_emit(&self, event: Event);
 }
 
-impl Control for Link<ClientCommand<Std>> {
+impl<C: SubscriptionCommand + Send + 'static> Control for Link<C> {
     fn unsubscribe(
         &self,
         sid: Sid,
         after: Option<u64>,
-        deadline: Deadline,
+        deadline: Option<Deadline>,
     ) -> Result<(), WaitError> {
-        self.send(ClientCommand::Unsubscribe { sid, after }, deadline)
-    }
-
-    fn try_unsubscribe(&self, sid: Sid) {
-        self.try_send(ClientCommand::Unsubscribe { sid, after: None });
+        let command = C::unsubscribe(sid, after);
+        match deadline {
+            Some(deadline) => self.send(command, deadline),
+            None => self
+                .try_send(command)
+                .then_some(())
+                .ok_or(WaitError::Closed),
+        }
     }
 
     fn try_emit(&self, event: Event) {
-        self.try_send(ClientCommand::Emit(Box::new(event)));
-    }
-}
-
-impl Control for Link<ServerCommand<Std>> {
-    fn unsubscribe(
-        &self,
-        sid: Sid,
-        after: Option<u64>,
-        deadline: Deadline,
-    ) -> Result<(), WaitError> {
-        self.send(ServerCommand::Unsubscribe { sid, after }, deadline)
-    }
-
-    fn try_unsubscribe(&self, sid: Sid) {
-        self.try_send(ServerCommand::Unsubscribe { sid, after: None });
+        if let Some(command) = C::emit(event) {
+            self.try_send(command);
+        }
     }
 }
 
@@ -96,19 +86,30 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(
-        sid: Sid,
-        subject: String,
+    /// Sends the subscribe command `make` builds around `inbox` and the answer's channel over
+    /// `link`, and waits for the I/O thread's answer within `timeout`; on a timeout the inbox is
+    /// closed, and the I/O thread withdraws the subscription it made meanwhile.
+    pub(crate) fn open<C: SubscriptionCommand + Send + 'static, E: From<WaitError>>(
+        link: &Link<C>,
+        filter: &str,
         inbox: Inbox,
-        control: Arc<dyn Control>,
         timeout: Duration,
-    ) -> Self {
-        Subscription {
-            sid,
-            subject,
-            inbox,
-            control,
-            timeout,
+        make: impl FnOnce(Inbox, SyncSender<Result<Sid, E>>) -> C,
+    ) -> Result<Subscription, E> {
+        let command = |done| make(Arc::clone(&inbox), done);
+        match link.call(command, deadline_after(timeout), Duration::ZERO) {
+            Ok(Ok(sid)) => Ok(Subscription {
+                sid,
+                subject: filter.to_owned(),
+                inbox,
+                control: Arc::new(link.clone()),
+                timeout,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(e) => {
+                inbox.close();
+                Err(e.into())
+            }
         }
     }
 
@@ -151,17 +152,17 @@ impl Subscription {
     /// (at least one), as NATS's auto-unsubscribe: at once, keeping what is queued, if it already
     /// has; otherwise the server is told how many are left and the queue ends after the last.
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
+        let deadline = Some(deadline_after(self.timeout));
         Ok(self
             .control
-            .unsubscribe(self.sid, Some(count.max(1)), deadline_after(self.timeout))?)
+            .unsubscribe(self.sid, Some(count.max(1)), deadline)?)
     }
 
     /// Ends the subscription now. Messages already queued are discarded.
     pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
         self.inbox.close();
-        Ok(self
-            .control
-            .unsubscribe(self.sid, None, deadline_after(self.timeout))?)
+        let deadline = Some(deadline_after(self.timeout));
+        Ok(self.control.unsubscribe(self.sid, None, deadline)?)
     }
 }
 
@@ -171,7 +172,7 @@ impl Drop for Subscription {
             self.inbox.close();
             // Best effort; if the queue is full, the I/O thread unsubscribes when the next
             // message for this closed inbox arrives.
-            self.control.try_unsubscribe(self.sid);
+            let _ = self.control.unsubscribe(self.sid, None, None);
         }
     }
 }
@@ -265,7 +266,7 @@ impl CallbackSubscription {
             .unsubscribe(
                 self.subscription.sid,
                 None,
-                deadline_after(self.subscription.timeout),
+                Some(deadline_after(self.subscription.timeout)),
             )
             .map_err(UnsubscribeError::from);
         if let Some(thread) = self.thread.take()

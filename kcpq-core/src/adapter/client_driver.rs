@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::{
     Channels, ClientBook, ClientRouted, ClientShared, ConnectError, DrainError, Driver,
     DriverThread, Event, FlushError, Message, PublishError, RequestError, Routed, SubInbox,
-    SubscribeError,
+    SubscribeError, SubscriptionCommand,
 };
 use crate::client::{self, Client, ClientEvent, ClientStats, SubscribeOptions};
 use crate::{CloseReason, Instant, Sid};
@@ -116,6 +116,16 @@ pub enum ClientCommand<C: Channels> {
         /// Where the caller waits.
         done: Reply<C, Result<(), DrainError>>,
     },
+}
+
+impl<C: Channels> SubscriptionCommand for ClientCommand<C> {
+    fn unsubscribe(sid: Sid, after: Option<u64>) -> Self {
+        ClientCommand::Unsubscribe { sid, after }
+    }
+
+    fn emit(event: Event) -> Option<Self> {
+        Some(ClientCommand::Emit(Box::new(event)))
+    }
 }
 
 /// The core client and everything waiting on it.

@@ -28,6 +28,16 @@ pub trait Channels: Sized + 'static {
     fn emit<T: Send + 'static>(events: &Self::Events<T>, event: T);
 }
 
+/// What a subscription's handle sends its driver (a client's or a server's), whichever it is.
+pub trait SubscriptionCommand: Sized {
+    /// Ends subscription `sid` now (`after: None`) or once it has received `after` messages.
+    fn unsubscribe(sid: crate::Sid, after: Option<u64>) -> Self;
+
+    /// Reports `event` (a slow callback) on the event stream; `None` where the driver reports
+    /// no such event (the server's owner).
+    fn emit(event: super::Event) -> Option<Self>;
+}
+
 /// A subscription's inbox in adapter `C`: filled by the driver, read by the handle.
 pub type SubInbox<C> = Arc<Inbox<Message<<C as Channels>::Payload>, <C as Channels>::Wake>>;
 
@@ -100,6 +110,47 @@ pub trait Driver {
 
     /// The machine has ended: every stream ends, and everyone still waiting is answered.
     fn finish(&mut self);
+}
+
+/// What a driver's command channel yielded.
+#[derive(Debug)]
+pub enum Taken<C> {
+    /// A command.
+    Command(C),
+    /// Nothing now.
+    Empty,
+    /// Every handle is gone.
+    Disconnected,
+}
+
+/// One turn's commands: retries the command `driver` kept, then applies what `take` yields,
+/// at most `limit` commands, until the channel is empty, every handle is gone
+/// ([`Driver::abandoned`]) or the driver keeps one (its core's outbox is full). Returns how many
+/// were taken, and whether the limit stopped it (then more may wait: wake the loop again).
+pub fn apply_commands<D: Driver>(
+    driver: &mut D,
+    now: crate::Instant,
+    limit: usize,
+    mut take: impl FnMut() -> Taken<D::Command>,
+) -> (usize, bool) {
+    if !driver.retry(now) {
+        return (0, false);
+    }
+    for taken in 0..limit {
+        match take() {
+            Taken::Command(command) => {
+                if !driver.apply(now, command) {
+                    return (taken + 1, false);
+                }
+            }
+            Taken::Empty => return (taken, false),
+            Taken::Disconnected => {
+                driver.abandoned(now);
+                return (taken, false);
+            }
+        }
+    }
+    (limit, true)
 }
 
 /// The channels of the drivers' unit tests: `sync_channel`s and condition variables.

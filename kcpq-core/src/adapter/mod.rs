@@ -36,7 +36,7 @@ pub use callback::{DEFAULT_SLOW_CALLBACK, SlowCallbacks};
 pub use client_book::{ClientBook, ClientRouted, SubscriptionInbox};
 pub use client_driver::{ClientCommand, ClientDriver, ConnectAnswer, RequestAnswer};
 pub use client_shared::ClientShared;
-pub use driver::{Channels, Driver, SubInbox};
+pub use driver::{Channels, Driver, SubInbox, SubscriptionCommand, Taken, apply_commands};
 pub use dropped::{CLOSE_SEND_WAIT, DriverThread};
 pub use errors::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,

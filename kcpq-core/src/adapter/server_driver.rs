@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     Channels, Driver, Message, OwnerBook, OwnerRouted, ServerEvent, ServerPublishError,
-    ServerRequestError, ServerSubscribeError, SessionInfo, SubInbox,
+    ServerRequestError, ServerSubscribeError, SessionInfo, SubInbox, SubscriptionCommand,
 };
 use crate::server::{self, Server, ServerStats};
 use crate::{Instant, Sid};
@@ -94,6 +94,16 @@ pub enum ServerCommand<C: Channels> {
         /// Where the caller waits.
         done: Reply<C, ServerRequestAnswer<C>>,
     },
+}
+
+impl<C: Channels> SubscriptionCommand for ServerCommand<C> {
+    fn unsubscribe(sid: Sid, after: Option<u64>) -> Self {
+        ServerCommand::Unsubscribe { sid, after }
+    }
+
+    fn emit(_: super::Event) -> Option<Self> {
+        None
+    }
 }
 
 /// The reason sent to clients in CLOSE when every handle is gone.
@@ -274,19 +284,42 @@ mod tests {
     use std::sync::mpsc::sync_channel;
 
     use super::super::driver::test_channels::Test;
-    use super::super::{Inbox, Next};
+    use super::super::{Inbox, Next, Taken, apply_commands};
     use super::*;
     use crate::crypto::{Key, KeySet};
     use crate::queue::{OverflowPolicy, QueueLimits};
     use crate::server::ServerConfig;
 
-    #[test]
-    fn the_owner_subscribes_publishes_to_itself_and_the_stop_ends_its_stream() {
+    fn driver() -> ServerDriver<Test> {
         let keys = KeySet::single(Key::from_bytes([1; 32]));
         let core =
             Server::new(ServerConfig::default(), &keys, [2; 32], Instant::ZERO).expect("a server");
-        let (events, _events) = sync_channel(8);
-        let mut driver = ServerDriver::<Test>::new(core, events, SystemTime::UNIX_EPOCH);
+        let (events, _) = sync_channel(8);
+        ServerDriver::<Test>::new(core, events, SystemTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn a_turn_takes_at_most_its_limit_and_the_last_handle_gone_stops_the_server() {
+        let mut driver = driver();
+        let (done, stats) = sync_channel(3);
+        let command = |_| Taken::Command(ServerCommand::Stats { done: done.clone() });
+        let mut queue = (0..3).map(command).chain([Taken::Disconnected]);
+        let mut take = || queue.next().expect("a command");
+        assert_eq!(
+            apply_commands(&mut driver, Instant::ZERO, 2, &mut take),
+            (2, true)
+        );
+        assert_eq!(
+            apply_commands(&mut driver, Instant::ZERO, 2, &mut take),
+            (1, false)
+        );
+        assert!(driver.core.is_stopping());
+        assert_eq!(stats.try_iter().count(), 3);
+    }
+
+    #[test]
+    fn the_owner_subscribes_publishes_to_itself_and_the_stop_ends_its_stream() {
+        let mut driver = driver();
         let inbox: SubInbox<Test> = Arc::new(Inbox::new(
             QueueLimits::default(),
             OverflowPolicy::DropNewest,

@@ -6,9 +6,7 @@
 //! `close_timeout` take theirs explicitly.
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kcpq_core::adapter::{
@@ -19,9 +17,10 @@ use kcpq_core::crypto::KeySet;
 use kcpq_os::{Clock, fresh_seed};
 
 use crate::Message;
+use crate::driver::IoThread;
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link, reply};
+use crate::link::{Link, Std, await_reply, deadline_after, link, reply};
 use crate::subscription::{CallbackSubscription, Subscription, inbox};
 
 /// What handles send the I/O thread.
@@ -82,9 +81,7 @@ impl ClientOptions {
 struct Inner {
     link: Link<Command>,
     events: Events<Event>,
-    /// Turns of the I/O loop so far.
-    turns: Arc<AtomicU64>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: IoThread,
     shared: ClientShared,
 }
 
@@ -126,15 +123,11 @@ impl Client {
         let (io, waker) = IoSocket::new(UdpSocket::bind(local_address_for(server))?)?;
         let (link, commands) = link(options.command_capacity, waker);
         let (sink, events) = events(options.event_capacity);
-        let (turns, clock) = (Arc::new(AtomicU64::new(0)), Clock::start());
-        let io_turns = Arc::clone(&turns);
-        let (keys, seed) = (&options.keys, fresh_seed()?);
+        let (keys, seed, clock) = (&options.keys, fresh_seed()?, Clock::start());
         let core = Core::new(options.config, server, keys, seed, clock.now());
         let (connect_tx, connect_rx) = reply();
-        let mut driver = ClientDriver::<Std>::new(core, &shared, connect_tx, sink);
-        let thread = std::thread::Builder::new()
-            .name("kcpq-client".to_owned())
-            .spawn(move || crate::driver::run(&mut driver, &commands, &io, clock, &io_turns))?;
+        let driver = ClientDriver::<Std>::new(core, &shared, connect_tx, sink);
+        let thread = IoThread::spawn("kcpq-client", driver, commands, io, clock)?;
         match await_reply(&connect_rx, deadline_after(shared.connect_wait())) {
             Ok(Ok(names)) => shared.connected(names),
             Err(WaitError::TimedOut(_)) => {
@@ -142,19 +135,17 @@ impl Client {
                 return Err(ConnectError::TimedOut(shared.connect_timeout()));
             }
             Ok(Err(error)) => {
-                let _ = thread.join();
+                thread.join();
                 return Err(error);
             }
             Err(_) => {
-                let _ = thread.join();
+                thread.join();
                 return Err(ConnectError::Disconnected(kcpq_core::CloseReason::Local));
             }
         }
-        let thread = Mutex::new(Some(thread));
         let inner = Inner {
             link,
             events,
-            turns,
             thread,
             shared,
         };
@@ -186,7 +177,7 @@ impl Client {
     /// How many times the I/O thread has woken up so far (datagrams, timers, commands): a
     /// diagnostic; an idle client wakes up only for its heartbeat.
     pub fn io_wakeups(&self) -> u64 {
-        self.inner.turns.load(Ordering::Relaxed)
+        self.inner.thread.wakeups()
     }
 
     /// The stream of events (connection changes, slow consumers, server errors). Bounded: an
@@ -313,36 +304,15 @@ impl Client {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
-        let inner = &self.inner;
-        let queues = inner.shared.queues(options);
+        let queues = self.inner.shared.queues(options);
         let inbox = inbox(queues.limits, queues.policy);
-        let make = |done| Command::Subscribe {
+        let make = |inbox, done| Command::Subscribe {
             filter: filter.to_owned(),
             options: queues.core,
-            inbox: Arc::clone(&inbox),
+            inbox,
             done,
         };
-        match inner
-            .link
-            .call(make, deadline_after(self.timeout()), Duration::ZERO)
-        {
-            Ok(Ok(sid)) => {
-                let link = Arc::new(inner.link.clone());
-                Ok(Subscription::new(
-                    sid,
-                    filter.to_owned(),
-                    inbox,
-                    link,
-                    self.timeout(),
-                ))
-            }
-            Ok(Err(e)) => Err(e),
-            Err(e) => {
-                // The I/O thread unsubscribes a subscription whose inbox is closed.
-                inbox.close();
-                Err(e.into())
-            }
-        }
+        Subscription::open(&self.inner.link, filter, inbox, self.timeout(), make)
     }
 
     /// Subscribes and calls `callback` for every message, on a dedicated thread per
@@ -394,7 +364,11 @@ impl Client {
     /// Closes, waiting at most `timeout` for the I/O thread to finish.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
         let make = |done| Command::Close { done: Some(done) };
-        match self.stop(make, deadline_after(timeout)) {
+        match self
+            .inner
+            .thread
+            .stop(&self.inner.link, make, deadline_after(timeout))
+        {
             Ok(()) | Err(WaitError::Closed) => Ok(()),
             Err(_) => Err(CloseError::TimedOut(timeout)),
         }
@@ -407,29 +381,8 @@ impl Client {
     /// subscriptions made meanwhile are dropped or refused.
     pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
         let deadline = deadline_after(timeout) + (self.inner.shared.drain_wait(timeout) - timeout);
-        self.stop(|done| Command::Drain { timeout, done }, deadline)?
-    }
-
-    /// Sends a close or drain, waits for its answer until `deadline`, and joins the I/O thread
-    /// unless the wait timed out.
-    fn stop<T>(
-        &self,
-        make: impl FnOnce(std::sync::mpsc::SyncSender<T>) -> Command,
-        deadline: Deadline,
-    ) -> Result<T, WaitError> {
-        let result = self.inner.link.call(make, deadline, Duration::ZERO);
-        if !matches!(result, Err(WaitError::TimedOut(_))) {
-            let thread = self
-                .inner
-                .thread
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(thread) = thread {
-                let _ = thread.join();
-            }
-        }
-        result
+        let make = |done| Command::Drain { timeout, done };
+        self.inner.thread.stop(&self.inner.link, make, deadline)?
     }
 }
 

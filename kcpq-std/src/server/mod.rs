@@ -4,9 +4,7 @@ mod error;
 mod owner;
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use kcpq_core::adapter::{ServerCommand, ServerDriver, ServerEvent, SessionInfo, WaitError};
@@ -14,6 +12,7 @@ use kcpq_core::crypto::KeySet;
 use kcpq_core::server::{Server as Core, ServerConfig, ServerStats};
 use kcpq_os::{Clock, fresh_seed};
 
+use crate::driver::IoThread;
 use crate::events::{Events, events};
 use crate::io::IoSocket;
 use crate::link::{Deadline, Link, Std, deadline_after, link};
@@ -47,8 +46,7 @@ pub struct Server {
     link: Link<Command>,
     events: Events<ServerEvent>,
     local_addr: SocketAddr,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    turns: Arc<AtomicU64>,
+    thread: IoThread,
     shutdown_linger: Duration,
 }
 
@@ -69,18 +67,13 @@ impl Server {
         let (sink, events) = events(DEFAULT_SERVER_EVENT_CAPACITY);
         let clock = Clock::start();
         let core = Core::new(config, &keys, fresh_seed()?, clock.now())?;
-        let mut driver = ServerDriver::<Std>::new(core, sink, clock.wall_epoch());
-        let turns = Arc::new(AtomicU64::new(0));
-        let io_turns = Arc::clone(&turns);
-        let thread = std::thread::Builder::new()
-            .name("kcpq-server".to_owned())
-            .spawn(move || crate::driver::run(&mut driver, &commands, &io, clock, &io_turns))?;
+        let driver = ServerDriver::<Std>::new(core, sink, clock.wall_epoch());
+        let thread = IoThread::spawn("kcpq-server", driver, commands, io, clock)?;
         Ok(Server {
             link,
             events,
             local_addr,
-            thread: Mutex::new(Some(thread)),
-            turns,
+            thread,
             shutdown_linger,
         })
     }
@@ -93,7 +86,7 @@ impl Server {
     /// How many times the I/O thread has woken up so far: a diagnostic; an idle server wakes up
     /// only for its sessions' timers.
     pub fn io_wakeups(&self) -> u64 {
-        self.turns.load(Ordering::Relaxed)
+        self.thread.wakeups()
     }
 
     /// The stream of server events (sessions opened and closed, slow consumers, shutdown
@@ -166,21 +159,13 @@ impl Server {
     /// Sends a shutdown or drain, waits for it until `deadline`, and joins the thread.
     fn stop_with(
         &self,
-        make: impl FnOnce(std::sync::mpsc::SyncSender<()>) -> Command,
+        make: impl FnOnce(SyncSender<()>) -> Command,
         deadline: Deadline,
     ) -> Result<(), ShutdownError> {
-        if let Err(WaitError::TimedOut(_)) = self.link.call(make, deadline, Duration::ZERO) {
-            return Err(ShutdownError::TimedOut);
+        match self.thread.stop(&self.link, make, deadline) {
+            Err(WaitError::TimedOut(_)) => Err(ShutdownError::TimedOut),
+            _ => Ok(()),
         }
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
-        Ok(())
     }
 }
 

@@ -5,7 +5,6 @@
 //! error from the core comes back from the call itself, and a publish that returned `Ok` has been
 //! routed: it is in the queue of every matching subscriber.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, headers_block};
@@ -110,30 +109,13 @@ impl Server {
     ) -> Result<Subscription, ServerSubscribeError> {
         let limits = options.limits.unwrap_or_default();
         let inbox = inbox(limits, options.policy.unwrap_or_default());
-        let make = |done| Command::Subscribe {
+        let make = |inbox, done| Command::Subscribe {
             filter: filter.to_owned(),
             queue: options.queue_group,
-            inbox: Arc::clone(&inbox),
+            inbox,
             done,
         };
-        match (self.link).call(make, deadline_after(QUERY_TIMEOUT), Duration::ZERO) {
-            Ok(Ok(sid)) => {
-                let link = Arc::new(self.link.clone());
-                Ok(Subscription::new(
-                    sid,
-                    filter.to_owned(),
-                    inbox,
-                    link,
-                    QUERY_TIMEOUT,
-                ))
-            }
-            Ok(Err(e)) => Err(e),
-            Err(e) => {
-                // The I/O thread withdraws a subscription whose inbox is closed.
-                inbox.close();
-                Err(e.into())
-            }
-        }
+        Subscription::open(&self.link, filter, inbox, QUERY_TIMEOUT, make)
     }
 
     /// Subscribes the owner and calls `callback` for every message, on a dedicated thread.
