@@ -258,18 +258,9 @@ impl CallbackSubscription {
 
     /// Ends the subscription now and waits until the callback has returned for the last time
     /// (unless called from the callback itself, which cannot wait for itself).
-    pub fn unsubscribe(mut self) -> Result<(), UnsubscribeError> {
-        self.subscription.inbox.close();
-        let result = self
-            .subscription
-            .control
-            .unsubscribe(
-                self.subscription.sid,
-                None,
-                Some(deadline_after(self.subscription.timeout)),
-            )
-            .map_err(UnsubscribeError::from);
-        if let Some(thread) = self.thread.take()
+    pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
+        let result = self.subscription.unsubscribe();
+        if let Some(thread) = self.thread
             && thread.thread().id() != std::thread::current().id()
         {
             let _ = thread.join();

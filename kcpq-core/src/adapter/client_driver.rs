@@ -118,6 +118,44 @@ pub enum ClientCommand<C: Channels> {
     },
 }
 
+impl<C: Channels> ClientCommand<C> {
+    /// A publish nobody waits for, with its encoded headers block.
+    pub fn publish(
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<Vec<u8>>,
+        payload: C::Payload,
+    ) -> Self {
+        let (subject, reply) = (subject.to_owned(), reply.map(str::to_owned));
+        let done = None;
+        ClientCommand::Publish {
+            subject,
+            reply,
+            headers,
+            payload,
+            done,
+        }
+    }
+
+    /// A request with its encoded headers block, answered on `done`.
+    pub fn request(
+        subject: &str,
+        headers: Option<Vec<u8>>,
+        payload: C::Payload,
+        timeout: Duration,
+        done: Reply<C, RequestAnswer<C>>,
+    ) -> Self {
+        let subject = subject.to_owned();
+        ClientCommand::Request {
+            subject,
+            headers,
+            payload,
+            timeout,
+            done,
+        }
+    }
+}
+
 impl<C: Channels> SubscriptionCommand for ClientCommand<C> {
     fn unsubscribe(sid: Sid, after: Option<u64>) -> Self {
         ClientCommand::Unsubscribe { sid, after }

@@ -96,6 +96,54 @@ pub enum ServerCommand<C: Channels> {
     },
 }
 
+impl<C: Channels> ServerCommand<C> {
+    /// The owner's publish, to everyone or to the client named `to`, with its encoded headers
+    /// block, answered on `done`.
+    pub fn publish(
+        to: Option<&str>,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<Vec<u8>>,
+        payload: C::Payload,
+        done: Reply<C, Result<(), ServerPublishError>>,
+    ) -> Self {
+        let (to, subject, reply) = (
+            to.map(str::to_owned),
+            subject.to_owned(),
+            reply.map(str::to_owned),
+        );
+        ServerCommand::Publish {
+            to,
+            subject,
+            reply,
+            headers,
+            payload,
+            done,
+        }
+    }
+
+    /// The owner's request, to everyone or to the client named `to`, with its encoded headers
+    /// block, answered on `done`.
+    pub fn request(
+        to: Option<&str>,
+        subject: &str,
+        headers: Option<Vec<u8>>,
+        payload: C::Payload,
+        timeout: Duration,
+        done: Reply<C, ServerRequestAnswer<C>>,
+    ) -> Self {
+        let (to, subject) = (to.map(str::to_owned), subject.to_owned());
+        ServerCommand::Request {
+            to,
+            subject,
+            headers,
+            payload,
+            timeout,
+            done,
+        }
+    }
+}
+
 impl<C: Channels> SubscriptionCommand for ServerCommand<C> {
     fn unsubscribe(sid: Sid, after: Option<u64>) -> Self {
         ServerCommand::Unsubscribe { sid, after }

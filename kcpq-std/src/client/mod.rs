@@ -224,17 +224,9 @@ impl Client {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PublishError> {
-        let payload = payload.into();
-        let command = Command::Publish {
-            headers: self
-                .inner
-                .shared
-                .check(subject, reply, headers, payload.len())?,
-            subject: subject.to_owned(),
-            reply: reply.map(str::to_owned),
-            payload,
-            done: None,
-        };
+        let (payload, shared) = (payload.into(), &self.inner.shared);
+        let headers = shared.check(subject, reply, headers, payload.len())?;
+        let command = Command::publish(subject, reply, headers, payload);
         Ok(self
             .inner
             .link
@@ -265,20 +257,10 @@ impl Client {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let payload = payload.into();
-        let headers = self
-            .inner
-            .shared
-            .check(subject, None, headers, payload.len())?;
-        let subject = subject.to_owned();
+        let (payload, shared) = (payload.into(), &self.inner.shared);
+        let headers = shared.check(subject, None, headers, payload.len())?;
+        let make = |done| Command::request(subject, headers, payload, timeout, done);
         // The core times the request out itself; the margin covers a busy I/O thread.
-        let make = |done| Command::Request {
-            subject,
-            headers,
-            payload,
-            timeout,
-            done,
-        };
         (self.inner.link).call(make, deadline_after(timeout), REPLY_MARGIN)?
     }
 

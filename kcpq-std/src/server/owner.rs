@@ -73,14 +73,8 @@ impl Server {
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
         let headers = headers_block(headers).map_err(CorePublishError::from)?;
-        let make = |done| Command::Publish {
-            to: to.map(str::to_owned),
-            subject: subject.to_owned(),
-            reply: reply_subject.map(str::to_owned),
-            headers,
-            payload: payload.into(),
-            done,
-        };
+        let payload = payload.into();
+        let make = |done| Command::publish(to, subject, reply_subject, headers, payload, done);
         (self.link).call(make, deadline_after(QUERY_TIMEOUT), Duration::ZERO)?
     }
 
@@ -172,14 +166,8 @@ impl Server {
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
         let headers = headers_block(headers).map_err(CorePublishError::from)?;
-        let make = |done| Command::Request {
-            to: client.map(str::to_owned),
-            subject: subject.to_owned(),
-            headers,
-            payload: payload.into(),
-            timeout,
-            done,
-        };
+        let payload = payload.into();
+        let make = |done| Command::request(client, subject, headers, payload, timeout, done);
         // The core times the request out itself; the margin covers a busy I/O thread.
         (self.link).call(make, deadline_after(timeout), REPLY_MARGIN)?
     }
