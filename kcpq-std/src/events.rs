@@ -97,9 +97,17 @@ impl<T> Clone for Events<T> {
     }
 }
 
-/// The I/O thread's side of an event stream; the stream ends when it is dropped.
+/// The I/O thread's side of an event stream; the stream ends when it is dropped. A full
+/// stream drops and counts new events.
 #[derive(Debug)]
 pub(crate) struct EventSink<T>(Arc<Inbox<Counted<T>, Condvar>>);
+
+impl<T> EventSink<T> {
+    /// Hands `event` to the application, or counts it if the stream is full.
+    pub(crate) fn push(&self, event: T) {
+        self.0.push(Counted(event));
+    }
+}
 
 /// A stream holding at most `capacity` events.
 pub(crate) fn events<T>(capacity: usize) -> (EventSink<T>, Events<T>) {
@@ -109,13 +117,6 @@ pub(crate) fn events<T>(capacity: usize) -> (EventSink<T>, Events<T>) {
     };
     let inbox = Arc::new(Inbox::new(limits, OverflowPolicy::DropNewest));
     (EventSink(Arc::clone(&inbox)), Events(inbox))
-}
-
-impl<T> EventSink<T> {
-    /// Hands `event` to the application, or counts it if the stream is full.
-    pub(crate) fn push(&self, event: T) {
-        self.0.push(Counted(event));
-    }
 }
 
 impl<T> Drop for EventSink<T> {

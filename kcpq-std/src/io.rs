@@ -79,10 +79,6 @@ impl Waker {
     pub(crate) fn rearm(&self) {
         self.pending.store(false, Ordering::SeqCst);
     }
-
-    fn address(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
-    }
 }
 
 /// The UDP socket a driver thread owns, with the address of its waker.
@@ -105,7 +101,7 @@ impl IoSocket {
             }
         }
         let waker = Waker::new(socket.local_addr()?)?;
-        let waker_addr = waker.address()?;
+        let waker_addr = waker.socket.local_addr()?;
         Ok((IoSocket { socket, waker_addr }, waker))
     }
 

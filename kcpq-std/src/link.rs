@@ -6,7 +6,7 @@
 //! counter avoids missing a signal that comes between the failed `try_send` and the wait).
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kcpq_core::adapter::{Channels, Taken, WaitError};
@@ -40,6 +40,15 @@ struct Space {
     taken: Condvar,
 }
 
+impl Space {
+    /// How many times commands were taken so far.
+    fn generation(&self) -> MutexGuard<'_, u64> {
+        self.generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The sending side, cloned into every handle.
 pub(crate) struct Link<C> {
     tx: SyncSender<C>,
@@ -66,7 +75,9 @@ impl<C> Clone for Link<C> {
 /// The receiving side, owned by the I/O thread.
 pub(crate) struct Commands<C> {
     rx: Receiver<C>,
-    waker: Arc<Waker>,
+    /// The I/O thread re-arms it before taking commands (a command queued after that sends a
+    /// fresh wake-up), and wakes itself when it stopped taking commands before the end.
+    pub(crate) waker: Arc<Waker>,
     space: Arc<Space>,
 }
 
@@ -90,11 +101,7 @@ impl<C> Link<C> {
     pub(crate) fn send(&self, command: C, deadline: Deadline) -> Result<(), WaitError> {
         let mut command = command;
         loop {
-            let seen = *self
-                .space
-                .generation
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let seen = *self.space.generation();
             match self.tx.try_send(command) {
                 Ok(()) => {
                     self.waker.wake();
@@ -108,18 +115,10 @@ impl<C> Link<C> {
             if left.is_zero() {
                 return Err(WaitError::TimedOut(deadline.timeout));
             }
-            let generation = self
-                .space
-                .generation
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let generation = self.space.generation();
             if *generation == seen {
-                drop(
-                    self.space
-                        .taken
-                        .wait_timeout(generation, left)
-                        .unwrap_or_else(PoisonError::into_inner),
-                );
+                let waited = self.space.taken.wait_timeout(generation, left);
+                drop(waited.unwrap_or_else(PoisonError::into_inner));
             }
         }
     }
@@ -132,33 +131,30 @@ impl<C> Link<C> {
         deadline: Deadline,
         margin: Duration,
     ) -> Result<T, WaitError> {
-        let (tx, rx) = reply();
+        let (tx, rx) = mpsc::sync_channel(1);
         self.send(make(tx), deadline)?;
         await_reply(&rx, deadline + margin)
     }
 
-    /// Queues `command` without waiting: for best-effort messages from `Drop`.
-    pub(crate) fn try_send(&self, command: C) -> bool {
-        let sent = self.tx.try_send(command).is_ok();
-        if sent {
-            self.waker.wake();
-        }
-        sent
+    /// [`Link::call`] with no margin: the command's room and its answer within `timeout`.
+    pub(crate) fn ask<T>(
+        &self,
+        make: impl FnOnce(SyncSender<T>) -> C,
+        timeout: Duration,
+    ) -> Result<T, WaitError> {
+        self.call(make, deadline_after(timeout), Duration::ZERO)
+    }
+
+    /// Queues `command` without waiting: for best-effort messages from `Drop`. `Closed` when
+    /// the I/O thread has stopped or the queue is full.
+    pub(crate) fn try_send(&self, command: C) -> Result<(), WaitError> {
+        self.tx.try_send(command).map_err(|_| WaitError::Closed)?;
+        self.waker.wake();
+        Ok(())
     }
 }
 
 impl<C> Commands<C> {
-    /// Re-arms the waker; call before taking commands, so a command queued after this call
-    /// sends a fresh wake-up.
-    pub(crate) fn rearm(&self) {
-        self.waker.rearm();
-    }
-
-    /// Wakes the I/O thread itself: it stopped taking commands before the channel was empty.
-    pub(crate) fn wake(&self) {
-        self.waker.wake();
-    }
-
     /// The next command, if any.
     pub(crate) fn take(&self) -> Taken<C> {
         match self.rx.try_recv() {
@@ -170,19 +166,10 @@ impl<C> Commands<C> {
 
     /// Tells handles waiting for room that commands were taken.
     pub(crate) fn made_room(&self) {
-        let mut generation = self
-            .space
-            .generation
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut generation = self.space.generation();
         *generation = generation.wrapping_add(1);
         self.space.taken.notify_all();
     }
-}
-
-/// A reply channel and its receiving end.
-pub(crate) fn reply<T>() -> (SyncSender<T>, Receiver<T>) {
-    mpsc::sync_channel(1)
 }
 
 /// Waits for an answer until `deadline`.

@@ -58,16 +58,13 @@ impl<C: SubscriptionCommand + Send + 'static> Control for Link<C> {
         let command = C::unsubscribe(sid, after);
         match deadline {
             Some(deadline) => self.send(command, deadline),
-            None => self
-                .try_send(command)
-                .then_some(())
-                .ok_or(WaitError::Closed),
+            None => self.try_send(command),
         }
     }
 
     fn try_emit(&self, event: Event) {
         if let Some(command) = C::emit(event) {
-            self.try_send(command);
+            let _ = self.try_send(command);
         }
     }
 }
@@ -97,7 +94,7 @@ impl Subscription {
         make: impl FnOnce(Inbox, SyncSender<Result<Sid, E>>) -> C,
     ) -> Result<Subscription, E> {
         let command = |done| make(Arc::clone(&inbox), done);
-        match link.call(command, deadline_after(timeout), Duration::ZERO) {
+        match link.ask(command, timeout) {
             Ok(Ok(sid)) => Ok(Subscription {
                 sid,
                 subject: filter.to_owned(),

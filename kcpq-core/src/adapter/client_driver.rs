@@ -156,6 +156,25 @@ impl<C: Channels> ClientCommand<C> {
     }
 }
 
+impl<C: Channels> ClientCommand<C> {
+    /// A subscription to `filter` with the core's `options`, its messages to `inbox`, answered
+    /// on `done`.
+    pub fn subscribe(
+        filter: &str,
+        options: SubscribeOptions,
+        inbox: SubInbox<C>,
+        done: SubscribeReply<C>,
+    ) -> Self {
+        let filter = filter.to_owned();
+        ClientCommand::Subscribe {
+            filter,
+            options,
+            inbox,
+            done,
+        }
+    }
+}
+
 impl<C: Channels> SubscriptionCommand for ClientCommand<C> {
     fn unsubscribe(sid: Sid, after: Option<u64>) -> Self {
         ClientCommand::Unsubscribe { sid, after }

@@ -59,9 +59,21 @@ impl ClientShared {
         }
     }
 
-    /// The first session is ready: the server's name and this client's.
-    pub fn connected(&mut self, (server_name, client_name): (String, String)) {
+    /// What `connect` got from the driver, or why it got nothing: `Ok` with the session's
+    /// names kept, or why `connect` fails (a failed wait: `TimedOut` after the connect timeout,
+    /// else the driver ended before an answer).
+    pub fn connected(
+        &mut self,
+        answer: Result<super::ConnectAnswer, super::WaitError>,
+    ) -> Result<(), super::ConnectError> {
+        use super::{ConnectError, WaitError};
+        let (server_name, client_name) = match answer {
+            Ok(answer) => answer?,
+            Err(WaitError::TimedOut(_)) => Err(ConnectError::TimedOut(self.connect_timeout))?,
+            Err(_) => Err(ConnectError::Disconnected(crate::CloseReason::Local))?,
+        };
         (self.server_name, self.client_name) = (server_name, client_name);
+        Ok(())
     }
 
     /// The server's payload limit, for the driver to keep current.
@@ -108,11 +120,6 @@ impl ClientShared {
     /// covers a silent driver.
     pub fn connect_wait(&self) -> Duration {
         self.connect_timeout + REPLY_MARGIN
-    }
-
-    /// The connect's timeout, as `ConnectError::TimedOut` reports it.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
     }
 
     /// How long a drain of `timeout` may take: the core closes at the latest after `timeout`,
@@ -191,5 +198,23 @@ mod tests {
             false
         });
         assert!(asked);
+    }
+
+    #[test]
+    fn connect_fails_as_its_wait_did_or_keeps_the_names() {
+        let mut config = ClientConfig::default();
+        let second = Duration::from_secs(1);
+        let server = "127.0.0.1:9".parse().expect("an address");
+        let mut shared = ClientShared::new(server, &mut config, 3 * second, second, second);
+        let timed_out = shared.connected(Err(super::super::WaitError::TimedOut(second)));
+        assert!(
+            matches!(timed_out, Err(super::super::ConnectError::TimedOut(t)) if t == 3 * second)
+        );
+        let names = ("server".to_owned(), "client".to_owned());
+        assert!(shared.connected(Ok(Ok(names))).is_ok());
+        assert_eq!(
+            (shared.server_name(), shared.client_name()),
+            ("server", "client")
+        );
     }
 }

@@ -144,6 +144,31 @@ impl<C: Channels> ServerCommand<C> {
     }
 }
 
+impl<C: Channels> ServerCommand<C> {
+    /// A shutdown sending `reason` in CLOSE, answered on `done` once stopped, if given.
+    pub fn shutdown(reason: &str, done: Option<Reply<C, ()>>) -> Self {
+        let reason = reason.to_owned();
+        ServerCommand::Shutdown { reason, done }
+    }
+
+    /// The owner's subscription to `filter` (in queue group `queue`), its messages to `inbox`,
+    /// answered on `done`.
+    pub fn subscribe(
+        filter: &str,
+        queue: Option<String>,
+        inbox: SubInbox<C>,
+        done: Reply<C, Result<Sid, ServerSubscribeError>>,
+    ) -> Self {
+        let filter = filter.to_owned();
+        ServerCommand::Subscribe {
+            filter,
+            queue,
+            inbox,
+            done,
+        }
+    }
+}
+
 impl<C: Channels> SubscriptionCommand for ServerCommand<C> {
     fn unsubscribe(sid: Sid, after: Option<u64>) -> Self {
         ServerCommand::Unsubscribe { sid, after }

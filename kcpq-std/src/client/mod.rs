@@ -7,6 +7,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use kcpq_core::adapter::{
@@ -20,7 +21,7 @@ use crate::Message;
 use crate::driver::IoThread;
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Link, Std, await_reply, deadline_after, link, reply};
+use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link};
 use crate::subscription::{CallbackSubscription, Subscription, inbox};
 
 /// What handles send the I/O thread.
@@ -90,7 +91,7 @@ impl Drop for Inner {
     /// server's answer, but long enough (bounded) for the CLOSE to leave, so that a program
     /// that ends right after still tells the server (see [`ClientShared::close_on_drop`]).
     fn drop(&mut self) {
-        (self.shared).close_on_drop(|sent| self.link.try_send(Command::Dropped { sent }));
+        (self.shared).close_on_drop(|sent| self.link.try_send(Command::Dropped { sent }).is_ok());
     }
 }
 
@@ -125,23 +126,18 @@ impl Client {
         let (sink, events) = events(options.event_capacity);
         let (keys, seed, clock) = (&options.keys, fresh_seed()?, Clock::start());
         let core = Core::new(options.config, server, keys, seed, clock.now());
-        let (connect_tx, connect_rx) = reply();
+        let (connect_tx, connect_rx) = std::sync::mpsc::sync_channel(1);
         let driver = ClientDriver::<Std>::new(core, &shared, connect_tx, sink);
         let thread = IoThread::spawn("kcpq-client", driver, commands, io, clock)?;
-        match await_reply(&connect_rx, deadline_after(shared.connect_wait())) {
-            Ok(Ok(names)) => shared.connected(names),
-            Err(WaitError::TimedOut(_)) => {
-                link.try_send(Command::Close { done: None });
-                return Err(ConnectError::TimedOut(shared.connect_timeout()));
-            }
-            Ok(Err(error)) => {
+        let answer = await_reply(&connect_rx, deadline_after(shared.connect_wait()));
+        if let Err(error) = shared.connected(answer) {
+            if let ConnectError::TimedOut(_) = error {
+                // The I/O thread closes the core, and ends, by itself.
+                let _ = link.try_send(Command::Close { done: None });
+            } else {
                 thread.join();
-                return Err(error);
             }
-            Err(_) => {
-                thread.join();
-                return Err(ConnectError::Disconnected(kcpq_core::CloseReason::Local));
-            }
+            return Err(error);
         }
         let inner = Inner {
             link,
@@ -192,7 +188,7 @@ impl Client {
     /// owned `Vec<u8>` (or `String`) is handed to the I/O thread without a copy, which matters
     /// for large messages such as video frames.
     pub fn publish(&self, subject: &str, payload: impl Into<Vec<u8>>) -> Result<(), PublishError> {
-        self.send(subject, None, &[], payload)
+        self.publish_with_headers(subject, None, &[], payload)
     }
 
     /// Publishes with a reply subject, for the receiver to answer.
@@ -202,22 +198,12 @@ impl Client {
         reply: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PublishError> {
-        self.send(subject, Some(reply), &[], payload)
+        self.publish_with_headers(subject, Some(reply), &[], payload)
     }
 
-    /// Publishes with headers (name, value pairs) and an optional reply subject.
+    /// Publishes with headers (name, value pairs) and an optional reply subject. Like every
+    /// publish, waits at most the client's operation timeout for room in the command queue.
     pub fn publish_with_headers(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: &[(&str, &str)],
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<(), PublishError> {
-        self.send(subject, reply, headers, payload)
-    }
-
-    /// Queues a publish, waiting at most the client's timeout for room in the command queue.
-    fn send(
         &self,
         subject: &str,
         reply: Option<&str>,
@@ -288,12 +274,7 @@ impl Client {
     ) -> Result<Subscription, SubscribeError> {
         let queues = self.inner.shared.queues(options);
         let inbox = inbox(queues.limits, queues.policy);
-        let make = |inbox, done| Command::Subscribe {
-            filter: filter.to_owned(),
-            options: queues.core,
-            inbox,
-            done,
-        };
+        let make = |inbox, done| Command::subscribe(filter, queues.core, inbox, done);
         Subscription::open(&self.inner.link, filter, inbox, self.timeout(), make)
     }
 
@@ -333,8 +314,7 @@ impl Client {
     /// The core client's counters.
     pub fn stats(&self) -> Result<ClientStats, ClosedError> {
         let make = |done| Command::Stats { done };
-        let deadline = deadline_after(self.timeout());
-        (self.inner.link.call(make, deadline, Duration::ZERO)).map_err(|_| ClosedError)
+        (self.inner.link.ask(make, self.timeout())).map_err(|_| ClosedError)
     }
 
     /// Closes the connection (sending CLOSE and waiting for it to be acknowledged, at most
@@ -346,11 +326,7 @@ impl Client {
     /// Closes, waiting at most `timeout` for the I/O thread to finish.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
         let make = |done| Command::Close { done: Some(done) };
-        match self
-            .inner
-            .thread
-            .stop(&self.inner.link, make, deadline_after(timeout))
-        {
+        match self.stop(make, deadline_after(timeout)) {
             Ok(()) | Err(WaitError::Closed) => Ok(()),
             Err(_) => Err(CloseError::TimedOut(timeout)),
         }
@@ -363,20 +339,23 @@ impl Client {
     /// subscriptions made meanwhile are dropped or refused.
     pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
         let deadline = deadline_after(timeout) + (self.inner.shared.drain_wait(timeout) - timeout);
-        let make = |done| Command::Drain { timeout, done };
-        self.inner.thread.stop(&self.inner.link, make, deadline)?
+        self.stop(|done| Command::Drain { timeout, done }, deadline)?
+    }
+
+    /// Sends a close or drain, waits for its answer until `deadline`, and joins the I/O thread
+    /// unless that wait timed out.
+    fn stop<T>(
+        &self,
+        make: impl FnOnce(SyncSender<T>) -> Command,
+        deadline: Deadline,
+    ) -> Result<T, WaitError> {
+        self.inner.thread.stop(&self.inner.link, make, deadline)
     }
 }
 
 fn resolve(server: impl ToSocketAddrs + std::fmt::Debug) -> Result<SocketAddr, ConnectError> {
     let label = format!("{server:?}");
-    let mut addrs = server
-        .to_socket_addrs()
-        .map_err(|e| ConnectError::Resolve(label.clone(), e))?;
-    addrs.next().ok_or_else(|| {
-        ConnectError::Resolve(
-            label,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "it resolved to no address"),
-        )
-    })
+    let none = || std::io::Error::new(std::io::ErrorKind::NotFound, "it resolved to no address");
+    let first = (server.to_socket_addrs()).and_then(|mut addrs| addrs.next().ok_or_else(none));
+    first.map_err(|e| ConnectError::Resolve(label, e))
 }

@@ -106,9 +106,7 @@ impl Server {
     /// Every session now, waiting at most `timeout` for the I/O thread.
     pub fn sessions_timeout(&self, timeout: Duration) -> Result<Vec<SessionInfo>, QueryError> {
         let make = |done| Command::Sessions { done };
-        Ok(self
-            .link
-            .call(make, deadline_after(timeout), Duration::ZERO)?)
+        Ok(self.link.ask(make, timeout)?)
     }
 
     /// Server-wide counters.
@@ -119,9 +117,7 @@ impl Server {
     /// Server-wide counters, waiting at most `timeout` for the I/O thread.
     pub fn stats_timeout(&self, timeout: Duration) -> Result<ServerStats, QueryError> {
         let make = |done| Command::Stats { done };
-        Ok(self
-            .link
-            .call(make, deadline_after(timeout), Duration::ZERO)?)
+        Ok(self.link.ask(make, timeout)?)
     }
 
     /// Sends CLOSE to every session, keeps running until each is acknowledged (at most the
@@ -141,18 +137,12 @@ impl Server {
     /// the thread. Returns once every session is closed.
     pub fn drain(self, timeout: Duration) -> Result<(), ShutdownError> {
         let wait = timeout + self.shutdown_linger + STOP_TIMEOUT;
-        self.stop_with(
-            |done| Command::Drain { timeout, done },
-            deadline_after(wait),
-        )
+        let make = |done| Command::Drain { timeout, done };
+        self.stop_with(make, deadline_after(wait))
     }
 
     fn stop(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        let reason = SHUTDOWN_REASON.to_owned();
-        let make = |done| Command::Shutdown {
-            reason,
-            done: Some(done),
-        };
+        let make = |done| Command::shutdown(SHUTDOWN_REASON, Some(done));
         self.stop_with(make, deadline_after(timeout))
     }
 

@@ -26,7 +26,7 @@ impl Server {
         subject: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(None, subject, None, &[], payload)
+        self.publish_with_headers(None, subject, None, &[], payload)
     }
 
     /// Publishes only to the matching subscriptions of the client named `client`
@@ -37,7 +37,7 @@ impl Server {
         subject: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(Some(client), subject, None, &[], payload)
+        self.publish_with_headers(Some(client), subject, None, &[], payload)
     }
 
     /// Publishes with a reply subject (to everyone, or to one client by name).
@@ -48,7 +48,7 @@ impl Server {
         reply: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(client, subject, Some(reply), &[], payload)
+        self.publish_with_headers(client, subject, Some(reply), &[], payload)
     }
 
     /// Publishes with headers (name, value pairs) and an optional reply subject, to everyone
@@ -61,21 +61,10 @@ impl Server {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(client, subject, reply, headers, payload)
-    }
-
-    fn owner_publish(
-        &self,
-        to: Option<&str>,
-        subject: &str,
-        reply_subject: Option<&str>,
-        headers: &[(&str, &str)],
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<(), ServerPublishError> {
         let headers = headers_block(headers).map_err(CorePublishError::from)?;
         let payload = payload.into();
-        let make = |done| Command::publish(to, subject, reply_subject, headers, payload, done);
-        (self.link).call(make, deadline_after(QUERY_TIMEOUT), Duration::ZERO)?
+        let make = |done| Command::publish(client, subject, reply, headers, payload, done);
+        self.link.ask(make, QUERY_TIMEOUT)?
     }
 
     /// Subscribes the owner to `filter` (`*` matches one token, `>` the rest). The queue holds
@@ -103,12 +92,7 @@ impl Server {
     ) -> Result<Subscription, ServerSubscribeError> {
         let limits = options.limits.unwrap_or_default();
         let inbox = inbox(limits, options.policy.unwrap_or_default());
-        let make = |inbox, done| Command::Subscribe {
-            filter: filter.to_owned(),
-            queue: options.queue_group,
-            inbox,
-            done,
-        };
+        let make = |inbox, done| Command::subscribe(filter, options.queue_group, inbox, done);
         Subscription::open(&self.link, filter, inbox, QUERY_TIMEOUT, make)
     }
 
