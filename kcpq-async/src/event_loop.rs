@@ -14,7 +14,7 @@ use async_channel::Receiver;
 use futures_lite::future;
 use kcpq_core::{Drive, Instant};
 
-use crate::clock::Clock;
+use kcpq_os::Clock;
 use crate::runtime::{Runtime, Socket, Timer};
 use crate::socket::UdpIo;
 

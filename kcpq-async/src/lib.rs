@@ -16,7 +16,6 @@
 #![warn(missing_docs)]
 
 mod client;
-mod clock;
 mod event_loop;
 mod inbox;
 pub mod keys;

@@ -18,7 +18,7 @@ use super::error::{
     ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
 };
 use super::{Connected, Event};
-use crate::clock::Clock;
+use kcpq_os::Clock;
 use crate::event_loop::Owner;
 use crate::inbox::SubQueue;
 use crate::message::Message;

@@ -26,7 +26,7 @@ pub use error::{
 };
 pub use subscription::{CallbackSubscription, Subscription};
 
-use crate::clock::{Clock, fresh_seed};
+use kcpq_os::{Clock, fresh_seed};
 use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};

@@ -12,7 +12,7 @@ use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
 
 use super::owner::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use super::{ServerEvent, SessionInfo};
-use crate::clock::Clock;
+use kcpq_os::Clock;
 use crate::event_loop::Owner;
 use crate::inbox::SubQueue;
 use crate::message::Message;

@@ -18,7 +18,7 @@ use kcpq_core::crypto::KeySet;
 use kcpq_core::server::ServerPublishError as CorePublishError;
 use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
 
-use crate::clock::{Clock, fresh_seed};
+use kcpq_os::{Clock, fresh_seed};
 use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
