@@ -14,9 +14,9 @@ use async_channel::Receiver;
 use futures_lite::future;
 use kcpq_core::{Drive, Instant};
 
-use kcpq_os::Clock;
 use crate::runtime::{Runtime, Socket, Timer};
 use crate::socket::UdpIo;
+use kcpq_os::Clock;
 
 /// Most datagrams or commands handled in one wake-up before output is sent, so that neither
 /// input starves the other and batches stay small.

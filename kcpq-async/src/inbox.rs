@@ -8,33 +8,17 @@ use std::task::{Context, Poll};
 
 use kcpq_core::adapter::{Deliver, Inbox, Next, SubscriptionInbox, TaskWaker};
 use kcpq_core::client::Message as CoreMessage;
-use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits, Weighed};
+use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits};
 
-/// A received message and when it was received.
-#[derive(Debug)]
-pub(crate) struct Item {
-    pub(crate) message: CoreMessage,
-    pub(crate) received: std::time::Instant,
-}
-
-impl Weighed for Item {
-    fn weight(&self) -> usize {
-        self.message.weight()
-    }
-}
+use crate::message::Message;
 
 /// One subscription's queue, shared by the driver and the stream.
 #[derive(Debug, Clone)]
-pub(crate) struct SubQueue(Arc<Inbox<Item, TaskWaker>>);
+pub(crate) struct SubQueue(Arc<Inbox<Message, TaskWaker>>);
 
 impl SubQueue {
     pub(crate) fn new(limits: QueueLimits, policy: OverflowPolicy) -> SubQueue {
         SubQueue(Arc::new(Inbox::new(limits, policy)))
-    }
-
-    /// Adds a message under the bound and policy, and wakes the reader; `None` once closed.
-    pub(crate) fn push(&self, item: Item) -> Option<PushOutcome> {
-        self.0.push(item)
     }
 
     /// Ends the stream once what is queued has been read.
@@ -43,10 +27,10 @@ impl SubQueue {
     }
 
     /// The next message, `Ready(None)` once closed and empty.
-    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         let mut state = self.0.lock();
         match state.take_next() {
-            Next::Item(item) => Poll::Ready(Some(item)),
+            Next::Item(message) => Poll::Ready(Some(message)),
             Next::Ended => Poll::Ready(None),
             Next::Empty => {
                 self.0.waker().register(cx.waker());
@@ -64,7 +48,7 @@ impl SubQueue {
 /// The server owner's subscriptions are filled through the shared bookkeeping.
 impl Deliver for SubQueue {
     fn deliver(&self, message: CoreMessage, received: std::time::Instant) -> Option<PushOutcome> {
-        self.push(Item { message, received })
+        self.0.deliver(message, received)
     }
 
     fn close(&self) {

@@ -18,11 +18,11 @@ use super::error::{
     ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
 };
 use super::{Connected, Event};
-use kcpq_os::Clock;
 use crate::event_loop::Owner;
 use crate::inbox::SubQueue;
 use crate::message::Message;
 use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+use kcpq_os::Clock;
 
 /// The answer channel of one command (capacity one, used once).
 pub(crate) type Reply<T> = Sender<T>;

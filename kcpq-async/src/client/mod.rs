@@ -26,13 +26,13 @@ pub use error::{
 };
 pub use subscription::{CallbackSubscription, Subscription};
 
-use kcpq_os::{Clock, fresh_seed};
 use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
 use crate::timeout::{Elapsed, with_timeout};
 use driver::{Command, Driver};
 use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, headers_block};
+use kcpq_os::{Clock, fresh_seed};
 
 pub use kcpq_core::adapter::{
     DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,

@@ -93,9 +93,7 @@ impl Stream for Subscription {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.queue
-            .poll_pop(cx)
-            .map(|item| item.map(Message::from_item))
+        self.queue.poll_pop(cx)
     }
 }
 

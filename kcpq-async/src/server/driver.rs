@@ -12,10 +12,10 @@ use kcpq_core::server::{Server as Core, ServerEvent as CoreEvent, ServerStats};
 
 use super::owner::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use super::{ServerEvent, SessionInfo};
-use kcpq_os::Clock;
 use crate::event_loop::Owner;
 use crate::inbox::SubQueue;
 use crate::message::Message;
+use kcpq_os::Clock;
 
 /// A publish of the owner's.
 pub(crate) struct Publish {

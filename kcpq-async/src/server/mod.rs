@@ -18,12 +18,12 @@ use kcpq_core::crypto::KeySet;
 use kcpq_core::server::ServerPublishError as CorePublishError;
 use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
 
-use kcpq_os::{Clock, fresh_seed};
 use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
 use driver::{Command, Driver};
 pub use kcpq_core::adapter::{ServerEvent, SessionInfo};
+use kcpq_os::{Clock, fresh_seed};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
 
 /// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
