@@ -12,6 +12,7 @@ use std::future::poll_fn;
 
 use async_channel::Receiver;
 use futures_lite::future;
+use kcpq_core::adapter::Driver;
 use kcpq_core::{Drive, Instant};
 
 use crate::runtime::{Runtime, Socket, Timer};
@@ -51,6 +52,50 @@ pub(crate) trait Owner {
     }
     /// Whether the loop should end.
     fn done(&self, now: Instant) -> bool;
+}
+
+/// A shared driver of `kcpq_core::adapter` ([`Driver`]), as the loop's owner: events are
+/// stamped on the OS clock, a command the driver keeps stops the taking of commands until it
+/// is retried.
+pub(crate) struct Shared<D> {
+    /// The driver.
+    pub(crate) driver: D,
+    /// The clock the loop reads.
+    pub(crate) clock: Clock,
+}
+
+impl<D: Driver> Owner for Shared<D> {
+    type M = D::Machine;
+    type Command = D::Command;
+
+    fn machine(&mut self) -> &mut D::Machine {
+        self.driver.machine()
+    }
+
+    fn on_event(&mut self, now: Instant, event: <D::Machine as Drive>::Event) {
+        self.driver.on_event(event, self.clock.std_instant(now));
+    }
+
+    fn on_command(&mut self, now: Instant, command: D::Command) {
+        // A command the driver keeps is retried by `accepts_commands`.
+        self.driver.apply(now, command);
+    }
+
+    fn on_commands_closed(&mut self, now: Instant) {
+        self.driver.abandoned(now);
+    }
+
+    fn after_send(&mut self) {
+        self.driver.after_send();
+    }
+
+    fn accepts_commands(&mut self, now: Instant) -> bool {
+        self.driver.retry(now)
+    }
+
+    fn done(&self, _now: Instant) -> bool {
+        self.driver.done()
+    }
 }
 
 enum Wake<C> {

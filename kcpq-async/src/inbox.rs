@@ -14,7 +14,7 @@ use crate::message::Message;
 
 /// One subscription's queue, shared by the driver and the stream.
 #[derive(Debug, Clone)]
-pub(crate) struct SubQueue(Arc<Inbox<Message, TaskWaker>>);
+pub(crate) struct SubQueue(pub(crate) Arc<Inbox<Message, TaskWaker>>);
 
 impl SubQueue {
     pub(crate) fn new(limits: QueueLimits, policy: OverflowPolicy) -> SubQueue {

@@ -15,6 +15,7 @@
 //! [`ServerHandle::drain`] deliver what is queued first, like NATS's drain.
 #![warn(missing_docs)]
 
+mod channels;
 mod client;
 mod event_loop;
 mod inbox;

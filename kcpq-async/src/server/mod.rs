@@ -1,7 +1,6 @@
 //! The broker, embeddable in an application: [`Server::bind`] opens the socket, [`Server::run`]
 //! drives the core until [`ServerHandle::shutdown`] or [`ServerHandle::drain`].
 
-mod driver;
 mod owner;
 
 use std::net::SocketAddr;
@@ -18,13 +17,19 @@ use kcpq_core::crypto::KeySet;
 use kcpq_core::server::ServerPublishError as CorePublishError;
 use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
 
+use crate::channels::Async;
+use crate::event_loop::Shared;
+use crate::inbox::SubQueue;
 use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
-use driver::{Command, Driver};
+use kcpq_core::adapter::{Driver as _, ServerCommand, ServerDriver};
 pub use kcpq_core::adapter::{ServerEvent, SessionInfo};
 use kcpq_os::{Clock, fresh_seed};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
+
+/// What [`ServerHandle`]s ask of the driver: the shared server driver's commands.
+type Command = ServerCommand<Async>;
 
 /// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
 pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
@@ -173,12 +178,13 @@ impl<R: Runtime> Server<R> {
         let core =
             kcpq_core::server::Server::new(options.config, &options.keys, seed, clock.now())?;
         log::info!("KCPQ server listening on udp://{local_addr}");
-        let mut driver = Driver::new(core, clock, event_tx);
+        let driver = ServerDriver::<Async>::new(core, event_tx, clock.wall_epoch());
+        let mut driver = Shared { driver, clock };
         crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
         // Free the port before telling anyone the server stopped, so it can be bound again.
         drop(io);
         drop(commands);
-        driver.finish();
+        driver.driver.finish();
         Ok(())
     }
 
@@ -218,7 +224,7 @@ impl ServerHandle {
 
     /// Every connected client.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, StoppedError> {
-        self.ask(|done| Command::Clients { done }).await
+        self.ask(|done| Command::Sessions { done }).await
     }
 
     /// The server's events. Several streams share them: each event goes to one of them.
@@ -229,12 +235,7 @@ impl ServerHandle {
     /// Sends CLOSE to every client and returns once every session is closed (acknowledged, or
     /// after the configured `shutdown_linger`) and [`Server::run`] has ended.
     pub async fn shutdown(&self, reason: &str) {
-        let _ = self
-            .ask(|done| Command::Shutdown {
-                reason: reason.to_owned(),
-                done,
-            })
-            .await;
+        let _ = self.ask(|done| Command::shutdown(reason, Some(done))).await;
     }
 
     /// Drains, then shuts down: refuses new sessions and publishes at once, keeps delivering
@@ -304,18 +305,9 @@ impl ServerHandle {
         headers: Option<Vec<u8>>,
         payload: Bytes,
     ) -> Result<(), ServerPublishError> {
-        self.ask(|done| {
-            Command::Publish(Box::new(driver::Publish {
-                client: client.map(str::to_owned),
-                subject: subject.to_owned(),
-                reply: reply.map(str::to_owned),
-                headers,
-                payload,
-                done,
-            }))
-        })
-        .await
-        .map_err(|_| ServerPublishError::Stopped)?
+        self.ask(|done| Command::publish(client, subject, reply, headers, payload, done))
+            .await
+            .map_err(|_| ServerPublishError::Stopped)?
     }
 
     /// Sends a request to whoever subscribes to `subject` and waits up to `timeout` for the
@@ -365,18 +357,9 @@ impl ServerHandle {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.ask(|done| {
-            Command::Request(Box::new(driver::Request {
-                client: client.map(str::to_owned),
-                subject: subject.to_owned(),
-                headers,
-                payload,
-                timeout,
-                done,
-            }))
-        })
-        .await
-        .map_err(|_| ServerRequestError::Stopped)?
+        self.ask(|done| Command::request(client, subject, headers, payload, timeout, done))
+            .await
+            .map_err(|_| ServerRequestError::Stopped)?
     }
 
     /// Subscribes the server's owner to `filter` (`*` matches one token, `>` the rest).
@@ -406,15 +389,15 @@ impl ServerHandle {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<ServerSubscription, ServerSubscribeError> {
-        let (sid, inbox) = self
-            .ask(|done| Command::Subscribe {
-                filter: filter.to_owned(),
-                options,
-                done,
-            })
+        let limits = options.limits.unwrap_or_default();
+        let queue = SubQueue::new(limits, options.policy.unwrap_or_default());
+        let inbox = queue.0.clone();
+        let group = options.queue_group;
+        let subscribed = self.ask(|done| Command::subscribe(filter, group, inbox, done));
+        let sid = subscribed
             .await
             .map_err(|_| ServerSubscribeError::Stopped)??;
-        Ok(ServerSubscription::new(sid, inbox, self.commands.clone()))
+        Ok(ServerSubscription::new(sid, queue, self.commands.clone()))
     }
 }
 

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use async_channel::Sender;
 use futures_lite::Stream;
 
-use super::driver::Command;
+use super::Command;
 use crate::inbox::SubQueue;
 use crate::message::Message;
 
@@ -47,8 +47,9 @@ impl Stream for ServerSubscription {
 
 impl Drop for ServerSubscription {
     fn drop(&mut self) {
-        let _ = self
-            .commands
-            .try_send(Command::Unsubscribe { sid: self.sid });
+        let _ = self.commands.try_send(Command::Unsubscribe {
+            sid: self.sid,
+            after: None,
+        });
     }
 }
