@@ -25,3 +25,17 @@ impl Channels for Async {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kcpq_core::adapter::ClientCommand;
+
+    #[test]
+    fn a_client_command_fits_in_72_bytes() {
+        // Every slot of every client's command queue is this big (see `ClientCommand`); it was
+        // 112 bytes when publishes and subscriptions were stored inline.
+        let size = std::mem::size_of::<ClientCommand<Async>>();
+        assert!(size <= 72, "ClientCommand is {size} bytes");
+    }
+}

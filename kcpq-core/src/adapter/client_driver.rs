@@ -38,52 +38,46 @@ pub type RequestAnswer<C> = Result<Message<<C as Channels>::Payload>, RequestErr
 pub type ConnectAnswer = Result<(String, String), ConnectError>;
 
 /// One client API call, carried to the driver.
+///
+/// A command queue allocates its slots when the client is made, so the size of this enum,
+/// times the queue's capacity, is memory every client holds: the frequent commands (`Send`,
+/// `Request`) stay inline with boxed strings, the rarer and larger ones are boxed. Build them
+/// with the constructors ([`ClientCommand::publish`], [`ClientCommand::request`], ...).
 #[non_exhaustive]
 pub enum ClientCommand<C: Channels> {
-    /// A publish (checked on the caller's side). Without `done` nobody waits: while the core's
-    /// outbox is full it is kept, and no further command is taken (back-pressure).
-    Publish {
+    /// A publish without headers nobody waits for (checked on the caller's side): while the
+    /// core's outbox is full it is kept, and no further command is taken (back-pressure).
+    Send {
         /// The subject.
-        subject: String,
+        subject: Box<str>,
         /// The reply subject.
-        reply: Option<String>,
-        /// The encoded headers block.
-        headers: Option<Vec<u8>>,
+        reply: Option<Box<str>>,
         /// The payload.
         payload: C::Payload,
-        /// Where the caller waits for the core's verdict, if it does.
-        done: Option<Reply<C, Result<(), PublishError>>>,
     },
-    /// A subscription whose messages go to `inbox`; answered once the server confirmed it.
-    Subscribe {
-        /// The subject filter.
-        filter: String,
-        /// The core's options (see [`SubscriptionQueues`](super::SubscriptionQueues)).
-        options: SubscribeOptions,
-        /// The subscription's inbox, made by the handle.
-        inbox: SubInbox<C>,
+    /// A publish with headers, or one whose caller waits for the core's verdict.
+    Publish(Box<Publish<C>>),
+    /// A request without headers; answered with the reply or the failure.
+    Request {
+        /// The subject.
+        subject: Box<str>,
+        /// The payload.
+        payload: C::Payload,
+        /// How long the core waits for the reply.
+        timeout: Duration,
         /// Where the caller waits.
-        done: Reply<C, Result<Sid, SubscribeError>>,
+        done: RequestReply<C>,
     },
+    /// A request with headers.
+    HeadedRequest(Box<HeadedRequest<C>>),
+    /// A subscription; answered once the server confirmed it.
+    Subscribe(Box<Subscribe<C>>),
     /// Ends a subscription now (`after: None`) or once it has received `after` messages.
     Unsubscribe {
         /// The subscription.
         sid: Sid,
         /// Messages in total after which it ends.
         after: Option<u64>,
-    },
-    /// A request; answered with the reply or the failure.
-    Request {
-        /// The subject.
-        subject: String,
-        /// The encoded headers block.
-        headers: Option<Vec<u8>>,
-        /// The payload.
-        payload: C::Payload,
-        /// How long the core waits for the reply.
-        timeout: Duration,
-        /// Where the caller waits.
-        done: Reply<C, RequestAnswer<C>>,
     },
     /// A flush; answered after the server's round trip.
     Flush {
@@ -118,6 +112,50 @@ pub enum ClientCommand<C: Channels> {
     },
 }
 
+/// A publish with headers, or one whose caller waits (see [`ClientCommand::Publish`]).
+#[non_exhaustive]
+pub struct Publish<C: Channels> {
+    /// The subject.
+    pub subject: String,
+    /// The reply subject.
+    pub reply: Option<String>,
+    /// The encoded headers block.
+    pub headers: Option<Vec<u8>>,
+    /// The payload.
+    pub payload: C::Payload,
+    /// Where the caller waits for the core's verdict, if it does; if not, a full outbox keeps
+    /// it as [`ClientCommand::Send`] is kept.
+    pub done: Option<Reply<C, Result<(), PublishError>>>,
+}
+
+/// A request with headers (see [`ClientCommand::HeadedRequest`]).
+#[non_exhaustive]
+pub struct HeadedRequest<C: Channels> {
+    /// The subject.
+    pub subject: Box<str>,
+    /// The encoded headers block.
+    pub headers: Option<Vec<u8>>,
+    /// The payload.
+    pub payload: C::Payload,
+    /// How long the core waits for the reply.
+    pub timeout: Duration,
+    /// Where the caller waits.
+    pub done: RequestReply<C>,
+}
+
+/// A subscription whose messages go to `inbox` (see [`ClientCommand::Subscribe`]).
+#[non_exhaustive]
+pub struct Subscribe<C: Channels> {
+    /// The subject filter.
+    pub filter: String,
+    /// The core's options (see [`SubscriptionQueues`](super::SubscriptionQueues)).
+    pub options: SubscribeOptions,
+    /// The subscription's inbox, made by the handle.
+    pub inbox: SubInbox<C>,
+    /// Where the caller waits.
+    pub done: SubscribeReply<C>,
+}
+
 impl<C: Channels> ClientCommand<C> {
     /// A publish nobody waits for, with its encoded headers block.
     pub fn publish(
@@ -126,15 +164,32 @@ impl<C: Channels> ClientCommand<C> {
         headers: Option<Vec<u8>>,
         payload: C::Payload,
     ) -> Self {
+        match headers {
+            None => ClientCommand::Send {
+                subject: subject.into(),
+                reply: reply.map(Box::from),
+                payload,
+            },
+            headers => ClientCommand::publish_awaited(subject, reply, headers, payload, None),
+        }
+    }
+
+    /// A publish whose caller waits on `done` (if given) for the core's verdict.
+    pub fn publish_awaited(
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<Vec<u8>>,
+        payload: C::Payload,
+        done: Option<Reply<C, Result<(), PublishError>>>,
+    ) -> Self {
         let (subject, reply) = (subject.to_owned(), reply.map(str::to_owned));
-        let done = None;
-        ClientCommand::Publish {
+        ClientCommand::Publish(Box::new(Publish {
             subject,
             reply,
             headers,
             payload,
             done,
-        }
+        }))
     }
 
     /// A request with its encoded headers block, answered on `done`.
@@ -143,20 +198,26 @@ impl<C: Channels> ClientCommand<C> {
         headers: Option<Vec<u8>>,
         payload: C::Payload,
         timeout: Duration,
-        done: Reply<C, RequestAnswer<C>>,
+        done: RequestReply<C>,
     ) -> Self {
-        let subject = subject.to_owned();
-        ClientCommand::Request {
-            subject,
-            headers,
-            payload,
-            timeout,
-            done,
+        let subject = subject.into();
+        match headers {
+            None => ClientCommand::Request {
+                subject,
+                payload,
+                timeout,
+                done,
+            },
+            headers => ClientCommand::HeadedRequest(Box::new(HeadedRequest {
+                subject,
+                headers,
+                payload,
+                timeout,
+                done,
+            })),
         }
     }
-}
 
-impl<C: Channels> ClientCommand<C> {
     /// A subscription to `filter` with the core's `options`, its messages to `inbox`, answered
     /// on `done`.
     pub fn subscribe(
@@ -166,12 +227,12 @@ impl<C: Channels> ClientCommand<C> {
         done: SubscribeReply<C>,
     ) -> Self {
         let filter = filter.to_owned();
-        ClientCommand::Subscribe {
+        ClientCommand::Subscribe(Box::new(Subscribe {
             filter,
             options,
             inbox,
             done,
-        }
+        }))
     }
 }
 
@@ -272,6 +333,38 @@ impl<C: Channels> ClientDriver<C> {
         (self.max_payload).store(self.core.max_payload(), Ordering::Relaxed);
     }
 
+    /// Keeps `command`, which the full outbox refused, until [`Driver::retry`]; takes no more.
+    fn park(&mut self, command: ClientCommand<C>) -> bool {
+        self.parked = Some(command);
+        false
+    }
+
+    /// A publish nobody waits for was refused for another reason than a full outbox: the
+    /// application hears of it on the event stream, unless the client is closed.
+    fn published(&self, subject: &str, result: Result<(), client::PublishError>) {
+        match result {
+            Ok(()) | Err(client::PublishError::Closed) => {}
+            Err(error) => {
+                let subject = subject.to_owned();
+                C::emit(&self.events, Event::PublishFailed { subject, error });
+            }
+        }
+    }
+
+    /// A request the core took waits for its reply; one it refused is answered now.
+    fn requested(
+        &mut self,
+        result: Result<crate::RequestId, client::PublishError>,
+        timeout: Duration,
+        done: RequestReply<C>,
+    ) {
+        match result {
+            Ok(id) => self.book.waiters().request(id, timeout, done),
+            Err(client::PublishError::Closed) => _ = C::answer(done, Err(RequestError::Closed)),
+            Err(e) => _ = C::answer(done, Err(RequestError::Invalid(e))),
+        }
+    }
+
     /// Whether a refusal means the outbox is full while the client still runs (keep the
     /// command and retry).
     fn full(&self, error: &client::PublishError) -> bool {
@@ -289,43 +382,45 @@ impl<C: Channels> Driver for ClientDriver<C> {
 
     fn apply(&mut self, now: Instant, command: ClientCommand<C>) -> bool {
         match command {
-            ClientCommand::Publish {
+            ClientCommand::Send {
                 subject,
                 reply,
-                headers,
                 payload,
-                done,
             } => {
-                let result = (self.core).publish(
-                    &subject,
-                    reply.as_deref(),
-                    headers.as_deref(),
-                    payload.as_ref(),
-                );
-                match (result, done) {
-                    (Err(e), None) if self.full(&e) => {
-                        self.parked = Some(ClientCommand::Publish {
+                let result =
+                    (self.core).publish(&subject, reply.as_deref(), None, payload.as_ref());
+                match result {
+                    Err(e) if self.full(&e) => {
+                        return self.park(ClientCommand::Send {
                             subject,
                             reply,
-                            headers,
                             payload,
-                            done: None,
                         });
-                        return false;
                     }
-                    (result, Some(done)) => _ = C::answer(done, result.map_err(Into::into)),
-                    (Ok(()) | Err(client::PublishError::Closed), None) => {}
-                    (Err(error), None) => {
-                        C::emit(&self.events, Event::PublishFailed { subject, error })
-                    }
+                    result => self.published(&subject, result),
                 }
             }
-            ClientCommand::Subscribe {
-                filter,
-                options,
-                inbox,
-                done,
-            } => {
+            ClientCommand::Publish(publish) => {
+                let p = &*publish;
+                let (reply, headers) = (p.reply.as_deref(), p.headers.as_deref());
+                let result = (self.core).publish(&p.subject, reply, headers, p.payload.as_ref());
+                match result {
+                    Err(e) if publish.done.is_none() && self.full(&e) => {
+                        return self.park(ClientCommand::Publish(publish));
+                    }
+                    result => match publish.done {
+                        Some(done) => _ = C::answer(done, result.map_err(Into::into)),
+                        None => self.published(&publish.subject, result),
+                    },
+                }
+            }
+            ClientCommand::Subscribe(subscribe) => {
+                let Subscribe {
+                    filter,
+                    options,
+                    inbox,
+                    done,
+                } = *subscribe;
                 let core = &mut self.core;
                 if let Err((done, error)) =
                     (self.book).subscribe(core, &filter, &options, inbox, done)
@@ -341,35 +436,38 @@ impl<C: Channels> Driver for ClientDriver<C> {
             }
             ClientCommand::Request {
                 subject,
-                headers,
                 payload,
                 timeout,
                 done,
             } => {
-                let core = &mut self.core;
-                match core.request(now, &subject, headers.as_deref(), payload.as_ref(), timeout) {
-                    Ok(id) => self.book.waiters().request(id, timeout, done),
+                let result = (self.core).request(now, &subject, None, payload.as_ref(), timeout);
+                match result {
                     Err(e) if self.full(&e) => {
-                        self.parked = Some(ClientCommand::Request {
+                        return self.park(ClientCommand::Request {
                             subject,
-                            headers,
                             payload,
                             timeout,
                             done,
                         });
-                        return false;
                     }
-                    Err(client::PublishError::Closed) => {
-                        _ = C::answer(done, Err(RequestError::Closed))
+                    result => self.requested(result, timeout, done),
+                }
+            }
+            ClientCommand::HeadedRequest(request) => {
+                let r = &*request;
+                let (headers, payload) = (r.headers.as_deref(), r.payload.as_ref());
+                let result = (self.core).request(now, &r.subject, headers, payload, r.timeout);
+                match result {
+                    Err(e) if self.full(&e) => {
+                        return self.park(ClientCommand::HeadedRequest(request));
                     }
-                    Err(e) => _ = C::answer(done, Err(RequestError::Invalid(e))),
+                    result => self.requested(result, request.timeout, request.done),
                 }
             }
             ClientCommand::Flush { timeout, done } => match self.core.flush(now, timeout) {
                 Ok(id) => self.book.waiters().flush(id, timeout, done),
                 Err(client::FlushError::BufferFull) if !self.core.is_closed() => {
-                    self.parked = Some(ClientCommand::Flush { timeout, done });
-                    return false;
+                    return self.park(ClientCommand::Flush { timeout, done });
                 }
                 Err(client::FlushError::Closed) => _ = C::answer(done, Err(FlushError::Closed)),
                 Err(e) => _ = C::answer(done, Err(FlushError::Invalid(e))),
@@ -501,12 +599,8 @@ mod tests {
             OverflowPolicy::DropNewest,
         ));
         let (done, subscribed) = sync_channel(1);
-        let subscribe = ClientCommand::Subscribe {
-            filter: "a".to_owned(),
-            options: SubscribeOptions::default(),
-            inbox: Arc::clone(&inbox),
-            done,
-        };
+        let options = SubscribeOptions::default();
+        let subscribe = ClientCommand::subscribe("a", options, Arc::clone(&inbox), done);
         assert!(driver.apply(Instant::ZERO, subscribe));
         let (done, stats) = sync_channel(1);
         driver.apply(Instant::ZERO, ClientCommand::Stats { done });

@@ -34,7 +34,9 @@ use std::time::Duration;
 
 pub use callback::{DEFAULT_SLOW_CALLBACK, SlowCallbacks};
 pub use client_book::{ClientBook, ClientRouted, SubscriptionInbox};
-pub use client_driver::{ClientCommand, ClientDriver, ConnectAnswer, RequestAnswer};
+pub use client_driver::{
+    ClientCommand, ClientDriver, ConnectAnswer, HeadedRequest, Publish, RequestAnswer, Subscribe,
+};
 pub use client_shared::ClientShared;
 pub use driver::{Channels, Driver, SubInbox, SubscriptionCommand, Taken, apply_commands};
 pub use dropped::{CLOSE_SEND_WAIT, DriverThread};
