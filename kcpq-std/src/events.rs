@@ -4,7 +4,7 @@
 use std::sync::{Arc, Condvar, PoisonError};
 use std::time::{Duration, Instant};
 
-use kcpq_core::adapter::{Inbox, Next};
+use kcpq_core::adapter::{Event, Inbox, Next, ServerEvent};
 use kcpq_core::queue::{OverflowPolicy, QueueLimits, Weighed};
 
 /// Why `recv` returned nothing: the stream ended.
@@ -88,8 +88,14 @@ impl<T> Weighed for Counted<T> {
 /// new events are dropped and counted ([`Events::dropped`]), so an application that never reads
 /// events costs bounded memory. Cloning gives another handle to the same stream (each event goes
 /// to one reader).
+///
+/// `Events` alone is the client's stream (of [`Event`]s, as kcpq-async's `Events`), and
+/// [`ServerEvents`] the server's.
 #[derive(Debug)]
-pub struct Events<T>(Arc<Inbox<Counted<T>, Condvar>>);
+pub struct Events<T = Event>(Arc<Inbox<Counted<T>, Condvar>>);
+
+/// The server's stream of events, named as kcpq-async names it.
+pub type ServerEvents = Events<ServerEvent>;
 
 impl<T> Clone for Events<T> {
     fn clone(&self) -> Self {
