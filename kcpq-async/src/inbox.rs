@@ -1,14 +1,13 @@
-//! The inbound queue of one subscription: filled by the driver task, emptied by the
-//! [`Subscription`](crate::Subscription) stream. The bound, the overflow policy and the
-//! end-of-stream rule are the core's [`Inbox`]; this module only adds the task waker that
-//! connects it to the stream.
+//! The inbound queue of one subscription: filled by the driver task (through the shared
+//! drivers, which hold its [`Inbox`]), emptied by the [`Subscription`](crate::Subscription)
+//! stream. The bound, the overflow policy and the end-of-stream rule are the core's; this module
+//! only adds the task waker that connects it to the stream.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use kcpq_core::adapter::{Deliver, Inbox, Next, SubscriptionInbox, TaskWaker};
-use kcpq_core::client::Message as CoreMessage;
-use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits};
+use kcpq_core::adapter::{Inbox, Next, TaskWaker};
+use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
 use crate::message::Message;
 
@@ -42,27 +41,5 @@ impl SubQueue {
     /// Messages waiting and messages dropped so far.
     pub(crate) fn counts(&self) -> (usize, u64) {
         (self.0.pending(), self.0.dropped())
-    }
-}
-
-/// The server owner's subscriptions are filled through the shared bookkeeping.
-impl Deliver for SubQueue {
-    fn deliver(&self, message: CoreMessage, received: std::time::Instant) -> Option<PushOutcome> {
-        self.0.deliver(message, received)
-    }
-
-    fn close(&self) {
-        SubQueue::close(self);
-    }
-}
-
-/// The client's subscriptions are routed through the shared bookkeeping.
-impl SubscriptionInbox for SubQueue {
-    fn dropped(&self) -> u64 {
-        self.0.dropped()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.0.is_closed()
     }
 }
