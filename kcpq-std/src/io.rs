@@ -19,25 +19,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use kcpq_core::adapter::DEFAULT_SOCKET_BUFFER;
+
 /// The largest UDP payload, so no datagram is ever truncated.
 pub(crate) const MAX_DATAGRAM: usize = 65_536;
-
-/// The socket buffer size asked of the OS, each way: 4 MiB, a full KCP window (1024 segments of
-/// ~1.4 KB) with room to spare, so a burst is not dropped by the kernel before the I/O thread
-/// reads it. The OS may cap it (Linux: `net.core.rmem_max` / `wmem_max`).
-pub(crate) const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Datagrams read without blocking after the first one, before the core's output is drained.
 /// Reading a batch lets KCP acknowledge it with one ACK datagram instead of one per segment.
 const RECV_BATCH: usize = 64;
-
-/// The loopback address of `addr`'s family.
-fn loopback_of(addr: SocketAddr) -> IpAddr {
-    match addr {
-        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    }
-}
 
 /// Wakes the I/O thread from its sleep in `recv_from`. Shared by every handle of one driver.
 #[derive(Debug)]
@@ -50,7 +39,10 @@ pub(crate) struct Waker {
 impl Waker {
     /// A waker aimed at the I/O socket bound at `io_addr`.
     fn new(io_addr: SocketAddr) -> io::Result<Waker> {
-        let loopback = loopback_of(io_addr);
+        let loopback: IpAddr = match io_addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        };
         let target_ip = if io_addr.ip().is_unspecified() {
             loopback
         } else {
@@ -93,8 +85,8 @@ impl IoSocket {
     pub(crate) fn new(socket: UdpSocket) -> io::Result<(IoSocket, Waker)> {
         let sock = socket2::SockRef::from(&socket);
         for (what, result) in [
-            ("receive", sock.set_recv_buffer_size(SOCKET_BUFFER_BYTES)),
-            ("send", sock.set_send_buffer_size(SOCKET_BUFFER_BYTES)),
+            ("receive", sock.set_recv_buffer_size(DEFAULT_SOCKET_BUFFER)),
+            ("send", sock.set_send_buffer_size(DEFAULT_SOCKET_BUFFER)),
         ] {
             if let Err(e) = result {
                 log::warn!("kcpq-std: cannot raise the UDP {what} buffer: {e}");

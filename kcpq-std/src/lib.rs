@@ -86,4 +86,4 @@ pub use server::{
     BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerPublishError,
     ServerRequestError, ServerSubscribeError, ShutdownError,
 };
-pub use subscription::{CallbackSubscription, Subscription};
+pub use subscription::{CallbackSubscription, ServerSubscription, Subscription};

@@ -82,6 +82,10 @@ pub struct Subscription {
     timeout: Duration,
 }
 
+/// A subscription of the server's owner: the same type as a client's here, named as kcpq-async
+/// names its owner subscriptions.
+pub type ServerSubscription = Subscription;
+
 impl Subscription {
     /// Sends the subscribe command `make` builds around `inbox` and the answer's channel over
     /// `link`, and waits for the I/O thread's answer within `timeout`; on a timeout the inbox is
