@@ -26,7 +26,6 @@ pub use kcpq_core::adapter::{
 pub use subscription::{CallbackSubscription, Subscription};
 
 use crate::channels::Async;
-use crate::event_loop::Shared;
 use crate::inbox::SubQueue;
 use crate::message::Message;
 use crate::runtime::Runtime;
@@ -175,11 +174,10 @@ impl<R: Runtime> Client<R> {
         let (commands, command_rx) = async_channel::bounded(options.command_capacity.max(1));
         let (event_tx, events) = async_channel::bounded(options.event_capacity.max(1));
         let (connect_tx, connect_rx) = oneshot();
-        let driver = ClientDriver::<Async>::new(core, &shared, connect_tx, event_tx);
-        let mut driver = Shared { driver, clock };
+        let mut driver = ClientDriver::<Async>::new(core, &shared, connect_tx, event_tx);
         R::spawn_detached(&options.spawner, async move {
             crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
-            driver.driver.finish();
+            driver.finish();
         });
         let wait = shared.connect_wait();
         let answer = match with_timeout::<R, _>(wait, connect_rx.recv()).await {

@@ -18,7 +18,6 @@ use kcpq_core::server::ServerPublishError as CorePublishError;
 use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats};
 
 use crate::channels::Async;
-use crate::event_loop::Shared;
 use crate::inbox::SubQueue;
 use crate::message::Message;
 use crate::runtime::Runtime;
@@ -178,13 +177,12 @@ impl<R: Runtime> Server<R> {
         let core =
             kcpq_core::server::Server::new(options.config, &options.keys, seed, clock.now())?;
         log::info!("KCPQ server listening on udp://{local_addr}");
-        let driver = ServerDriver::<Async>::new(core, event_tx, clock.wall_epoch());
-        let mut driver = Shared { driver, clock };
+        let mut driver = ServerDriver::<Async>::new(core, event_tx, clock.wall_epoch());
         crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx).await;
         // Free the port before telling anyone the server stopped, so it can be bound again.
         drop(io);
         drop(commands);
-        driver.driver.finish();
+        driver.finish();
         Ok(())
     }
 
