@@ -1,4 +1,5 @@
-//! The one event loop both drivers run, following the core's drain contract: after every wake-up
+//! The one event loop both drivers run (the shared drivers of `kcpq_core::adapter`, through
+//! their [`Driver`] interface), following the core's drain contract: after every wake-up
 //! (the burst of datagrams the socket holds, a burst of API commands, a timeout) drain
 //! `poll_transmit` into the outgoing batch and `poll_event` until both are empty, then sleep
 //! until a datagram, a command or `poll_timeout`, whichever comes first. There is no fixed tick.
@@ -12,11 +13,12 @@ use std::future::poll_fn;
 
 use async_channel::Receiver;
 use futures_lite::future;
+use kcpq_core::adapter::{Driver, Taken, apply_commands};
 use kcpq_core::{Drive, Instant};
 
-use crate::clock::Clock;
 use crate::runtime::{Runtime, Socket, Timer};
 use crate::socket::UdpIo;
+use kcpq_os::Clock;
 
 /// Most datagrams or commands handled in one wake-up before output is sent, so that neither
 /// input starves the other and batches stay small.
@@ -26,33 +28,6 @@ const MAX_BURST: usize = 64;
 /// datagrams with small publishes, few enough to keep the first one's latency low.
 const MAX_COMMAND_BURST: usize = 256;
 
-/// The task that owns a state machine: it handles its events and the API's commands.
-pub(crate) trait Owner {
-    /// The state machine.
-    type M: Drive;
-    /// What API handles send.
-    type Command;
-    fn machine(&mut self) -> &mut Self::M;
-    fn on_event(&mut self, now: Instant, event: <Self::M as Drive>::Event);
-    fn on_command(&mut self, now: Instant, command: Self::Command);
-    /// Every API handle is gone.
-    fn on_commands_closed(&mut self, now: Instant);
-    /// The output so far has been handed to the socket (called once per wake-up, on the
-    /// thread the loop runs on).
-    fn after_send(&mut self) {}
-    /// Whether the owner takes commands now; `false` leaves them queued in the bounded channel,
-    /// so senders wait (back-pressure). Called before every sleep, after output was drained.
-    fn accepts_commands(&mut self, _now: Instant) -> bool {
-        true
-    }
-    /// A deadline of the owner's own, beside the machine's.
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-    /// Whether the loop should end.
-    fn done(&self, now: Instant) -> bool;
-}
-
 enum Wake<C> {
     Readable,
     Peer(C),
@@ -61,49 +36,48 @@ enum Wake<C> {
     Timer,
 }
 
-/// Runs `owner` until it is done. `peers`: commands from the server's other workers (their
-/// messages for this one), always taken, whatever `accepts_commands` says: a worker never
-/// waits for another.
-pub(crate) async fn run<R: Runtime, O: Owner>(
-    owner: &mut O,
+/// Runs `driver` until it is done (then the caller calls [`Driver::finish`]). A command the
+/// driver keeps (its core's outbox is full) stops the taking of commands until
+/// [`Driver::retry`] succeeds, so senders wait in the bounded channel (back-pressure).
+/// `peers`: messages from the server's other workers, always taken, whatever back-pressure
+/// the commands get: a worker never waits for another.
+pub(crate) async fn run<R: Runtime, D: Driver>(
+    driver: &mut D,
     io: &mut UdpIo<R::Socket>,
     clock: Clock,
-    commands: &Receiver<O::Command>,
-    peers: Option<&Receiver<O::Command>>,
+    commands: &Receiver<D::Command>,
+    peers: Option<&Receiver<D::Command>>,
 ) {
     let mut commands_open = true;
     let mut alarm = Alarm::<R::Timer>::default();
     let mut now = clock.now();
     loop {
-        drain(owner, io, now).await;
-        owner.after_send();
-        if owner.done(now) {
+        drain(driver, io, clock, now).await;
+        driver.after_send();
+        if driver.done() {
             break;
         }
-        let deadline = [owner.machine().poll_timeout(), owner.deadline()]
-            .into_iter()
-            .flatten()
-            .min();
-        let accepting = commands_open && owner.accepts_commands(now);
+        let deadline = driver.machine().poll_timeout();
+        let accepting = commands_open && driver.retry(now);
         alarm.arm(deadline.map(|t| clock.std_instant(t)));
         let wake = next_wake(io, &mut alarm, commands, accepting, peers).await;
         now = clock.now();
         match wake {
             Wake::Readable => {}
             Wake::Peer(command) => {
-                owner.on_command(now, command);
-                take_peer_commands(owner, peers, now);
+                driver.apply(now, command);
+                take_peer_commands(driver, peers, now);
             }
             Wake::Timer => alarm.fired(),
             Wake::Command(command) => {
                 // The whole burst first, then the output: publishes queued back to back are
                 // coalesced into full datagrams instead of one datagram each.
-                owner.on_command(now, command);
-                take_commands(owner, commands, now, MAX_COMMAND_BURST - 1);
+                driver.apply(now, command);
+                take_commands(driver, commands, now, MAX_COMMAND_BURST - 1);
             }
             Wake::CommandsClosed => {
                 commands_open = false;
-                owner.on_commands_closed(now);
+                driver.abandoned(now);
             }
         }
         // Read what the socket holds on every wake-up, whatever woke us, and before the
@@ -111,14 +85,14 @@ pub(crate) async fn run<R: Runtime, O: Owner>(
         // pause would otherwise keep the socket unread; and after a stall (a descheduled
         // process, a paused VM) the retransmission timers and the ACKs that make them moot are
         // ready together: handling the timers first would retransmit what already arrived.
-        receive_burst(owner, io, now);
-        if owner.machine().poll_timeout().is_some_and(|t| t <= now) {
-            owner.machine().handle_timeout(now);
+        receive_burst(driver, io, now);
+        if driver.machine().poll_timeout().is_some_and(|t| t <= now) {
+            driver.machine().handle_timeout(now);
         }
         // Hand what arrived to its tasks before the yield below, so they can answer it
         // before the output (the ACKs of what was just read, first of all) is drained.
-        while let Some(event) = owner.machine().poll_event() {
-            owner.on_event(now, event);
+        while let Some(event) = driver.machine().poll_event() {
+            driver.on_event(event, clock.std_instant(now));
         }
         // A wake-up that found work ready never returned to the executor; without this, a busy
         // driver would starve every task sharing its thread (another client's driver whose
@@ -129,9 +103,9 @@ pub(crate) async fn run<R: Runtime, O: Owner>(
         // datagrams as the ACKs of what was just read, instead of one round later and with an
         // ACK-only datagram ahead of them.
         if commands_open {
-            take_commands(owner, commands, now, MAX_COMMAND_BURST);
+            take_commands(driver, commands, now, MAX_COMMAND_BURST);
         }
-        take_peer_commands(owner, peers, now);
+        take_peer_commands(driver, peers, now);
     }
     io.send_batch().await;
     // Refuse further commands and drop those already queued, so their callers' answer
@@ -140,26 +114,26 @@ pub(crate) async fn run<R: Runtime, O: Owner>(
     while commands.try_recv().is_ok() {}
 }
 
-/// Applies up to `max` commands already queued, while the owner takes them; never waits.
-fn take_commands<O: Owner>(
-    owner: &mut O,
-    commands: &Receiver<O::Command>,
+/// Applies up to `max` commands already queued, while the driver takes them; never waits. A
+/// closed channel is left to the loop's `next_wake`, which reports it once.
+fn take_commands<D: Driver>(
+    driver: &mut D,
+    commands: &Receiver<D::Command>,
     now: Instant,
     max: usize,
 ) {
-    for _ in 0..max {
-        if !owner.accepts_commands(now) {
-            break;
-        }
-        let Ok(command) = commands.try_recv() else {
-            break;
-        };
-        owner.on_command(now, command);
-    }
+    apply_commands(driver, now, max, || match commands.try_recv() {
+        Ok(command) => Taken::Command(command),
+        Err(_) => Taken::Empty,
+    });
 }
 
 /// Applies what the other workers sent, up to a burst; never waits.
-fn take_peer_commands<O: Owner>(owner: &mut O, peers: Option<&Receiver<O::Command>>, now: Instant) {
+fn take_peer_commands<D: Driver>(
+    driver: &mut D,
+    peers: Option<&Receiver<D::Command>>,
+    now: Instant,
+) {
     let Some(peers) = peers else {
         return;
     };
@@ -167,7 +141,7 @@ fn take_peer_commands<O: Owner>(owner: &mut O, peers: Option<&Receiver<O::Comman
         let Ok(command) = peers.try_recv() else {
             break;
         };
-        owner.on_command(now, command);
+        driver.apply(now, command);
     }
 }
 
@@ -175,24 +149,34 @@ fn take_peer_commands<O: Owner>(owner: &mut O, peers: Option<&Receiver<O::Comman
 /// arriving in consecutive datagrams leave coalesced, and one ACK answers the burst instead of
 /// one per datagram. With offload, datagrams the kernel handed over beyond the burst (in a
 /// batched read or a GRO train) wait in `io`, which then reports itself readable at once.
-fn receive_burst<O: Owner, S: Socket>(owner: &mut O, io: &mut UdpIo<S>, now: Instant) {
+fn receive_burst<D: Driver, S: Socket>(driver: &mut D, io: &mut UdpIo<S>, now: Instant) {
     io.recv_batch(MAX_BURST, |from, datagram| {
-        owner.machine().handle_datagram(now, from, datagram);
+        driver.machine().handle_datagram(now, from, datagram);
     });
 }
 
 /// Drains transmits and events (whose handling may queue more output), then sends the batch.
-async fn drain<O: Owner, S: Socket>(owner: &mut O, io: &mut UdpIo<S>, now: Instant) {
-    drain_unsent(owner, io, now).await;
+async fn drain<D: Driver, S: Socket>(
+    driver: &mut D,
+    io: &mut UdpIo<S>,
+    clock: Clock,
+    now: Instant,
+) {
+    drain_unsent(driver, io, clock, now).await;
     io.send_batch().await;
 }
 
 /// Drains transmits into the batch (sending it whenever it fills) and events, until both are
 /// empty; the batch may still hold datagrams afterwards.
-async fn drain_unsent<O: Owner, S: Socket>(owner: &mut O, io: &mut UdpIo<S>, now: Instant) {
+async fn drain_unsent<D: Driver, S: Socket>(
+    driver: &mut D,
+    io: &mut UdpIo<S>,
+    clock: Clock,
+    now: Instant,
+) {
     loop {
         loop {
-            let Some(transmit) = owner.machine().poll_transmit(now, io.slot()) else {
+            let Some(transmit) = driver.machine().poll_transmit(now, io.slot()) else {
                 io.release_slot();
                 break;
             };
@@ -201,8 +185,8 @@ async fn drain_unsent<O: Owner, S: Socket>(owner: &mut O, io: &mut UdpIo<S>, now
             }
         }
         let mut handled = false;
-        while let Some(event) = owner.machine().poll_event() {
-            owner.on_event(now, event);
+        while let Some(event) = driver.machine().poll_event() {
+            driver.on_event(event, clock.std_instant(now));
             handled = true;
         }
         if !handled {
@@ -351,24 +335,30 @@ mod tests {
         closed: bool,
     }
 
-    impl Owner for Answering {
-        type M = Acking;
+    impl Driver for Answering {
+        type Machine = Acking;
         type Command = Vec<u8>;
         fn machine(&mut self) -> &mut Acking {
             &mut self.machine
         }
-        fn on_event(&mut self, _: Instant, (): ()) {
-            let _ = self.to_task.try_send(());
-        }
-        fn on_command(&mut self, _: Instant, command: Vec<u8>) {
+        fn apply(&mut self, _: Instant, command: Vec<u8>) -> bool {
             self.machine.reply.extend_from_slice(&command);
+            true
         }
-        fn on_commands_closed(&mut self, _: Instant) {
+        fn retry(&mut self, _: Instant) -> bool {
+            true
+        }
+        fn on_event(&mut self, (): (), _: std::time::Instant) -> bool {
+            let _ = self.to_task.try_send(());
+            false
+        }
+        fn abandoned(&mut self, _: Instant) {
             self.closed = true;
         }
-        fn done(&self, _: Instant) -> bool {
+        fn done(&self) -> bool {
             self.closed
         }
+        fn finish(&mut self) {}
     }
 
     #[test]

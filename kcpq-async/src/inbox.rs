@@ -1,40 +1,23 @@
-//! The inbound queue of one subscription: filled by the driver task, emptied by the
-//! [`Subscription`](crate::Subscription) stream. The bound, the overflow policy and the
-//! end-of-stream rule are the core's [`Inbox`]; this module only adds the task waker that
-//! connects it to the stream.
+//! The inbound queue of one subscription: filled by the driver task (through the shared
+//! drivers, which hold its [`Inbox`]), emptied by the [`Subscription`](crate::Subscription)
+//! stream. The bound, the overflow policy and the end-of-stream rule are the core's; this module
+//! only adds the task waker that connects it to the stream.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use kcpq_core::adapter::{Deliver, Inbox, Next, SubscriptionInbox, TaskWaker};
-use kcpq_core::client::Message as CoreMessage;
-use kcpq_core::queue::{OverflowPolicy, PushOutcome, QueueLimits, Weighed};
+use kcpq_core::adapter::{Inbox, Next, TaskWaker};
+use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
-/// A received message and when it was received.
-#[derive(Debug)]
-pub(crate) struct Item {
-    pub(crate) message: CoreMessage,
-    pub(crate) received: std::time::Instant,
-}
-
-impl Weighed for Item {
-    fn weight(&self) -> usize {
-        self.message.weight()
-    }
-}
+use crate::message::Message;
 
 /// One subscription's queue, shared by the driver and the stream.
 #[derive(Debug, Clone)]
-pub(crate) struct SubQueue(Arc<Inbox<Item, TaskWaker>>);
+pub(crate) struct SubQueue(pub(crate) Arc<Inbox<Message, TaskWaker>>);
 
 impl SubQueue {
     pub(crate) fn new(limits: QueueLimits, policy: OverflowPolicy) -> SubQueue {
         SubQueue(Arc::new(Inbox::new(limits, policy)))
-    }
-
-    /// Adds a message under the bound and policy, and wakes the reader; `None` once closed.
-    pub(crate) fn push(&self, item: Item) -> Option<PushOutcome> {
-        self.0.push(item)
     }
 
     /// Ends the stream once what is queued has been read.
@@ -43,10 +26,10 @@ impl SubQueue {
     }
 
     /// The next message, `Ready(None)` once closed and empty.
-    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         let mut state = self.0.lock();
         match state.take_next() {
-            Next::Item(item) => Poll::Ready(Some(item)),
+            Next::Item(message) => Poll::Ready(Some(message)),
             Next::Ended => Poll::Ready(None),
             Next::Empty => {
                 self.0.waker().register(cx.waker());
@@ -58,27 +41,5 @@ impl SubQueue {
     /// Messages waiting and messages dropped so far.
     pub(crate) fn counts(&self) -> (usize, u64) {
         (self.0.pending(), self.0.dropped())
-    }
-}
-
-/// The server owner's subscriptions are filled through the shared bookkeeping.
-impl Deliver for SubQueue {
-    fn deliver(&self, message: CoreMessage, received: std::time::Instant) -> Option<PushOutcome> {
-        self.push(Item { message, received })
-    }
-
-    fn close(&self) {
-        SubQueue::close(self);
-    }
-}
-
-/// The client's subscriptions are routed through the shared bookkeeping.
-impl SubscriptionInbox for SubQueue {
-    fn dropped(&self) -> u64 {
-        self.0.dropped()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.0.is_closed()
     }
 }

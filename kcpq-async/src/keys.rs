@@ -10,7 +10,7 @@ use kcpq_core::crypto::key::KEY_ENV_VAR;
 use kcpq_core::crypto::{KeyError, KeySet, generate_key_file};
 use kcpq_core::rng::Rng;
 
-use crate::clock::fresh_seed;
+use kcpq_os::fresh_seed;
 
 /// The key file used when neither `--key-file` nor the environment names a key.
 pub const DEFAULT_KEY_FILE: &str = "kcpq.key";

@@ -8,15 +8,16 @@
 //! One task owns each UDP socket and its `kcpq-core` state machine, following the core's drain
 //! contract ([`kcpq_core::Drive`]): no fixed tick; it sleeps until a datagram, an API command,
 //! or the core's next deadline. API handles talk to it over bounded channels (`async-channel`,
-//! which works on any executor). The bookkeeping (waiters, inboxes, errors, events) is
+//! which works on any executor). The drivers themselves (applying the commands,
+//! routing the core's events to waiters, inboxes and event streams) and their bookkeeping are
 //! `kcpq_core::adapter`'s, shared with the blocking adapter `kcpq-std`.
 //!
 //! [`Client::close`] and [`ServerHandle::shutdown`] stop at once; [`Client::drain`] and
 //! [`ServerHandle::drain`] deliver what is queued first, like NATS's drain.
 #![warn(missing_docs)]
 
+mod channels;
 mod client;
-mod clock;
 mod event_loop;
 mod inbox;
 pub mod keys;

@@ -1,71 +1,136 @@
-//! The one loop every I/O thread runs: the core's drain contract, literally.
+//! The I/O thread: the one loop every client and server runs, the core's drain contract
+//! literally, around one of the shared drivers ([`Driver`]: the client's or the server's).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use kcpq_core::{Drive, Instant};
+use kcpq_core::Drive;
+use kcpq_core::adapter::{Driver, WaitError, apply_commands};
+use kcpq_os::Clock;
 
-use crate::clock::Clock;
 use crate::io::{IoSocket, MAX_DATAGRAM};
+use crate::link::{Commands, Deadline, Link};
 
-/// A core state machine plus the adapter state around it (handles' commands, routing of events).
-pub(crate) trait Driven {
-    /// The core state machine, driven by the drain contract.
-    type Machine: Drive;
-    /// The state machine.
-    fn machine(&mut self) -> &mut Self::Machine;
-    /// Takes the handles' commands and applies them to the core (API calls).
-    fn commands(&mut self, now: Instant);
-    /// Hands one `poll_event` to the application. Returns whether it called the core's API
-    /// (then the output is drained again before sleeping).
-    fn on_event(&mut self, event: <Self::Machine as Drive>::Event) -> bool;
-    /// Called once the output was sent and the events taken, before sleeping.
-    fn after_drain(&mut self);
-    /// Whether the thread's work is done.
-    fn finished(&self) -> bool;
+/// Commands taken per loop turn before the I/O thread serves the network again.
+const MAX_COMMANDS_PER_TURN: usize = 4096;
+
+/// A running I/O thread, and how many times its loop has turned (each turn is one wake-up, so
+/// tests and operators can check that an idle client or server sleeps).
+#[derive(Debug)]
+pub(crate) struct IoThread {
+    thread: Mutex<Option<JoinHandle<()>>>,
+    turns: Arc<AtomicU64>,
 }
 
-/// Drives `machine` over `io` until it is finished:
+impl IoThread {
+    /// Starts the thread `name`, which drives `driver` over `io` until it is done.
+    pub(crate) fn spawn<D: Driver<Command: Send> + Send + 'static>(
+        name: &str,
+        mut driver: D,
+        commands: Commands<D::Command>,
+        io: IoSocket,
+        clock: Clock,
+    ) -> std::io::Result<IoThread> {
+        let turns = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&turns);
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || run(&mut driver, &commands, &io, clock, &counter))?;
+        let thread = Mutex::new(Some(thread));
+        Ok(IoThread { thread, turns })
+    }
+
+    /// How many times the loop has turned so far.
+    pub(crate) fn wakeups(&self) -> u64 {
+        self.turns.load(Ordering::Relaxed)
+    }
+
+    /// Waits for the thread to end (at once if another caller already did).
+    pub(crate) fn join(&self) {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+
+    /// Sends the close, drain or shutdown command `make` builds over `link`, waits for its
+    /// answer until `deadline`, and joins the thread unless that wait timed out.
+    pub(crate) fn stop<C, T>(
+        &self,
+        link: &Link<C>,
+        make: impl FnOnce(SyncSender<T>) -> C,
+        deadline: Deadline,
+    ) -> Result<T, WaitError> {
+        let result = link.call(make, deadline, Duration::ZERO);
+        if !matches!(result, Err(WaitError::TimedOut(_))) {
+            self.join();
+        }
+        result
+    }
+}
+
+/// Drives `driver` over `io` until it is done:
 ///
 /// 1. apply commands from handles (API calls);
 /// 2. drain: send every `poll_transmit` datagram, then take every `poll_event`;
 /// 3. sleep in `recv_from` until a datagram, a wake-up or `poll_timeout` (no deadline: sleep
 ///    until a datagram or a wake-up); feed what arrived with `handle_datagram`, and call
 ///    `handle_timeout` once the deadline has passed.
-///
-/// `turns` counts the loop's turns (each is one wake-up), so tests and operators can check that
-/// an idle client or server sleeps.
-pub(crate) fn run(machine: &mut impl Driven, io: &IoSocket, clock: &Clock, turns: &AtomicU64) {
+fn run<D: Driver>(
+    driver: &mut D,
+    commands: &Commands<D::Command>,
+    io: &IoSocket,
+    clock: Clock,
+    turns: &AtomicU64,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         turns.fetch_add(1, Ordering::Relaxed);
         let now = clock.now();
-        machine.commands(now);
+        commands.waker.rearm();
+        let (taken, more) = apply_commands(driver, now, MAX_COMMANDS_PER_TURN, || commands.take());
+        if more {
+            commands.waker.wake();
+        }
+        if taken > 0 {
+            commands.made_room();
+        }
         loop {
-            while let Some(t) = machine.machine().poll_transmit(now, &mut buf) {
+            while let Some(t) = driver.machine().poll_transmit(now, &mut buf) {
                 io.send(t.destination, &buf[..t.len]);
             }
             let mut called = false;
-            while let Some(event) = machine.machine().poll_event() {
-                called |= machine.on_event(event);
+            while let Some(event) = driver.machine().poll_event() {
+                called |= driver.on_event(event, std::time::Instant::now());
             }
             if !called {
                 break;
             }
         }
-        machine.after_drain();
-        if machine.finished() {
-            return;
+        driver.after_send();
+        if driver.done() {
+            return driver.finish();
         }
-        let deadline = machine.machine().poll_timeout();
-        let timeout = deadline.map(|d| clock.until(d));
-        io.wait(&mut buf, timeout, |from, datagram| {
-            machine
-                .machine()
-                .handle_datagram(clock.now(), from, datagram);
-        });
+        let deadline = driver.machine().poll_timeout();
+        io.wait(
+            &mut buf,
+            deadline.map(|d| clock.until(d)),
+            |from, datagram| {
+                driver
+                    .machine()
+                    .handle_datagram(clock.now(), from, datagram);
+            },
+        );
         let now = clock.now();
         if deadline.is_some_and(|d| d <= now) {
-            machine.machine().handle_timeout(now);
+            driver.machine().handle_timeout(now);
         }
     }
 }

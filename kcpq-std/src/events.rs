@@ -1,9 +1,11 @@
-//! Bounded streams of events from an I/O thread, and the errors of receiving from a stream.
+//! Blocking streams over the core's inbox ([`Inbox`]): each subscription's messages, and the
+//! bounded event streams of clients and servers; and the errors of receiving from them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, PoisonError};
+use std::time::{Duration, Instant};
+
+use kcpq_core::adapter::{Event, Inbox, Next, ServerEvent};
+use kcpq_core::queue::{OverflowPolicy, QueueLimits, Weighed};
 
 /// Why `recv` returned nothing: the stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -34,85 +36,120 @@ pub enum TryRecvError {
     Closed,
 }
 
+/// Waits for the next item of `inbox` for at most `timeout` (`None`: for ever).
+pub(crate) fn recv<T: Weighed>(
+    inbox: &Inbox<T, Condvar>,
+    timeout: Option<Duration>,
+) -> Result<T, RecvTimeoutError> {
+    let deadline = timeout.map(|t| Instant::now().checked_add(t));
+    let mut state = inbox.lock();
+    loop {
+        match state.take_next() {
+            Next::Item(item) => return Ok(item),
+            Next::Ended => return Err(RecvTimeoutError::Closed),
+            Next::Empty => {}
+        }
+        let ready = inbox.waker();
+        state = match deadline {
+            // No deadline, or one too far to count: wait for ever.
+            None | Some(None) => ready.wait(state).unwrap_or_else(PoisonError::into_inner),
+            Some(Some(d)) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                let waited = ready.wait_timeout(state, left);
+                waited.unwrap_or_else(PoisonError::into_inner).0
+            }
+        };
+    }
+}
+
+/// The next item of `inbox` if one is waiting.
+pub(crate) fn try_recv<T: Weighed>(inbox: &Inbox<T, Condvar>) -> Result<T, TryRecvError> {
+    match inbox.try_next() {
+        Next::Item(item) => Ok(item),
+        Next::Ended => Err(TryRecvError::Closed),
+        Next::Empty => Err(TryRecvError::Empty),
+    }
+}
+
+/// An event in its stream, bounded in count only.
+#[derive(Debug)]
+struct Counted<T>(T);
+
+impl<T> Weighed for Counted<T> {
+    fn weight(&self) -> usize {
+        0
+    }
+}
+
 /// A bounded stream of events. When the application does not keep up and the bound is reached,
 /// new events are dropped and counted ([`Events::dropped`]), so an application that never reads
 /// events costs bounded memory. Cloning gives another handle to the same stream (each event goes
 /// to one reader).
+///
+/// `Events` alone is the client's stream (of [`Event`]s, as kcpq-async's `Events`), and
+/// [`ServerEvents`] the server's.
 #[derive(Debug)]
-pub struct Events<T> {
-    rx: Arc<Mutex<Receiver<T>>>,
-    dropped: Arc<AtomicU64>,
-}
+pub struct Events<T = Event>(Arc<Inbox<Counted<T>, Condvar>>);
+
+/// The server's stream of events, named as kcpq-async names it.
+pub type ServerEvents = Events<ServerEvent>;
 
 impl<T> Clone for Events<T> {
     fn clone(&self) -> Self {
-        Events {
-            rx: Arc::clone(&self.rx),
-            dropped: Arc::clone(&self.dropped),
-        }
+        Events(Arc::clone(&self.0))
     }
 }
 
-/// The I/O thread's side of an event stream.
+/// The I/O thread's side of an event stream; the stream ends when it is dropped. A full
+/// stream drops and counts new events.
 #[derive(Debug)]
-pub(crate) struct EventSink<T> {
-    tx: SyncSender<T>,
-    dropped: Arc<AtomicU64>,
-}
-
-/// A stream holding at most `capacity` events.
-pub(crate) fn events<T>(capacity: usize) -> (EventSink<T>, Events<T>) {
-    let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-    let dropped = Arc::new(AtomicU64::new(0));
-    (
-        EventSink {
-            tx,
-            dropped: Arc::clone(&dropped),
-        },
-        Events {
-            rx: Arc::new(Mutex::new(rx)),
-            dropped,
-        },
-    )
-}
+pub(crate) struct EventSink<T>(Arc<Inbox<Counted<T>, Condvar>>);
 
 impl<T> EventSink<T> {
     /// Hands `event` to the application, or counts it if the stream is full.
     pub(crate) fn push(&self, event: T) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(event) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.0.push(Counted(event));
+    }
+}
+
+/// A stream holding at most `capacity` events.
+pub(crate) fn events<T>(capacity: usize) -> (EventSink<T>, Events<T>) {
+    let limits = QueueLimits {
+        max_messages: capacity.max(1),
+        max_bytes: usize::MAX,
+    };
+    let inbox = Arc::new(Inbox::new(limits, OverflowPolicy::DropNewest));
+    (EventSink(Arc::clone(&inbox)), Events(inbox))
+}
+
+impl<T> Drop for EventSink<T> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
 impl<T> Events<T> {
     /// Waits for the next event; `Err` once the I/O thread has ended and all events are taken.
     pub fn recv(&self) -> Result<T, RecvError> {
-        let rx = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
-        rx.recv().map_err(|_| RecvError)
+        recv(&self.0, None).map(|c| c.0).map_err(|_| RecvError)
     }
 
     /// Waits up to `timeout` for the next event.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        let rx = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
-        rx.recv_timeout(timeout).map_err(|e| match e {
-            mpsc::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
-            mpsc::RecvTimeoutError::Disconnected => RecvTimeoutError::Closed,
-        })
+        recv(&self.0, Some(timeout)).map(|c| c.0)
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let rx = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
-        rx.try_recv().map_err(|e| match e {
-            mpsc::TryRecvError::Empty => TryRecvError::Empty,
-            mpsc::TryRecvError::Disconnected => TryRecvError::Closed,
-        })
+        try_recv(&self.0).map(|c| c.0)
     }
 
     /// Events dropped because the stream was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.0.dropped()
     }
 }
 

@@ -19,25 +19,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use kcpq_core::adapter::DEFAULT_SOCKET_BUFFER;
+
 /// The largest UDP payload, so no datagram is ever truncated.
 pub(crate) const MAX_DATAGRAM: usize = 65_536;
-
-/// The socket buffer size asked of the OS, each way: 4 MiB, a full KCP window (1024 segments of
-/// ~1.4 KB) with room to spare, so a burst is not dropped by the kernel before the I/O thread
-/// reads it. The OS may cap it (Linux: `net.core.rmem_max` / `wmem_max`).
-pub(crate) const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Datagrams read without blocking after the first one, before the core's output is drained.
 /// Reading a batch lets KCP acknowledge it with one ACK datagram instead of one per segment.
 const RECV_BATCH: usize = 64;
-
-/// The loopback address of `addr`'s family.
-fn loopback_of(addr: SocketAddr) -> IpAddr {
-    match addr {
-        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    }
-}
 
 /// Wakes the I/O thread from its sleep in `recv_from`. Shared by every handle of one driver.
 #[derive(Debug)]
@@ -50,7 +39,10 @@ pub(crate) struct Waker {
 impl Waker {
     /// A waker aimed at the I/O socket bound at `io_addr`.
     fn new(io_addr: SocketAddr) -> io::Result<Waker> {
-        let loopback = loopback_of(io_addr);
+        let loopback: IpAddr = match io_addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        };
         let target_ip = if io_addr.ip().is_unspecified() {
             loopback
         } else {
@@ -79,20 +71,6 @@ impl Waker {
     pub(crate) fn rearm(&self) {
         self.pending.store(false, Ordering::SeqCst);
     }
-
-    fn address(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
-    }
-}
-
-/// What one wait on the I/O socket produced.
-pub(crate) enum Wait {
-    /// The deadline passed (or the socket reported a transient error).
-    TimedOut,
-    /// Only wake-ups (or nothing the core should see) arrived.
-    Woken,
-    /// At least one datagram was given to the handler.
-    Datagrams,
 }
 
 /// The UDP socket a driver thread owns, with the address of its waker.
@@ -107,15 +85,15 @@ impl IoSocket {
     pub(crate) fn new(socket: UdpSocket) -> io::Result<(IoSocket, Waker)> {
         let sock = socket2::SockRef::from(&socket);
         for (what, result) in [
-            ("receive", sock.set_recv_buffer_size(SOCKET_BUFFER_BYTES)),
-            ("send", sock.set_send_buffer_size(SOCKET_BUFFER_BYTES)),
+            ("receive", sock.set_recv_buffer_size(DEFAULT_SOCKET_BUFFER)),
+            ("send", sock.set_send_buffer_size(DEFAULT_SOCKET_BUFFER)),
         ] {
             if let Err(e) = result {
                 log::warn!("kcpq-std: cannot raise the UDP {what} buffer: {e}");
             }
         }
         let waker = Waker::new(socket.local_addr()?)?;
-        let waker_addr = waker.address()?;
+        let waker_addr = waker.socket.local_addr()?;
         Ok((IoSocket { socket, waker_addr }, waker))
     }
 
@@ -134,61 +112,41 @@ impl IoSocket {
         buf: &mut [u8],
         timeout: Option<Duration>,
         mut handle: impl FnMut(SocketAddr, &mut [u8]),
-    ) -> Wait {
+    ) {
         if timeout.is_some_and(|t| t.is_zero()) {
-            return Wait::TimedOut;
+            return;
         }
         if let Err(e) = self.socket.set_read_timeout(timeout) {
-            log::warn!("kcpq-std: set_read_timeout failed: {e}");
-            return Wait::TimedOut;
+            return log::warn!("kcpq-std: set_read_timeout failed: {e}");
         }
-        let mut delivered = false;
-        match self.socket.recv_from(buf) {
-            Ok((len, from)) => delivered |= self.dispatch(from, &mut buf[..len], &mut handle),
-            Err(e) => {
-                if !is_timeout(&e) {
-                    log::debug!("kcpq-std: recv failed: {e}");
-                }
-                return Wait::TimedOut;
+        let mut next = self.socket.recv_from(buf);
+        if let Err(e) = &next
+            && !is_timeout(e)
+        {
+            log::debug!("kcpq-std: recv failed: {e}");
+        }
+        // The first read sleeps; the rest of the batch only takes what is already there.
+        let mut read = 0;
+        while let Ok((len, from)) = next {
+            // A wake-up only ends the sleep; the core does not see it.
+            if from != self.waker_addr {
+                handle(from, &mut buf[..len]);
             }
-        }
-        if self.socket.set_nonblocking(true).is_ok() {
-            for _ in 0..RECV_BATCH {
-                match self.socket.recv_from(buf) {
-                    Ok((len, from)) => {
-                        delivered |= self.dispatch(from, &mut buf[..len], &mut handle)
-                    }
-                    Err(_) => break,
-                }
+            read += 1;
+            if read > RECV_BATCH || (read == 1 && self.socket.set_nonblocking(true).is_err()) {
+                break;
             }
-            if let Err(e) = self.socket.set_nonblocking(false) {
-                log::warn!("kcpq-std: set_nonblocking(false) failed: {e}");
-            }
+            next = self.socket.recv_from(buf);
         }
-        if delivered {
-            Wait::Datagrams
-        } else {
-            Wait::Woken
+        if read > 0
+            && let Err(e) = self.socket.set_nonblocking(false)
+        {
+            log::warn!("kcpq-std: set_nonblocking(false) failed: {e}");
         }
-    }
-
-    fn dispatch(
-        &self,
-        from: SocketAddr,
-        datagram: &mut [u8],
-        handle: &mut impl FnMut(SocketAddr, &mut [u8]),
-    ) -> bool {
-        if from == self.waker_addr {
-            return false;
-        }
-        handle(from, datagram);
-        true
     }
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
+    use io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(e.kind(), WouldBlock | TimedOut | Interrupted)
 }

@@ -42,8 +42,10 @@
 //!
 //! ## Threads
 //!
-//! Each [`Client`] and each [`Server`] owns one I/O thread. It follows the core's drain contract
-//! literally (see `driver`): apply the handles' commands, send every datagram `poll_transmit`
+//! Each [`Client`] and each [`Server`] owns one I/O thread. It runs the drivers every adapter
+//! shares (`kcpq_core::adapter`'s `ClientDriver` and `ServerDriver`, which apply commands and
+//! route the core's events) and follows the core's drain contract literally (see `driver`):
+//! apply the handles' commands, send every datagram `poll_transmit`
 //! yields, hand out every event, then sleep in `recv_from` with a read timeout equal to
 //! `poll_timeout` (no timer: no timeout), so an idle client or server does not wake up. Handles
 //! talk to it through a bounded `sync_channel` and wake it with a one-byte datagram from a
@@ -58,12 +60,10 @@
 #![warn(missing_docs)]
 
 mod client;
-mod clock;
 mod driver;
 mod events;
 mod io;
 mod link;
-mod message;
 pub mod queue;
 mod server;
 mod subscription;
@@ -76,16 +76,14 @@ pub use client::{
     DEFAULT_SLOW_CALLBACK, DrainError, Event, FlushError, PublishError, RequestError,
     SubscribeError, UnsubscribeError,
 };
-pub use clock::RandomnessError;
-pub use events::{Events, RecvError, RecvTimeoutError, TryRecvError};
-pub use kcpq_core::adapter::ServerEvent;
-pub use kcpq_core::adapter::SessionInfo;
+pub use events::{Events, RecvError, RecvTimeoutError, ServerEvents, TryRecvError};
+pub use kcpq_core::adapter::{Message, ServerEvent, SessionInfo};
+pub use kcpq_core::client::ClientStats;
 pub use kcpq_core::client::SubscribeOptions;
-pub use kcpq_core::server::ServerConfig;
-pub use kcpq_core::server::ServerStats;
-pub use message::Message;
+pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
+pub use kcpq_core::server::{ServerConfig, ServerStats};
 pub use server::{
     BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerPublishError,
     ServerRequestError, ServerSubscribeError, ShutdownError,
 };
-pub use subscription::{CallbackSubscription, Subscription};
+pub use subscription::{CallbackSubscription, ServerSubscription, Subscription};

@@ -1,23 +1,36 @@
 //! Handles to I/O thread: a bounded command channel that wakes the thread, with back-pressure
-//! that has a deadline, and one-shot replies.
+//! that has a deadline, and one-shot replies: the adapter's [`Channels`].
 //!
 //! `std::sync::mpsc::SyncSender` has no stable `send_timeout`, so a full channel is waited out
 //! on a condition variable the I/O thread signals each time it has taken commands (a generation
 //! counter avoids missing a signal that comes between the failed `try_send` and the wait).
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use kcpq_core::adapter::{Channels, Taken, WaitError};
+
+use crate::events::EventSink;
 use crate::io::Waker;
 
-/// Why a command did not reach the I/O thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LinkError {
-    /// The I/O thread has stopped.
-    Closed,
-    /// The channel stayed full, or no answer came, within the timeout.
-    TimedOut(Duration),
+/// This adapter's channels: `sync_channel`s, condition variables and `Vec<u8>` payloads.
+#[derive(Debug)]
+pub(crate) struct Std;
+
+impl Channels for Std {
+    type Reply<T: Send + 'static> = SyncSender<T>;
+    type Events<T: Send + 'static> = EventSink<T>;
+    type Payload = Vec<u8>;
+    type Wake = Condvar;
+
+    fn answer<T: Send + 'static>(reply: SyncSender<T>, value: T) -> bool {
+        reply.try_send(value).is_ok()
+    }
+
+    fn emit<T: Send + 'static>(events: &EventSink<T>, event: T) {
+        events.push(event);
+    }
 }
 
 /// Signalled by the I/O thread whenever it has taken commands off the channel.
@@ -27,12 +40,26 @@ struct Space {
     taken: Condvar,
 }
 
+impl Space {
+    /// How many times commands were taken so far.
+    fn generation(&self) -> MutexGuard<'_, u64> {
+        self.generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The sending side, cloned into every handle.
-#[derive(Debug)]
 pub(crate) struct Link<C> {
     tx: SyncSender<C>,
     waker: Arc<Waker>,
     space: Arc<Space>,
+}
+
+impl<C> std::fmt::Debug for Link<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").finish_non_exhaustive()
+    }
 }
 
 impl<C> Clone for Link<C> {
@@ -46,10 +73,11 @@ impl<C> Clone for Link<C> {
 }
 
 /// The receiving side, owned by the I/O thread.
-#[derive(Debug)]
 pub(crate) struct Commands<C> {
     rx: Receiver<C>,
-    waker: Arc<Waker>,
+    /// The I/O thread re-arms it before taking commands (a command queued after that sends a
+    /// fresh wake-up), and wakes itself when it stopped taking commands before the end.
+    pub(crate) waker: Arc<Waker>,
     space: Arc<Space>,
 }
 
@@ -70,75 +98,63 @@ pub(crate) fn link<C>(capacity: usize, waker: Waker) -> (Link<C>, Commands<C>) {
 
 impl<C> Link<C> {
     /// Queues `command` and wakes the I/O thread, waiting for room until `deadline`.
-    pub(crate) fn send(&self, command: C, deadline: Deadline) -> Result<(), LinkError> {
+    pub(crate) fn send(&self, command: C, deadline: Deadline) -> Result<(), WaitError> {
         let mut command = command;
         loop {
-            let seen = *self
-                .space
-                .generation
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let seen = *self.space.generation();
             match self.tx.try_send(command) {
                 Ok(()) => {
                     self.waker.wake();
                     return Ok(());
                 }
-                Err(TrySendError::Disconnected(_)) => return Err(LinkError::Closed),
+                Err(TrySendError::Disconnected(_)) => return Err(WaitError::Closed),
                 Err(TrySendError::Full(back)) => command = back,
             }
             self.waker.wake();
             let left = deadline.left();
             if left.is_zero() {
-                return Err(LinkError::TimedOut(deadline.timeout));
+                return Err(WaitError::TimedOut(deadline.timeout));
             }
-            let generation = self
-                .space
-                .generation
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let generation = self.space.generation();
             if *generation == seen {
-                drop(
-                    self.space
-                        .taken
-                        .wait_timeout(generation, left)
-                        .unwrap_or_else(PoisonError::into_inner),
-                );
+                let waited = self.space.taken.wait_timeout(generation, left);
+                drop(waited.unwrap_or_else(PoisonError::into_inner));
             }
         }
     }
 
-    /// Queues `command` without waiting: for best-effort messages from `Drop`.
-    pub(crate) fn try_send(&self, command: C) -> bool {
-        let sent = self.tx.try_send(command).is_ok();
-        if sent {
-            self.waker.wake();
-        }
-        sent
+    /// Sends the command `make` builds around a reply channel, waiting for room until
+    /// `deadline`, then for the answer until `deadline + margin`.
+    pub(crate) fn call<T>(
+        &self,
+        make: impl FnOnce(SyncSender<T>) -> C,
+        deadline: Deadline,
+        margin: Duration,
+    ) -> Result<T, WaitError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(make(tx), deadline)?;
+        await_reply(&rx, deadline + margin)
     }
-}
 
-/// What the I/O thread found on the channel.
-pub(crate) enum Taken<C> {
-    /// A command.
-    Command(C),
-    /// Nothing now.
-    Empty,
-    /// Every handle is gone.
-    Disconnected,
+    /// [`Link::call`] with no margin: the command's room and its answer within `timeout`.
+    pub(crate) fn ask<T>(
+        &self,
+        make: impl FnOnce(SyncSender<T>) -> C,
+        timeout: Duration,
+    ) -> Result<T, WaitError> {
+        self.call(make, deadline_after(timeout), Duration::ZERO)
+    }
+
+    /// Queues `command` without waiting: for best-effort messages from `Drop`. `Closed` when
+    /// the I/O thread has stopped or the queue is full.
+    pub(crate) fn try_send(&self, command: C) -> Result<(), WaitError> {
+        self.tx.try_send(command).map_err(|_| WaitError::Closed)?;
+        self.waker.wake();
+        Ok(())
+    }
 }
 
 impl<C> Commands<C> {
-    /// Re-arms the waker; call before taking commands, so a command queued after this call
-    /// sends a fresh wake-up.
-    pub(crate) fn rearm(&self) {
-        self.waker.rearm();
-    }
-
-    /// Wakes the I/O thread itself: it stopped taking commands before the channel was empty.
-    pub(crate) fn wake(&self) {
-        self.waker.wake();
-    }
-
     /// The next command, if any.
     pub(crate) fn take(&self) -> Taken<C> {
         match self.rx.try_recv() {
@@ -150,35 +166,18 @@ impl<C> Commands<C> {
 
     /// Tells handles waiting for room that commands were taken.
     pub(crate) fn made_room(&self) {
-        let mut generation = self
-            .space
-            .generation
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut generation = self.space.generation();
         *generation = generation.wrapping_add(1);
         self.space.taken.notify_all();
     }
 }
 
-/// Where the I/O thread sends the one answer to a command.
-pub(crate) type Reply<T> = SyncSender<T>;
-
-/// A reply channel and its receiving end.
-pub(crate) fn reply<T>() -> (Reply<T>, Receiver<T>) {
-    mpsc::sync_channel(1)
-}
-
-/// Sends the answer; the handle may have given up waiting, which is fine.
-pub(crate) fn answer<T>(reply: Reply<T>, value: T) {
-    let _ = reply.try_send(value);
-}
-
 /// Waits for an answer until `deadline`.
-pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Deadline) -> Result<T, LinkError> {
+pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Deadline) -> Result<T, WaitError> {
     match rx.recv_timeout(deadline.left()) {
         Ok(v) => Ok(v),
-        Err(RecvTimeoutError::Timeout) => Err(LinkError::TimedOut(deadline.timeout)),
-        Err(RecvTimeoutError::Disconnected) => Err(LinkError::Closed),
+        Err(RecvTimeoutError::Timeout) => Err(WaitError::TimedOut(deadline.timeout)),
+        Err(RecvTimeoutError::Disconnected) => Err(WaitError::Closed),
     }
 }
 

@@ -7,91 +7,66 @@
 //! callback delays only its own subscription (its queue fills and the policy applies), never the
 //! I/O thread or other subscriptions.
 
-use std::sync::{Arc, Condvar, PoisonError};
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kcpq_core::adapter::{
-    Deliver, Event, Next, SlowCallbacks, SubscriptionInbox, UnsubscribeError,
+    Event, SlowCallbacks, SubInbox, SubscriptionCommand, UnsubscribeError, WaitError,
 };
 use kcpq_core::client::Sid;
-use kcpq_core::queue::PushOutcome;
+use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
-use crate::events::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::link::{Deadline, LinkError, deadline_after};
-use crate::message::Message;
+use crate::Message;
+use crate::events::{RecvError, RecvTimeoutError, TryRecvError, recv, try_recv};
+use crate::link::{Deadline, Link, Std, deadline_after};
 
 /// The queue of one subscription, filled by the I/O thread and emptied by the application:
 /// the core's inbox, its readers woken by a condition variable.
-pub(crate) type Inbox = kcpq_core::adapter::Inbox<Message, Condvar>;
+pub(crate) type Inbox = SubInbox<Std>;
 
-/// The I/O thread's side of an inbox, filled through the shared bookkeeping
-/// ([`ClientBook`](kcpq_core::adapter::ClientBook), [`OwnerBook`](kcpq_core::adapter::OwnerBook)).
-#[derive(Debug)]
-pub(crate) struct Filled(pub(crate) Arc<Inbox>);
-
-impl Deliver for Filled {
-    fn deliver(&self, message: kcpq_core::Message, received: Instant) -> Option<PushOutcome> {
-        self.0.push(Message::from_core(message, received))
-    }
-
-    fn close(&self) {
-        self.0.close();
-    }
-}
-
-impl SubscriptionInbox for Filled {
-    fn dropped(&self) -> u64 {
-        self.0.dropped()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-}
-
-/// Waits for the next message of `inbox` until `deadline` (`None`: for ever).
-fn recv_until(inbox: &Inbox, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
-    let mut state = inbox.lock();
-    loop {
-        match state.take_next() {
-            Next::Item(m) => return Ok(m),
-            Next::Ended => return Err(RecvTimeoutError::Closed),
-            Next::Empty => {}
-        }
-        let ready = inbox.waker();
-        state = match deadline {
-            None => ready.wait(state).unwrap_or_else(PoisonError::into_inner),
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(RecvTimeoutError::Timeout);
-                }
-                (ready.wait_timeout(state, left))
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            }
-        };
-    }
+/// An open, empty inbox with this bound and overflow policy.
+pub(crate) fn inbox(limits: QueueLimits, policy: OverflowPolicy) -> Inbox {
+    Arc::new(kcpq_core::adapter::Inbox::new(limits, policy))
 }
 
 /// What a subscription asks of the I/O thread it belongs to, a client's or the server
-/// owner's. Implemented by their command links, where their commands are defined, so this
-/// module depends on neither.
+/// owner's: implemented by their command links.
 pub(crate) trait Control: Send + Sync + std::fmt::Debug {
     /// Asks the I/O thread to end `sid` now (`None`) or once it has received `after` messages
-    /// in total, waiting for room in the command queue until `deadline`.
+    /// in total, waiting for room in the command queue until `deadline` (`None`: not at all,
+    /// best effort, for `Drop`).
     fn unsubscribe(
         &self,
         sid: Sid,
         after: Option<u64>,
-        deadline: Deadline,
-    ) -> Result<(), LinkError>;
-    /// Asks it to end `sid` now without waiting: for `Drop`.
-    fn try_unsubscribe(&self, sid: Sid);
+        deadline: Option<Deadline>,
+    ) -> Result<(), WaitError>;
     /// Hands an event found outside the I/O thread (a slow callback) to the client's event
     /// stream, without waiting; the server owner's subscriptions report none.
-    fn try_emit(&self, _event: Event) {}
+    fn try_emit(&self, event: Event);
+}
+
+impl<C: SubscriptionCommand + Send + 'static> Control for Link<C> {
+    fn unsubscribe(
+        &self,
+        sid: Sid,
+        after: Option<u64>,
+        deadline: Option<Deadline>,
+    ) -> Result<(), WaitError> {
+        let command = C::unsubscribe(sid, after);
+        match deadline {
+            Some(deadline) => self.send(command, deadline),
+            None => self.try_send(command),
+        }
+    }
+
+    fn try_emit(&self, event: Event) {
+        if let Some(command) = C::emit(event) {
+            let _ = self.try_send(command);
+        }
+    }
 }
 
 /// A subscription: a blocking stream of the messages matching its filter.
@@ -102,25 +77,40 @@ pub(crate) trait Control: Send + Sync + std::fmt::Debug {
 pub struct Subscription {
     sid: Sid,
     subject: String,
-    inbox: Arc<Inbox>,
+    inbox: Inbox,
     control: Arc<dyn Control>,
     timeout: Duration,
 }
 
+/// A subscription of the server's owner: the same type as a client's here, named as kcpq-async
+/// names its owner subscriptions.
+pub type ServerSubscription = Subscription;
+
 impl Subscription {
-    pub(crate) fn new(
-        sid: Sid,
-        subject: String,
-        inbox: Arc<Inbox>,
-        control: Arc<dyn Control>,
+    /// Sends the subscribe command `make` builds around `inbox` and the answer's channel over
+    /// `link`, and waits for the I/O thread's answer within `timeout`; on a timeout the inbox is
+    /// closed, and the I/O thread withdraws the subscription it made meanwhile.
+    pub(crate) fn open<C: SubscriptionCommand + Send + 'static, E: From<WaitError>>(
+        link: &Link<C>,
+        filter: &str,
+        inbox: Inbox,
         timeout: Duration,
-    ) -> Self {
-        Subscription {
-            sid,
-            subject,
-            inbox,
-            control,
-            timeout,
+        make: impl FnOnce(Inbox, SyncSender<Result<Sid, E>>) -> C,
+    ) -> Result<Subscription, E> {
+        let command = |done| make(Arc::clone(&inbox), done);
+        match link.ask(command, timeout) {
+            Ok(Ok(sid)) => Ok(Subscription {
+                sid,
+                subject: filter.to_owned(),
+                inbox,
+                control: Arc::new(link.clone()),
+                timeout,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(e) => {
+                inbox.close();
+                Err(e.into())
+            }
         }
     }
 
@@ -136,21 +126,17 @@ impl Subscription {
 
     /// Waits for the next message; `Err` once the subscription has ended and its queue is empty.
     pub fn recv(&self) -> Result<Message, RecvError> {
-        recv_until(&self.inbox, None).map_err(|_| RecvError)
+        recv(&self.inbox, None).map_err(|_| RecvError)
     }
 
     /// Waits up to `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
-        recv_until(&self.inbox, Some(deadline_after(timeout).at))
+        recv(&self.inbox, Some(timeout))
     }
 
     /// The next message if one is waiting.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
-        match self.inbox.try_next() {
-            Next::Item(m) => Ok(m),
-            Next::Ended => Err(TryRecvError::Closed),
-            Next::Empty => Err(TryRecvError::Empty),
-        }
+        try_recv(&self.inbox)
     }
 
     /// Messages waiting in the queue.
@@ -167,17 +153,17 @@ impl Subscription {
     /// (at least one), as NATS's auto-unsubscribe: at once, keeping what is queued, if it already
     /// has; otherwise the server is told how many are left and the queue ends after the last.
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
+        let deadline = Some(deadline_after(self.timeout));
         Ok(self
             .control
-            .unsubscribe(self.sid, Some(count.max(1)), deadline_after(self.timeout))?)
+            .unsubscribe(self.sid, Some(count.max(1)), deadline)?)
     }
 
     /// Ends the subscription now. Messages already queued are discarded.
     pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
         self.inbox.close();
-        Ok(self
-            .control
-            .unsubscribe(self.sid, None, deadline_after(self.timeout))?)
+        let deadline = Some(deadline_after(self.timeout));
+        Ok(self.control.unsubscribe(self.sid, None, deadline)?)
     }
 }
 
@@ -187,7 +173,7 @@ impl Drop for Subscription {
             self.inbox.close();
             // Best effort; if the queue is full, the I/O thread unsubscribes when the next
             // message for this closed inbox arrives.
-            self.control.try_unsubscribe(self.sid);
+            let _ = self.control.unsubscribe(self.sid, None, None);
         }
     }
 }
@@ -223,7 +209,7 @@ impl CallbackSubscription {
         let thread = std::thread::Builder::new()
             .name(format!("kcpq-sub-{}", subscription.sid))
             .spawn(move || {
-                while let Ok(message) = recv_until(&reader, None) {
+                while let Ok(message) = recv(&reader, None) {
                     let started = Instant::now();
                     callback(message);
                     if let Some(event) = record.record(started.elapsed()) {
@@ -273,18 +259,9 @@ impl CallbackSubscription {
 
     /// Ends the subscription now and waits until the callback has returned for the last time
     /// (unless called from the callback itself, which cannot wait for itself).
-    pub fn unsubscribe(mut self) -> Result<(), UnsubscribeError> {
-        self.subscription.inbox.close();
-        let result = self
-            .subscription
-            .control
-            .unsubscribe(
-                self.subscription.sid,
-                None,
-                deadline_after(self.subscription.timeout),
-            )
-            .map_err(UnsubscribeError::from);
-        if let Some(thread) = self.thread.take()
+    pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
+        let result = self.subscription.unsubscribe();
+        if let Some(thread) = self.thread
             && thread.thread().id() != std::thread::current().id()
         {
             let _ = thread.join();

@@ -1,38 +1,40 @@
 //! The async client: [`Client`] is a cheap, cloneable handle to a driver task that owns the UDP
-//! socket and the core's client state machine.
+//! socket and runs the shared client driver ([`ClientDriver`]) over the core's client.
 
-mod driver;
-mod error;
 mod subscription;
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
-use kcpq_core::CloseReason;
-use kcpq_core::client::{ClientConfig, ClientStats, SubscribeOptions, check_publish};
+use kcpq_core::adapter::{
+    ClientCommand, ClientDriver, ClientShared, Driver as _, REPLY_MARGIN, WaitError, headers_block,
+    local_address_for,
+};
+use kcpq_core::client::{ClientConfig, ClientStats, SubscribeOptions};
 use kcpq_core::crypto::KeySet;
-use kcpq_core::subject::SubjectLimits;
+use std::net::SocketAddr;
 
-pub use error::{
+pub use kcpq_core::adapter::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
     SubscribeError, UnsubscribeError,
 };
 pub use subscription::{CallbackSubscription, Subscription};
 
-use crate::clock::{Clock, fresh_seed};
+use crate::channels::Async;
+use crate::inbox::SubQueue;
 use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
 use crate::timeout::{Elapsed, with_timeout};
-use driver::{Command, Driver};
-use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, headers_block};
+use kcpq_os::{Clock, fresh_seed};
+
+/// What API handles ask of the driver: the shared client driver's commands.
+pub(crate) type Command = ClientCommand<Async>;
 
 pub use kcpq_core::adapter::{
     DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
@@ -101,47 +103,25 @@ impl Stream for Events {
     }
 }
 
-/// The session's names, learnt at connect.
-#[derive(Debug, Clone)]
-pub(crate) struct Connected {
-    server_name: String,
-    client_name: String,
-}
-
 #[derive(Debug)]
 struct Inner<R: Runtime> {
     commands: Sender<Command>,
-    /// The server's payload limit, kept current by the driver.
-    max_payload: Arc<AtomicUsize>,
-    subject_limits: SubjectLimits,
     events: Receiver<Event>,
-    connected: Connected,
-    /// The server's address.
-    server: SocketAddr,
-    operation_timeout: Duration,
-    /// The core's `close_linger`: how long a closing session waits for its CLOSE's ACK.
-    close_linger: Duration,
     /// Where callback subscriptions run.
     spawner: R::Spawner,
-    /// The threshold of a slow callback.
-    slow_callback: Duration,
-    /// Where the driver runs (see [`DriverThread`]).
-    driver_thread: DriverThread,
+    /// What every handle knows without asking the driver.
+    shared: ClientShared,
 }
 
 impl<R: Runtime> Drop for Inner<R> {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
     /// server's answer, but long enough (bounded) for the CLOSE to leave (see
-    /// [`DriverThread::close_send_wait`]).
+    /// [`ClientShared::close_on_drop`]). Refused when the client is closed already, or when the
+    /// command queue is full: then the driver closes once the last subscription is dropped too
+    /// (every sender gone).
     fn drop(&mut self) {
-        let (sent, wait) = std::sync::mpsc::sync_channel(1);
-        // Refused when the client is closed already, or when the command queue is full: then
-        // the driver closes once the last subscription is dropped too (every sender gone).
-        if self.commands.try_send(Command::Dropped { sent }).is_ok()
-            && let Some(bound) = self.driver_thread.close_send_wait()
-        {
-            let _ = wait.recv_timeout(bound);
-        }
+        let commands = &self.commands;
+        (self.shared).close_on_drop(|sent| commands.try_send(Command::Dropped { sent }).is_ok());
     }
 }
 
@@ -176,18 +156,13 @@ impl<R: Runtime> Client<R> {
     /// `options.connect_timeout`.
     pub async fn connect_with(options: ClientOptions<R>) -> Result<Client<R>, ConnectError> {
         let mut config = options.config;
-        config.handshake.connect_timeout = options.connect_timeout;
-        let bind = options.bind.unwrap_or(match options.server {
-            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-        });
+        let (connect, op) = (options.connect_timeout, options.operation_timeout);
+        let slow = options.slow_callback;
+        let mut shared = ClientShared::new(options.server, &mut config, connect, op, slow);
+        let bind = options.bind.unwrap_or(local_address_for(options.server));
         let mut io = UdpIo::<R::Socket>::bind(bind, &options.socket, config.kcp.mtu + 64)
             .map_err(ConnectError::Io)?;
         let seed = fresh_seed().map_err(ConnectError::Io)?;
-        let default_queue = (config.subscription_limits, config.subscription_policy);
-        let subject_limits = config.subject_limits;
-        let close_linger = config.close_linger;
-        let max_payload = Arc::new(AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD));
         let clock = Clock::start();
         let core = kcpq_core::client::Client::new(
             config,
@@ -199,82 +174,69 @@ impl<R: Runtime> Client<R> {
         let (commands, command_rx) = async_channel::bounded(options.command_capacity.max(1));
         let (event_tx, events) = async_channel::bounded(options.event_capacity.max(1));
         let (connect_tx, connect_rx) = oneshot();
-        let driver_thread = DriverThread::default();
-        let mut driver = Driver::new(
-            core,
-            default_queue,
-            clock,
-            connect_tx,
-            event_tx,
-            max_payload.clone(),
-            driver_thread.clone(),
-        );
+        let mut driver = ClientDriver::<Async>::new(core, &shared, connect_tx, event_tx);
         R::spawn_detached(&options.spawner, async move {
             crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx, None).await;
             driver.finish();
         });
-        // The handshake times out by itself; the margin covers a silent driver.
-        let bound = options.connect_timeout + REPLY_MARGIN;
-        let connected = match with_timeout::<R, _>(bound, connect_rx.recv()).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(_)) => return Err(ConnectError::Disconnected(CloseReason::Local)),
-            Err(Elapsed) => return Err(ConnectError::TimedOut(options.connect_timeout)),
+        let wait = shared.connect_wait();
+        let answer = match with_timeout::<R, _>(wait, connect_rx.recv()).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(WaitError::Closed),
+            Err(Elapsed) => Err(WaitError::TimedOut(wait)),
         };
+        shared.connected(answer)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 commands,
-                max_payload,
-                subject_limits,
                 events,
-                connected,
-                server: options.server,
-                operation_timeout: options.operation_timeout,
-                close_linger,
                 spawner: options.spawner,
-                slow_callback: options.slow_callback,
-                driver_thread,
+                shared,
             }),
         })
     }
 
     /// The server's address.
     pub fn server_addr(&self) -> SocketAddr {
-        self.inner.server
+        self.inner.shared.server_addr()
     }
 
     /// The largest payload the server accepts (from its INFO; checked on publish).
     pub fn max_payload(&self) -> usize {
-        self.inner.max_payload.load(Ordering::Relaxed)
+        self.inner.shared.max_payload()
     }
 
     /// The server's name.
     pub fn server_name(&self) -> &str {
-        &self.inner.connected.server_name
+        self.inner.shared.server_name()
     }
 
     /// This client's name as the server knows it.
     pub fn client_name(&self) -> &str {
-        &self.inner.connected.client_name
+        self.inner.shared.client_name()
     }
 
-    /// Sends `command` and waits for its answer, within `timeout`.
+    /// The bound of a call without a timeout of its own.
+    fn timeout(&self) -> Duration {
+        self.inner.shared.operation_timeout()
+    }
+
+    /// Sends `command` and waits for its answer, within `timeout` (plus `margin` for the
+    /// answer; a timeout reports `timeout`).
     async fn call<T>(
         &self,
         timeout: Duration,
+        margin: Duration,
         make: impl FnOnce(Sender<T>) -> Command,
-    ) -> Result<T, CallError> {
+    ) -> Result<T, WaitError> {
         let (done, answer) = oneshot();
         let exchange = async {
-            self.inner
-                .commands
-                .send(make(done))
-                .await
-                .map_err(|_| CallError::Closed)?;
-            answer.recv().await.map_err(|_| CallError::Closed)
+            let sent = self.inner.commands.send(make(done)).await;
+            sent.map_err(|_| WaitError::Closed)?;
+            answer.recv().await.map_err(|_| WaitError::Closed)
         };
-        with_timeout::<R, _>(timeout, exchange)
-            .await
-            .unwrap_or(Err(CallError::TimedOut))
+        (with_timeout::<R, _>(timeout + margin, exchange).await)
+            .unwrap_or(Err(WaitError::TimedOut(timeout)))
     }
 
     /// Publishes `payload` on `subject`. Never acknowledged by the server; see [`Client::flush`].
@@ -307,25 +269,16 @@ impl<R: Runtime> Client<R> {
         reply: Option<&str>,
         payload: Bytes,
     ) -> Result<(), PublishError> {
-        check_publish(
-            &self.inner.subject_limits,
-            self.inner.max_payload.load(Ordering::Relaxed),
-            subject,
-            reply,
-            None,
-            payload.len(),
-        )?;
-        let command = Command::Send(driver::Send {
-            subject: subject.into(),
-            reply: reply.map(Box::from),
-            payload,
-        });
+        self.inner
+            .shared
+            .check(subject, reply, &[], payload.len())?;
+        let command = Command::publish(subject, reply, None, payload);
         let command = match self.inner.commands.try_send(command) {
             Ok(()) => return Ok(()),
             Err(async_channel::TrySendError::Closed(_)) => return Err(PublishError::Closed),
             Err(async_channel::TrySendError::Full(command)) => command,
         };
-        let timeout = self.inner.operation_timeout;
+        let timeout = self.timeout();
         match with_timeout::<R, _>(timeout, self.inner.commands.send(command)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(PublishError::Closed),
@@ -353,23 +306,8 @@ impl<R: Runtime> Client<R> {
         headers: Option<Vec<u8>>,
         payload: Bytes,
     ) -> Result<(), PublishError> {
-        let timeout = self.inner.operation_timeout;
-        let result = self
-            .call(timeout, |done| {
-                Command::Publish(Box::new(driver::Publish {
-                    subject: subject.to_owned(),
-                    reply: reply.map(str::to_owned),
-                    headers,
-                    payload,
-                    done,
-                }))
-            })
-            .await;
-        match result {
-            Ok(result) => result,
-            Err(CallError::Closed) => Err(PublishError::Closed),
-            Err(CallError::TimedOut) => Err(PublishError::TimedOut(timeout)),
-        }
+        let make = |done| Command::publish_awaited(subject, reply, headers, payload, Some(done));
+        self.call(self.timeout(), Duration::ZERO, make).await?
     }
 
     /// Sends a request and waits up to `timeout` for the first reply.
@@ -380,13 +318,8 @@ impl<R: Runtime> Client<R> {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         let payload = payload.into();
-        self.await_request(timeout, |done| Command::Request {
-            subject: subject.into(),
-            payload,
-            timeout,
-            done,
-        })
-        .await
+        let make = |done| Command::request(subject, None, payload, timeout, done);
+        self.await_request(timeout, make).await
     }
 
     /// Sends a request with headers (name, value pairs) and waits up to `timeout` for the first
@@ -400,16 +333,8 @@ impl<R: Runtime> Client<R> {
     ) -> Result<Message, RequestError> {
         let block = headers_block(headers).map_err(|e| RequestError::Invalid(e.into()))?;
         let payload = payload.into();
-        self.await_request(timeout, |done| {
-            Command::HeadedRequest(Box::new(driver::HeadedRequest {
-                subject: subject.into(),
-                headers: block,
-                payload,
-                timeout,
-                done,
-            }))
-        })
-        .await
+        let make = |done| Command::request(subject, block, payload, timeout, done);
+        self.await_request(timeout, make).await
     }
 
     /// Sends the request `make` builds and waits for its outcome; the core times the request
@@ -419,32 +344,19 @@ impl<R: Runtime> Client<R> {
         timeout: Duration,
         make: impl FnOnce(Sender<Result<Message, RequestError>>) -> Command,
     ) -> Result<Message, RequestError> {
-        match self.call(timeout + REPLY_MARGIN, make).await {
-            Ok(result) => result,
-            Err(CallError::Closed) => Err(RequestError::Closed),
-            Err(CallError::TimedOut) => Err(RequestError::TimedOut(timeout)),
-        }
+        self.call(timeout, REPLY_MARGIN, make).await?
     }
 
     /// Waits until the server has processed everything sent before (a round trip), within the
     /// operation timeout.
     pub async fn flush(&self) -> Result<(), FlushError> {
-        self.flush_timeout(self.inner.operation_timeout).await
+        self.flush_timeout(self.timeout()).await
     }
 
     /// [`Client::flush`] with its own timeout.
     pub async fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
-        let result = self
-            .call(timeout + REPLY_MARGIN, |done| Command::Flush {
-                timeout,
-                done,
-            })
-            .await;
-        match result {
-            Ok(result) => result,
-            Err(CallError::Closed) => Err(FlushError::Closed),
-            Err(CallError::TimedOut) => Err(FlushError::TimedOut(timeout)),
-        }
+        let make = |done| Command::Flush { timeout, done };
+        self.call(timeout, REPLY_MARGIN, make).await?
     }
 
     /// Subscribes to `filter` (`*` matches one token, `>` the rest); returns once the server
@@ -471,27 +383,13 @@ impl<R: Runtime> Client<R> {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
-        let timeout = self.inner.operation_timeout;
-        let result = self
-            .call(timeout, |done| {
-                Command::Subscribe(Box::new(driver::Subscribe {
-                    filter: filter.to_owned(),
-                    options,
-                    done,
-                }))
-            })
-            .await;
-        let (sid, queue) = match result {
-            Ok(result) => result?,
-            Err(CallError::Closed) => return Err(SubscribeError::Closed),
-            Err(CallError::TimedOut) => return Err(SubscribeError::TimedOut(timeout)),
-        };
-        Ok(Subscription::new(
-            sid,
-            filter.to_owned(),
-            queue,
-            self.inner.commands.clone(),
-        ))
+        let queues = self.inner.shared.queues(options);
+        let queue = SubQueue::new(queues.limits, queues.policy);
+        let inbox = queue.0.clone();
+        let make = |done| Command::subscribe(filter, queues.core, inbox, done);
+        let sid = self.call(self.timeout(), Duration::ZERO, make).await??;
+        let commands = self.inner.commands.clone();
+        Ok(Subscription::new(sid, filter.to_owned(), queue, commands))
     }
 
     /// Subscribes and calls `callback` with every message, on a task of the client's
@@ -522,7 +420,7 @@ impl<R: Runtime> Client<R> {
         Ok(CallbackSubscription::spawn(
             &self.inner.spawner,
             subscription,
-            self.inner.slow_callback,
+            self.inner.shared.slow_callback(),
             callback,
         ))
     }
@@ -534,9 +432,9 @@ impl<R: Runtime> Client<R> {
 
     /// The core client's counters.
     pub async fn stats(&self) -> Result<ClientStats, ClosedError> {
-        self.call(self.inner.operation_timeout, |done| Command::Stats { done })
-            .await
-            .map_err(|_| ClosedError)
+        let make = |done| Command::Stats { done };
+        let stats = self.call(self.timeout(), Duration::ZERO, make).await;
+        stats.map_err(|_| ClosedError)
     }
 
     /// Closes the connection at once: the server is told (CLOSE, acknowledged within the core's
@@ -545,14 +443,15 @@ impl<R: Runtime> Client<R> {
     /// [`Client::drain`] to have everything sent first. Waits at most the operation timeout for
     /// the driver to confirm.
     pub async fn close(&self) {
-        let _ = self.close_timeout(self.inner.operation_timeout).await;
+        let _ = self.close_timeout(self.timeout()).await;
     }
 
     /// [`Client::close`], waiting at most `timeout` for the driver to confirm.
     pub async fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
-        match self.call(timeout, |done| Command::Close { done }).await {
-            Ok(()) | Err(CallError::Closed) => Ok(()),
-            Err(CallError::TimedOut) => Err(CloseError::TimedOut(timeout)),
+        let make = |done| Command::Close { done: Some(done) };
+        match self.call(timeout, Duration::ZERO, make).await {
+            Ok(()) | Err(WaitError::Closed) => Ok(()),
+            Err(_) => Err(CloseError::TimedOut(timeout)),
         }
     }
 
@@ -569,22 +468,8 @@ impl<R: Runtime> Client<R> {
     ///
     /// Waits at most `timeout` plus the core's close linger plus the operation timeout.
     pub async fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
-        // The core closes at the latest after `timeout`, then lingers for the CLOSE's ACK; the
-        // operation timeout covers a full command queue and a busy driver.
-        let bound = timeout + self.inner.close_linger + self.inner.operation_timeout;
-        let result = self
-            .call(bound, |done| Command::Drain { timeout, done })
-            .await;
-        match result {
-            Ok(result) => result,
-            Err(CallError::Closed) => Err(DrainError::Closed),
-            Err(CallError::TimedOut) => Err(DrainError::TimedOut(bound)),
-        }
+        let bound = self.inner.shared.drain_wait(timeout);
+        let make = |done| Command::Drain { timeout, done };
+        self.call(bound, Duration::ZERO, make).await?
     }
-}
-
-/// Why a command got no answer.
-enum CallError {
-    Closed,
-    TimedOut,
 }

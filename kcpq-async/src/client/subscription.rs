@@ -10,8 +10,7 @@ use futures_lite::{Stream, StreamExt};
 use kcpq_core::adapter::SlowCallbacks;
 use kcpq_core::client::Sid;
 
-use super::driver::Command;
-use super::error::UnsubscribeError;
+use super::{Command, UnsubscribeError};
 use crate::inbox::SubQueue;
 use crate::message::Message;
 use crate::runtime::Runtime;
@@ -70,9 +69,9 @@ impl Subscription {
     /// has; otherwise the server is told how many are left and the stream ends after the last.
     pub async fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
         self.commands
-            .send(Command::UnsubscribeAfter {
+            .send(Command::Unsubscribe {
                 sid: self.sid,
-                count: count.max(1),
+                after: Some(count.max(1)),
             })
             .await
             .map_err(|_| UnsubscribeError::Closed)
@@ -83,7 +82,10 @@ impl Subscription {
         self.active = false;
         self.queue.close();
         self.commands
-            .send(Command::Unsubscribe { sid: self.sid })
+            .send(Command::Unsubscribe {
+                sid: self.sid,
+                after: None,
+            })
             .await
             .map_err(|_| UnsubscribeError::Closed)
     }
@@ -93,9 +95,7 @@ impl Stream for Subscription {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.queue
-            .poll_pop(cx)
-            .map(|item| item.map(Message::from_item))
+        self.queue.poll_pop(cx)
     }
 }
 
@@ -104,7 +104,10 @@ impl Drop for Subscription {
         if self.active
             && self
                 .commands
-                .try_send(Command::Unsubscribe { sid: self.sid })
+                .try_send(Command::Unsubscribe {
+                    sid: self.sid,
+                    after: None,
+                })
                 .is_err()
         {
             log::debug!(
@@ -193,9 +196,9 @@ impl<R: Runtime> CallbackSubscription<R> {
     /// Ends the subscription once it has received `count` messages in total since it started,
     /// as [`Subscription::unsubscribe_after`]; the callback gets every one of them.
     pub async fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
-        let command = Command::UnsubscribeAfter {
+        let command = Command::Unsubscribe {
             sid: self.sid,
-            count: count.max(1),
+            after: Some(count.max(1)),
         };
         (self.commands.send(command).await).map_err(|_| UnsubscribeError::Closed)
     }

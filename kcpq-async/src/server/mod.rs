@@ -1,7 +1,6 @@
 //! The broker, embeddable in an application: [`Server::bind`] opens the socket, [`Server::run`]
 //! drives the core until [`ServerHandle::shutdown`] or [`ServerHandle::drain`].
 
-mod driver;
 mod owner;
 
 use std::net::SocketAddr;
@@ -20,13 +19,18 @@ use kcpq_core::server::{
     ServerConfig, ServerConfigError, ServerStats, WorkerGroup, WorkerGroupError,
 };
 
-use crate::clock::{Clock, fresh_seed};
+use crate::channels::Async;
+use crate::inbox::SubQueue;
 use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo, open_socket};
-use driver::{Command, Driver};
+use kcpq_core::adapter::{Driver as _, ServerCommand, ServerDriver};
 pub use kcpq_core::adapter::{ServerEvent, SessionInfo};
+use kcpq_os::{Clock, fresh_seed};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
+
+/// What [`ServerHandle`]s ask of the driver: the shared server driver's commands.
+type Command = ServerCommand<Async>;
 
 /// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
 pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
@@ -108,6 +112,17 @@ pub struct Server<R: Runtime> {
     local_addr: SocketAddr,
     /// Workers 1.. : their bound sockets, registered on their own threads.
     extra: Vec<ExtraWorker>,
+}
+
+/// How worker `from` hands a message to another worker: on that worker's peer channel
+/// (unbounded: the core bounds what it sends; a closed channel is a stopped worker).
+fn cross_sender(from: usize, peers: &[Sender<Command>]) -> kcpq_core::adapter::CrossSender {
+    let peers = peers.to_vec();
+    Box::new(move |to, msg| {
+        if let Some(peer) = peers.get(to) {
+            let _ = peer.try_send(Command::Cross { from, msg });
+        }
+    })
 }
 
 /// A worker beyond the first, before it runs.
@@ -275,7 +290,9 @@ impl<R: Runtime> Server<R> {
                         return;
                     }
                 };
-                let mut driver = Driver::new(core, clock, event_tx, peers);
+                let send = cross_sender(index, &peers);
+                let mut driver =
+                    ServerDriver::<Async>::with_peers(core, event_tx, clock.wall_epoch(), send);
                 let (commands, peers) = (&worker.command_rx, Some(&peer_rx));
                 crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, commands, peers).await;
                 drop(io);
@@ -290,7 +307,9 @@ impl<R: Runtime> Server<R> {
         } else {
             log::info!("KCPQ server listening on udp://{local_addr}");
         }
-        let mut driver = Driver::new(core, clock, event_tx, peers);
+        let send = cross_sender(0, &peers);
+        let mut driver =
+            ServerDriver::<Async>::with_peers(core, event_tx, clock.wall_epoch(), send);
         let peers = own_peers.as_ref();
         crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx, peers).await;
         // Free the port before telling anyone the server stopped, so it can be bound again.
@@ -376,7 +395,7 @@ impl ServerHandle {
 
     /// Every connected client, on every worker.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, StoppedError> {
-        let all = self.ask_all(|done| Command::Clients { done }).await?;
+        let all = self.ask_all(|done| Command::Sessions { done }).await?;
         Ok(all.into_iter().flatten().collect())
     }
 
@@ -389,10 +408,7 @@ impl ServerHandle {
     /// after the configured `shutdown_linger`) and [`Server::run`] has ended.
     pub async fn shutdown(&self, reason: &str) {
         let _ = self
-            .ask_all(|done| Command::Shutdown {
-                reason: reason.to_owned(),
-                done,
-            })
+            .ask_all(|done| Command::shutdown(reason, Some(done)))
             .await;
     }
 
@@ -463,18 +479,9 @@ impl ServerHandle {
         headers: Option<Vec<u8>>,
         payload: Bytes,
     ) -> Result<(), ServerPublishError> {
-        self.ask(|done| {
-            Command::Publish(Box::new(driver::Publish {
-                client: client.map(str::to_owned),
-                subject: subject.to_owned(),
-                reply: reply.map(str::to_owned),
-                headers,
-                payload,
-                done,
-            }))
-        })
-        .await
-        .map_err(|_| ServerPublishError::Stopped)?
+        self.ask(|done| Command::publish(client, subject, reply, headers, payload, done))
+            .await
+            .map_err(|_| ServerPublishError::Stopped)?
     }
 
     /// Sends a request to whoever subscribes to `subject` and waits up to `timeout` for the
@@ -524,18 +531,9 @@ impl ServerHandle {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        self.ask(|done| {
-            Command::Request(Box::new(driver::Request {
-                client: client.map(str::to_owned),
-                subject: subject.to_owned(),
-                headers,
-                payload,
-                timeout,
-                done,
-            }))
-        })
-        .await
-        .map_err(|_| ServerRequestError::Stopped)?
+        self.ask(|done| Command::request(client, subject, headers, payload, timeout, done))
+            .await
+            .map_err(|_| ServerRequestError::Stopped)?
     }
 
     /// Subscribes the server's owner to `filter` (`*` matches one token, `>` the rest).
@@ -565,15 +563,15 @@ impl ServerHandle {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<ServerSubscription, ServerSubscribeError> {
-        let (sid, inbox) = self
-            .ask(|done| Command::Subscribe {
-                filter: filter.to_owned(),
-                options,
-                done,
-            })
+        let limits = options.limits.unwrap_or_default();
+        let queue = SubQueue::new(limits, options.policy.unwrap_or_default());
+        let inbox = queue.0.clone();
+        let group = options.queue_group;
+        let subscribed = self.ask(|done| Command::subscribe(filter, group, inbox, done));
+        let sid = subscribed
             .await
             .map_err(|_| ServerSubscribeError::Stopped)??;
-        Ok(ServerSubscription::new(sid, inbox, self.commands.clone()))
+        Ok(ServerSubscription::new(sid, queue, self.commands.clone()))
     }
 }
 

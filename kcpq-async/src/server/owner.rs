@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use async_channel::Sender;
 use futures_lite::Stream;
 
-use super::driver::Command;
+use super::Command;
 use crate::inbox::SubQueue;
 use crate::message::Message;
 
@@ -41,16 +41,15 @@ impl Stream for ServerSubscription {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.queue
-            .poll_pop(cx)
-            .map(|item| item.map(Message::from_item))
+        self.queue.poll_pop(cx)
     }
 }
 
 impl Drop for ServerSubscription {
     fn drop(&mut self) {
-        let _ = self
-            .commands
-            .try_send(Command::Unsubscribe { sid: self.sid });
+        let _ = self.commands.try_send(Command::Unsubscribe {
+            sid: self.sid,
+            after: None,
+        });
     }
 }

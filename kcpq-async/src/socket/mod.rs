@@ -49,10 +49,7 @@ use socket2::{Domain, Protocol, Type};
 use crate::runtime::{Socket, write_with};
 use offload::Offload;
 
-/// Default size requested for the socket's receive and send buffers: 4 MiB. Bursts of KCP
-/// segments (a window of 1024 segments is 1.4 MB) must not overflow the kernel's queue; Linux
-/// caps the request at `net.core.rmem_max` / `wmem_max` unless those are raised.
-pub const DEFAULT_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+pub use kcpq_core::adapter::DEFAULT_SOCKET_BUFFER;
 
 /// Most datagrams collected before they are sent: a batch bounds the memory and the latency of
 /// the first datagram in it.

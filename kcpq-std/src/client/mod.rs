@@ -5,40 +5,33 @@
 //! server's answer as long, `request` as long as its own timeout; `flush_timeout` and
 //! `close_timeout` take theirs explicitly.
 
-pub(crate) mod command;
-mod driver;
-mod error;
-mod event;
-
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use kcpq_core::adapter::{DriverThread, REPLY_MARGIN, SubscriptionQueues, headers_block};
-use kcpq_core::client::{
-    Client as Core, ClientConfig, PublishError as CorePublishError, SubscribeOptions, check_publish,
+use kcpq_core::adapter::{
+    ClientCommand, ClientDriver, ClientShared, REPLY_MARGIN, WaitError, local_address_for,
 };
+use kcpq_core::client::{Client as Core, ClientConfig, ClientStats, SubscribeOptions};
 use kcpq_core::crypto::KeySet;
-use kcpq_core::subject::SubjectLimits;
+use kcpq_os::{Clock, fresh_seed};
 
-use crate::clock::{Clock, os_seed};
+use crate::Message;
+use crate::driver::IoThread;
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Deadline, Link, LinkError, await_reply, deadline_after, link, reply};
-use crate::message::Message;
-use crate::queue::{OverflowPolicy, QueueLimits};
-use crate::subscription::{CallbackSubscription, Inbox, Subscription};
+use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link};
+use crate::subscription::{CallbackSubscription, Subscription, inbox};
 
-use command::Command;
-use driver::{ClientDriver, Shared};
+/// What handles send the I/O thread.
+type Command = ClientCommand<Std>;
 
-pub use error::{
+pub use kcpq_core::adapter::Event;
+pub use kcpq_core::adapter::{
     CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
     SubscribeError, UnsubscribeError,
 };
-pub use event::Event;
 
 pub use kcpq_core::adapter::{
     DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
@@ -89,36 +82,16 @@ impl ClientOptions {
 struct Inner {
     link: Link<Command>,
     events: Events<Event>,
-    shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    /// The I/O thread, so that a handle dropped on it does not wait for itself.
-    driver_thread: DriverThread,
-    server: SocketAddr,
-    server_name: String,
-    client_name: String,
-    timeout: Duration,
-    close_linger: Duration,
-    /// The threshold of a slow callback.
-    slow_callback: Duration,
-    subject_limits: SubjectLimits,
-    queue_limits: QueueLimits,
-    overflow: OverflowPolicy,
+    thread: IoThread,
+    shared: ClientShared,
 }
 
 impl Drop for Inner {
     /// The last handle is gone: close as [`Client::close`] does, without waiting for the
     /// server's answer, but long enough (bounded) for the CLOSE to leave, so that a program
-    /// that ends right after still tells the server. Not on the I/O thread itself (a callback
-    /// dropping the last handle), where waiting would only delay the CLOSE.
+    /// that ends right after still tells the server (see [`ClientShared::close_on_drop`]).
     fn drop(&mut self) {
-        let (sent, wait) = std::sync::mpsc::sync_channel(1);
-        // Refused when closed already, or when the queue is full: the I/O thread closes once
-        // every handle is gone.
-        if self.link.try_send(Command::Dropped { sent })
-            && let Some(bound) = self.driver_thread.close_send_wait()
-        {
-            let _ = wait.recv_timeout(bound);
-        }
+        (self.shared).close_on_drop(|sent| self.link.try_send(Command::Dropped { sent }).is_ok());
     }
 }
 
@@ -128,13 +101,6 @@ impl Drop for Inner {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
-}
-
-fn unspecified_like(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    }
 }
 
 impl Client {
@@ -151,101 +117,63 @@ impl Client {
     /// Connects with `options`, waiting until the session is ready or
     /// `options.connect_timeout` has passed.
     pub fn connect_with(mut options: ClientOptions) -> Result<Client, ConnectError> {
-        options.config.handshake.connect_timeout = options.connect_timeout;
         let server = resolve(options.server.as_str())?;
-        let socket = UdpSocket::bind(unspecified_like(server))?;
-        let (io, waker) = IoSocket::new(socket)?;
+        let (connect, op) = (options.connect_timeout, options.operation_timeout);
+        let config = &mut options.config;
+        let mut shared = ClientShared::new(server, config, connect, op, options.slow_callback);
+        let (io, waker) = IoSocket::new(UdpSocket::bind(local_address_for(server))?)?;
         let (link, commands) = link(options.command_capacity, waker);
         let (sink, events) = events(options.event_capacity);
-        let shared = Arc::new(Shared {
-            max_payload: AtomicUsize::new(kcpq_core::server::DEFAULT_MAX_PAYLOAD),
-            turns: AtomicU64::new(0),
-        });
-        let io_shared = Arc::clone(&shared);
-        let clock = Clock::start();
-        // The handshake times out by itself; the margin covers a silent I/O thread.
-        let connect_wait = options.connect_timeout + REPLY_MARGIN;
-        let subject_limits = options.config.subject_limits;
-        let close_linger = options.config.close_linger;
-        let queue_limits = options.config.subscription_limits;
-        let overflow = options.config.subscription_policy;
-        let core = Core::new(
-            options.config,
-            server,
-            &options.keys,
-            os_seed()?,
-            clock.now(),
-        );
-        let (connect_tx, connect_rx) = reply();
-        let mut driver = ClientDriver::new(core, commands, connect_tx, sink, Arc::clone(&shared));
-        let driver_thread = DriverThread::default();
-        let recorder = driver_thread.clone();
-        let thread = std::thread::Builder::new()
-            .name("kcpq-client".to_owned())
-            .spawn(move || {
-                recorder.record();
-                crate::driver::run(&mut driver, &io, &clock, &io_shared.turns);
-            })?;
-        let (server_name, client_name) =
-            match await_reply(&connect_rx, deadline_after(connect_wait)) {
-                Ok(Ok(names)) => names,
-                Ok(Err(error)) => {
-                    let _ = thread.join();
-                    return Err(error);
-                }
-                Err(LinkError::TimedOut(_)) => {
-                    let _ = link.try_send(Command::Close { reply: None });
-                    return Err(ConnectError::TimedOut(options.connect_timeout));
-                }
-                Err(LinkError::Closed) => {
-                    let _ = thread.join();
-                    return Err(ConnectError::Disconnected(kcpq_core::CloseReason::Local));
-                }
-            };
+        let (keys, seed, clock) = (&options.keys, fresh_seed()?, Clock::start());
+        let core = Core::new(options.config, server, keys, seed, clock.now());
+        let (connect_tx, connect_rx) = std::sync::mpsc::sync_channel(1);
+        let driver = ClientDriver::<Std>::new(core, &shared, connect_tx, sink);
+        let thread = IoThread::spawn("kcpq-client", driver, commands, io, clock)?;
+        let answer = await_reply(&connect_rx, deadline_after(shared.connect_wait()));
+        if let Err(error) = shared.connected(answer) {
+            if let ConnectError::TimedOut(_) = error {
+                // The I/O thread closes the core, and ends, by itself.
+                let _ = link.try_send(Command::Close { done: None });
+            } else {
+                thread.join();
+            }
+            return Err(error);
+        }
+        let inner = Inner {
+            link,
+            events,
+            thread,
+            shared,
+        };
         Ok(Client {
-            inner: Arc::new(Inner {
-                link,
-                events,
-                shared,
-                thread: Mutex::new(Some(thread)),
-                driver_thread,
-                server,
-                server_name,
-                client_name,
-                timeout: options.operation_timeout,
-                close_linger,
-                slow_callback: options.slow_callback,
-                subject_limits,
-                queue_limits,
-                overflow,
-            }),
+            inner: Arc::new(inner),
         })
     }
 
     /// The server's address.
     pub fn server_addr(&self) -> SocketAddr {
-        self.inner.server
+        self.inner.shared.server_addr()
     }
 
     /// The server's name (from its INFO at the first connect).
     pub fn server_name(&self) -> &str {
-        &self.inner.server_name
+        self.inner.shared.server_name()
     }
 
     /// This client's name as the server knows it.
     pub fn client_name(&self) -> &str {
-        &self.inner.client_name
+        self.inner.shared.client_name()
     }
 
     /// The server's payload limit (headers included).
     pub fn max_payload(&self) -> usize {
-        self.inner.shared.max_payload.load(Ordering::Relaxed)
+        self.inner.shared.max_payload()
     }
 
     /// How many times the I/O thread has woken up so far (datagrams, timers, commands): a
     /// diagnostic; an idle client wakes up only for its heartbeat.
     pub fn io_wakeups(&self) -> u64 {
-        self.inner.shared.turns.load(Ordering::Relaxed)
+        self.inner.thread.wakeups()
     }
 
     /// The stream of events (connection changes, slow consumers, server errors). Bounded: an
@@ -260,7 +188,7 @@ impl Client {
     /// owned `Vec<u8>` (or `String`) is handed to the I/O thread without a copy, which matters
     /// for large messages such as video frames.
     pub fn publish(&self, subject: &str, payload: impl Into<Vec<u8>>) -> Result<(), PublishError> {
-        self.send(subject, None, &[], payload)
+        self.publish_with_headers(subject, None, &[], payload)
     }
 
     /// Publishes with a reply subject, for the receiver to answer.
@@ -270,10 +198,11 @@ impl Client {
         reply: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PublishError> {
-        self.send(subject, Some(reply), &[], payload)
+        self.publish_with_headers(subject, Some(reply), &[], payload)
     }
 
-    /// Publishes with headers (name, value pairs) and an optional reply subject.
+    /// Publishes with headers (name, value pairs) and an optional reply subject. Like every
+    /// publish, waits at most the client's operation timeout for room in the command queue.
     pub fn publish_with_headers(
         &self,
         subject: &str,
@@ -281,47 +210,18 @@ impl Client {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PublishError> {
-        self.send(subject, reply, headers, payload)
+        let (payload, shared) = (payload.into(), &self.inner.shared);
+        let headers = shared.check(subject, reply, headers, payload.len())?;
+        let command = Command::publish(subject, reply, headers, payload);
+        Ok(self
+            .inner
+            .link
+            .send(command, deadline_after(self.timeout()))?)
     }
 
-    /// Queues a publish, waiting at most the client's timeout for room in the command queue.
-    fn send(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: &[(&str, &str)],
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<(), PublishError> {
-        let timeout = self.inner.timeout;
-        let payload = payload.into();
-        let headers = self.check(subject, reply, headers, &payload)?;
-        let command = Command::Publish {
-            subject: subject.to_owned(),
-            reply: reply.map(str::to_owned),
-            headers,
-            payload,
-        };
-        Ok(self.inner.link.send(command, deadline_after(timeout))?)
-    }
-
-    /// Validates what the core would, so the caller gets the error; encodes the headers.
-    fn check(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: &[(&str, &str)],
-        payload: &[u8],
-    ) -> Result<Option<Vec<u8>>, CorePublishError> {
-        let encoded = headers_block(headers)?;
-        check_publish(
-            &self.inner.subject_limits,
-            self.max_payload(),
-            subject,
-            reply,
-            encoded.as_deref(),
-            payload.len(),
-        )?;
-        Ok(encoded)
+    /// The bound of a call without a timeout of its own.
+    fn timeout(&self) -> Duration {
+        self.inner.shared.operation_timeout()
     }
 
     /// Sends a request and waits up to `timeout` for the first reply.
@@ -343,20 +243,11 @@ impl Client {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let payload = payload.into();
-        let headers = self.check(subject, None, headers, &payload)?;
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        let command = Command::Request {
-            subject: subject.to_owned(),
-            headers,
-            payload,
-            timeout,
-            reply: tx,
-        };
-        self.inner.link.send(command, deadline)?;
+        let (payload, shared) = (payload.into(), &self.inner.shared);
+        let headers = shared.check(subject, None, headers, payload.len())?;
+        let make = |done| Command::request(subject, headers, payload, timeout, done);
         // The core times the request out itself; the margin covers a busy I/O thread.
-        await_reply(&rx, deadline + REPLY_MARGIN)?
+        (self.inner.link).call(make, deadline_after(timeout), REPLY_MARGIN)?
     }
 
     /// Subscribes to `filter` (`*` matches one token, `>` the rest), waiting for the server's
@@ -381,35 +272,10 @@ impl Client {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
-        let inner = &self.inner;
-        let queues = SubscriptionQueues::new(options, inner.queue_limits, inner.overflow);
-        let inbox = Arc::new(Inbox::new(queues.limits, queues.policy));
-        let core_options = queues.core;
-        let timeout = inner.timeout;
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        let command = Command::Subscribe {
-            filter: filter.to_owned(),
-            options: core_options,
-            inbox: Arc::clone(&inbox),
-            reply: tx,
-        };
-        inner.link.send(command, deadline)?;
-        match await_reply(&rx, deadline) {
-            Ok(Ok(sid)) => Ok(Subscription::new(
-                sid,
-                filter.to_owned(),
-                inbox,
-                Arc::new(inner.link.clone()),
-                inner.timeout,
-            )),
-            Ok(Err(e)) => Err(e),
-            Err(e) => {
-                // The I/O thread unsubscribes a subscription whose inbox is closed.
-                inbox.close();
-                Err(e.into())
-            }
-        }
+        let queues = self.inner.shared.queues(options);
+        let inbox = inbox(queues.limits, queues.policy);
+        let make = |inbox, done| Command::subscribe(filter, queues.core, inbox, done);
+        Subscription::open(&self.inner.link, filter, inbox, self.timeout(), make)
     }
 
     /// Subscribes and calls `callback` for every message, on a dedicated thread per
@@ -430,38 +296,39 @@ impl Client {
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, SubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
-        CallbackSubscription::spawn(subscription, self.inner.slow_callback, callback)
+        CallbackSubscription::spawn(subscription, self.inner.shared.slow_callback(), callback)
             .map_err(|_| SubscribeError::Closed)
     }
 
     /// Waits until the server has processed everything sent before (the default timeout).
     pub fn flush(&self) -> Result<(), FlushError> {
-        self.flush_timeout(self.inner.timeout)
+        self.flush_timeout(self.timeout())
     }
 
     /// Waits up to `timeout` until the server has processed everything sent before.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        self.inner
-            .link
-            .send(Command::Flush { timeout, reply: tx }, deadline)?;
-        await_reply(&rx, deadline + REPLY_MARGIN)?
+        let make = |done| Command::Flush { timeout, done };
+        (self.inner.link).call(make, deadline_after(timeout), REPLY_MARGIN)?
+    }
+
+    /// The core client's counters.
+    pub fn stats(&self) -> Result<ClientStats, ClosedError> {
+        let make = |done| Command::Stats { done };
+        (self.inner.link.ask(make, self.timeout())).map_err(|_| ClosedError)
     }
 
     /// Closes the connection (sending CLOSE and waiting for it to be acknowledged, at most
     /// the core's `close_linger`) and stops the I/O thread. Subscriptions end.
     pub fn close(&self) {
-        let _ = self.close_timeout(self.inner.timeout);
+        let _ = self.close_timeout(self.timeout());
     }
 
     /// Closes, waiting at most `timeout` for the I/O thread to finish.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        match self.stop(Command::Close { reply: Some(tx) }, &rx, deadline) {
-            Ok(()) | Err(LinkError::Closed) => Ok(()),
-            Err(LinkError::TimedOut(t)) => Err(CloseError::TimedOut(t)),
+        let make = |done| Command::Close { done: Some(done) };
+        match self.stop(make, deadline_after(timeout)) {
+            Ok(()) | Err(WaitError::Closed) => Ok(()),
+            Err(_) => Err(CloseError::TimedOut(timeout)),
         }
     }
 
@@ -471,55 +338,24 @@ impl Client {
     /// subscription handles still yield what they queued, then end. New publishes, requests and
     /// subscriptions made meanwhile are dropped or refused.
     pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
-        // The core closes at the latest after `timeout`, then lingers for the CLOSE's ACK.
-        let deadline = deadline_after(timeout) + (self.inner.close_linger + self.inner.timeout);
-        let (tx, rx) = reply();
-        match self.stop(Command::Drain { timeout, reply: tx }, &rx, deadline) {
-            Ok(()) => Ok(()),
-            Err(LinkError::Closed) => Err(DrainError::Closed),
-            Err(LinkError::TimedOut(t)) => Err(DrainError::TimedOut(t)),
-        }
+        let deadline = deadline_after(timeout) + (self.inner.shared.drain_wait(timeout) - timeout);
+        self.stop(|done| Command::Drain { timeout, done }, deadline)?
     }
 
-    /// Sends a close or drain, waits for its answer until `deadline`, and joins the I/O thread.
-    /// `Closed`: the I/O thread had already stopped.
-    fn stop(
+    /// Sends a close or drain, waits for its answer until `deadline`, and joins the I/O thread
+    /// unless that wait timed out.
+    fn stop<T>(
         &self,
-        command: Command,
-        rx: &std::sync::mpsc::Receiver<()>,
+        make: impl FnOnce(SyncSender<T>) -> Command,
         deadline: Deadline,
-    ) -> Result<(), LinkError> {
-        let result = self.inner.link.send(command, deadline).and_then(|()| {
-            match await_reply(rx, deadline) {
-                Ok(()) | Err(LinkError::Closed) => Ok(()),
-                Err(e @ LinkError::TimedOut(_)) => Err(e),
-            }
-        });
-        if matches!(result, Err(LinkError::TimedOut(_))) {
-            return result;
-        }
-        let thread = self
-            .inner
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
-        result
+    ) -> Result<T, WaitError> {
+        self.inner.thread.stop(&self.inner.link, make, deadline)
     }
 }
 
 fn resolve(server: impl ToSocketAddrs + std::fmt::Debug) -> Result<SocketAddr, ConnectError> {
     let label = format!("{server:?}");
-    let mut addrs = server
-        .to_socket_addrs()
-        .map_err(|e| ConnectError::Resolve(label.clone(), e))?;
-    addrs.next().ok_or_else(|| {
-        ConnectError::Resolve(
-            label,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "it resolved to no address"),
-        )
-    })
+    let none = || std::io::Error::new(std::io::ErrorKind::NotFound, "it resolved to no address");
+    let first = (server.to_socket_addrs()).and_then(|mut addrs| addrs.next().ok_or_else(none));
+    first.map_err(|e| ConnectError::Resolve(label, e))
 }

@@ -1,23 +1,19 @@
-//! The errors of each server operation.
+//! The errors of each server operation besides the owner's (those are kcpq-core's).
 
+use kcpq_core::adapter::WaitError;
 use kcpq_core::server::ServerConfigError;
-
-use crate::clock::RandomnessError;
-use crate::link::LinkError;
 
 /// Why `Server::bind` failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BindError {
-    /// The address did not resolve, could not be bound, or the I/O thread could not start.
+    /// The address did not resolve, could not be bound, the I/O thread could not start, or the
+    /// OS random number generator failed.
     #[error("cannot bind the server socket or start its thread: {0}")]
     Io(#[from] std::io::Error),
     /// The configuration cannot work.
     #[error(transparent)]
     Config(#[from] ServerConfigError),
-    /// The OS random number generator failed.
-    #[error(transparent)]
-    Randomness(#[from] RandomnessError),
 }
 
 /// Why a query to the server (`sessions`, `stats`) failed.
@@ -41,40 +37,11 @@ pub enum ShutdownError {
     TimedOut,
 }
 
-impl From<LinkError> for QueryError {
-    fn from(e: LinkError) -> Self {
+impl From<WaitError> for QueryError {
+    fn from(e: WaitError) -> Self {
         match e {
-            LinkError::Closed => QueryError::Stopped,
-            LinkError::TimedOut(_) => QueryError::TimedOut,
-        }
-    }
-}
-
-pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
-
-impl From<LinkError> for ServerPublishError {
-    fn from(e: LinkError) -> Self {
-        match e {
-            LinkError::Closed => ServerPublishError::Stopped,
-            LinkError::TimedOut(t) => ServerPublishError::TimedOut(t),
-        }
-    }
-}
-
-impl From<LinkError> for ServerSubscribeError {
-    fn from(e: LinkError) -> Self {
-        match e {
-            LinkError::Closed => ServerSubscribeError::Stopped,
-            LinkError::TimedOut(t) => ServerSubscribeError::TimedOut(t),
-        }
-    }
-}
-
-impl From<LinkError> for ServerRequestError {
-    fn from(e: LinkError) -> Self {
-        match e {
-            LinkError::Closed => ServerRequestError::Stopped,
-            LinkError::TimedOut(t) => ServerRequestError::TimedOut(t),
+            WaitError::TimedOut(_) => QueryError::TimedOut,
+            _ => QueryError::Stopped,
         }
     }
 }

@@ -1,32 +1,27 @@
 //! The blocking server: a handle over an I/O thread that drives a `kcpq_core` server.
 
-mod driver;
 mod error;
 mod owner;
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use kcpq_core::adapter::ServerEvent;
-use kcpq_core::adapter::SessionInfo;
+use kcpq_core::adapter::{ServerCommand, ServerDriver, ServerEvent, SessionInfo, WaitError};
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::{Server as Core, ServerConfig, ServerStats};
+use kcpq_os::{Clock, fresh_seed};
 
-use crate::clock::{Clock, os_seed};
+use crate::driver::IoThread;
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Deadline, Link, LinkError, await_reply, deadline_after, link, reply};
+use crate::link::{Deadline, Link, Std, deadline_after, link};
 
-use driver::ServerDriver;
+/// What handles send the I/O thread.
+type Command = ServerCommand<Std>;
 
-pub(crate) use driver::Command;
-pub use error::{
-    BindError, QueryError, ServerPublishError, ServerRequestError, ServerSubscribeError,
-    ShutdownError,
-};
+pub use error::{BindError, QueryError, ShutdownError};
+pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 
 /// Bound of commands from handles to the server's I/O thread.
 const COMMAND_CAPACITY: usize = 64;
@@ -34,6 +29,8 @@ const COMMAND_CAPACITY: usize = 64;
 pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
 /// Bound of a call (a query, or the owner's publish or subscribe) without its own timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The reason sent to clients in CLOSE at shutdown.
+const SHUTDOWN_REASON: &str = "server shutting down";
 /// Bound of `shutdown` and `Drop`: above the core's shutdown linger (1 s by default).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -49,8 +46,7 @@ pub struct Server {
     link: Link<Command>,
     events: Events<ServerEvent>,
     local_addr: SocketAddr,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    turns: Arc<AtomicU64>,
+    thread: IoThread,
     shutdown_linger: Duration,
 }
 
@@ -70,19 +66,14 @@ impl Server {
         let (link, commands) = link(COMMAND_CAPACITY, waker);
         let (sink, events) = events(DEFAULT_SERVER_EVENT_CAPACITY);
         let clock = Clock::start();
-        let core = Core::new(config, &keys, os_seed()?, clock.now())?;
-        let mut driver = ServerDriver::new(core, commands, sink, clock.wall_epoch());
-        let turns = Arc::new(AtomicU64::new(0));
-        let io_turns = Arc::clone(&turns);
-        let thread = std::thread::Builder::new()
-            .name("kcpq-server".to_owned())
-            .spawn(move || crate::driver::run(&mut driver, &io, &clock, &io_turns))?;
+        let core = Core::new(config, &keys, fresh_seed()?, clock.now())?;
+        let driver = ServerDriver::<Std>::new(core, sink, clock.wall_epoch());
+        let thread = IoThread::spawn("kcpq-server", driver, commands, io, clock)?;
         Ok(Server {
             link,
             events,
             local_addr,
-            thread: Mutex::new(Some(thread)),
-            turns,
+            thread,
             shutdown_linger,
         })
     }
@@ -95,7 +86,7 @@ impl Server {
     /// How many times the I/O thread has woken up so far: a diagnostic; an idle server wakes up
     /// only for its sessions' timers.
     pub fn io_wakeups(&self) -> u64 {
-        self.turns.load(Ordering::Relaxed)
+        self.thread.wakeups()
     }
 
     /// The stream of server events (sessions opened and closed, slow consumers, shutdown
@@ -114,10 +105,8 @@ impl Server {
 
     /// Every session now, waiting at most `timeout` for the I/O thread.
     pub fn sessions_timeout(&self, timeout: Duration) -> Result<Vec<SessionInfo>, QueryError> {
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        self.link.send(Command::Sessions(tx), deadline)?;
-        Ok(await_reply(&rx, deadline)?)
+        let make = |done| Command::Sessions { done };
+        Ok(self.link.ask(make, timeout)?)
     }
 
     /// Server-wide counters.
@@ -127,10 +116,8 @@ impl Server {
 
     /// Server-wide counters, waiting at most `timeout` for the I/O thread.
     pub fn stats_timeout(&self, timeout: Duration) -> Result<ServerStats, QueryError> {
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        self.link.send(Command::Stats(tx), deadline)?;
-        Ok(await_reply(&rx, deadline)?)
+        let make = |done| Command::Stats { done };
+        Ok(self.link.ask(make, timeout)?)
     }
 
     /// Sends CLOSE to every session, keeps running until each is acknowledged (at most the
@@ -149,42 +136,26 @@ impl Server {
     /// queues hold for at most `timeout`, then shuts down (see [`Server::shutdown`]) and joins
     /// the thread. Returns once every session is closed.
     pub fn drain(self, timeout: Duration) -> Result<(), ShutdownError> {
-        let (tx, rx) = reply();
-        let command = Command::Drain { timeout, reply: tx };
         let wait = timeout + self.shutdown_linger + STOP_TIMEOUT;
-        self.stop_with(command, &rx, deadline_after(wait))
+        let make = |done| Command::Drain { timeout, done };
+        self.stop_with(make, deadline_after(wait))
     }
 
     fn stop(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        let (tx, rx) = reply();
-        let command = Command::Shutdown { reply: Some(tx) };
-        self.stop_with(command, &rx, deadline_after(timeout))
+        let make = |done| Command::shutdown(SHUTDOWN_REASON, Some(done));
+        self.stop_with(make, deadline_after(timeout))
     }
 
     /// Sends a shutdown or drain, waits for it until `deadline`, and joins the thread.
     fn stop_with(
         &self,
-        command: Command,
-        rx: &std::sync::mpsc::Receiver<()>,
+        make: impl FnOnce(SyncSender<()>) -> Command,
         deadline: Deadline,
     ) -> Result<(), ShutdownError> {
-        match self.link.send(command, deadline) {
-            Ok(()) => match await_reply(rx, deadline) {
-                Ok(()) | Err(LinkError::Closed) => {}
-                Err(LinkError::TimedOut(_)) => return Err(ShutdownError::TimedOut),
-            },
-            Err(LinkError::Closed) => {}
-            Err(LinkError::TimedOut(_)) => return Err(ShutdownError::TimedOut),
+        match self.thread.stop(&self.link, make, deadline) {
+            Err(WaitError::TimedOut(_)) => Err(ShutdownError::TimedOut),
+            _ => Ok(()),
         }
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
-        Ok(())
     }
 }
 

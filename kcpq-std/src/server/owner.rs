@@ -5,18 +5,18 @@
 //! error from the core comes back from the call itself, and a publish that returned `Ok` has been
 //! routed: it is in the queue of every matching subscriber.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use kcpq_core::adapter::headers_block;
+use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, headers_block};
+use kcpq_core::client::SubscribeOptions;
 use kcpq_core::server::ServerPublishError as CorePublishError;
 
-use super::driver::Command;
-use super::{QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, ServerSubscribeError};
-use crate::link::{await_reply, deadline_after, reply};
-use crate::message::Message;
-use crate::subscription::{CallbackSubscription, Inbox, Subscription};
-use kcpq_core::client::SubscribeOptions;
+use super::{
+    Command, QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, ServerSubscribeError,
+};
+use crate::Message;
+use crate::link::deadline_after;
+use crate::subscription::{CallbackSubscription, Subscription, inbox};
 
 impl Server {
     /// Publishes `payload` on `subject` to every matching subscription, as a client would. An
@@ -26,7 +26,7 @@ impl Server {
         subject: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(None, subject, None, &[], payload)
+        self.publish_with_headers(None, subject, None, &[], payload)
     }
 
     /// Publishes only to the matching subscriptions of the client named `client`
@@ -37,7 +37,7 @@ impl Server {
         subject: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(Some(client), subject, None, &[], payload)
+        self.publish_with_headers(Some(client), subject, None, &[], payload)
     }
 
     /// Publishes with a reply subject (to everyone, or to one client by name).
@@ -48,7 +48,7 @@ impl Server {
         reply: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(client, subject, Some(reply), &[], payload)
+        self.publish_with_headers(client, subject, Some(reply), &[], payload)
     }
 
     /// Publishes with headers (name, value pairs) and an optional reply subject, to everyone
@@ -61,30 +61,10 @@ impl Server {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        self.owner_publish(client, subject, reply, headers, payload)
-    }
-
-    fn owner_publish(
-        &self,
-        to: Option<&str>,
-        subject: &str,
-        reply_subject: Option<&str>,
-        headers: &[(&str, &str)],
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<(), ServerPublishError> {
         let headers = headers_block(headers).map_err(CorePublishError::from)?;
-        let deadline = deadline_after(QUERY_TIMEOUT);
-        let (tx, rx) = reply();
-        let command = Command::Publish {
-            to: to.map(str::to_owned),
-            subject: subject.to_owned(),
-            reply: reply_subject.map(str::to_owned),
-            headers,
-            payload: payload.into(),
-            answer: tx,
-        };
-        self.link.send(command, deadline)?;
-        await_reply(&rx, deadline)?
+        let payload = payload.into();
+        let make = |done| Command::publish(client, subject, reply, headers, payload, done);
+        self.link.ask(make, QUERY_TIMEOUT)?
     }
 
     /// Subscribes the owner to `filter` (`*` matches one token, `>` the rest). The queue holds
@@ -111,33 +91,9 @@ impl Server {
         options: SubscribeOptions,
     ) -> Result<Subscription, ServerSubscribeError> {
         let limits = options.limits.unwrap_or_default();
-        let policy = options.policy.unwrap_or_default();
-        let inbox = Arc::new(Inbox::new(limits, policy));
-        let timeout = QUERY_TIMEOUT;
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        let command = Command::Subscribe {
-            filter: filter.to_owned(),
-            queue: options.queue_group,
-            inbox: Arc::clone(&inbox),
-            reply: tx,
-        };
-        self.link.send(command, deadline)?;
-        match await_reply(&rx, deadline) {
-            Ok(Ok(sid)) => Ok(Subscription::new(
-                sid,
-                filter.to_owned(),
-                inbox,
-                Arc::new(self.link.clone()),
-                timeout,
-            )),
-            Ok(Err(e)) => Err(e),
-            Err(e) => {
-                // The I/O thread withdraws a subscription whose inbox is closed.
-                inbox.close();
-                Err(e.into())
-            }
-        }
+        let inbox = inbox(limits, options.policy.unwrap_or_default());
+        let make = |inbox, done| Command::subscribe(filter, options.queue_group, inbox, done);
+        Subscription::open(&self.link, filter, inbox, QUERY_TIMEOUT, make)
     }
 
     /// Subscribes the owner and calls `callback` for every message, on a dedicated thread.
@@ -157,12 +113,8 @@ impl Server {
         callback: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, ServerSubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
-        CallbackSubscription::spawn(
-            subscription,
-            kcpq_core::adapter::DEFAULT_SLOW_CALLBACK,
-            callback,
-        )
-        .map_err(|_| ServerSubscribeError::Stopped)
+        CallbackSubscription::spawn(subscription, DEFAULT_SLOW_CALLBACK, callback)
+            .map_err(|_| ServerSubscribeError::Stopped)
     }
 
     /// Sends a request to everyone on `subject` and waits up to `timeout` for the first reply.
@@ -198,18 +150,9 @@ impl Server {
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
         let headers = headers_block(headers).map_err(CorePublishError::from)?;
-        let deadline = deadline_after(timeout);
-        let (tx, rx) = reply();
-        let command = Command::Request {
-            to: client.map(str::to_owned),
-            subject: subject.to_owned(),
-            headers,
-            payload: payload.into(),
-            timeout,
-            reply: tx,
-        };
-        self.link.send(command, deadline)?;
+        let payload = payload.into();
+        let make = |done| Command::request(client, subject, headers, payload, timeout, done);
         // The core times the request out itself; the margin covers a busy I/O thread.
-        await_reply(&rx, deadline + kcpq_core::adapter::REPLY_MARGIN)?
+        (self.link).call(make, deadline_after(timeout), REPLY_MARGIN)?
     }
 }
