@@ -20,9 +20,9 @@
 //! | [`queue`]   | bounded message queues with a drop-newest/drop-oldest policy    |
 //! | [`message`] | [`Message`], [`RequestId`], [`RequestFailure`]: what both ends deliver |
 //! | `session`   | one established session: protection + KCP + frames + liveness  |
-//! | [`server`]  | the broker: sessions, subscriptions, routing                   |
+//! | [`server`]  | the broker: sessions, subscriptions, routing, workers           |
 //! | [`client`]  | the client: connect, publish, subscribe, request, flush         |
-//! | [`adapter`] | the defaults and errors every runtime adapter shares            |
+//! | [`adapter`] | what every runtime adapter shares: drivers, options, errors     |
 //!
 //! ## The drain contract
 //!
@@ -30,7 +30,9 @@
 //! trait, whose documentation is the contract every adapter (kcpq-smol, kcpq-std, kcpq-tokio,
 //! the hand-written `event_loop` example) follows literally: feed datagrams and timeouts, drain
 //! `poll_transmit` then `poll_event` after every input or API call, then sleep until the next
-//! datagram or `poll_timeout`. `now` never goes backwards.
+//! datagram or `poll_timeout`. `now` never goes backwards. A server of several workers adds
+//! one output and one input: drain `Server::poll_cross` with the others and hand each message
+//! to its worker's `Server::handle_cross`, in order (see `server::WorkerGroup`).
 //!
 //! Idle costs nothing: with no traffic the only deadlines are the clients' pings and the
 //! sessions' liveness checks, so a server with 10 000 idle sessions wakes up about

@@ -1223,6 +1223,26 @@ fn draining_every_worker_delivers_what_was_still_crossing() {
 /// the count); c1 and c3 die, and 23 s later (past 1.5 ping intervals, before the silence
 /// limit) a newcomer arrives on worker `newcomer_on` (from a port of its own, as idle clients
 /// cannot fill the gaps of a full server). Returns the world and the newcomer.
+#[test]
+fn a_newcomer_refused_on_a_full_worker_makes_room_on_another_for_the_next() {
+    for workers in [2, 4] {
+        for seed in seeds(4) {
+            let (mut world, _) = full_with_two_silent(workers, seed, 0);
+            let context = format!("workers {workers} seed {seed}");
+            // The refused newcomer's worker asked the others: one silent session is gone.
+            assert_eq!(evicted(&world), 1, "{context}");
+            assert_eq!(world.sum(|s| s.sessions), 3, "{context}");
+            let mut config = ClientConfig::default();
+            config.name = "second".to_owned();
+            let second = world.add_client(config);
+            world.rebind(second, 60_100);
+            world.run_for(Duration::from_secs(5));
+            assert!(world.connected(second), "{context}");
+            assert_eq!(world.sum(|s| s.sessions), 4, "{context}");
+        }
+    }
+}
+
 fn full_with_two_silent(workers: usize, seed: u64, newcomer_on: usize) -> (World, usize) {
     let mut config = ServerConfig::default();
     config.max_sessions = 4;
@@ -1291,8 +1311,8 @@ fn a_full_server_of_workers_evicts_a_silent_session_for_a_newcomer_on_its_worker
 }
 
 #[test]
-#[ignore = "gap (issue 27): a full server evicts a silent session only on the worker the \
-            newcomer reached; silent sessions on other workers are not considered"]
+#[ignore = "gap (issue 27): a newcomer whose worker has no silent session is refused while \
+            another worker evicts one; a client refused on its first connect does not retry"]
 fn a_full_server_of_workers_evicts_a_silent_session_on_another_worker_for_a_newcomer() {
     for workers in [2, 4] {
         for seed in seeds(4) {

@@ -240,6 +240,13 @@ impl Server {
                 instance,
                 tell,
             } => self.close_taken_name(now, &name, instance, tell),
+            CrossKind::EvictSilent => {
+                if let Some(victim) = self.silent_victim(now)
+                    && self.cross.group.take_eviction()
+                {
+                    self.evict(now, victim);
+                }
+            }
             CrossKind::Drained => {
                 self.cross.drained[from] = true;
                 if self.is_stopping() {
@@ -329,6 +336,17 @@ impl Server {
             what: Waiting::Pong { session },
         });
         true
+    }
+
+    /// Asks the other workers for one eviction of a silent session (see
+    /// [`CrossKind::EvictSilent`]).
+    pub(super) fn ask_for_eviction(&mut self) {
+        if self.cross.is_alone() || !self.cross.group.want_eviction() {
+            return;
+        }
+        for to in (0..self.cross.count).filter(|&w| w != self.cross.index) {
+            self.cross.outbox.push(to, CrossKind::EvictSilent);
+        }
     }
 
     /// Tells every other worker that this one drained (see [`CrossKind::Drained`]).

@@ -525,18 +525,35 @@ impl Server {
         if !self.config.evict_silent_when_full {
             return false;
         }
-        let victim = self
-            .table
+        match self.silent_victim(now) {
+            Some(victim) => {
+                self.evict(now, victim);
+                true
+            }
+            None => {
+                // Another worker may hold a silent session: ask them for one eviction. This
+                // newcomer is refused now; its client's next attempt finds the room.
+                self.ask_for_eviction();
+                false
+            }
+        }
+    }
+
+    /// The session silent the longest, if it has missed a PING (silent for more than one and
+    /// a half ping intervals). Scans every session: this runs only at the session limit.
+    pub(super) fn silent_victim(&self, now: Instant) -> Option<SlotId> {
+        self.table
             .iter()
             .filter(|(_, slot)| {
                 now.saturating_duration_since(slot.session.last_heard())
                     > slot.ping_interval.saturating_mul(3) / 2
             })
             .min_by_key(|(id, slot)| (slot.session.last_heard(), *id))
-            .map(|(id, _)| id);
-        let Some(victim) = victim else {
-            return false;
-        };
+            .map(|(id, _)| id)
+    }
+
+    /// Closes `victim` to make room for a new client, telling it why.
+    pub(super) fn evict(&mut self, now: Instant, victim: SlotId) {
         self.send_err(
             victim,
             0,
@@ -545,7 +562,6 @@ impl Server {
         );
         self.close_slot(now, victim, CloseReason::Evicted, true);
         self.stats.sessions_evicted += 1;
-        true
     }
 
     /// A session over the limit: tell it why in its own stream, then forget it. Its KCP state

@@ -41,6 +41,10 @@
 //! - **Drain.** A worker that drains tells the others, after every message it routed to them;
 //!   a draining worker closes its sessions only once every other worker's marker has arrived,
 //!   so what was still crossing is delivered (or at the drain's deadline).
+//! - **Eviction.** A full server evicts the longest-silent session for a newcomer on the
+//!   newcomer's worker; with none there, the newcomer is refused and one eviction is asked of
+//!   the other workers (one ticket in the group, taken by the first with a silent session), so
+//!   the newcomer's next attempt finds the room.
 //! - **Names.** Client names are unique across workers: one registry in the group, consulted at
 //!   CONNECT and at close. A name taken over from a session on another worker closes that
 //!   session there ([`CrossMsg`] again).
@@ -73,6 +77,8 @@ struct Shared {
     name_token: u32,
     /// Sessions open on all workers together.
     sessions: AtomicUsize,
+    /// Evictions newcomers asked for and no worker has made yet (at most one per worker).
+    evictions_wanted: AtomicUsize,
     names: Mutex<NameRegistry>,
 }
 
@@ -114,6 +120,7 @@ impl WorkerGroup {
                 cookie_master: Zeroizing::new(rng.bytes()),
                 name_token: u32::from_le_bytes(rng.bytes()),
                 sessions: AtomicUsize::new(0),
+                evictions_wanted: AtomicUsize::new(0),
                 names: Mutex::new(NameRegistry {
                     owners: HashMap::new(),
                     replaced: ReplacedInstances::new(max_sessions, dead_after),
@@ -147,6 +154,26 @@ impl WorkerGroup {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
+            .is_ok()
+    }
+
+    /// Asks for one eviction of a silent session on whichever worker has one; false when as
+    /// many are asked for as there are workers already.
+    pub(super) fn want_eviction(&self) -> bool {
+        let most = self.shared.count;
+        self.shared
+            .evictions_wanted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < most).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Takes one eviction asked for, if any is.
+    pub(super) fn take_eviction(&self) -> bool {
+        self.shared
+            .evictions_wanted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok()
     }
 
@@ -220,7 +247,7 @@ impl CrossMsg {
                 }
                 InterestChange::Remove => 0,
             },
-            CrossKind::Ack { .. } | CrossKind::Drained => 0,
+            CrossKind::Ack { .. } | CrossKind::Drained | CrossKind::EvictSilent => 0,
             CrossKind::NameTaken { name, .. } => name.len(),
         }
     }
@@ -249,6 +276,9 @@ pub(super) enum CrossKind {
     /// The owner's publish to one client, named `client`, whose session is on the receiver:
     /// an encoded PUB frame for that session's matching subscriptions.
     ToClient { frame: Vec<u8>, client: String },
+    /// The sender is full and a newcomer holding the key was refused: evict a silent session
+    /// here, if there is one and the eviction asked for is still wanted.
+    EvictSilent,
     /// The sender drains: it takes no more publishes, and every message it routed to the
     /// receiver is ahead of this marker.
     Drained,
