@@ -51,11 +51,12 @@ struct RemoteSub {
     queue: Option<String>,
 }
 
-/// What one publish sends to one other worker.
+/// What one publish sends to one other worker: to its plain subscriptions, and to the queue
+/// groups of these of its subscriptions (their interest ids), chosen here.
 #[derive(Debug, Default)]
 struct Forward {
     everyone: bool,
-    groups: Vec<String>,
+    members: Vec<u32>,
 }
 
 /// This worker's place among the others and its side of the traffic between them.
@@ -84,6 +85,8 @@ pub(super) struct Cross {
     /// Per worker: bytes of routed messages sent to it and not yet acknowledged.
     in_flight: Vec<usize>,
     plan: Vec<Forward>,
+    /// The local subscriptions a routed message goes to (reused).
+    targets: Vec<SubKey>,
     /// Per worker: it drained, and everything it routed here has arrived.
     drained: Vec<bool>,
 }
@@ -113,6 +116,7 @@ impl Cross {
             consumed: vec![0; count],
             in_flight: vec![0; count],
             plan: (0..count).map(|_| Forward::default()).collect(),
+            targets: Vec::new(),
             drained: vec![false; count],
         }
     }
@@ -229,11 +233,12 @@ impl Server {
             }
             CrossKind::Routed {
                 frame,
+                groups_at,
                 everyone,
-                groups,
             } => {
                 self.cross.consumed[from] += frame.len();
-                self.deliver_routed(&frame, everyone, &groups);
+                self.deliver_routed(&frame, groups_at, everyone);
+                self.cross.group.give_back(from, frame);
             }
             CrossKind::NameTaken {
                 name,
@@ -256,6 +261,7 @@ impl Server {
             CrossKind::ToClient { frame, client } => {
                 self.cross.consumed[from] += frame.len();
                 self.deliver_to_client(&frame, &client);
+                self.cross.group.give_back(from, frame);
             }
         }
     }
@@ -433,14 +439,8 @@ impl Server {
         }
         for key in matches.queued() {
             let (slot, id) = split_key(*key);
-            if let Some(w) = remote_worker(slot).filter(|_| allowed(slot))
-                && let Some(queue) = self
-                    .cross
-                    .remote
-                    .get(&(w, id))
-                    .and_then(|s| s.queue.clone())
-            {
-                self.cross.plan[w].groups.push(queue);
+            if let Some(w) = remote_worker(slot).filter(|_| allowed(slot)) {
+                self.cross.plan[w].members.push(id);
                 any = true;
             }
         }
@@ -448,35 +448,57 @@ impl Server {
             return;
         }
         let frame = Frame::Pub(*p);
-        let mut encoded = Vec::new();
         for w in 0..self.cross.count {
-            let plan = std::mem::take(&mut self.cross.plan[w]);
-            if !plan.everyone && plan.groups.is_empty() {
+            let plan = &mut self.cross.plan[w];
+            if !plan.everyone && plan.members.is_empty() {
                 continue;
             }
-            if encoded.is_empty() {
-                encoded.reserve_exact(frame.encoded_len());
-                frame.encode(&mut encoded);
+            let everyone = std::mem::take(&mut plan.everyone);
+            // A buffer the receiver gave back: no allocation per message once warm.
+            let mut buffer = self.cross.group.buffer(self.cross.index);
+            frame.encode(&mut buffer);
+            let groups_at = buffer.len();
+            for id in &self.cross.plan[w].members {
+                let queue = self
+                    .cross
+                    .remote
+                    .get(&(w, *id))
+                    .and_then(|s| s.queue.as_deref());
+                if let Some(queue) = queue {
+                    let len = u16::try_from(queue.len()).unwrap_or(u16::MAX);
+                    buffer.extend_from_slice(&len.to_be_bytes());
+                    buffer.extend_from_slice(&queue.as_bytes()[..usize::from(len)]);
+                }
             }
-            if self.cross.in_flight[w] + encoded.len() > self.cross.max_cross_bytes {
+            self.cross.plan[w].members.clear();
+            if self.cross.in_flight[w] + buffer.len() > self.cross.max_cross_bytes {
                 self.stats.drops.cross_worker_full += 1;
+                self.cross.group.give_back(self.cross.index, buffer);
                 continue;
             }
-            self.cross.in_flight[w] += encoded.len();
+            self.cross.in_flight[w] += buffer.len();
             self.cross.outbox.push(
                 w,
                 CrossKind::Routed {
-                    frame: encoded.clone(),
-                    everyone: plan.everyone,
-                    groups: plan.groups,
+                    frame: buffer,
+                    groups_at,
+                    everyone,
                 },
             );
         }
     }
 
-    /// Delivers a message another worker routed here to this worker's subscriptions.
-    fn deliver_routed(&mut self, frame: &[u8], everyone: bool, groups: &[String]) {
-        let Some(Ok(Frame::Pub(p))) = frame.get(LEN_PREFIX..).map(crate::proto::parse_frame_body)
+    /// Delivers a message another worker routed here to this worker's subscriptions: the PUB
+    /// frame before `groups_at`, the queue groups' names after it.
+    fn deliver_routed(&mut self, frame: &[u8], groups_at: usize, everyone: bool) {
+        let (Some(pub_frame), Some(groups)) = (frame.get(..groups_at), frame.get(groups_at..))
+        else {
+            self.stats.drops.malformed_datagram += 1;
+            return;
+        };
+        let Some(Ok(Frame::Pub(p))) = pub_frame
+            .get(LEN_PREFIX..)
+            .map(crate::proto::parse_frame_body)
         else {
             self.stats.drops.malformed_datagram += 1;
             return;
@@ -485,21 +507,22 @@ impl Server {
         let local = |key: SubKey| remote_worker(split_key(key).0).is_none();
         self.index
             .match_eligible_into(p.subject, &local, &mut matches);
+        let mut targets = std::mem::take(&mut self.cross.targets);
+        targets.clear();
+        if everyone {
+            targets.extend(matches.plain().iter().copied().filter(|&key| local(key)));
+        }
         let mut served = 0usize;
-        let targets = matches
-            .plain()
-            .iter()
-            .copied()
-            .filter(|&key| everyone && local(key))
-            .chain(matches.queued().iter().copied().filter(|&key| {
-                let hit = self
-                    .queue_of(key)
-                    .is_some_and(|q| groups.iter().any(|g| g == q));
-                served += usize::from(hit);
-                hit
-            }))
-            .collect::<Vec<_>>();
-        for key in targets {
+        for &key in matches.queued() {
+            if self
+                .queue_of(key)
+                .is_some_and(|q| group_names(groups).any(|g| g == q))
+            {
+                targets.push(key);
+                served += 1;
+            }
+        }
+        for &key in &targets {
             let (slot, sid) = split_key(key);
             let msg = Msg {
                 sid,
@@ -515,7 +538,9 @@ impl Server {
                 self.deliver(slot, &msg);
             }
         }
-        self.stats.drops.queue_member_gone += groups.len().saturating_sub(served) as u64;
+        let named = group_names(groups).count();
+        self.stats.drops.queue_member_gone += named.saturating_sub(served) as u64;
+        self.cross.targets = targets;
         self.matches = matches;
     }
 
@@ -530,9 +555,8 @@ impl Server {
 
     /// Sends the owner's publish for client `client` to the worker holding it.
     pub(super) fn forward_to_client(&mut self, worker: usize, client: &str, p: &Pub<'_>) {
-        let frame = Frame::Pub(*p);
-        let mut encoded = Vec::with_capacity(frame.encoded_len());
-        frame.encode(&mut encoded);
+        let mut encoded = self.cross.group.buffer(self.cross.index);
+        Frame::Pub(*p).encode(&mut encoded);
         if self.cross.in_flight[worker] + encoded.len() > self.cross.max_cross_bytes {
             self.stats.drops.cross_worker_full += 1;
             return;
@@ -584,5 +608,54 @@ impl Server {
                 tell,
             },
         );
+    }
+}
+
+/// The queue group names encoded after a routed message's PUB frame (u16 length, bytes); an
+/// undecodable rest ends the list.
+fn group_names(mut encoded: &[u8]) -> impl Iterator<Item = &str> {
+    std::iter::from_fn(move || {
+        let (len, rest) = encoded.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        let name = rest.get(..len)?;
+        encoded = &rest[len..];
+        std::str::from_utf8(name).ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_names_read_back_what_was_written_and_stop_at_garbage() {
+        let mut encoded = Vec::new();
+        for name in ["workers", "", "q.1"] {
+            encoded.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            encoded.extend_from_slice(name.as_bytes());
+        }
+        assert_eq!(
+            group_names(&encoded).collect::<Vec<_>>(),
+            ["workers", "", "q.1"]
+        );
+        encoded.extend_from_slice(&[0, 9, b'x']);
+        assert_eq!(
+            group_names(&encoded).count(),
+            3,
+            "a truncated name ends the list"
+        );
+        assert_eq!(group_names(&[0xff]).count(), 0);
+    }
+
+    #[test]
+    fn remote_slots_name_their_worker_and_nothing_else() {
+        assert_eq!(remote_worker(remote_slot(0)), Some(0));
+        assert_eq!(
+            remote_worker(remote_slot(MAX_WORKERS - 1)),
+            Some(MAX_WORKERS - 1)
+        );
+        assert_eq!(remote_worker(LOCAL_SLOT), None);
+        assert_eq!(remote_worker(0), None);
+        assert_eq!(remote_worker(remote_slot(MAX_WORKERS - 1) - 1), None);
     }
 }

@@ -32,6 +32,11 @@
 //!   that worker takes it; with none left there, the message is dropped and counted
 //!   (`ServerDrops::queue_member_gone`), as nats-server does for a message routed to a server
 //!   whose member left.
+//! - **No allocation per message.** A routed message is encoded into a buffer from its
+//!   sender's pool, which the receiver gives back once it has delivered it (a bounded lock-free
+//!   queue per worker in the group); `tests/cross_alloc.rs` checks that crossing adds no heap
+//!   allocation per message once warm. (An adapter's channel between workers may allocate
+//!   now and then: async-channel's unbounded queue takes a block per 31 messages.)
 //! - **Bounds.** Bytes of routed messages sent to a worker and not yet taken in are bounded
 //!   (`ServerConfig::max_cross_bytes`); a message over the bound is dropped and counted
 //!   (`ServerDrops::cross_worker_full`). Interest changes and their acknowledgements are never
@@ -54,6 +59,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use concurrent_queue::ConcurrentQueue;
 use zeroize::Zeroizing;
 
 use crate::Instant;
@@ -63,6 +69,13 @@ use super::replaced::ReplacedInstances;
 
 /// The most workers one server may have.
 pub const MAX_WORKERS: usize = 64;
+
+/// Buffers each worker keeps for its messages to the others.
+const SPARE_BUFFERS: usize = 1024;
+
+/// Buffers larger than this are freed rather than kept (one large message must not pin its
+/// size in the pool).
+const MAX_SPARE_CAPACITY: usize = 64 * 1024;
 
 /// What the workers of one server share. Cloning it is cheap (one reference count); every
 /// worker's [`Server`](super::Server) holds a clone.
@@ -79,6 +92,9 @@ struct Shared {
     sessions: AtomicUsize,
     /// Evictions newcomers asked for and no worker has made yet (at most one per worker).
     evictions_wanted: AtomicUsize,
+    /// Per worker: buffers of the messages it sent to the others, given back once taken in,
+    /// for its next messages (bounded; a full pool frees the buffer).
+    spares: Vec<ConcurrentQueue<Vec<u8>>>,
     names: Mutex<NameRegistry>,
 }
 
@@ -121,6 +137,9 @@ impl WorkerGroup {
                 name_token: u32::from_le_bytes(rng.bytes()),
                 sessions: AtomicUsize::new(0),
                 evictions_wanted: AtomicUsize::new(0),
+                spares: (0..count)
+                    .map(|_| ConcurrentQueue::bounded(SPARE_BUFFERS))
+                    .collect(),
                 names: Mutex::new(NameRegistry {
                     owners: HashMap::new(),
                     replaced: ReplacedInstances::new(max_sessions, dead_after),
@@ -155,6 +174,22 @@ impl WorkerGroup {
                 (n < max).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    /// An empty buffer for a message worker `worker` sends: a spare if one came back.
+    pub(super) fn buffer(&self, worker: usize) -> Vec<u8> {
+        let mut buffer = self.shared.spares[worker].pop().unwrap_or_default();
+        buffer.clear();
+        buffer
+    }
+
+    /// Gives a buffer worker `worker` sent back to it, once its message is taken in.
+    pub(super) fn give_back(&self, worker: usize, buffer: Vec<u8>) {
+        if buffer.capacity() <= MAX_SPARE_CAPACITY
+            && let Some(spares) = self.shared.spares.get(worker)
+        {
+            let _ = spares.push(buffer);
+        }
     }
 
     /// Asks for one eviction of a silent session on whichever worker has one; false when as
@@ -266,12 +301,15 @@ pub(super) enum CrossKind {
     /// The receiver's changes up to `seq` are in place here, and `consumed` bytes of routed
     /// messages from it were taken in since the last acknowledgement.
     Ack { seq: u64, consumed: usize },
-    /// A message published on the sender's worker: an encoded PUB frame. `everyone`: deliver
-    /// to the receiver's matching plain subscriptions; `groups`: and to one member of each.
+    /// A message published on the sender's worker: an encoded PUB frame, then the names of
+    /// the queue groups whose member the sender chose on the receiver (each a u16 length and
+    /// its bytes), from `groups_at`. `everyone`: deliver to the receiver's matching plain
+    /// subscriptions; and to one member of each named group. The buffer goes back to the
+    /// sender (`WorkerGroup::give_back`).
     Routed {
         frame: Vec<u8>,
+        groups_at: usize,
         everyone: bool,
-        groups: Vec<String>,
     },
     /// The owner's publish to one client, named `client`, whose session is on the receiver:
     /// an encoded PUB frame for that session's matching subscriptions.
