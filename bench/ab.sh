@@ -10,9 +10,14 @@
 # With ASYNC_BENCH=path/to/async_bench (the example, built in release), each round also runs
 # its latency and throughput with the smol and the tokio client against a fresh B server
 # (JSON lines tagged "smol N" and "tokio N").
+#
+# With KCPQ_WORKERS=N every server runs with `--workers N` (kcpq-server's default is one worker
+# per core; servers from before issue 27 have no such flag: leave it unset for them).
 set -u
 A=$1 B=$2 ROUNDS=${3:-6}
 PORT=${PORT:-14600}
+WORKERS_ARGS=()
+[ -n "${KCPQ_WORKERS:-}" ] && WORKERS_ARGS=(--workers "$KCPQ_WORKERS")
 LATENCY=${LATENCY:-"latency --size 128 --count 3000 --rate 1000"}
 THROUGHPUT=${THROUGHPUT:-"throughput --size 128 --count 500000 --subs 1"}
 WORK=$(mktemp -d)
@@ -21,7 +26,8 @@ trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2> /dev/null; rm -rf "$WORK"' E
 
 start_server() { # $1 = dir
   : > "$WORK/server.log"
-  (cd "$WORK" && exec "$1/kcpq-server" --listen "127.0.0.1:$PORT" >> "$WORK/server.log" 2>&1) &
+  (cd "$WORK" && exec "$1/kcpq-server" --listen "127.0.0.1:$PORT" "${WORKERS_ARGS[@]}" \
+    >> "$WORK/server.log" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
     grep -q "listening" "$WORK/server.log" 2> /dev/null && return 0
