@@ -4,9 +4,6 @@
 //! and address moves mid-handshake, drain, eviction, subscriptions gone every way, FEC.
 //! Every scenario runs with 1, 2 and 4 workers on one virtual clock; the roles that matter sit
 //! on chosen workers (`add_on`). Seeded and reproducible (`KCPQ_SEED=n` runs one seed).
-//!
-//! The `#[ignore]`d test pins a gap found here (issue 27), named in its reason: run it with
-//! `--include-ignored` once the gap is closed.
 
 mod sim;
 
@@ -1224,22 +1221,37 @@ fn draining_every_worker_delivers_what_was_still_crossing() {
 /// limit) a newcomer arrives on worker `newcomer_on` (from a port of its own, as idle clients
 /// cannot fill the gaps of a full server). Returns the world and the newcomer.
 #[test]
-fn a_newcomer_refused_on_a_full_worker_makes_room_on_another_for_the_next() {
+fn a_parked_newcomer_is_refused_when_no_worker_has_a_silent_session() {
     for workers in [2, 4] {
-        for seed in seeds(4) {
-            let (mut world, _) = full_with_two_silent(workers, seed, 0);
-            let context = format!("workers {workers} seed {seed}");
-            // The refused newcomer's worker asked the others: one silent session is gone.
-            assert_eq!(evicted(&world), 1, "{context}");
-            assert_eq!(world.sum(|s| s.sessions), 3, "{context}");
-            let mut config = ClientConfig::default();
-            config.name = "second".to_owned();
-            let second = world.add_client(config);
-            world.rebind(second, 60_100);
-            world.run_for(Duration::from_secs(5));
-            assert!(world.connected(second), "{context}");
-            assert_eq!(world.sum(|s| s.sessions), 4, "{context}");
+        let mut config = ServerConfig::default();
+        config.max_sessions = 2;
+        let mut world = World::with_workers(11, LinkConfig::perfect(), config, workers);
+        for i in 0..2 {
+            let mut client = ClientConfig::default();
+            client.name = format!("busy{i}");
+            world.add_client(client);
         }
+        connect_all(&mut world);
+        let mut client = ClientConfig::default();
+        client.name = "late".to_owned();
+        let late = world.add_client(client);
+        world.run_for(Duration::from_secs(5));
+        let context = format!("workers {workers}");
+        // Nobody was silent: after its wait the newcomer is refused, the others stay.
+        assert_eq!(world.sum(|s| s.sessions), 2, "{context}");
+        assert!(world.sum(|s| s.drops.session_limit) >= 1, "{context}");
+        assert!(
+            world.peers[late].events.iter().any(|e| matches!(
+                e,
+                ClientEvent::ServerError(err) if err.code == kcpq_core::proto::ErrorCode::TooManySessions
+            )),
+            "{context}"
+        );
+        assert!(
+            world.connected(0) && world.peers[0].client.is_connected(),
+            "{context}"
+        );
+        assert_eq!(evicted(&world), 0, "{context}");
     }
 }
 
@@ -1311,8 +1323,6 @@ fn a_full_server_of_workers_evicts_a_silent_session_for_a_newcomer_on_its_worker
 }
 
 #[test]
-#[ignore = "gap (issue 27): a newcomer whose worker has no silent session is refused while \
-            another worker evicts one; a client refused on its first connect does not retry"]
 fn a_full_server_of_workers_evicts_a_silent_session_on_another_worker_for_a_newcomer() {
     for workers in [2, 4] {
         for seed in seeds(4) {

@@ -14,6 +14,9 @@ use super::table::SlotId;
 use super::workers::{CrossKind, CrossMsg, CrossOutbox, InterestChange, MAX_WORKERS, WorkerGroup};
 use super::{LOCAL_SLOT, Server, SubKey, split_key, sub_key};
 
+/// How long a newcomer over the limit waits for another worker to evict a silent session.
+const PARK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The index slot under which the subscriptions of worker `w` are kept on the others: just
 /// below the owner's slot, far above any session's (sessions are bounded by `max_sessions`).
 fn remote_slot(worker: usize) -> SlotId {
@@ -87,6 +90,9 @@ pub(super) struct Cross {
     plan: Vec<Forward>,
     /// The local subscriptions a routed message goes to (reused).
     targets: Vec<SubKey>,
+    /// Newcomers over the limit waiting for another worker's eviction: (deadline, slot,
+    /// session id), oldest first.
+    parked: VecDeque<(Instant, SlotId, u64)>,
     /// Per worker: it drained, and everything it routed here has arrived.
     drained: Vec<bool>,
 }
@@ -117,6 +123,7 @@ impl Cross {
             in_flight: vec![0; count],
             plan: (0..count).map(|_| Forward::default()).collect(),
             targets: Vec::new(),
+            parked: VecDeque::new(),
             drained: vec![false; count],
         }
     }
@@ -250,8 +257,10 @@ impl Server {
                     && self.cross.group.take_eviction()
                 {
                     self.evict(now, victim);
+                    self.cross.outbox.push(from, CrossKind::Evicted);
                 }
             }
+            CrossKind::Evicted => self.on_evicted(now),
             CrossKind::Drained => {
                 self.cross.drained[from] = true;
                 if self.is_stopping() {
@@ -345,13 +354,84 @@ impl Server {
     }
 
     /// Asks the other workers for one eviction of a silent session (see
-    /// [`CrossKind::EvictSilent`]).
-    pub(super) fn ask_for_eviction(&mut self) {
-        if self.cross.is_alone() || !self.cross.group.want_eviction() {
-            return;
+    /// [`CrossKind::EvictSilent`]); false when it cannot (one worker, eviction off, or as many
+    /// asked for as there are workers).
+    pub(super) fn ask_for_eviction(&mut self) -> bool {
+        if self.cross.is_alone()
+            || !self.config.evict_silent_when_full
+            || !self.cross.group.want_eviction()
+        {
+            return false;
         }
         for to in (0..self.cross.count).filter(|&w| w != self.cross.index) {
             self.cross.outbox.push(to, CrossKind::EvictSilent);
+        }
+        true
+    }
+
+    /// A newcomer over the limit waits for another worker's eviction: its session is kept, not
+    /// counted, and its frames (its CONNECT first) wait, until an `Evicted` answer frees its
+    /// place or [`PARK_TIMEOUT`] passes (then it is refused as at the limit). At most one per
+    /// worker in the group at a time.
+    pub(super) fn park(&mut self, now: Instant, slot: SlotId) {
+        if let Some(entry) = self.table.get_mut(slot) {
+            entry.counted = false;
+        }
+        let session = self.session_number(slot);
+        self.cross
+            .parked
+            .push_back((now + PARK_TIMEOUT, slot, session));
+    }
+
+    /// Forgets a parked session that closed.
+    pub(super) fn unpark(&mut self, slot: SlotId) {
+        self.cross.parked.retain(|&(_, s, _)| s != slot);
+    }
+
+    /// Another worker evicted a session for this one's newcomer: the oldest parked newcomer
+    /// takes the place.
+    fn on_evicted(&mut self, now: Instant) {
+        let max = self.config.max_sessions;
+        while let Some((_, slot, session)) = self.cross.parked.pop_front() {
+            if self.session_number(slot) != session {
+                continue;
+            }
+            if self.cross.group.try_open_session(max) {
+                if let Some(entry) = self.table.get_mut(slot) {
+                    entry.counted = true;
+                }
+                self.process_frames(now, slot);
+                self.table.mark_dirty(slot);
+            } else {
+                self.cross.parked.push_front((Instant::ZERO, slot, session));
+            }
+            return;
+        }
+    }
+
+    pub(super) fn parked_deadline(&self) -> Option<Instant> {
+        self.cross.parked.front().map(|&(at, _, _)| at)
+    }
+
+    /// Refuses the parked newcomers no eviction made room for in time.
+    pub(super) fn expire_parked(&mut self, now: Instant) {
+        while let Some(&(at, slot, session)) = self.cross.parked.front() {
+            if at > now {
+                break;
+            }
+            self.cross.parked.pop_front();
+            // The eviction asked for is no longer wanted.
+            self.cross.group.take_eviction();
+            if self.session_number(slot) == session {
+                self.stats.drops.session_limit += 1;
+                self.send_err(
+                    slot,
+                    0,
+                    crate::proto::ErrorCode::TooManySessions,
+                    "server is at its session limit",
+                );
+                self.close_slot(now, slot, crate::session::CloseReason::Local, true);
+            }
         }
     }
 

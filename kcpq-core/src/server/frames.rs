@@ -29,6 +29,10 @@ impl Server {
         let Some(entry) = self.table.get_mut(slot) else {
             return;
         };
+        if !entry.counted {
+            // A newcomer waiting for room (see `Server::park`): its CONNECT waits too.
+            return;
+        }
         let mut decoder = entry.session.take_decoder();
         let mut verdict = Ok(());
         while let Some(result) = decoder.next_frame() {

@@ -480,7 +480,10 @@ impl Server {
                 let max = self.config.max_sessions;
                 let admitted = self.cross.group.try_open_session(max)
                     || (self.evict_for_new(now) && self.cross.group.try_open_session(max));
-                if !admitted {
+                // With no silent session here, another worker may evict one: the newcomer
+                // waits for it over the limit, for a moment (see `park`).
+                let parked = !admitted && self.ask_for_eviction();
+                if !admitted && !parked {
                     self.stats.drops.session_limit += 1;
                     let mut session = self.new_session(established, now);
                     session.accept_opened(now, from, datagram, opened);
@@ -492,6 +495,9 @@ impl Server {
                 self.fec_memory += session.fec_memory();
                 let slot = self.table.insert(session, now, self.config.ping_interval);
                 self.stats.sessions += 1;
+                if parked {
+                    self.park(now, slot);
+                }
                 self.process_frames(now, slot);
             }
             Err(EstablishDrop::UnknownSession) => {
@@ -530,12 +536,7 @@ impl Server {
                 self.evict(now, victim);
                 true
             }
-            None => {
-                // Another worker may hold a silent session: ask them for one eviction. This
-                // newcomer is refused now; its client's next attempt finds the room.
-                self.ask_for_eviction();
-                false
-            }
+            None => false,
         }
     }
 
@@ -597,6 +598,7 @@ impl Server {
         self.responder.handle_timeout(now);
         self.expire_owner_requests(now);
         self.expire_cut_throughs(now);
+        self.expire_parked(now);
         self.advance_shutdown(now);
         while let Some(slot) = self.table.pop_expired(now) {
             let Some(entry) = self.table.get_mut(slot) else {
@@ -665,6 +667,7 @@ impl Server {
             self.owner.next_deadline(),
             self.shutdown_deadline(),
             self.cut_through_deadline(),
+            self.parked_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -728,7 +731,11 @@ impl Server {
             };
             self.cross.group.names().release(&entry.name, owner);
         }
-        self.cross.group.close_session();
+        if entry.counted {
+            self.cross.group.close_session();
+        } else {
+            self.unpark(slot);
+        }
         self.stats.sessions -= 1;
         self.stats.sessions_closed += 1;
         let addr = entry.session.peer();

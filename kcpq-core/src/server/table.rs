@@ -86,6 +86,9 @@ pub(crate) struct Slot {
     pub(crate) cut_out: Option<CutOut>,
     /// The cut-through message open on this session's stream, from another session's PUB.
     pub(crate) cut_in: Option<CutIn>,
+    /// Whether it counts in the server's session count: false while it waits, over the limit,
+    /// for another worker to evict a silent session (see `Server::park`).
+    pub(crate) counted: bool,
     /// The deadline this slot is armed at in the timer set, if any.
     armed: Option<Instant>,
     /// Whether it is in the transmit queue.
@@ -148,6 +151,7 @@ impl SessionTable {
             version: 0,
             cut_out: None,
             cut_in: None,
+            counted: true,
             armed: None,
             dirty: false,
         };

@@ -47,9 +47,11 @@
 //!   a draining worker closes its sessions only once every other worker's marker has arrived,
 //!   so what was still crossing is delivered (or at the drain's deadline).
 //! - **Eviction.** A full server evicts the longest-silent session for a newcomer on the
-//!   newcomer's worker; with none there, the newcomer is refused and one eviction is asked of
-//!   the other workers (one ticket in the group, taken by the first with a silent session), so
-//!   the newcomer's next attempt finds the room.
+//!   newcomer's worker; with none there, one eviction is asked of the other workers (one
+//!   ticket in the group, taken by the first with a silent session, which answers), and the
+//!   newcomer's CONNECT waits, for at most 2 s: the answer gives it the freed place; without
+//!   one it is refused as at the limit. Waiting newcomers are not served and not counted (at
+//!   most one per worker).
 //! - **Names.** Client names are unique across workers: one registry in the group, consulted at
 //!   CONNECT and at close. A name taken over from a session on another worker closes that
 //!   session there ([`CrossMsg`] again).
@@ -282,7 +284,10 @@ impl CrossMsg {
                 }
                 InterestChange::Remove => 0,
             },
-            CrossKind::Ack { .. } | CrossKind::Drained | CrossKind::EvictSilent => 0,
+            CrossKind::Ack { .. }
+            | CrossKind::Drained
+            | CrossKind::EvictSilent
+            | CrossKind::Evicted => 0,
             CrossKind::NameTaken { name, .. } => name.len(),
         }
     }
@@ -317,6 +322,8 @@ pub(super) enum CrossKind {
     /// The sender is full and a newcomer holding the key was refused: evict a silent session
     /// here, if there is one and the eviction asked for is still wanted.
     EvictSilent,
+    /// The receiver asked for an eviction and the sender made one: its place is free.
+    Evicted,
     /// The sender drains: it takes no more publishes, and every message it routed to the
     /// receiver is ahead of this marker.
     Drained,
