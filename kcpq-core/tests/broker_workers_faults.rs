@@ -856,6 +856,12 @@ fn large_messages_reach_subscribers_on_every_worker_whole_and_in_order() {
                 );
             }
             assert_eq!(world.sum(|s| s.cut_through_aborted), 0);
+            // The publisher's worker forwards to its own subscribers cut-through, whoever else
+            // (on other workers) gets the message whole.
+            assert!(
+                world.worker(0).stats().cut_through > 0,
+                "workers {workers} seed {seed}: no cut-through on the publisher's worker"
+            );
         }
     }
 }

@@ -527,6 +527,33 @@ impl Server {
         if !any {
             return;
         }
+        self.send_planned(p);
+    }
+
+    /// Sends a completed cut-through message to the other workers' subscriptions among
+    /// `keys` (remote index keys chosen when its head arrived: a key with a queue group stands
+    /// for its group's chosen member).
+    pub(super) fn forward_remote_keys(&mut self, keys: &[SubKey], p: &Pub<'_>) {
+        if keys.is_empty() {
+            return;
+        }
+        for &key in keys {
+            let (slot, id) = split_key(key);
+            let Some(w) = remote_worker(slot) else {
+                continue;
+            };
+            match self.cross.remote.get(&(w, id)) {
+                Some(sub) if sub.queue.is_some() => self.cross.plan[w].members.push(id),
+                Some(_) => self.cross.plan[w].everyone = true,
+                // Gone since: nothing to send it for.
+                None => {}
+            }
+        }
+        self.send_planned(p);
+    }
+
+    /// Sends `p` to every worker with something planned (see [`Forward`]), once each.
+    fn send_planned(&mut self, p: &Pub<'_>) {
         let frame = Frame::Pub(*p);
         for w in 0..self.cross.count {
             let plan = &mut self.cross.plan[w];

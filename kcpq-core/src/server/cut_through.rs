@@ -55,6 +55,9 @@ pub(crate) struct Routed {
     forwarded: usize,
     live: Vec<Recipient>,
     deferred: Vec<Recipient>,
+    /// Subscriptions of other workers (remote index keys): the message crosses to them whole
+    /// once complete.
+    remote: Vec<super::SubKey>,
     started: Instant,
     last_progress: Instant,
 }
@@ -128,14 +131,9 @@ impl Server {
         if routable {
             self.recipients(Origin::Session(slot), p.subject, &mut keys);
         }
-        let crosses = keys
-            .iter()
-            .any(|&key| super::cross::remote_worker(split_key(key).0).is_some());
-        if keys.is_empty() || crosses {
+        if keys.is_empty() {
             // Nobody to forward to (or an error to report): the PUB takes the usual path when
-            // complete, which answers a request with no responders and reports errors. A
-            // message for another worker's subscribers crosses whole, so it takes that path
-            // too, for everyone.
+            // complete, which answers a request with no responders and reports errors.
             self.set_cut_out(slot, CutOut::Declined);
             return;
         }
@@ -144,11 +142,17 @@ impl Server {
             forwarded: 0,
             live: Vec::new(),
             deferred: Vec::new(),
+            remote: Vec::new(),
             started: now,
             last_progress: now,
         };
         for key in keys {
             let (to, sid) = split_key(key);
+            if super::cross::remote_worker(to).is_some() {
+                // Another worker's subscribers get the message whole, once complete.
+                routed.remote.push(key);
+                continue;
+            }
             let recipient = Recipient {
                 slot: to,
                 session: self.table.get(to).map(|e| e.session.session_id()),
@@ -297,6 +301,7 @@ impl Server {
             self.stats.bytes_out += p.payload.len() as u64;
         }
         self.close_broken(now, broken);
+        self.forward_remote_keys(&routed.remote, p);
         for recipient in &routed.deferred {
             let msg = Msg {
                 sid: recipient.sid,

@@ -52,6 +52,9 @@
 //!   newcomer's CONNECT waits, for at most 2 s: the answer gives it the freed place; without
 //!   one it is refused as at the limit. Waiting newcomers are not served and not counted (at
 //!   most one per worker).
+//! - **Large messages.** A message that goes cut-through is forwarded to the publisher's
+//!   worker's subscribers as its bytes arrive; the other workers' subscribers get it whole,
+//!   once complete (chosen when its head arrived, as for everyone).
 //! - **Names.** Client names are unique across workers: one registry in the group, consulted at
 //!   CONNECT and at close. A name taken over from a session on another worker closes that
 //!   session there ([`CrossMsg`] again).
