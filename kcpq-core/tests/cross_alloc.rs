@@ -2,10 +2,7 @@
 //! and a subscriber on another cost the server no more heap allocations per message than the
 //! same two clients on a server of one worker (counted by a wrapping global allocator, only
 //! inside the servers' calls).
-#![allow(unsafe_code)] // implementing GlobalAlloc is unsafe; the library itself forbids unsafe
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,47 +12,12 @@ use kcpq_core::client::{Client, ClientConfig, ClientEvent};
 use kcpq_core::crypto::{Key, KeySet};
 use kcpq_core::server::{CrossMsg, Server, ServerConfig, WorkerGroup};
 
-struct Counting;
+mod alloc_count;
 
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    /// Allocations this thread made while counting.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter and the
-// thread-local flag (const-initialised, so reading it never allocates) have no effect on memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_count::{Counting, charged};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Runs `f` counting the allocations it makes.
-fn counted<T>(f: impl FnOnce() -> T) -> T {
-    COUNTING.with(|c| c.set(true));
-    let out = f();
-    COUNTING.with(|c| c.set(false));
-    out
-}
 
 const SERVER: SocketAddr = SocketAddr::new(
     std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
@@ -118,7 +80,7 @@ impl Rig {
     /// Moves everything every machine has to send until nothing is left, counting only what
     /// the servers do. Returns the servers' allocations.
     fn settle(&mut self) -> usize {
-        let before = ALLOCATIONS.with(Cell::get);
+        let before = alloc_count::allocations();
         loop {
             let mut moved = false;
             for c in 0..self.clients.len() {
@@ -128,7 +90,7 @@ impl Rig {
                     let w = self.worker_for(from);
                     let (now, datagram) = (self.now, &mut self.buf[..t.len]);
                     let server = &mut self.workers[w];
-                    counted(|| server.handle_datagram(now, from, datagram));
+                    charged(|| server.handle_datagram(now, from, datagram));
                 }
                 while let Some(event) = self.clients[c].1.poll_event() {
                     if matches!(event, ClientEvent::Message(_)) {
@@ -140,7 +102,7 @@ impl Rig {
                 loop {
                     let (now, buf) = (self.now, &mut self.buf);
                     let server = &mut self.workers[w];
-                    let Some(t) = counted(|| server.poll_transmit(now, buf)) else {
+                    let Some(t) = charged(|| server.poll_transmit(now, buf)) else {
                         break;
                     };
                     moved = true;
@@ -150,21 +112,21 @@ impl Rig {
                     }
                 }
                 let server = &mut self.workers[w];
-                while counted(|| server.poll_event()).is_some() {}
-                while let Some((to, msg)) = counted(|| server.poll_cross()) {
+                while charged(|| server.poll_event()).is_some() {}
+                while let Some((to, msg)) = charged(|| server.poll_cross()) {
                     self.cross.push_back((w, to, msg));
                 }
             }
             while let Some((from, to, msg)) = self.cross.pop_front() {
                 moved = true;
                 let (now, server) = (self.now, &mut self.workers[to]);
-                counted(|| server.handle_cross(now, from, msg));
+                charged(|| server.handle_cross(now, from, msg));
             }
             if !moved {
                 break;
             }
         }
-        ALLOCATIONS.with(Cell::get) - before
+        alloc_count::allocations() - before
     }
 
     /// Advances the clock by `step`, runs every timer due, and settles.
@@ -179,9 +141,9 @@ impl Rig {
         let mut allocations = 0;
         for server in &mut self.workers {
             if server.poll_timeout().is_some_and(|t| t <= now) {
-                let before = ALLOCATIONS.with(Cell::get);
-                counted(|| server.handle_timeout(now));
-                allocations += ALLOCATIONS.with(Cell::get) - before;
+                let before = alloc_count::allocations();
+                charged(|| server.handle_timeout(now));
+                allocations += alloc_count::allocations() - before;
             }
         }
         allocations + self.settle()

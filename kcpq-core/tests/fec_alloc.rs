@@ -2,45 +2,15 @@
 //! datagrams go through an encoder and a decoder, groups full or closed by their deadline, with
 //! every group's losses rebuilt, without a single allocation (buffers and codecs are reused),
 //! counted by a wrapping global allocator.
-#![allow(unsafe_code)] // implementing GlobalAlloc is unsafe; the library itself forbids unsafe
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use kcpq_core::Instant;
 use kcpq_core::fec::{FecConfig, FecDecoder, FecEncoder, FecMode, HEADER_LEN, Unwrapped};
 
-struct Counting;
+mod alloc_count;
 
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    /// Allocations this thread made while counting.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter and the
-// thread-local flag (const-initialised, so reading it never allocates) have no effect on memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_count::Counting;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -111,13 +81,11 @@ fn measure(lose_every: u64) -> (usize, u64, u64) {
         rig.round(13);
     }
     let recovered_before = rig.decoder.stats().recovered;
-    COUNTING.with(|c| c.set(true));
-    let before = ALLOCATIONS.with(Cell::get);
-    for _ in 0..2000 {
-        rig.round(13);
-    }
-    let allocations = ALLOCATIONS.with(Cell::get) - before;
-    COUNTING.with(|c| c.set(false));
+    let ((), allocations) = alloc_count::allocations_of(|| {
+        for _ in 0..2000 {
+            rig.round(13);
+        }
+    });
     assert_eq!(
         rig.delivered, rig.sent,
         "every datagram delivered or rebuilt"

@@ -3,54 +3,15 @@
 //! without a single allocation, counted by a wrapping global allocator. And an endpoint that
 //! has exchanged a few small messages (a broker session after CONNECT, SUB and PING) holds
 //! little heap: servers keep thousands of those.
-#![allow(unsafe_code)] // implementing GlobalAlloc is unsafe; the library itself forbids unsafe
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use kcpq_core::Instant;
 use kcpq_core::kcp::{Kcp, KcpConfig};
 
-struct Counting;
+mod alloc_count;
 
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    /// Allocations this thread made while counting (per thread: a global counter also counted
-    /// what another test, counting on its own thread at the same time, allocated).
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    /// Bytes this thread allocated minus bytes it freed while counting (per thread, so tests
-    /// running in parallel do not mix).
-    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter and the
-// thread-local flag (const-initialised, so reading it never allocates) have no effect on memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-            LIVE_BYTES.with(|b| b.set(b.get() + layout.size() as isize));
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.with(Cell::get) {
-            LIVE_BYTES.with(|b| b.set(b.get() - layout.size() as isize));
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-            LIVE_BYTES.with(|b| b.set(b.get() + new_size as isize - layout.size() as isize));
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_count::{Counting, charged};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -125,13 +86,11 @@ fn measure(stream: bool, write_len: usize, writes: usize, warm_up: usize) -> (us
         r.round(writes, write_len);
     }
     let (sent_before, received_before) = (r.sent, r.received);
-    COUNTING.with(|c| c.set(true));
-    let before = ALLOCATIONS.with(Cell::get);
-    for _ in 0..3000 {
-        r.round(writes, write_len);
-    }
-    let allocations = ALLOCATIONS.with(Cell::get) - before;
-    COUNTING.with(|c| c.set(false));
+    let ((), allocations) = alloc_count::allocations_of(|| {
+        for _ in 0..3000 {
+            r.round(writes, write_len);
+        }
+    });
     (
         allocations,
         r.sent - sent_before,
@@ -155,14 +114,6 @@ fn steady_state_allocates_nothing() {
     assert!(cold > 0, "the counting allocator counts");
 }
 
-/// Runs `f` with the live-byte counter on: what it allocates and frees is charged to it.
-fn charged<T>(f: impl FnOnce() -> T) -> T {
-    COUNTING.with(|c| c.set(true));
-    let result = f();
-    COUNTING.with(|c| c.set(false));
-    result
-}
-
 /// Heap bytes `server` holds after the exchange of a broker session's first moments: three
 /// small messages each way (CONNECT / OK, SUB / OK, PING / PONG), each answered and acknowledged.
 /// Only the server endpoint's calls are charged.
@@ -172,7 +123,7 @@ fn held_after_small_exchange() -> isize {
     let mut datagram = vec![0u8; 1367];
     let mut sink = vec![0u8; 4096];
     let mut client = Kcp::new(1, config.clone(), now);
-    let before = LIVE_BYTES.with(Cell::get);
+    let before = alloc_count::live_bytes();
     let mut server = charged(|| Kcp::new(1, config, now));
     for (request, answer) in [(96, 120), (48, 40), (16, 16)] {
         now += Duration::from_millis(1);
@@ -198,7 +149,7 @@ fn held_after_small_exchange() -> isize {
         }
     }
     assert_eq!(server.unacked_segments(), 0, "everything was acknowledged");
-    let held = LIVE_BYTES.with(Cell::get) - before;
+    let held = alloc_count::live_bytes() - before;
     drop(server);
     held
 }
