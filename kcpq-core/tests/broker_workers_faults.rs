@@ -1574,3 +1574,34 @@ fn forward_error_correction_works_across_workers_and_forwarded_datagrams() {
         }
     }
 }
+
+#[test]
+fn datagrams_forwarded_to_another_worker_are_bounded_like_messages() {
+    for seed in seeds(3) {
+        let mut config = quick_server();
+        config.max_cross_bytes = 1;
+        let mut world = World::with_workers(seed, LinkConfig::perfect(), config, 2);
+        let client = add_on(&mut world, "mover", 0);
+        connect_all(&mut world);
+        // Every datagram now reaches the other worker's socket, and none fits the bound.
+        world.worker_shift = 1;
+        world.peers[client]
+            .client
+            .publish("x", None, None, b"lost on the way")
+            .unwrap();
+        world.drain();
+        world.run_for(Duration::from_secs(2));
+        let context = format!("seed {seed}");
+        assert!(world.sum(|s| s.drops.cross_worker_full) > 0, "{context}");
+        assert_eq!(world.sum(|s| s.datagrams_forwarded), 0, "{context}");
+        assert_eq!(
+            world.worker(1).stats().drops.unknown_session,
+            0,
+            "{context}"
+        );
+        // Back on its own worker's socket, the session goes on.
+        world.worker_shift = 0;
+        let sid = subscribe(&mut world, client, "y", None);
+        assert!(sid > 0, "{context}");
+    }
+}

@@ -14,6 +14,10 @@ use super::table::SlotId;
 use super::workers::{CrossKind, CrossMsg, CrossOutbox, InterestChange, MAX_WORKERS, WorkerGroup};
 use super::{LOCAL_SLOT, Server, SubKey, split_key, sub_key};
 
+/// Most SUB OKs and PONGs one worker holds until the others acknowledge (a SUB's OK always
+/// waits: subscriptions are bounded; a PONG beyond this goes at once).
+const MAX_WAITING: usize = 65_536;
+
 /// How long a newcomer over the limit waits for another worker to evict a silent session.
 const PARK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -226,6 +230,7 @@ impl Server {
                 from: addr,
                 mut bytes,
             } => {
+                self.cross.consumed[from] += bytes.len();
                 self.handle_forwarded(now, addr, &mut bytes);
             }
             CrossKind::Interest { seq, id, change } => {
@@ -286,6 +291,13 @@ impl Server {
         if owner == self.cross.index || owner >= self.cross.count {
             return false;
         }
+        // Datagrams crossing count against the same bound as messages: a flood aimed at
+        // another worker's sessions is dropped here, as the network would drop it.
+        if self.cross.in_flight[owner] + datagram.len() > self.cross.max_cross_bytes {
+            self.stats.drops.cross_worker_full += 1;
+            return true;
+        }
+        self.cross.in_flight[owner] += datagram.len();
         self.stats.datagrams_forwarded += 1;
         self.cross.outbox.push(
             owner,
@@ -341,6 +353,10 @@ impl Server {
     /// until every other worker has acknowledged it, and sent by [`Server::release_oks`]).
     pub(super) fn hold_pong(&mut self, slot: SlotId, req_id: u32) -> bool {
         if self.cross.is_alone() || self.cross.all_acked() >= self.cross.seq {
+            return false;
+        }
+        if self.cross.waiting_oks.len() >= MAX_WAITING {
+            // Bounded like a session's deferred PONGs: when full, PONGs go at once.
             return false;
         }
         let session = self.session_number(slot);

@@ -32,8 +32,8 @@ pub struct ServerDrops {
     pub events: u64,
     /// Sessions refused at the session limit.
     pub session_limit: u64,
-    /// Messages not sent to another worker because the bytes in flight to it reached
-    /// `max_cross_bytes` (that worker is not keeping up).
+    /// Messages (and datagrams of its sessions) not passed to another worker because the bytes
+    /// in flight to it reached `max_cross_bytes` (that worker is not keeping up).
     pub cross_worker_full: u64,
     /// Queue-group messages routed to another worker whose chosen member, and every other
     /// member of the group there, left before the message arrived.

@@ -37,9 +37,10 @@
 //!   queue per worker in the group); `tests/cross_alloc.rs` checks that crossing adds no heap
 //!   allocation per message once warm. (An adapter's channel between workers may allocate
 //!   now and then: async-channel's unbounded queue takes a block per 31 messages.)
-//! - **Bounds.** Bytes of routed messages sent to a worker and not yet taken in are bounded
-//!   (`ServerConfig::max_cross_bytes`); a message over the bound is dropped and counted
-//!   (`ServerDrops::cross_worker_full`). Interest changes and their acknowledgements are never
+//! - **Bounds.** Bytes of routed messages and forwarded datagrams sent to a worker and not yet
+//!   taken in are bounded (`ServerConfig::max_cross_bytes`); one over the bound is dropped and
+//!   counted (`ServerDrops::cross_worker_full`). Held OKs and PONGs are bounded too (a PONG
+//!   beyond the bound goes at once). Interest changes and their acknowledgements are never
 //!   dropped: they are bounded by the subscriptions themselves. Server-wide limits stay
 //!   server-wide: the session count is one counter in the group; the half-open table, the
 //!   reset rate, the pending bytes and the FEC decoder memory are split evenly between workers.
