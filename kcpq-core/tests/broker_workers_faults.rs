@@ -13,6 +13,7 @@ use kcpq_core::CloseReason;
 use kcpq_core::client::{ClientConfig, ClientEvent, SubscribeOptions};
 use kcpq_core::kcp::KcpConfig;
 use kcpq_core::message::RequestFailure;
+use kcpq_core::proto::ErrorCode;
 use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 use kcpq_core::server::{ServerConfig, ServerEvent};
 use sim::net::LinkConfig;
@@ -1004,6 +1005,34 @@ fn a_full_crossing_drops_and_counts_routed_messages_and_recovers() {
                 assert!(full > 0, "{context}: the bound never filled");
                 assert!(crossed > 0, "{context}: nothing crossed");
             }
+            // Each remote subscription counts what it lost on the way, its client is told
+            // (ERR slow consumer, once per notice), and so is the owner (an event).
+            for (w, (&r, &sid)) in (1..).zip(remote.iter().zip(&sids)) {
+                let name = format!("r{w}");
+                let home = worker_of(&world, &name);
+                let subs = world.worker(home).subscriptions_of(&name).unwrap();
+                let lost = u64::from(N) - got(&world, r, sid).len() as u64;
+                assert_eq!(subs[0].stats.dropped, lost, "{context}: {name}");
+                assert!(lost > 0, "{context}: {name} lost nothing");
+                let told = world.peers[r]
+                    .events
+                    .iter()
+                    .filter(|e| {
+                        matches!(e, ClientEvent::ServerError(err)
+                            if err.code == ErrorCode::SlowConsumer
+                                && err.message.contains(&format!("subscription {sid} lost")))
+                    })
+                    .count();
+                assert!(told > 0, "{context}: {name} was not told");
+                assert!(
+                    world.server_events.iter().any(
+                        |e| matches!(e, ServerEvent::SlowConsumer { name: n, .. } if *n == name)
+                    ),
+                    "{context}: no event for {name}"
+                );
+            }
+            let local_subs = world.worker(0).subscriptions_of("local").unwrap();
+            assert_eq!(local_subs[0].stats.dropped, 0, "{context}");
 
             // The bound frees as the other workers take messages in: paced, every message
             // crosses.
@@ -1027,6 +1056,39 @@ fn a_full_crossing_drops_and_counts_routed_messages_and_recovers() {
             let everyone = world.peers.len() as u64;
             assert_eq!(world.sum(|s| s.sessions), everyone);
         }
+    }
+}
+
+#[test]
+fn a_queue_member_counts_what_a_full_crossing_lost_for_its_group() {
+    const N: u32 = 200;
+    for seed in seeds(3) {
+        let mut config = ServerConfig::default();
+        config.max_cross_bytes = 2_000;
+        let mut world = World::with_workers(seed, LinkConfig::perfect(), config, 2);
+        let publisher = add_on(&mut world, "pub", 0);
+        let member = add_on(&mut world, "member", 1);
+        connect_all(&mut world);
+        let sid = subscribe(&mut world, member, "jobs", Some("workers"));
+        for n in 0..N {
+            let mut body = n.to_be_bytes().to_vec();
+            body.resize(500, 0x5a);
+            world.peers[publisher]
+                .client
+                .publish("jobs", None, None, &body)
+                .unwrap();
+        }
+        world.drain();
+        flush(&mut world, publisher);
+        world.run_for(Duration::from_secs(2));
+        let context = format!("seed {seed}");
+        let delivered = got(&world, member, sid).len() as u64;
+        let full = world.sum(|s| s.drops.cross_worker_full);
+        assert!(full > 0 && delivered > 0, "{context}: {full} {delivered}");
+        assert_eq!(delivered + full, u64::from(N), "{context}");
+        let subs = world.worker(1).subscriptions_of("member").unwrap();
+        assert_eq!(subs[0].stats.dropped, full, "{context}");
+        assert_eq!(subs[0].stats.delivered, delivered, "{context}");
     }
 }
 

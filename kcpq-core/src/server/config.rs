@@ -120,7 +120,8 @@ pub struct ServerConfig {
     pub fec_max_decoder_bytes: usize,
     /// With several workers: the bound of bytes of messages one worker has sent to another and
     /// that one has not taken in yet (default 32 MiB). A message over it is dropped and counted
-    /// (`ServerDrops::cross_worker_full`).
+    /// (`ServerDrops::cross_worker_full`), and each subscription on that worker it was meant
+    /// for counts it as dropped and is reported as a slow consumer.
     pub max_cross_bytes: usize,
 }
 

@@ -11,7 +11,10 @@ use crate::subject::MatchResult;
 
 use super::routing::{Origin, Target};
 use super::table::SlotId;
-use super::workers::{CrossKind, CrossMsg, CrossOutbox, InterestChange, MAX_WORKERS, WorkerGroup};
+use super::workers::{
+    CrossKind, CrossMsg, CrossOutbox, InterestChange, LostCount, MAX_WORKERS, WorkerGroup,
+    lost_weight,
+};
 use super::{LOCAL_SLOT, Server, SubKey, split_key, sub_key};
 
 /// Most SUB OKs and PONGs one worker holds until the others acknowledge (a SUB's OK always
@@ -56,6 +59,8 @@ enum Waiting {
 struct RemoteSub {
     filter: String,
     queue: Option<String>,
+    /// Its key on its own worker.
+    origin: SubKey,
 }
 
 /// What one publish sends to one other worker: to its plain subscriptions, and to the queue
@@ -64,6 +69,8 @@ struct RemoteSub {
 struct Forward {
     everyone: bool,
     members: Vec<u32>,
+    /// The plain subscriptions there it is for (their interest ids), named if it is lost.
+    plain: Vec<u32>,
 }
 
 /// This worker's place among the others and its side of the traffic between them.
@@ -91,6 +98,10 @@ pub(super) struct Cross {
     consumed: Vec<usize>,
     /// Per worker: bytes of routed messages sent to it and not yet acknowledged.
     in_flight: Vec<usize>,
+    /// Per worker: messages for its subscriptions (interest id -> count) dropped over the
+    /// bound and not told yet; told with its next acknowledgement (bounded by the
+    /// subscriptions).
+    lost: Vec<HashMap<u32, u64>>,
     plan: Vec<Forward>,
     /// The local subscriptions a routed message goes to (reused).
     targets: Vec<SubKey>,
@@ -125,6 +136,7 @@ impl Cross {
             ack_due: vec![None; count],
             consumed: vec![0; count],
             in_flight: vec![0; count],
+            lost: vec![HashMap::new(); count],
             plan: (0..count).map(|_| Forward::default()).collect(),
             targets: Vec::new(),
             parked: VecDeque::new(),
@@ -144,7 +156,7 @@ impl Cross {
     }
 
     /// Tells every other worker of a change in this worker's subscriptions.
-    fn announce(&mut self, id: u32, filter: &str, queue: Option<&str>, add: bool) {
+    fn announce(&mut self, id: u32, origin: SubKey, filter: &str, queue: Option<&str>, add: bool) {
         if self.is_alone() {
             return;
         }
@@ -154,6 +166,7 @@ impl Cross {
                 InterestChange::Add {
                     filter: filter.to_owned(),
                     queue: queue.map(str::to_owned),
+                    origin,
                 }
             } else {
                 InterestChange::Remove
@@ -241,7 +254,14 @@ impl Server {
                 let cross = &mut self.cross;
                 cross.acked[from] = cross.acked[from].max(seq);
                 cross.in_flight[from] = cross.in_flight[from].saturating_sub(consumed);
+                self.tell_lost(from);
                 self.release_oks();
+            }
+            CrossKind::Lost { counts } => {
+                self.cross.consumed[from] += lost_weight(&counts);
+                for lost in counts {
+                    self.count_lost(lost);
+                }
             }
             CrossKind::Routed {
                 frame,
@@ -310,20 +330,28 @@ impl Server {
     }
 
     /// Announces a new subscription of a session and returns its interest id.
-    pub(super) fn announce_sub(&mut self, filter: &str, queue: Option<&str>) -> u32 {
+    /// `slot`: the subscribing session's, or the owner's.
+    pub(super) fn announce_sub(
+        &mut self,
+        slot: SlotId,
+        sid: u32,
+        filter: &str,
+        queue: Option<&str>,
+    ) -> u32 {
         let id = self.cross.next_interest();
-        self.cross.announce(id, filter, queue, true);
+        self.cross
+            .announce(id, sub_key(slot, sid), filter, queue, true);
         id
     }
 
     /// Announces that a subscription went away.
     pub(super) fn announce_unsub(&mut self, interest: u32) {
-        self.cross.announce(interest, "", None, false);
+        self.cross.announce(interest, 0, "", None, false);
     }
 
     /// Announces an owner subscription.
     pub(super) fn announce_owner_sub(&mut self, sid: u32, filter: &str, queue: Option<&str>) {
-        let id = self.announce_sub(filter, queue);
+        let id = self.announce_sub(LOCAL_SLOT, sid, filter, queue);
         self.cross.owner_interest.insert(sid, id);
     }
 
@@ -497,13 +525,20 @@ impl Server {
     fn apply_interest(&mut self, from: usize, id: u32, change: InterestChange) {
         let key = sub_key(remote_slot(from), id);
         match change {
-            InterestChange::Add { filter, queue } => {
+            InterestChange::Add {
+                filter,
+                queue,
+                origin,
+            } => {
                 // The announcing worker checked the filter and the server-wide limit; this
                 // index has room for every worker's subscriptions (see `Server::new_worker`).
                 if self.index.insert(&filter, queue.as_deref(), key).is_ok() {
-                    self.cross
-                        .remote
-                        .insert((from, id), RemoteSub { filter, queue });
+                    let sub = RemoteSub {
+                        filter,
+                        queue,
+                        origin,
+                    };
+                    self.cross.remote.insert((from, id), sub);
                 }
             }
             InterestChange::Remove => {
@@ -527,9 +562,10 @@ impl Server {
         }
         let mut any = false;
         for key in matches.plain() {
-            let (slot, _) = split_key(*key);
+            let (slot, id) = split_key(*key);
             if let Some(w) = remote_worker(slot).filter(|_| allowed(slot)) {
                 self.cross.plan[w].everyone = true;
+                self.cross.plan[w].plain.push(id);
                 any = true;
             }
         }
@@ -560,7 +596,10 @@ impl Server {
             };
             match self.cross.remote.get(&(w, id)) {
                 Some(sub) if sub.queue.is_some() => self.cross.plan[w].members.push(id),
-                Some(_) => self.cross.plan[w].everyone = true,
+                Some(_) => {
+                    self.cross.plan[w].everyone = true;
+                    self.cross.plan[w].plain.push(id);
+                }
                 // Gone since: nothing to send it for.
                 None => {}
             }
@@ -593,12 +632,14 @@ impl Server {
                     buffer.extend_from_slice(&queue.as_bytes()[..usize::from(len)]);
                 }
             }
-            self.cross.plan[w].members.clear();
             if self.cross.in_flight[w] + buffer.len() > self.cross.max_cross_bytes {
                 self.stats.drops.cross_worker_full += 1;
                 self.cross.group.give_back(self.cross.index, buffer);
+                self.note_lost(w);
                 continue;
             }
+            self.cross.plan[w].members.clear();
+            self.cross.plan[w].plain.clear();
             self.cross.in_flight[w] += buffer.len();
             self.cross.outbox.push(
                 w,
@@ -609,6 +650,77 @@ impl Server {
                 },
             );
         }
+    }
+
+    /// Remembers that the message planned for worker `w` was dropped over the bound, for each
+    /// of its subscriptions it was meant for, and tells `w` at once if nothing is in flight to
+    /// it (no acknowledgement would come to carry the notice).
+    fn note_lost(&mut self, w: usize) {
+        let cross = &mut self.cross;
+        let plan = &mut cross.plan[w];
+        for id in plan.plain.drain(..).chain(plan.members.drain(..)) {
+            *cross.lost[w].entry(id).or_default() += 1;
+        }
+        if cross.in_flight[w] == 0 {
+            self.tell_lost(w);
+        }
+    }
+
+    /// Tells worker `w` which of its subscriptions lost messages over the bound since it was
+    /// last told. Called when `w` acknowledges, so at most one notice per acknowledgement is on
+    /// its way; the notice counts as in flight, so another acknowledgement follows it.
+    fn tell_lost(&mut self, w: usize) {
+        let cross = &mut self.cross;
+        if cross.lost[w].is_empty() {
+            return;
+        }
+        let remote = &cross.remote;
+        let counts: Vec<LostCount> = cross.lost[w]
+            .drain()
+            .filter_map(|(interest, count)| {
+                // A subscription gone since has nobody left to tell.
+                let origin = remote.get(&(w, interest))?.origin;
+                Some(LostCount {
+                    origin,
+                    interest,
+                    count,
+                })
+            })
+            .collect();
+        if counts.is_empty() {
+            return;
+        }
+        cross.in_flight[w] += lost_weight(&counts);
+        cross.outbox.push(w, CrossKind::Lost { counts });
+    }
+
+    /// Counts messages another worker dropped over the crossing bound on the subscription
+    /// they were meant for, and reports them as its own queue's drops are reported.
+    fn count_lost(&mut self, lost: LostCount) {
+        let (slot, sid) = split_key(lost.origin);
+        if slot == LOCAL_SLOT {
+            let same = self.cross.owner_interest.get(&sid) == Some(&lost.interest);
+            if same && sid != super::owner::OWNER_INBOX_SID {
+                self.push_event(super::ServerEvent::SlowConsumer {
+                    name: String::new(),
+                    sid,
+                });
+            }
+            return;
+        }
+        let Some(sub) = self.table.get_mut(slot).and_then(|e| e.subs.get_mut(&sid)) else {
+            return;
+        };
+        if sub.interest != lost.interest {
+            return;
+        }
+        sub.stats.dropped += lost.count;
+        let message = format!(
+            "slow consumer: subscription {sid} lost {} messages: the server's worker of their \
+             publisher got ahead of this client's by more than max_cross_bytes",
+            lost.count
+        );
+        self.report_lost(slot, sid, message);
     }
 
     /// Delivers a message another worker routed here to this worker's subscriptions: the PUB
@@ -682,6 +794,7 @@ impl Server {
         Frame::Pub(*p).encode(&mut encoded);
         if self.cross.in_flight[worker] + encoded.len() > self.cross.max_cross_bytes {
             self.stats.drops.cross_worker_full += 1;
+            self.cross.group.give_back(self.cross.index, encoded);
             return;
         }
         self.cross.in_flight[worker] += encoded.len();

@@ -94,14 +94,20 @@ impl Server {
     /// Tells the owner (event) and the client (ERR) that a subscription lost messages; once per
     /// burst of drops.
     fn report_slow_consumer(&mut self, slot: SlotId, sid: u32) {
+        let message = format!(
+            "slow consumer: subscription {sid} is not read fast enough; messages were dropped"
+        );
+        self.report_lost(slot, sid, message);
+    }
+
+    /// Tells the owner (event) and the client (ERR `message`) that subscription `sid` of
+    /// `slot` lost messages.
+    pub(super) fn report_lost(&mut self, slot: SlotId, sid: u32, message: String) {
         let Some(entry) = self.table.get_mut(slot) else {
             return;
         };
         self.stats.slow_consumers += 1;
         let name = entry.name.clone();
-        let message = format!(
-            "slow consumer: subscription {sid} is not read fast enough; messages were dropped"
-        );
         // Control frames bypass the queues; the send buffer keeps room for them (see
         // `ServerConfig::validate`), and a refusal only means the client is gone.
         let _ = entry.session.write_frame(&Frame::Err(ErrFrame {

@@ -329,7 +329,7 @@ impl Server {
             self.send_err(slot, sub.req_id, code, &e.to_string());
             return;
         }
-        let interest = self.announce_sub(sub.filter, sub.queue);
+        let interest = self.announce_sub(slot, sub.sid, sub.filter, sub.queue);
         let entry = self
             .table
             .get_mut(slot)

@@ -18,7 +18,7 @@ use super::routing::{Origin, Target};
 use super::{LOCAL_SLOT, Server, ServerEvent, sub_key};
 
 /// The subscription id of the owner's inbox (replies to its requests).
-const OWNER_INBOX_SID: u32 = u32::MAX;
+pub(super) const OWNER_INBOX_SID: u32 = u32::MAX;
 
 /// The owner's subscriptions and requests.
 #[derive(Debug, Default)]

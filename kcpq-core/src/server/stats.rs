@@ -33,7 +33,9 @@ pub struct ServerDrops {
     /// Sessions refused at the session limit.
     pub session_limit: u64,
     /// Messages (and datagrams of its sessions) not passed to another worker because the bytes
-    /// in flight to it reached `max_cross_bytes` (that worker is not keeping up).
+    /// in flight to it reached `max_cross_bytes` (that worker is not keeping up). Counted once
+    /// per message and worker, here on the sender; each subscription the message was meant for
+    /// counts it too, in its `dropped`, on its own worker.
     pub cross_worker_full: u64,
     /// Queue-group messages routed to another worker whose chosen member, and every other
     /// member of the group there, left before the message arrived.

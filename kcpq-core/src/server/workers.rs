@@ -39,7 +39,15 @@
 //!   now and then: async-channel's unbounded queue takes a block per 31 messages.)
 //! - **Bounds.** Bytes of routed messages and forwarded datagrams sent to a worker and not yet
 //!   taken in are bounded (`ServerConfig::max_cross_bytes`); one over the bound is dropped and
-//!   counted (`ServerDrops::cross_worker_full`). Held OKs and PONGs are bounded too (a PONG
+//!   counted (`ServerDrops::cross_worker_full`). A routed message dropped so is lost for its
+//!   subscriptions on that worker as drop-newest loses a message: the sender remembers which
+//!   subscriptions it was meant for and tells their worker with its next acknowledgement
+//!   ([`CrossKind::Lost`], at most one on its way per pair of workers), which counts the loss
+//!   on each subscription (`SubscriptionStats::dropped`) and reports it as a slow consumer
+//!   (an ERR to the client, an event to the owner), as a drop of the subscription's own queue
+//!   is reported. A drop-oldest subscription can thus lose a newer message than its policy
+//!   would choose, and only when its worker falls `max_cross_bytes` behind the publisher's:
+//!   the crossing is one queue for all of that worker's subscriptions. Held OKs and PONGs are bounded too (a PONG
 //!   beyond the bound goes at once). Interest changes and their acknowledgements are never
 //!   dropped: they are bounded by the subscriptions themselves. Server-wide limits stay
 //!   server-wide: the session count is one counter in the group; the half-open table, the
@@ -283,7 +291,7 @@ impl CrossMsg {
             CrossKind::Datagram { bytes, .. } => bytes.len(),
             CrossKind::Routed { frame, .. } | CrossKind::ToClient { frame, .. } => frame.len(),
             CrossKind::Interest { change, .. } => match change {
-                InterestChange::Add { filter, queue } => {
+                InterestChange::Add { filter, queue, .. } => {
                     filter.len() + queue.as_ref().map_or(0, String::len)
                 }
                 InterestChange::Remove => 0,
@@ -293,6 +301,7 @@ impl CrossMsg {
             | CrossKind::EvictSilent
             | CrossKind::Evicted => 0,
             CrossKind::NameTaken { name, .. } => name.len(),
+            CrossKind::Lost { counts } => lost_weight(counts),
         }
     }
 }
@@ -331,6 +340,10 @@ pub(super) enum CrossKind {
     /// The sender drains: it takes no more publishes, and every message it routed to the
     /// receiver is ahead of this marker.
     Drained,
+    /// Routed messages meant for these subscriptions of the receiver did not fit the crossing
+    /// bound and were dropped on the sender: (the subscription's key on the receiver, its
+    /// interest id, how many). One at a time per pair of workers, counted as in flight.
+    Lost { counts: Vec<LostCount> },
     /// The client name `name`, held by `instance` on the receiver, was taken by a session on
     /// the sender. `tell`: the old session is told (ERR Replaced) before it is closed.
     NameTaken {
@@ -342,11 +355,28 @@ pub(super) enum CrossKind {
 
 #[derive(Debug)]
 pub(super) enum InterestChange {
+    /// `origin`: the subscription's key on the announcing worker (its session's slot and its
+    /// sid), named back when messages meant for it are lost on the way.
     Add {
         filter: String,
         queue: Option<String>,
+        origin: u64,
     },
     Remove,
+}
+
+/// Messages lost for one subscription of the receiver: its key there, its interest id (so a
+/// subscription that took the key since is not blamed), and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LostCount {
+    pub(super) origin: u64,
+    pub(super) interest: u32,
+    pub(super) count: u64,
+}
+
+/// What a [`CrossKind::Lost`] notice counts against the crossing bound: its size on a wire.
+pub(super) fn lost_weight(counts: &[LostCount]) -> usize {
+    counts.len().max(1) * 20
 }
 
 /// Messages waiting to leave one worker, in order.
