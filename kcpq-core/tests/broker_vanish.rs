@@ -324,3 +324,50 @@ fn a_full_server_evicts_the_longest_silent_session_that_missed_a_ping() {
         }
     }
 }
+
+#[test]
+fn an_idle_clients_keepalive_costs_one_datagram_each_way_and_keeps_both_sides_alive() {
+    for seed in seeds(5) {
+        let mut world = World::new(seed, LinkConfig::perfect(), ServerConfig::default());
+        let mut config = named("idle");
+        config.ping_interval = Duration::from_secs(1);
+        let client = world.add_client(config);
+        world.run_until(Duration::from_secs(10), |w| w.connected(client));
+        world.run_for(Duration::from_secs(2));
+        let (server_before, client_before) = (
+            world.server.stats(),
+            world.peers[client].client.stats().clone(),
+        );
+        world.run_for(Duration::from_secs(60));
+        let server = world.server.stats();
+        let keepalives = server.keepalives - server_before.keepalives;
+        let context = format!("seed {seed}");
+        assert!((59..=61).contains(&keepalives), "{context}: {keepalives}");
+        // The PING in, its acknowledgement out: no PONG, and so no acknowledgement of one.
+        assert_eq!(
+            server.datagrams_in - server_before.datagrams_in,
+            keepalives,
+            "{context}"
+        );
+        assert_eq!(
+            server.datagrams_out - server_before.datagrams_out,
+            keepalives,
+            "{context}"
+        );
+        let client_stats = world.peers[client].client.stats();
+        assert_eq!(
+            client_stats.reconnects, client_before.reconnects,
+            "{context}"
+        );
+        // Both sides still hold the session: each heard the other often enough.
+        assert!(world.connected(client), "{context}");
+        assert_eq!(world.server.session_count(), 1, "{context}");
+        assert!(
+            !world.peers[client]
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Disconnected(_))),
+            "{context}"
+        );
+    }
+}

@@ -365,7 +365,7 @@ impl Client {
         if let Some(at) = self.next_ping
             && now >= at
         {
-            let req_id = self.take_req_id();
+            let req_id = crate::proto::KEEPALIVE_REQ_ID;
             let _ = self.send(&Frame::Ping { req_id });
             self.next_ping = Some(now + self.config.ping_interval);
         }

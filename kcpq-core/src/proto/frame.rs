@@ -360,7 +360,8 @@ pub enum Frame<'a> {
     Pub(Pub<'a>),
     /// See [`Msg`].
     Msg(Msg<'a>),
-    /// Asks for a PONG with the same id.
+    /// Asks for a PONG with the same id; with [`KEEPALIVE_REQ_ID`](super::KEEPALIVE_REQ_ID), a
+    /// keepalive that is not answered.
     Ping {
         /// Echoed in the PONG.
         req_id: u32,

@@ -46,6 +46,13 @@ pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// and server agree on the server's limit in INFO.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 
+/// The id of a client's keepalive PING, which the server does not answer: the KCP
+/// acknowledgement of the PING shows the client that the server lives, and a PONG would cost
+/// each side another datagram and wake-up per keepalive (and its acknowledgement). Flushes and
+/// drains never use it (their ids start at 1 and skip 0). A server that predates this answers
+/// it anyway; the client ignores a PONG it did not wait for.
+pub const KEEPALIVE_REQ_ID: u32 = 0;
+
 /// Bytes of the length prefix in front of every frame.
 pub const LEN_PREFIX: usize = 4;
 

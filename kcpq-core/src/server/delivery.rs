@@ -170,6 +170,11 @@ impl Server {
     /// With several workers, the PONG of a PING that follows a SUB also waits until every
     /// worker knows that subscription.
     pub(super) fn on_ping(&mut self, slot: SlotId, req_id: u32) {
+        if req_id == crate::proto::KEEPALIVE_REQ_ID {
+            // Its KCP acknowledgement answers it; receiving it was the point (liveness).
+            self.stats.keepalives += 1;
+            return;
+        }
         if !self.hold_pong(slot, req_id) {
             self.answer_ping(slot, req_id);
         }

@@ -83,6 +83,8 @@ pub struct ServerStats {
     pub handshake_failures: u64,
     /// Requests answered at once with "no responders".
     pub no_responders: u64,
+    /// Keepalive PINGs received (not answered: their KCP acknowledgement is the answer).
+    pub keepalives: u64,
     /// Bytes waiting in subscription queues now.
     pub pending_bytes: u64,
     /// Slow-consumer bursts (each reported once with an event and an ERR to the client).
@@ -112,7 +114,8 @@ pub struct ServerStats {
 pub struct SubscriptionStats {
     /// Messages handed to the session's stream.
     pub delivered: u64,
-    /// Messages dropped because the subscription's queue was full.
+    /// Messages dropped because the subscription's queue was full, or, with several workers,
+    /// lost at the bound of the crossing from the publisher's worker.
     pub dropped: u64,
     /// Messages waiting in the subscription's queue now.
     pub pending: u64,
@@ -159,6 +162,7 @@ impl std::ops::AddAssign for ServerStats {
         self.wire_bytes_out += other.wire_bytes_out;
         self.handshake_failures += other.handshake_failures;
         self.no_responders += other.no_responders;
+        self.keepalives += other.keepalives;
         self.pending_bytes += other.pending_bytes;
         self.slow_consumers += other.slow_consumers;
         self.cut_through += other.cut_through;
