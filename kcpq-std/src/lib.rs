@@ -1,7 +1,8 @@
 //! # kcpq-std
 //!
 //! The blocking adapter for KCPQ: one std thread per client or server drives a `kcpq-core` state
-//! machine over a `std::net::UdpSocket`, with no async runtime in the dependency tree.
+//! machine over a UDP socket, with no async runtime in the dependency tree (its threads sleep in
+//! `mio`'s poller, which is no runtime: no executor, no tasks, no futures).
 //!
 //! ```
 //! use std::time::Duration;
@@ -46,11 +47,11 @@
 //! shares (`kcpq_core::adapter`'s `ClientDriver` and `ServerDriver`, which apply commands and
 //! route the core's events) and follows the core's drain contract literally (see `driver`):
 //! apply the handles' commands, send every datagram `poll_transmit`
-//! yields, hand out every event, then sleep in `recv_from` with a read timeout equal to
-//! `poll_timeout` (no timer: no timeout), so an idle client or server does not wake up. Handles
-//! talk to it through a bounded `sync_channel` and wake it with a one-byte datagram from a
-//! private loopback socket (see the `io` module). Callback subscriptions each have one more
-//! thread that runs the callback.
+//! yields, hand out every event, then sleep in a poller (`mio`: epoll, kqueue) on its socket
+//! and a waker, with a timeout equal to `poll_timeout` (no timer: no timeout), so an idle client
+//! or server does not wake up. Handles talk to it through a bounded `sync_channel` and wake it
+//! through the waker (an eventfd on Linux; one wake-up per burst of commands: see the `io`
+//! module). Callback subscriptions each have one more thread that runs the callback.
 //!
 //! ## Queues and bounds
 //!

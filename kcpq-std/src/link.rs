@@ -82,9 +82,8 @@ pub(crate) struct Commands<C> {
 }
 
 /// A bounded channel of `capacity` commands to the I/O thread woken by `waker`.
-pub(crate) fn link<C>(capacity: usize, waker: Waker) -> (Link<C>, Commands<C>) {
+pub(crate) fn link<C>(capacity: usize, waker: Arc<Waker>) -> (Link<C>, Commands<C>) {
     let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-    let waker = Arc::new(waker);
     let space = Arc::new(Space::default());
     (
         Link {

@@ -3,11 +3,12 @@
 mod error;
 mod owner;
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use kcpq_core::adapter::{ServerCommand, ServerDriver, ServerEvent, SessionInfo, WaitError};
+use kcpq_core::adapter::{DEFAULT_SOCKET_BUFFER, ServerCommand, ServerDriver, WaitError};
+use kcpq_core::adapter::{ServerEvent, SessionInfo};
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::{Server as Core, ServerConfig, ServerStats};
 use kcpq_os::{Clock, fresh_seed};
@@ -51,8 +52,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds a UDP socket at `addr` (port 0: an ephemeral port) and starts the broker with
-    /// `keys` (all accepted) and `config`.
+    /// Binds a UDP socket at `addr` (the first address it resolves to; port 0: an ephemeral
+    /// port) and starts the broker with `keys` (all accepted) and `config`.
     pub fn bind(
         addr: impl ToSocketAddrs,
         keys: KeySet,
@@ -60,7 +61,10 @@ impl Server {
     ) -> Result<Server, BindError> {
         config.validate()?;
         let shutdown_linger = config.shutdown_linger;
-        let socket = UdpSocket::bind(addr)?;
+        let none = || std::io::Error::new(std::io::ErrorKind::NotFound, "no address to bind");
+        let listen = addr.to_socket_addrs()?.next().ok_or_else(none)?;
+        let buffer = DEFAULT_SOCKET_BUFFER;
+        let socket = kcpq_os::open_socket(listen, buffer, buffer, false)?;
         let local_addr = socket.local_addr()?;
         let (io, waker) = IoSocket::new(socket)?;
         let (link, commands) = link(COMMAND_CAPACITY, waker);
