@@ -78,7 +78,7 @@ impl IoThread {
 
 /// Drives `driver` over `io` until it is done:
 ///
-/// 1. apply commands from handles (API calls);
+/// 1. apply commands from handles (API calls), and from the server's other workers;
 /// 2. drain: send every `poll_transmit` datagram, then take every `poll_event`;
 /// 3. sleep in the poller until a datagram, a wake-up or `poll_timeout` (no deadline: sleep
 ///    until a datagram or a wake-up); feed what arrived with `handle_datagram`, and call
