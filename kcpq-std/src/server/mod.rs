@@ -196,10 +196,8 @@ impl Server {
 
     /// Each worker's counters, worker 0 first.
     pub fn worker_stats(&self) -> Result<Vec<ServerStats>, QueryError> {
-        let all = self.ask_all(
-            |done| Command::Stats { done },
-            deadline_after(QUERY_TIMEOUT),
-        );
+        let stats = |done| Command::Stats { done };
+        let all = self.ask_all(stats, deadline_after(QUERY_TIMEOUT));
         Ok(all.into_iter().collect::<Result<_, _>>()?)
     }
 
@@ -251,11 +249,8 @@ impl Server {
         make: impl Fn(SyncSender<()>) -> Command,
         deadline: Deadline,
     ) -> Result<(), ShutdownError> {
-        let answers = self.ask_all(make, deadline);
-        if answers
-            .iter()
-            .any(|a| matches!(a, Err(WaitError::TimedOut(_))))
-        {
+        let timed_out = |answer: &Result<_, _>| matches!(answer, Err(WaitError::TimedOut(_)));
+        if self.ask_all(make, deadline).iter().any(timed_out) {
             return Err(ShutdownError::TimedOut);
         }
         self.workers.iter().for_each(|(_, thread)| thread.join());
