@@ -31,14 +31,14 @@ impl IoThread {
         name: &str,
         mut driver: D,
         commands: Commands<D::Command>,
-        io: IoSocket,
+        mut io: IoSocket,
         clock: Clock,
     ) -> std::io::Result<IoThread> {
         let turns = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&turns);
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || run(&mut driver, &commands, &io, clock, &counter))?;
+            .spawn(move || run(&mut driver, &commands, &mut io, clock, &counter))?;
         let thread = Mutex::new(Some(thread));
         Ok(IoThread { thread, turns })
     }
@@ -78,15 +78,15 @@ impl IoThread {
 
 /// Drives `driver` over `io` until it is done:
 ///
-/// 1. apply commands from handles (API calls);
+/// 1. apply commands from handles (API calls), and from the server's other workers;
 /// 2. drain: send every `poll_transmit` datagram, then take every `poll_event`;
-/// 3. sleep in `recv_from` until a datagram, a wake-up or `poll_timeout` (no deadline: sleep
+/// 3. sleep in the poller until a datagram, a wake-up or `poll_timeout` (no deadline: sleep
 ///    until a datagram or a wake-up); feed what arrived with `handle_datagram`, and call
 ///    `handle_timeout` once the deadline has passed.
 fn run<D: Driver>(
     driver: &mut D,
     commands: &Commands<D::Command>,
-    io: &IoSocket,
+    io: &mut IoSocket,
     clock: Clock,
     turns: &AtomicU64,
 ) {

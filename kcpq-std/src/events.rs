@@ -103,8 +103,8 @@ impl<T> Clone for Events<T> {
     }
 }
 
-/// The I/O thread's side of an event stream; the stream ends when it is dropped. A full
-/// stream drops and counts new events.
+/// The I/O thread's side of an event stream (shared by a server's workers: an `Arc` each);
+/// the stream ends when it is dropped. A full stream drops and counts new events.
 #[derive(Debug)]
 pub(crate) struct EventSink<T>(Arc<Inbox<Counted<T>, Condvar>>);
 
@@ -116,13 +116,13 @@ impl<T> EventSink<T> {
 }
 
 /// A stream holding at most `capacity` events.
-pub(crate) fn events<T>(capacity: usize) -> (EventSink<T>, Events<T>) {
+pub(crate) fn events<T>(capacity: usize) -> (Arc<EventSink<T>>, Events<T>) {
     let limits = QueueLimits {
         max_messages: capacity.max(1),
         max_bytes: usize::MAX,
     };
     let inbox = Arc::new(Inbox::new(limits, OverflowPolicy::DropNewest));
-    (EventSink(Arc::clone(&inbox)), Events(inbox))
+    (Arc::new(EventSink(Arc::clone(&inbox))), Events(inbox))
 }
 
 impl<T> Drop for EventSink<T> {

@@ -1,7 +1,8 @@
 //! # kcpq-std
 //!
 //! The blocking adapter for KCPQ: one std thread per client or server drives a `kcpq-core` state
-//! machine over a `std::net::UdpSocket`, with no async runtime in the dependency tree.
+//! machine over a UDP socket, with no async runtime in the dependency tree (its threads sleep in
+//! `mio`'s poller, which is no runtime: no executor, no tasks, no futures).
 //!
 //! ```
 //! use std::time::Duration;
@@ -42,15 +43,18 @@
 //!
 //! ## Threads
 //!
-//! Each [`Client`] and each [`Server`] owns one I/O thread. It runs the drivers every adapter
+//! Each [`Client`] owns one I/O thread, and each [`Server`] one per worker
+//! ([`ServerOptions::workers`], default 1: each worker owns a share of the sessions and its own
+//! socket on the server's address; the workers hand each other what concerns them over
+//! unbounded channels, waking each other's thread). An I/O thread runs the drivers every adapter
 //! shares (`kcpq_core::adapter`'s `ClientDriver` and `ServerDriver`, which apply commands and
 //! route the core's events) and follows the core's drain contract literally (see `driver`):
-//! apply the handles' commands, send every datagram `poll_transmit`
-//! yields, hand out every event, then sleep in `recv_from` with a read timeout equal to
-//! `poll_timeout` (no timer: no timeout), so an idle client or server does not wake up. Handles
-//! talk to it through a bounded `sync_channel` and wake it with a one-byte datagram from a
-//! private loopback socket (see the `io` module). Callback subscriptions each have one more
-//! thread that runs the callback.
+//! apply the handles' commands, send every datagram `poll_transmit` yields, hand out every
+//! event, then sleep in a poller (`mio`: epoll, kqueue) on its socket and a waker, with a
+//! timeout equal to `poll_timeout` (no timer: no timeout), so an idle client or server does not
+//! wake up. Handles talk to it through a bounded `sync_channel` and wake it through the waker
+//! (an eventfd on Linux; one wake-up per burst of commands: see the `io` module). Callback
+//! subscriptions each have one more thread that runs the callback.
 //!
 //! ## Queues and bounds
 //!
@@ -83,7 +87,7 @@ pub use kcpq_core::client::SubscribeOptions;
 pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 pub use kcpq_core::server::{ServerConfig, ServerStats};
 pub use server::{
-    BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerPublishError,
-    ServerRequestError, ServerSubscribeError, ShutdownError,
+    BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerOptions,
+    ServerPublishError, ServerRequestError, ServerSubscribeError, ShutdownError,
 };
 pub use subscription::{CallbackSubscription, ServerSubscription, Subscription};

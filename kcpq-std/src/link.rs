@@ -20,7 +20,7 @@ pub(crate) struct Std;
 
 impl Channels for Std {
     type Reply<T: Send + 'static> = SyncSender<T>;
-    type Events<T: Send + 'static> = EventSink<T>;
+    type Events<T: Send + 'static> = Arc<EventSink<T>>;
     type Payload = Vec<u8>;
     type Wake = Condvar;
 
@@ -28,7 +28,7 @@ impl Channels for Std {
         reply.try_send(value).is_ok()
     }
 
-    fn emit<T: Send + 'static>(events: &EventSink<T>, event: T) {
+    fn emit<T: Send + 'static>(events: &Arc<EventSink<T>>, event: T) {
         events.push(event);
     }
 }
@@ -79,12 +79,18 @@ pub(crate) struct Commands<C> {
     /// fresh wake-up), and wakes itself when it stopped taking commands before the end.
     pub(crate) waker: Arc<Waker>,
     space: Arc<Space>,
+    /// Messages from the server's other workers (unbounded: the core bounds what crosses).
+    peers: Option<Receiver<C>>,
 }
 
-/// A bounded channel of `capacity` commands to the I/O thread woken by `waker`.
-pub(crate) fn link<C>(capacity: usize, waker: Waker) -> (Link<C>, Commands<C>) {
+/// A bounded channel of `capacity` commands to the I/O thread woken by `waker`, which also
+/// takes what the server's other workers send it on `peers`.
+pub(crate) fn link<C>(
+    capacity: usize,
+    waker: Arc<Waker>,
+    peers: Option<Receiver<C>>,
+) -> (Link<C>, Commands<C>) {
     let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-    let waker = Arc::new(waker);
     let space = Arc::new(Space::default());
     (
         Link {
@@ -92,7 +98,12 @@ pub(crate) fn link<C>(capacity: usize, waker: Waker) -> (Link<C>, Commands<C>) {
             waker: Arc::clone(&waker),
             space: Arc::clone(&space),
         },
-        Commands { rx, waker, space },
+        Commands {
+            rx,
+            waker,
+            space,
+            peers,
+        },
     )
 }
 
@@ -155,8 +166,13 @@ impl<C> Link<C> {
 }
 
 impl<C> Commands<C> {
-    /// The next command, if any.
+    /// The next command, if any: the other workers' messages first, always taken whatever
+    /// back-pressure the handles' commands get (a server's driver never keeps a command), so
+    /// that a worker never waits for another.
     pub(crate) fn take(&self) -> Taken<C> {
+        if let Some(Ok(message)) = self.peers.as_ref().map(Receiver::try_recv) {
+            return Taken::Command(message);
+        }
         match self.rx.try_recv() {
             Ok(c) => Taken::Command(c),
             Err(TryRecvError::Empty) => Taken::Empty,

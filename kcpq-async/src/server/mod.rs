@@ -15,17 +15,16 @@ use kcpq_core::adapter::headers_block;
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::ServerPublishError as CorePublishError;
-use kcpq_core::server::{
-    ServerConfig, ServerConfigError, ServerStats, WorkerGroup, WorkerGroupError,
-};
+use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats, WorkerGroupError};
 
 use crate::channels::Async;
 use crate::inbox::SubQueue;
 use crate::message::Message;
 use crate::runtime::Runtime;
-use crate::socket::{SocketOptions, UdpIo, open_socket};
+use crate::socket::{SocketOptions, UdpIo};
 use kcpq_core::adapter::{Driver as _, ServerCommand, ServerDriver};
 pub use kcpq_core::adapter::{ServerEvent, SessionInfo};
+use kcpq_core::adapter::{check_workers, total_stats, worker_cores};
 use kcpq_os::{Clock, fresh_seed};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
 
@@ -117,12 +116,8 @@ pub struct Server<R: Runtime> {
 /// How worker `from` hands a message to another worker: on that worker's peer channel
 /// (unbounded: the core bounds what it sends; a closed channel is a stopped worker).
 fn cross_sender(from: usize, peers: &[Sender<Command>]) -> kcpq_core::adapter::CrossSender {
-    let peers = peers.to_vec();
-    Box::new(move |to, msg| {
-        if let Some(peer) = peers.get(to) {
-            let _ = peer.try_send(Command::Cross { from, msg });
-        }
-    })
+    let send = |peer: &Sender<Command>, command| _ = peer.try_send(command);
+    kcpq_core::adapter::cross_sender(from, peers.to_vec(), send)
 }
 
 /// A worker beyond the first, before it runs.
@@ -163,45 +158,31 @@ impl<R: Runtime> Server<R> {
     /// Binds with `options`.
     pub async fn bind_with(options: ServerOptions<R>) -> Result<Server<R>, BindError> {
         options.config.validate()?;
-        if options.workers == 0 || options.workers > kcpq_core::server::MAX_WORKERS {
-            return Err(WorkerGroupError::Count(options.workers).into());
-        }
+        check_workers(options.workers)?;
         let addr = options.listen;
-        let several = options.workers > 1;
+        let (recv_buffer, send_buffer) = (options.socket.recv_buffer, options.socket.send_buffer);
         let max_datagram = options.config.kcp.mtu + 64;
-        // SO_REUSEPORT would also let a second server started by mistake on this address share
-        // its traffic: bind it alone first, so an address in use is refused as with one worker
-        // (and port 0 gets its port), then bind the workers' sockets on it.
-        let addr = if several {
-            std::net::UdpSocket::bind(addr)
-                .and_then(|probe| probe.local_addr())
-                .map_err(|source| BindError::Socket { addr, source })?
-        } else {
-            addr
-        };
-        let first = open_socket(addr, &options.socket, several)
-            .and_then(|socket| UdpIo::<R::Socket>::register(socket, &options.socket, max_datagram))
+        let sockets = kcpq_os::bind_workers(addr, options.workers, recv_buffer, send_buffer);
+        let mut sockets = sockets
+            .map_err(|source| BindError::Socket { addr, source })?
+            .into_iter();
+        let first = sockets.next().expect("one socket per worker");
+        let io = UdpIo::<R::Socket>::register(first, &options.socket, max_datagram)
             .map_err(|source| BindError::Socket { addr, source })?;
-        let io = first;
         let local_addr = io
             .local_addr()
             .map_err(|source| BindError::Socket { addr, source })?;
-        // The others on the port the first one got (the system's choice for port 0).
-        let mut extra = Vec::new();
-        for _ in 1..options.workers {
-            let socket = open_socket(local_addr, &options.socket, true).map_err(|source| {
-                BindError::Socket {
-                    addr: local_addr,
-                    source,
+        // The others are registered on their own threads when the server runs.
+        let extra = sockets
+            .map(|socket| {
+                let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
+                ExtraWorker {
+                    socket,
+                    commands,
+                    command_rx,
                 }
-            })?;
-            let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
-            extra.push(ExtraWorker {
-                socket,
-                commands,
-                command_rx,
-            });
-        }
+            })
+            .collect();
         let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
         let (event_tx, events) = async_channel::bounded(options.event_capacity.max(1));
         Ok(Server {
@@ -247,8 +228,6 @@ impl<R: Runtime> Server<R> {
         let clock = Clock::start();
         let count = options.workers;
         let config = &options.config;
-        let group_seed = fresh_seed().map_err(BindError::Random)?;
-        let group = WorkerGroup::new(count, group_seed, config.max_sessions, config.dead_after)?;
         let (peers, peer_rx): (Vec<_>, Vec<_>) = if count > 1 {
             (0..count).map(|_| async_channel::unbounded()).unzip()
         } else {
@@ -256,20 +235,9 @@ impl<R: Runtime> Server<R> {
         };
         let mut peer_rx = peer_rx.into_iter();
         let own_peers = peer_rx.next();
-        let mut cores = Vec::with_capacity(count);
-        for index in 0..count {
-            let seed = fresh_seed().map_err(BindError::Random)?;
-            let core = kcpq_core::server::Server::new_worker(
-                config.clone(),
-                &options.keys,
-                seed,
-                clock.now(),
-                &group,
-                index,
-            )?;
-            cores.push(core);
-        }
-        let mut cores = cores.into_iter();
+        let seed = || fresh_seed().map_err(BindError::Random);
+        let cores = worker_cores::<_, BindError>(config, &options.keys, count, clock.now(), seed);
+        let mut cores = cores?.into_iter();
         let core = cores.next().expect("at least one worker");
         let mut stopped = Vec::new();
         for ((index, worker), (core, peer_rx)) in (1..).zip(extra).zip(cores.zip(peer_rx)) {
@@ -372,15 +340,9 @@ impl ServerHandle {
 
     /// Server-wide counters: the sum over the server's workers.
     pub async fn stats(&self) -> Result<ServerStats, StoppedError> {
-        let mut all = self
-            .ask_all(|done| Command::Stats { done })
-            .await?
-            .into_iter();
-        let mut stats = all.next().unwrap_or_default();
-        for worker in all {
-            stats += worker;
-        }
-        Ok(stats)
+        Ok(total_stats(
+            self.ask_all(|done| Command::Stats { done }).await?,
+        ))
     }
 
     /// Each worker's counters, worker 0 first.

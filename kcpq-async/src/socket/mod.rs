@@ -44,7 +44,6 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
 use kcpq_core::Transmit;
-use socket2::{Domain, Protocol, Type};
 
 use crate::runtime::{Socket, write_with};
 use offload::Offload;
@@ -135,48 +134,6 @@ pub(crate) struct UdpIo<S: Socket> {
     stats: IoStats,
 }
 
-/// A bound, non-blocking UDP socket with `options`' buffer sizes, not yet registered with a
-/// runtime. With `reuse_port`, other sockets may bind the same address (SO_REUSEPORT: the
-/// kernel spreads senders over them by their address), as the server's workers do.
-pub(crate) fn open_socket(
-    addr: SocketAddr,
-    options: &SocketOptions,
-    reuse_port: bool,
-) -> io::Result<UdpSocket> {
-    let socket = socket2::Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if let Err(e) = socket.set_recv_buffer_size(options.recv_buffer) {
-        log::warn!("cannot set SO_RCVBUF to {}: {e}", options.recv_buffer);
-    }
-    if let Err(e) = socket.set_send_buffer_size(options.send_buffer) {
-        log::warn!("cannot set SO_SNDBUF to {}: {e}", options.send_buffer);
-    }
-    if reuse_port {
-        set_reuse_port(&socket)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.set_nonblocking(true)?;
-    Ok(UdpSocket::from(socket))
-}
-
-#[cfg(all(
-    unix,
-    not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
-))]
-fn set_reuse_port(socket: &socket2::Socket) -> io::Result<()> {
-    socket.set_reuse_port(true)
-}
-
-#[cfg(not(all(
-    unix,
-    not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
-)))]
-fn set_reuse_port(_: &socket2::Socket) -> io::Result<()> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "several workers need SO_REUSEPORT, which this platform lacks",
-    ))
-}
-
 impl<S: Socket> UdpIo<S> {
     /// Binds `addr` with `options`; datagrams are at most `max_datagram` bytes.
     pub(crate) fn bind(
@@ -184,11 +141,12 @@ impl<S: Socket> UdpIo<S> {
         options: &SocketOptions,
         max_datagram: usize,
     ) -> io::Result<UdpIo<S>> {
-        let socket = open_socket(addr, options, false)?;
+        let (recv_buffer, send_buffer) = (options.recv_buffer, options.send_buffer);
+        let socket = kcpq_os::open_socket(addr, recv_buffer, send_buffer, false)?;
         UdpIo::register(socket, options, max_datagram)
     }
 
-    /// Registers a socket from [`open_socket`] with the runtime of the calling thread.
+    /// Registers a socket from `kcpq_os::open_socket` with the runtime of the calling thread.
     pub(crate) fn register(
         socket: UdpSocket,
         options: &SocketOptions,

@@ -29,6 +29,7 @@ mod session;
 mod subscribe;
 mod wait;
 mod waiters;
+mod workers;
 
 use std::time::Duration;
 
@@ -55,6 +56,7 @@ pub use session::SessionInfo;
 pub use subscribe::SubscriptionQueues;
 pub use wait::WaitError;
 pub use waiters::{Routed, Waiters};
+pub use workers::{check_workers, cross_sender, total_stats, worker_cores};
 
 /// Default time `connect` waits for the session (also the handshake's own timeout): 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,13 +5,14 @@
 //! server's answer as long, `request` as long as its own timeout; `flush_timeout` and
 //! `close_timeout` take theirs explicitly.
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use kcpq_core::adapter::{
-    ClientCommand, ClientDriver, ClientShared, REPLY_MARGIN, WaitError, local_address_for,
+    ClientCommand, ClientDriver, ClientShared, DEFAULT_SOCKET_BUFFER, REPLY_MARGIN, WaitError,
+    local_address_for,
 };
 use kcpq_core::client::{Client as Core, ClientConfig, ClientStats, SubscribeOptions};
 use kcpq_core::crypto::KeySet;
@@ -121,8 +122,9 @@ impl Client {
         let (connect, op) = (options.connect_timeout, options.operation_timeout);
         let config = &mut options.config;
         let mut shared = ClientShared::new(server, config, connect, op, options.slow_callback);
-        let (io, waker) = IoSocket::new(UdpSocket::bind(local_address_for(server))?)?;
-        let (link, commands) = link(options.command_capacity, waker);
+        let (local, buffer) = (local_address_for(server), DEFAULT_SOCKET_BUFFER);
+        let (io, waker) = IoSocket::new(kcpq_os::open_socket(local, buffer, buffer, false)?)?;
+        let (link, commands) = link(options.command_capacity, waker, None);
         let (sink, events) = events(options.event_capacity);
         let (keys, seed, clock) = (&options.keys, fresh_seed()?, Clock::start());
         let core = Core::new(options.config, server, keys, seed, clock.now());

@@ -1,19 +1,22 @@
 //! The errors of each server operation besides the owner's (those are kcpq-core's).
 
 use kcpq_core::adapter::WaitError;
-use kcpq_core::server::ServerConfigError;
+use kcpq_core::server::{ServerConfigError, WorkerGroupError};
 
 /// Why `Server::bind` failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BindError {
-    /// The address did not resolve, could not be bound, the I/O thread could not start, or the
+    /// The address did not resolve, could not be bound, an I/O thread could not start, or the
     /// OS random number generator failed.
     #[error("cannot bind the server socket or start its thread: {0}")]
     Io(#[from] std::io::Error),
     /// The configuration cannot work.
     #[error(transparent)]
     Config(#[from] ServerConfigError),
+    /// The worker count is out of range.
+    #[error(transparent)]
+    Workers(#[from] WorkerGroupError),
 }
 
 /// Why a query to the server (`sessions`, `stats`) failed.

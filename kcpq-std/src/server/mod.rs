@@ -1,29 +1,32 @@
-//! The blocking server: a handle over an I/O thread that drives a `kcpq_core` server.
+//! The blocking server: a handle over the I/O threads that drive its `kcpq_core` workers (one
+//! unless [`ServerOptions::workers`] says more), each with its own socket on the same address.
 
 mod error;
 mod owner;
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::mpsc::SyncSender;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Sender, SyncSender};
 use std::time::Duration;
 
-use kcpq_core::adapter::{ServerCommand, ServerDriver, ServerEvent, SessionInfo, WaitError};
+use kcpq_core::adapter::{DEFAULT_SOCKET_BUFFER, ServerCommand, ServerDriver, WaitError};
+use kcpq_core::adapter::{ServerEvent, SessionInfo, check_workers, total_stats, worker_cores};
 use kcpq_core::crypto::KeySet;
-use kcpq_core::server::{Server as Core, ServerConfig, ServerStats};
+use kcpq_core::server::{ServerConfig, ServerStats};
 use kcpq_os::{Clock, fresh_seed};
 
 use crate::driver::IoThread;
 use crate::events::{Events, events};
-use crate::io::IoSocket;
-use crate::link::{Deadline, Link, Std, deadline_after, link};
+use crate::io::{IoSocket, Waker};
+use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link};
 
-/// What handles send the I/O thread.
+/// What handles send the I/O threads.
 type Command = ServerCommand<Std>;
 
 pub use error::{BindError, QueryError, ShutdownError};
 pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 
-/// Bound of commands from handles to the server's I/O thread.
+/// Bound of commands from handles to each of the server's I/O threads.
 const COMMAND_CAPACITY: usize = 64;
 /// Bound of the server's event stream: 4096 events; beyond, new events are dropped and counted.
 pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
@@ -34,47 +37,110 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 /// Bound of `shutdown` and `Drop`: above the core's shutdown linger (1 s by default).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A KCPQ broker running on its own thread. Dropping it shuts it down and waits for the thread.
+/// Settings of [`Server::bind_with`] beyond the core's configuration, named as kcpq-async's.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The keys clients may use.
+    pub keys: KeySet,
+    /// The core server's settings (limits, heartbeats, KCP).
+    pub config: ServerConfig,
+    /// Workers (default 1): each owns a share of the sessions, its own socket on the same
+    /// address (SO_REUSEPORT) and its own I/O thread, and all act as one server.
+    pub workers: usize,
+}
+
+impl ServerOptions {
+    /// Defaults for listening on `listen` with `keys`.
+    pub fn new(listen: SocketAddr, keys: KeySet) -> ServerOptions {
+        let (config, workers) = (ServerConfig::default(), 1);
+        ServerOptions {
+            listen,
+            keys,
+            config,
+            workers,
+        }
+    }
+}
+
+/// How a worker reaches another: its channel for messages between workers, and its waker.
+type Peer = (Sender<Command>, Arc<Waker>);
+
+/// A KCPQ broker running on its own threads (one per worker). Dropping it shuts it down and
+/// waits for them.
 ///
 /// Its owner takes part in the traffic too ([`Server::publish`], [`Server::publish_to`],
 /// [`Server::subscribe`], [`Server::request`], [`Server::request_to`]); its subscriptions are
-/// ordinary [`Subscription`](crate::Subscription)s. Each of these calls waits for the I/O thread
-/// to apply it (not for the network): the core's refusal comes back from the call itself, and a
-/// publish that returned `Ok` is already queued for every matching subscriber.
+/// ordinary [`Subscription`](crate::Subscription)s. Each of these calls waits for worker 0's
+/// I/O thread to apply it (not for the network): the core's refusal comes back from the call
+/// itself, and a publish that returned `Ok` is already queued for every matching subscriber on
+/// that worker, and on its way to the others.
 #[derive(Debug)]
 pub struct Server {
+    /// Worker 0's channel, which takes the owner's calls.
     link: Link<Command>,
+    /// Each worker's channel and I/O thread, worker 0 first.
+    workers: Vec<(Link<Command>, IoThread)>,
     events: Events<ServerEvent>,
     local_addr: SocketAddr,
-    thread: IoThread,
     shutdown_linger: Duration,
 }
 
 impl Server {
-    /// Binds a UDP socket at `addr` (port 0: an ephemeral port) and starts the broker with
-    /// `keys` (all accepted) and `config`.
+    /// Binds a UDP socket at `addr` (the first address it resolves to; port 0: an ephemeral
+    /// port) and starts the broker with `keys` (all accepted) and `config`, on one worker.
     pub fn bind(
         addr: impl ToSocketAddrs,
         keys: KeySet,
         config: ServerConfig,
     ) -> Result<Server, BindError> {
+        let listen = addr.to_socket_addrs()?.next();
+        let none = || std::io::Error::new(std::io::ErrorKind::NotFound, "no address to bind");
+        let mut options = ServerOptions::new(listen.ok_or_else(none)?, keys);
+        options.config = config;
+        Server::bind_with(options)
+    }
+
+    /// Binds with `options` and starts the broker's workers. With several, the address is
+    /// first bound alone, so an address in use is refused as with one.
+    pub fn bind_with(options: ServerOptions) -> Result<Server, BindError> {
+        let (config, count, buffer) = (&options.config, options.workers, DEFAULT_SOCKET_BUFFER);
         config.validate()?;
-        let shutdown_linger = config.shutdown_linger;
-        let socket = UdpSocket::bind(addr)?;
-        let local_addr = socket.local_addr()?;
-        let (io, waker) = IoSocket::new(socket)?;
-        let (link, commands) = link(COMMAND_CAPACITY, waker);
-        let (sink, events) = events(DEFAULT_SERVER_EVENT_CAPACITY);
+        check_workers(count)?;
+        let sockets = kcpq_os::bind_workers(options.listen, count, buffer, buffer)?;
+        let local_addr = sockets[0].local_addr()?;
         let clock = Clock::start();
-        let core = Core::new(config, &keys, fresh_seed()?, clock.now())?;
-        let driver = ServerDriver::<Std>::new(core, sink, clock.wall_epoch());
-        let thread = IoThread::spawn("kcpq-server", driver, commands, io, clock)?;
+        let cores =
+            worker_cores::<_, BindError>(config, &options.keys, count, clock.now(), fresh_seed);
+        let (sink, events) = events(DEFAULT_SERVER_EVENT_CAPACITY);
+        let (mut ios, mut peers): (Vec<_>, Vec<Peer>) = (Vec::new(), Vec::new());
+        for socket in sockets {
+            let (io, waker) = IoSocket::new(socket)?;
+            let (tx, rx) = mpsc::channel();
+            ios.push((io, rx));
+            peers.push((tx, waker));
+        }
+        let mut workers = Vec::with_capacity(count);
+        for (index, (core, (io, rx))) in cores?.into_iter().zip(ios).enumerate() {
+            let (link, commands) = link(COMMAND_CAPACITY, Arc::clone(&peers[index].1), Some(rx));
+            let send = |(tx, waker): &Peer, c| _ = tx.send(c).map(|()| waker.wake());
+            let cross = kcpq_core::adapter::cross_sender(index, peers.clone(), send);
+            let (sink, epoch) = (Arc::clone(&sink), clock.wall_epoch());
+            let driver = ServerDriver::<Std>::with_peers(core, sink, epoch, cross);
+            let name = match index {
+                0 => "kcpq-server".to_owned(),
+                _ => format!("kcpq-worker-{index}"),
+            };
+            workers.push((link, IoThread::spawn(&name, driver, commands, io, clock)?));
+        }
         Ok(Server {
-            link,
+            link: workers[0].0.clone(),
+            workers,
             events,
             local_addr,
-            thread,
-            shutdown_linger,
+            shutdown_linger: config.shutdown_linger,
         })
     }
 
@@ -83,10 +149,18 @@ impl Server {
         self.local_addr
     }
 
-    /// How many times the I/O thread has woken up so far: a diagnostic; an idle server wakes up
-    /// only for its sessions' timers.
+    /// How many workers the server runs.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// How many times the I/O threads have woken up so far, all workers together: a
+    /// diagnostic; an idle server wakes up only for its sessions' timers.
     pub fn io_wakeups(&self) -> u64 {
-        self.thread.wakeups()
+        self.workers
+            .iter()
+            .map(|(_, thread)| thread.wakeups())
+            .sum()
     }
 
     /// The stream of server events (sessions opened and closed, slow consumers, shutdown
@@ -98,43 +172,65 @@ impl Server {
         self.events.clone()
     }
 
-    /// Every session now.
+    /// Every session now, on every worker.
     pub fn sessions(&self) -> Result<Vec<SessionInfo>, QueryError> {
         self.sessions_timeout(QUERY_TIMEOUT)
     }
 
-    /// Every session now, waiting at most `timeout` for the I/O thread.
+    /// Every session now, waiting at most `timeout` for the I/O threads.
     pub fn sessions_timeout(&self, timeout: Duration) -> Result<Vec<SessionInfo>, QueryError> {
-        let make = |done| Command::Sessions { done };
-        Ok(self.link.ask(make, timeout)?)
+        let all = self.ask_all(|done| Command::Sessions { done }, deadline_after(timeout));
+        Ok(all.into_iter().collect::<Result<Vec<_>, _>>()?.concat())
     }
 
-    /// Server-wide counters.
+    /// Server-wide counters: the sum over the server's workers.
     pub fn stats(&self) -> Result<ServerStats, QueryError> {
         self.stats_timeout(QUERY_TIMEOUT)
     }
 
-    /// Server-wide counters, waiting at most `timeout` for the I/O thread.
+    /// Server-wide counters, waiting at most `timeout` for the I/O threads.
     pub fn stats_timeout(&self, timeout: Duration) -> Result<ServerStats, QueryError> {
-        let make = |done| Command::Stats { done };
-        Ok(self.link.ask(make, timeout)?)
+        let all = self.ask_all(|done| Command::Stats { done }, deadline_after(timeout));
+        Ok(total_stats(all.into_iter().collect::<Result<Vec<_>, _>>()?))
+    }
+
+    /// Each worker's counters, worker 0 first.
+    pub fn worker_stats(&self) -> Result<Vec<ServerStats>, QueryError> {
+        let stats = |done| Command::Stats { done };
+        let all = self.ask_all(stats, deadline_after(QUERY_TIMEOUT));
+        Ok(all.into_iter().collect::<Result<_, _>>()?)
+    }
+
+    /// Asks every worker at once and collects their answers, worker 0 first, by `deadline`.
+    fn ask_all<T>(
+        &self,
+        make: impl Fn(SyncSender<T>) -> Command,
+        deadline: Deadline,
+    ) -> Vec<Result<T, WaitError>> {
+        let ask = |(link, _): &(Link<Command>, _)| {
+            let (done, answer) = mpsc::sync_channel(1);
+            link.send(make(done), deadline).map(|()| answer)
+        };
+        let sent: Vec<_> = self.workers.iter().map(ask).collect();
+        let answer = |sent: Result<_, _>| sent.and_then(|answer| await_reply(&answer, deadline));
+        sent.into_iter().map(answer).collect()
     }
 
     /// Sends CLOSE to every session, keeps running until each is acknowledged (at most the
     /// configuration's `shutdown_linger`, so lost CLOSE frames are retransmitted), then stops and
-    /// joins the thread: the port is free when it returns.
+    /// joins every worker's thread: the port is free when it returns.
     pub fn shutdown(self) {
         let _ = self.stop(STOP_TIMEOUT);
     }
 
-    /// Shuts down, waiting at most `timeout` for the thread.
+    /// Shuts down, waiting at most `timeout` for the threads.
     pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stop(timeout)
     }
 
     /// Drains: refuses new sessions and publishes at once, keeps delivering what subscription
     /// queues hold for at most `timeout`, then shuts down (see [`Server::shutdown`]) and joins
-    /// the thread. Returns once every session is closed.
+    /// the threads. Returns once every session is closed.
     pub fn drain(self, timeout: Duration) -> Result<(), ShutdownError> {
         let wait = timeout + self.shutdown_linger + STOP_TIMEOUT;
         let make = |done| Command::Drain { timeout, done };
@@ -146,16 +242,19 @@ impl Server {
         self.stop_with(make, deadline_after(timeout))
     }
 
-    /// Sends a shutdown or drain, waits for it until `deadline`, and joins the thread.
+    /// Sends a shutdown or drain to every worker, waits for them until `deadline`, and joins
+    /// their threads (a worker already stopped has nothing to wait for).
     fn stop_with(
         &self,
-        make: impl FnOnce(SyncSender<()>) -> Command,
+        make: impl Fn(SyncSender<()>) -> Command,
         deadline: Deadline,
     ) -> Result<(), ShutdownError> {
-        match self.thread.stop(&self.link, make, deadline) {
-            Err(WaitError::TimedOut(_)) => Err(ShutdownError::TimedOut),
-            _ => Ok(()),
+        let timed_out = |answer: &Result<_, _>| matches!(answer, Err(WaitError::TimedOut(_)));
+        if self.ask_all(make, deadline).iter().any(timed_out) {
+            return Err(ShutdownError::TimedOut);
         }
+        self.workers.iter().for_each(|(_, thread)| thread.join());
+        Ok(())
     }
 }
 

@@ -1,9 +1,11 @@
 //! The server's owner as a participant: publish to everyone or to one client by name, subscribe,
 //! and send requests, through the [`Server`] handle.
 //!
-//! Each call waits for the I/O thread to apply it to the core (not for the network), so an
-//! error from the core comes back from the call itself, and a publish that returned `Ok` has been
-//! routed: it is in the queue of every matching subscriber.
+//! Each call waits for worker 0's I/O thread to apply it to its core (not for the network), so
+//! an error from the core comes back from the call itself, and a publish that returned `Ok` has
+//! been routed: it is in the queue of every matching subscriber of worker 0, and on its way to
+//! the other workers (if any), whose subscribers it reaches in order. The owner's subscribe
+//! returns once every worker knows the subscription.
 
 use std::time::Duration;
 
