@@ -2,7 +2,8 @@
 //! share of the sessions and together act as one broker.
 //!
 //! An adapter that runs N workers makes one [`WorkerGroup`] and one server per worker with
-//! [`Server::new_worker`](super::Server::new_worker), each on its own thread and socket. What
+//! [`Server::new_worker`](super::Server::new_worker) (the adapters share this in
+//! [`crate::adapter::worker_cores`]), each on its own thread and socket. What
 //! the workers must share is either in the group (read or changed only when a session opens or
 //! closes, never per message) or crosses between them as [`CrossMsg`]s, which each worker emits
 //! through [`Server::poll_cross`](super::Server::poll_cross) and takes in through
@@ -36,7 +37,8 @@
 //!   sender's pool, which the receiver gives back once it has delivered it (a bounded lock-free
 //!   queue per worker in the group); `tests/cross_alloc.rs` checks that crossing adds no heap
 //!   allocation per message once warm. (An adapter's channel between workers may allocate
-//!   now and then: async-channel's unbounded queue takes a block per 31 messages.)
+//!   now and then: the unbounded queues of async-channel and of std's mpsc take a block per
+//!   31 messages.)
 //! - **Bounds.** Bytes of routed messages and forwarded datagrams sent to a worker and not yet
 //!   taken in are bounded (`ServerConfig::max_cross_bytes`); one over the bound is dropped and
 //!   counted (`ServerDrops::cross_worker_full`). A routed message dropped so is lost for its
