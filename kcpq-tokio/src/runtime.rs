@@ -131,10 +131,7 @@ impl Timer for TokioTimer {
     }
 
     fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(sleep) = &mut self.0 else {
-            return Poll::Pending;
-        };
-        let fired = sleep.as_mut().poll(cx);
+        let fired = (self.0.as_mut()).map_or(Poll::Pending, |sleep| sleep.as_mut().poll(cx));
         if fired.is_ready() {
             self.0 = None;
         }
