@@ -240,3 +240,25 @@ fn draining_a_server_of_two_workers_delivers_what_is_queued_then_closes_every_se
         .expect("the address is free again")
         .shutdown();
 }
+
+#[test]
+fn the_event_stream_keeps_at_most_event_capacity_events_and_counts_the_rest() {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut options = options_for(any, 2);
+    options.event_capacity = 2;
+    let server = Server::bind_with(options).expect("bind");
+    // Each connect is one event (ClientConnected): five of them, nobody reading.
+    let clients: Vec<Client> = (0..5)
+        .map(|i| Client::connect_with(common::options(server.local_addr(), &format!("e{i}"))))
+        .collect::<Result<_, _>>()
+        .expect("connect");
+    assert_eq!(server.sessions().expect("sessions").len(), 5);
+    let events = server.events();
+    let mut kept = 0;
+    while events.try_recv().is_ok() {
+        kept += 1;
+    }
+    assert_eq!(kept, 2);
+    assert_eq!(events.dropped(), 3);
+    drop(clients);
+}

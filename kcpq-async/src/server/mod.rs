@@ -31,8 +31,7 @@ pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, Se
 /// What [`ServerHandle`]s ask of the driver: the shared server driver's commands.
 type Command = ServerCommand<Async>;
 
-/// Default bound of undelivered [`ServerEvent`]s: 4096; beyond it new events are dropped.
-pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
+pub use kcpq_core::adapter::DEFAULT_SERVER_EVENT_CAPACITY;
 /// Bound of queries waiting for the driver.
 const COMMAND_CAPACITY: usize = 256;
 

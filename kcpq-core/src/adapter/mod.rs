@@ -65,6 +65,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// its own (subscribe, flush, a publish waiting for room in the command queue): 5 s.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Default bound of a server's undelivered events in every adapter: 4096; beyond it new events
+/// are dropped and counted.
+pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
+
 /// Default bound of commands waiting for the driver (task or thread): 512, two of the driver's
 /// bursts, so callers fill one while it applies the other. A full queue makes callers wait
 /// (back-pressure), within their operation timeout. Publishes leave this queue at once for the

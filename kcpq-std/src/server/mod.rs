@@ -28,8 +28,7 @@ pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubsc
 
 /// Bound of commands from handles to each of the server's I/O threads.
 const COMMAND_CAPACITY: usize = 64;
-/// Bound of the server's event stream: 4096 events; beyond, new events are dropped and counted.
-pub const DEFAULT_SERVER_EVENT_CAPACITY: usize = 4096;
+pub use kcpq_core::adapter::DEFAULT_SERVER_EVENT_CAPACITY;
 /// Bound of a call (a query, or the owner's publish or subscribe) without its own timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The reason sent to clients in CLOSE at shutdown.
@@ -50,6 +49,9 @@ pub struct ServerOptions {
     /// Workers (default 1): each owns a share of the sessions, its own socket on the same
     /// address (SO_REUSEPORT) and its own I/O thread, and all act as one server.
     pub workers: usize,
+    /// Bound of undelivered events (default [`DEFAULT_SERVER_EVENT_CAPACITY`]); beyond it new
+    /// events are dropped and counted.
+    pub event_capacity: usize,
 }
 
 impl ServerOptions {
@@ -61,6 +63,7 @@ impl ServerOptions {
             keys,
             config,
             workers,
+            event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
         }
     }
 }
@@ -114,7 +117,7 @@ impl Server {
         let clock = Clock::start();
         let cores =
             worker_cores::<_, BindError>(config, &options.keys, count, clock.now(), fresh_seed);
-        let (sink, events) = events(DEFAULT_SERVER_EVENT_CAPACITY);
+        let (sink, events) = events(options.event_capacity.max(1));
         let (mut ios, mut peers): (Vec<_>, Vec<Peer>) = (Vec::new(), Vec::new());
         for socket in sockets {
             let (io, waker) = IoSocket::new(socket)?;
