@@ -299,3 +299,90 @@ fn the_server_wide_decoder_bound_holds_and_ended_sessions_free_their_decoders() 
     assert_eq!((stats.sessions, stats.decoder_bytes), (0, 0));
     assert!(stats.recovered > 0);
 }
+
+/// Publish-to-delivery times of `count` 100 KB frames at 240 fps over a link of `loss` % loss
+/// and 10 ms each way (no jitter, no duplication), in frame order.
+fn frame_latencies(seed: u64, loss: u32, mode: FecMode, count: usize) -> Vec<Duration> {
+    let (server, client) = with_fec(mode);
+    let link = LinkConfig {
+        loss_ppm: loss * 10_000,
+        duplicate_ppm: 0,
+        delay: Duration::from_millis(10),
+        jitter: Duration::ZERO,
+        queue_limit: 100_000,
+    };
+    let mut world = World::new(seed, link, server);
+    let publisher = world.add_client(client.clone());
+    let subscriber = world.add_client(client);
+    world.run_until(Duration::from_secs(30), |w| {
+        w.connected(publisher) && w.connected(subscriber)
+    });
+    let sid = world.peers[subscriber].client.subscribe("f", None).unwrap();
+    world.drain();
+    world.run_until(Duration::from_secs(30), |w| {
+        w.peers[subscriber]
+            .events
+            .contains(&ClientEvent::Subscribed(sid))
+    });
+    let frame = vec![0x5a; 100_000];
+    let (mut sent_at, mut latencies) = (Vec::new(), Vec::new());
+    let limit = world.now + Duration::from_secs(60);
+    let mut next = world.now;
+    while latencies.len() < count {
+        if sent_at.len() < count && world.now >= next {
+            let publisher = &mut world.peers[publisher].client;
+            publisher.publish("f", None, None, &frame).unwrap();
+            world.drain();
+            sent_at.push(world.now);
+            next = world.now + Duration::from_micros(4_167);
+        }
+        let step_limit = if sent_at.len() < count { next } else { limit };
+        if !world.step(step_limit) {
+            assert!(
+                world.now < limit,
+                "seed {seed}: frames not delivered in time"
+            );
+            world.now = step_limit;
+        }
+        let arrived = (world.peers[subscriber].events.iter())
+            .filter(|e| matches!(e, ClientEvent::Message(m) if m.sid == sid))
+            .count();
+        while latencies.len() < arrived.min(sent_at.len()) {
+            latencies.push(world.now - sent_at[latencies.len()]);
+        }
+    }
+    latencies
+}
+
+/// Where `auto`'s frame latency goes: once the first losses are reported (two round trips),
+/// every frame at 1 % loss is rebuilt from parity as with a fixed `10/3`, within the link's
+/// 20 ms plus one frame interval; only a session's first frames wait for retransmissions,
+/// while `auto` still sends no parity (which is what its p99 pays in a short benchmark).
+#[test]
+fn auto_protects_frames_like_a_fixed_ratio_once_the_first_loss_is_reported() {
+    let settled = 24; // 100 ms of frames: five round trips.
+    for seed in seeds(2) {
+        let auto = frame_latencies(seed, 1, FecMode::Auto, 240);
+        let fixed = frame_latencies(
+            seed,
+            1,
+            FecMode::Fixed {
+                data: 10,
+                parity: 3,
+            },
+            240,
+        );
+        let bound = Duration::from_millis(25);
+        let worst = |l: &[Duration]| l.iter().copied().max().unwrap_or_default();
+        assert!(
+            worst(&fixed) <= bound,
+            "seed {seed}: 10/3 {:?}",
+            worst(&fixed)
+        );
+        assert!(
+            worst(&auto[settled..]) <= bound,
+            "seed {seed}: auto after {settled} frames {:?}",
+            worst(&auto[settled..])
+        );
+    }
+}
