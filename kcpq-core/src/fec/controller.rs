@@ -18,10 +18,20 @@ use super::config::{FecConfig, FecMode};
 /// (`max_parity_bytes_per_sec`, refilled continuously, holding at most one second's worth)
 /// caps the overhead: a group that would exceed it gets fewer shards, down to none.
 ///
+/// Start-up (adaptive mode): a session's first loss is learned only when the peer reports it,
+/// about two round trips in, and until then a dense stream would get no parity and wait for
+/// retransmissions (the first ~50 ms of frames at 240 fps over a 20 ms link). So for
+/// [`STARTUP`] after its first group closes, a group of at least [`STARTUP_MIN_DATA`] data
+/// shards gets the parity that [`STARTUP_LOSS_PPM`] of loss would ask for, unless the peer
+/// reports loss first (then the reported loss rules). Sparse traffic (requests, heartbeats:
+/// groups that close by their deadline with a shard or two) gets none, so on a clean link
+/// start-up costs a dense stream a quarter of a second of parity and a sparse one nothing.
+///
 /// Fixed mode: always the configured parity; off: none.
 #[derive(Debug, Clone)]
 pub struct ParityController {
     mode: FecMode,
+    startup: Startup,
     max_parity: u8,
     target: f64,
     /// Loss the peer reported, as a probability.
@@ -31,12 +41,35 @@ pub struct ParityController {
     refilled_at: Option<Instant>,
 }
 
+/// How long start-up parity lasts after a session's first group closes.
+pub const STARTUP: Duration = Duration::from_millis(250);
+/// The loss start-up assumes: 1 %, three parity shards for a full group of 10.
+pub const STARTUP_LOSS_PPM: u32 = 10_000;
+/// The fewest data shards of a group that start-up protects (dense traffic only).
+pub const STARTUP_MIN_DATA: u8 = 8;
+
+/// Where adaptive mode's start-up stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Startup {
+    /// No group has closed yet.
+    Pending,
+    /// Start-up parity until then.
+    Until(Instant),
+    Over,
+}
+
 impl ParityController {
-    /// A controller for `config`, assuming a clean link until the peer reports loss.
+    /// A controller for `config`, assuming a clean link until the peer reports loss (with
+    /// start-up parity for dense traffic in adaptive mode, see above).
     pub fn new(config: &FecConfig) -> ParityController {
         let rate = config.max_parity_bytes_per_sec as f64;
+        let startup = match config.mode {
+            FecMode::Auto => Startup::Pending,
+            _ => Startup::Over,
+        };
         ParityController {
             mode: config.mode,
+            startup,
             max_parity: config.max_parity,
             target: f64::from(config.target_residual_ppm) / 1e6,
             loss: 0.0,
@@ -49,6 +82,11 @@ impl ParityController {
     /// The loss the peer observes, in parts per million (values above 1 000 000 count as all).
     pub fn set_peer_loss_ppm(&mut self, ppm: u32) {
         self.loss = f64::from(ppm.min(1_000_000)) / 1e6;
+        if ppm > 0 {
+            // Measured loss replaces the assumption. (A report of none does not end start-up:
+            // the peer may not have seen enough of this side's datagrams yet.)
+            self.startup = Startup::Over;
+        }
     }
 
     /// The loss last reported, in parts per million.
@@ -64,7 +102,15 @@ impl ParityController {
             FecMode::Fixed { parity, .. } => parity,
             FecMode::Auto => {
                 self.refill(now);
-                let wanted = self.needed(data);
+                self.startup = match self.startup {
+                    Startup::Pending => Startup::Until(now + STARTUP),
+                    Startup::Until(end) if now >= end => Startup::Over,
+                    other => other,
+                };
+                let mut wanted = self.needed(data);
+                if matches!(self.startup, Startup::Until(_)) && data >= STARTUP_MIN_DATA {
+                    wanted = wanted.max(self.needed_at(STARTUP_LOSS_PPM, data));
+                }
                 let affordable = (self.budget / shard_bytes.max(1) as f64).floor();
                 let parity = f64::from(wanted).min(affordable.max(0.0)) as u8;
                 self.budget -= f64::from(parity) * shard_bytes as f64;
@@ -79,6 +125,9 @@ impl ParityController {
         match self.mode {
             FecMode::Off => 0,
             FecMode::Fixed { parity, .. } => parity,
+            FecMode::Auto if self.startup != Startup::Over => self
+                .needed(data)
+                .max(self.needed_at(STARTUP_LOSS_PPM, data)),
             FecMode::Auto => self.needed(data),
         }
     }
@@ -86,11 +135,20 @@ impl ParityController {
     /// The least parity that meets the target for a group of `data` shards (ignoring the
     /// budget).
     pub fn needed(&self, data: u8) -> u8 {
-        if self.loss <= 0.0 {
+        self.parity_at(self.loss, data)
+    }
+
+    /// The least parity that meets the target at `ppm` of loss.
+    fn needed_at(&self, ppm: u32, data: u8) -> u8 {
+        self.parity_at(f64::from(ppm) / 1e6, data)
+    }
+
+    fn parity_at(&self, loss: f64, data: u8) -> u8 {
+        if loss <= 0.0 {
             return 0;
         }
         (0..=self.max_parity)
-            .find(|&m| residual(self.loss, u32::from(data), u32::from(m)) <= self.target)
+            .find(|&m| residual(loss, u32::from(data), u32::from(m)) <= self.target)
             .unwrap_or(self.max_parity)
     }
 

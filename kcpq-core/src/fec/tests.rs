@@ -302,16 +302,83 @@ fn a_rebuilt_shard_too_short_for_its_length_prefix_is_dropped() {
     assert_eq!(decoder.stats().dropped, 1);
 }
 
+/// Takes an `auto` encoder on a clean link through its start-up; returns the instant it ended.
+fn past_startup(encoder: &mut FecEncoder) -> Instant {
+    let mut shard = vec![0u8; HEADER_LEN + 100];
+    let mut now = Instant::ZERO;
+    // The first group closes by its deadline and starts the start-up clock; the first group
+    // closing after it ends start-up.
+    for _ in 0..2 {
+        encoder.on_data(now, &mut shard);
+        now = encoder
+            .poll_timeout()
+            .expect("start-up plans parity: groups have deadlines");
+        encoder.handle_timeout(now);
+        while encoder.poll_parity(&mut [0u8; 256]).is_some() {}
+        now += crate::fec::STARTUP;
+    }
+    now
+}
+
+#[test]
+fn startup_protects_dense_groups_only_and_ends_by_time_or_reported_loss() {
+    let mut encoder = FecEncoder::new(FecConfig::auto());
+    assert!(encoder.needs_shards(), "start-up plans parity");
+    let mut shard = vec![0u8; HEADER_LEN + 100];
+    // A lone shard (sparse traffic) gets no parity, even in start-up.
+    encoder.on_data(Instant::ZERO, &mut shard);
+    let deadline = encoder.poll_timeout().unwrap();
+    encoder.handle_timeout(deadline);
+    assert!(
+        !encoder.has_parity(),
+        "a lone shard gets no start-up parity"
+    );
+    // A full group (dense traffic) gets what 1 % loss asks for.
+    for _ in 0..10 {
+        encoder.on_data(deadline, &mut shard);
+    }
+    let mut parity = 0;
+    while encoder.poll_parity(&mut [0u8; 256]).is_some() {
+        parity += 1;
+    }
+    assert_eq!(parity, 3, "a full group in start-up");
+    // After STARTUP, a clean link gets nothing again.
+    let later = deadline + crate::fec::STARTUP;
+    for _ in 0..10 {
+        encoder.on_data(later, &mut shard);
+    }
+    assert!(!encoder.has_parity(), "start-up is over");
+    assert!(!encoder.needs_shards());
+    // Reported loss ends start-up at once; a report of none does not.
+    let mut reported = FecEncoder::new(FecConfig::auto());
+    reported.controller_mut().set_peer_loss_ppm(0);
+    assert!(
+        reported.needs_shards(),
+        "a report of none is not trusted in start-up"
+    );
+    reported.controller_mut().set_peer_loss_ppm(1_000);
+    for _ in 0..10 {
+        reported.on_data(Instant::ZERO, &mut shard);
+    }
+    let mut parity = 0;
+    while reported.poll_parity(&mut [0u8; 256]).is_some() {
+        parity += 1;
+    }
+    assert_eq!(parity, 1, "the reported 0.1 % rules");
+}
+
 #[test]
 fn a_group_without_parity_has_no_deadline_and_ends_when_loss_appears() {
     let mut encoder = FecEncoder::new(FecConfig::auto());
+    let now = past_startup(&mut encoder);
     let mut shard = vec![0u8; HEADER_LEN + 100];
-    encoder.on_data(Instant::ZERO, &mut shard);
+    encoder.on_data(now, &mut shard);
     assert_eq!(encoder.poll_timeout(), None, "no parity planned: no timer");
+    let first = ShardHeader::read(&shard).unwrap().0.group;
     encoder.controller_mut().set_peer_loss_ppm(50_000);
-    encoder.on_data(Instant::ZERO, &mut shard);
+    encoder.on_data(now, &mut shard);
     let (header, _) = ShardHeader::read(&shard).unwrap();
-    assert_eq!((header.group, header.index), (1, 0), "a new group");
+    assert_eq!((header.group, header.index), (first + 1, 0), "a new group");
     assert!(header.parity_count > 0);
     assert!(encoder.poll_timeout().is_some());
 }
@@ -319,6 +386,7 @@ fn a_group_without_parity_has_no_deadline_and_ends_when_loss_appears() {
 #[test]
 fn auto_needs_no_shards_on_a_clean_link_and_repeats_the_end_of_loss() {
     let mut encoder = FecEncoder::new(FecConfig::auto());
+    past_startup(&mut encoder);
     assert!(!encoder.needs_shards(), "clean link, nothing to report");
     encoder.set_loss_report_ppm(20_000);
     assert!(encoder.needs_shards(), "loss to report");
