@@ -37,6 +37,8 @@ NATSBENCH_DIR=${NATSBENCH_DIR:-$ROOT/../shared/bench/natsbench}
 RES=$ROOT/bench/results
 mkdir -p "$RES"
 # LOSSES="0 1 5 10" sets the loss rates in percent (default 0 1 5).
+# KCPQ_WORKERS=N: kcpq-server's --workers (default: none given, so the server's own default,
+# the cores).
 # BURST=N (default 1): losses come in runs of N packets on average (kcpq-impair --burst), the
 # same share of packets lost; the result files are named MODE-burstN.
 BURST=${BURST:-1}
@@ -107,7 +109,8 @@ fec_port() { # index
 for i in "${!FECS[@]}"; do
   log=$WORK/kcpq-$i.log
   (cd "$WORK" && exec ip netns exec kcpq-b "$KS" --listen "$SERVER_IP:$(fec_port "$i")" \
-    --monitor "$SERVER_IP:$((8222 + i))" --fec "${FECS[$i]}" >> "$log" 2>&1) &
+    --monitor "$SERVER_IP:$((8222 + i))" --fec "${FECS[$i]}" ${KCPQ_WORKERS:+--workers "$KCPQ_WORKERS"} \
+    >> "$log" 2>&1) &
   KCPQ_PIDS[$i]=$!
   for _ in $(seq 1 100); do grep -q listening "$log" 2> /dev/null && break; sleep 0.1; done
   grep -q listening "$log" || { cat "$log" >&2; echo "kcpq-server --fec ${FECS[$i]} did not start" >&2; exit 1; }
