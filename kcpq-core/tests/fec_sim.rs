@@ -39,10 +39,9 @@ struct Outcome {
     subscriber_fec: FecStats,
 }
 
-/// A publisher and a subscriber over `link`: `count` messages, one every 15 ms (a sensor, a
-/// request stream: FEC's hard case, groups close by their deadline), all of which must arrive
-/// exactly once and in order.
-fn run(seed: u64, link: LinkConfig, mode: FecMode, count: u32) -> Outcome {
+/// A world with FEC in `mode` over `link`: a publisher and a subscriber to `filter`, both
+/// connected and subscribed. Returns the world, the two peers and the subscription.
+fn pub_sub(seed: u64, link: LinkConfig, mode: FecMode, filter: &str) -> (World, usize, usize, u32) {
     let (server, client) = with_fec(mode);
     let mut world = World::new(seed, link, server);
     let publisher = world.add_client(client.clone());
@@ -52,7 +51,7 @@ fn run(seed: u64, link: LinkConfig, mode: FecMode, count: u32) -> Outcome {
     });
     let sid = world.peers[subscriber]
         .client
-        .subscribe("fec.>", None)
+        .subscribe(filter, None)
         .unwrap();
     world.drain();
     world.run_until(Duration::from_secs(30), |w| {
@@ -60,6 +59,14 @@ fn run(seed: u64, link: LinkConfig, mode: FecMode, count: u32) -> Outcome {
             .events
             .contains(&ClientEvent::Subscribed(sid))
     });
+    (world, publisher, subscriber, sid)
+}
+
+/// A publisher and a subscriber over `link`: `count` messages, one every 15 ms (a sensor, a
+/// request stream: FEC's hard case, groups close by their deadline), all of which must arrive
+/// exactly once and in order.
+fn run(seed: u64, link: LinkConfig, mode: FecMode, count: u32) -> Outcome {
+    let (mut world, publisher, subscriber, sid) = pub_sub(seed, link, mode, "fec.>");
     let mut sent_at = Vec::new();
     let mut latencies = Vec::new();
     let limit = world.now + Duration::from_secs(120);
@@ -303,7 +310,6 @@ fn the_server_wide_decoder_bound_holds_and_ended_sessions_free_their_decoders() 
 /// Publish-to-delivery times of `count` 100 KB frames at 240 fps over a link of `loss` % loss
 /// and 10 ms each way (no jitter, no duplication), in frame order.
 fn frame_latencies(seed: u64, loss: u32, mode: FecMode, count: usize) -> Vec<Duration> {
-    let (server, client) = with_fec(mode);
     let link = LinkConfig {
         loss_ppm: loss * 10_000,
         duplicate_ppm: 0,
@@ -311,19 +317,7 @@ fn frame_latencies(seed: u64, loss: u32, mode: FecMode, count: usize) -> Vec<Dur
         jitter: Duration::ZERO,
         queue_limit: 100_000,
     };
-    let mut world = World::new(seed, link, server);
-    let publisher = world.add_client(client.clone());
-    let subscriber = world.add_client(client);
-    world.run_until(Duration::from_secs(30), |w| {
-        w.connected(publisher) && w.connected(subscriber)
-    });
-    let sid = world.peers[subscriber].client.subscribe("f", None).unwrap();
-    world.drain();
-    world.run_until(Duration::from_secs(30), |w| {
-        w.peers[subscriber]
-            .events
-            .contains(&ClientEvent::Subscribed(sid))
-    });
+    let (mut world, publisher, subscriber, sid) = pub_sub(seed, link, mode, "f");
     let frame = vec![0x5a; 100_000];
     let (mut sent_at, mut latencies) = (Vec::new(), Vec::new());
     let limit = world.now + Duration::from_secs(60);
