@@ -48,7 +48,7 @@ pub use workers::{CrossMsg, MAX_WORKERS, WorkerGroup, WorkerGroupError};
 pub use crate::drive::Transmit;
 use crate::message::{Message, RequestFailure, RequestId};
 
-pub use table::MAX_DEFERRED_PONGS;
+pub use table::{MAX_DEFERRED_PONGS, TRANSMIT_BURST};
 use table::{SessionTable, SlotId};
 
 /// The largest handshake reply or reset the server writes.

@@ -120,8 +120,19 @@ pub(crate) struct SessionTable {
     by_id: HashMap<SessionId, SlotId>,
     timers: BTreeSet<(Instant, SlotId)>,
     dirty: VecDeque<SlotId>,
+    /// The session at the front of the transmit queue and how many datagrams it has sent in a
+    /// row this turn (see [`TRANSMIT_BURST`]).
+    turn: Option<(SlotId, usize)>,
     live: usize,
 }
+
+/// Most datagrams a session sends in a row before the next session in the transmit queue gets
+/// its turn. Sessions take turns (no session's backlog delays another's by more than this many
+/// datagrams), and the datagrams of one turn go to one peer back to back, so an adapter that
+/// batches sends (GSO) sends a turn in one system call: a 1 400-byte datagram per turn, as a
+/// strict one-datagram round-robin gave, costs the kernel a `sendmsg` each. 32 datagrams of
+/// 1 400 bytes stay under the 64 KB a GSO send may carry.
+pub const TRANSMIT_BURST: usize = 32;
 
 impl SessionTable {
     pub(crate) fn len(&self) -> usize {
@@ -181,6 +192,9 @@ impl SessionTable {
         self.by_id.remove(&slot.session.session_id());
         self.free.push(index);
         self.live -= 1;
+        if self.turn.is_some_and(|(current, _)| current == index) {
+            self.turn = None;
+        }
         // A stale entry in `dirty` is skipped when popped (the slot is gone or re-used, and a
         // re-used slot is marked dirty anyway).
         Some(slot)
@@ -216,7 +230,8 @@ impl SessionTable {
         }
     }
 
-    /// The next session that may have output, round-robin.
+    /// The next session that may have output: sessions take turns of up to
+    /// [`TRANSMIT_BURST`] datagrams.
     pub(crate) fn next_dirty(&mut self) -> Option<SlotId> {
         while let Some(index) = self.dirty.pop_front() {
             if self.get(index).is_some_and(|s| s.dirty) {
@@ -226,9 +241,20 @@ impl SessionTable {
         None
     }
 
-    /// Puts a dirty session back at the end of the transmit queue (it sent one datagram).
+    /// A dirty session sent one datagram: it keeps the front of the transmit queue until its
+    /// turn has sent [`TRANSMIT_BURST`] datagrams, then goes to the back.
     pub(crate) fn requeue(&mut self, index: SlotId) {
-        self.dirty.push_back(index);
+        let sent = match self.turn {
+            Some((current, sent)) if current == index => sent + 1,
+            _ => 1,
+        };
+        if sent < TRANSMIT_BURST {
+            self.turn = Some((index, sent));
+            self.dirty.push_front(index);
+        } else {
+            self.turn = None;
+            self.dirty.push_back(index);
+        }
     }
 
     /// The session has no more output: arm its timer at its next deadline.
@@ -237,6 +263,9 @@ impl SessionTable {
             return;
         };
         slot.dirty = false;
+        if self.turn.is_some_and(|(current, _)| current == index) {
+            self.turn = None;
+        }
         let next = slot.session.poll_timeout();
         if slot.armed != next {
             if let Some(at) = slot.armed {
