@@ -94,6 +94,7 @@ pub(crate) async fn run<R: Runtime, D: Driver>(
         while let Some(event) = driver.machine().poll_event() {
             driver.on_event(event, clock.std_instant(now));
         }
+        driver.wake_readers();
         // A wake-up that found work ready never returned to the executor; without this, a busy
         // driver would starve every task sharing its thread (another client's driver whose
         // ACKs then arrive late, the subscriber reading its stream).
@@ -189,6 +190,7 @@ async fn drain_unsent<D: Driver, S: Socket>(
             driver.on_event(event, clock.std_instant(now));
             handled = true;
         }
+        driver.wake_readers();
         if !handled {
             break;
         }

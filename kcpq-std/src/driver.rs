@@ -110,6 +110,7 @@ fn run<D: Driver>(
             while let Some(event) = driver.machine().poll_event() {
                 called |= driver.on_event(event, std::time::Instant::now());
             }
+            driver.wake_readers();
             if !called {
                 break;
             }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use super::wakes::WakeList;
 use super::{ConnectError, Deliver, Event, Routed, SubscribeError, Waiters};
 use crate::CloseReason;
 use crate::client::{self, Client, ClientEvent, ServerError, SubscribeOptions};
@@ -44,6 +45,8 @@ pub enum ClientRouted<R, F, S> {
 #[derive(Debug)]
 pub struct ClientBook<I, R, F, S> {
     subs: HashMap<Sid, I>,
+    /// Subscriptions to wake at the end of the current run of events.
+    to_wake: WakeList,
     waiters: Waiters<R, F, S>,
     /// `connect` still waits for the first session.
     connecting: bool,
@@ -59,6 +62,7 @@ impl<I, R, F, S> Default for ClientBook<I, R, F, S> {
     fn default() -> Self {
         ClientBook {
             subs: HashMap::new(),
+            to_wake: WakeList::default(),
             waiters: Waiters::default(),
             connecting: true,
             refusal: None,
@@ -169,7 +173,11 @@ impl<I: SubscriptionInbox, R, F, S> ClientBook<I, R, F, S> {
                 let Some(inbox) = self.subs.get(&sid) else {
                     return ClientRouted::Nobody;
                 };
-                match inbox.deliver(message, received) {
+                let delivered = inbox.deliver(message, received);
+                if delivered.is_some() {
+                    self.to_wake.note(sid, inbox);
+                }
+                match delivered {
                     // The handle is gone.
                     None => self.withdraw(core, sid),
                     Some(outcome) if outcome.first_of_burst() => {
@@ -248,6 +256,15 @@ impl<I: SubscriptionInbox, R, F, S> ClientBook<I, R, F, S> {
         }
     }
 
+    /// Wakes the readers of the subscriptions that got messages since the last call.
+    pub fn wake_readers(&mut self) {
+        for sid in self.to_wake.take() {
+            if let Some(inbox) = self.subs.get(&sid) {
+                inbox.wake();
+            }
+        }
+    }
+
     /// The client has ended: every stream ends, and the answers for everyone still waiting
     /// (requests: disconnected, flushes and subscribes: closed).
     pub fn finish(&mut self) -> impl Iterator<Item = Routed<R, F, S>> + '_ {
@@ -276,6 +293,7 @@ mod tests {
         fn deliver(&self, _: Message, _: std::time::Instant) -> Option<PushOutcome> {
             None
         }
+        fn wake(&self) {}
         fn close(&self) {
             *self.0.borrow_mut() = true;
         }

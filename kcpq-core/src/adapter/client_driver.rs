@@ -534,6 +534,10 @@ impl<C: Channels> Driver for ClientDriver<C> {
         }
     }
 
+    fn wake_readers(&mut self) {
+        self.book.wake_readers();
+    }
+
     fn after_send(&mut self) {
         self.thread.record();
         // The output, the CLOSE of a dropped client included, was sent just before this call.

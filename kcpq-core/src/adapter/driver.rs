@@ -47,7 +47,11 @@ impl<P: AsRef<[u8]> + From<Vec<u8>>, W: Wake> Deliver for Arc<Inbox<Message<P>, 
         message: crate::Message,
         received: std::time::Instant,
     ) -> Option<PushOutcome> {
-        self.push(Message::from_core(message, received))
+        self.push_deferred(Message::from_core(message, received))
+    }
+
+    fn wake(&self) {
+        self.wake_due();
     }
 
     fn close(&self) {
@@ -71,8 +75,8 @@ impl<P: AsRef<[u8]> + From<Vec<u8>>, W: Wake> SubscriptionInbox for Arc<Inbox<Me
 /// 1. [`Driver::retry`], then [`Driver::apply`] the handles' commands while it returns `true`
 ///    ([`Driver::abandoned`] once every handle is gone);
 /// 2. drain the [`Driver::machine`]'s output (every `poll_transmit`, then every `poll_event`
-///    through [`Driver::on_event`], again while that returns `true`), then
-///    [`Driver::after_send`];
+///    through [`Driver::on_event`] and then [`Driver::wake_readers`], again while `on_event`
+///    returned `true`), then [`Driver::after_send`];
 /// 3. once [`Driver::done`], [`Driver::finish`] and end; otherwise sleep until a datagram, a
 ///    command or the machine's `poll_timeout`.
 pub trait Driver {
@@ -101,6 +105,11 @@ pub trait Driver {
 
     /// Every handle is gone: close or stop.
     fn abandoned(&mut self, now: crate::Instant);
+
+    /// A run of [`Driver::on_event`] calls is over: wake the readers of the inboxes it filled
+    /// (messages are queued without a wake, so a reader is woken once per run, not once per
+    /// message). The loop calls it after every run of `poll_event`, before it yields or sends.
+    fn wake_readers(&mut self) {}
 
     /// The output so far has been handed to the socket (once per turn, on the loop's thread).
     fn after_send(&mut self) {}

@@ -69,6 +69,8 @@ pub enum Next<T> {
 pub struct InboxState<T> {
     queue: BoundedQueue<T>,
     closed: bool,
+    /// Messages were queued by [`Inbox::push_deferred`] since the reader was last woken.
+    wake_due: bool,
 }
 
 impl<T: Weighed> InboxState<T> {
@@ -96,6 +98,7 @@ impl<T: Weighed, W: Wake> Inbox<T, W> {
             state: Mutex::new(InboxState {
                 queue: BoundedQueue::new(limits, policy),
                 closed: false,
+                wake_due: false,
             }),
             waker: W::default(),
         }
@@ -121,6 +124,27 @@ impl<T: Weighed, W: Wake> Inbox<T, W> {
         let outcome = state.queue.push(item);
         self.waker.wake_one();
         Some(outcome)
+    }
+
+    /// Queues a message under the bound and policy without waking a reader yet: the driver
+    /// wakes it once with [`Inbox::wake_due`] after the run of events that filled it, so a
+    /// reader that keeps up is not woken (a futex and a context switch) per message. `None`
+    /// (the message discarded) once the inbox is closed.
+    pub fn push_deferred(&self, item: T) -> Option<PushOutcome> {
+        let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
+        state.wake_due = true;
+        Some(state.queue.push(item))
+    }
+
+    /// Wakes a reader if [`Inbox::push_deferred`] queued messages since the last wake.
+    pub fn wake_due(&self) {
+        let mut state = self.lock();
+        if std::mem::take(&mut state.wake_due) {
+            self.waker.wake_one();
+        }
     }
 
     /// Ends the stream: readers get what is queued, then the end.
@@ -178,5 +202,39 @@ mod tests {
         assert!(inbox.push(M(3)).is_none());
         assert_eq!(inbox.try_next(), Next::Item(M(1)));
         assert_eq!(inbox.try_next(), Next::Ended);
+    }
+
+    /// Counts the wake-ups it is asked for.
+    #[derive(Debug, Default)]
+    struct Counted(std::sync::atomic::AtomicUsize);
+
+    impl Wake for Counted {
+        fn wake_one(&self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn wake_all(&self) {
+            self.wake_one();
+        }
+    }
+
+    #[test]
+    fn deferred_pushes_wake_the_reader_once_per_run() {
+        let inbox: Inbox<M, Counted> =
+            Inbox::new(QueueLimits::default(), OverflowPolicy::default());
+        let wakes = || inbox.waker().0.load(std::sync::atomic::Ordering::Relaxed);
+        inbox.wake_due();
+        assert_eq!(wakes(), 0, "nothing queued, nobody to wake");
+        for i in 0..3 {
+            assert!(inbox.push_deferred(M(i)).is_some());
+        }
+        assert_eq!((wakes(), inbox.pending()), (0, 3), "queued, not yet woken");
+        inbox.wake_due();
+        inbox.wake_due();
+        assert_eq!(wakes(), 1, "one wake for the run");
+        inbox.close();
+        assert!(
+            inbox.push_deferred(M(9)).is_none(),
+            "a closed inbox takes nothing"
+        );
     }
 }

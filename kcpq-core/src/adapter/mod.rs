@@ -29,6 +29,7 @@ mod session;
 mod subscribe;
 mod wait;
 mod waiters;
+mod wakes;
 mod workers;
 
 use std::time::Duration;
@@ -56,6 +57,7 @@ pub use session::SessionInfo;
 pub use subscribe::SubscriptionQueues;
 pub use wait::WaitError;
 pub use waiters::{Routed, Waiters};
+pub use wakes::{MAX_DEFERRED_WAKES, WakeList};
 pub use workers::{check_workers, cross_sender, total_stats, worker_cores};
 
 /// Default time `connect` waits for the session (also the handshake's own timeout): 5 s.

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::wakes::WakeList;
 use super::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use crate::Instant;
 use crate::message::{Message, RequestId, Sid};
@@ -16,8 +17,13 @@ use crate::server::{Server, ServerEvent};
 /// An owner subscription's inbox, as the adapter keeps it.
 pub trait Deliver {
     /// Queues `message`, which the driver took from the network at `received`, under the
-    /// inbox's bound and policy; `None` once the inbox is closed (the handle went away).
+    /// inbox's bound and policy, without waking the reader yet (see [`Deliver::wake`]); `None`
+    /// once the inbox is closed (the handle went away).
     fn deliver(&self, message: Message, received: std::time::Instant) -> Option<PushOutcome>;
+
+    /// Wakes the reader if messages were delivered since it was last woken (the driver calls it
+    /// once per inbox at the end of a run of events).
+    fn wake(&self);
 
     /// Ends the stream: the reader gets what is queued, then the end.
     fn close(&self);
@@ -49,6 +55,8 @@ struct OwnerSub<I> {
 pub struct OwnerBook<I, R> {
     subs: HashMap<Sid, OwnerSub<I>>,
     requests: HashMap<RequestId, (Duration, R)>,
+    /// Subscriptions to wake at the end of the current run of events.
+    to_wake: WakeList,
 }
 
 impl<I, R> Default for OwnerBook<I, R> {
@@ -56,6 +64,7 @@ impl<I, R> Default for OwnerBook<I, R> {
         OwnerBook {
             subs: HashMap::new(),
             requests: HashMap::new(),
+            to_wake: WakeList::default(),
         }
     }
 }
@@ -177,6 +186,7 @@ impl<I: Deliver, R> OwnerBook<I, R> {
             self.withdraw(core, sid);
             return OwnerRouted::Nobody;
         };
+        self.to_wake.note(sid, &sub.inbox);
         if let Some(n) = &mut sub.remaining {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -186,6 +196,15 @@ impl<I: Deliver, R> OwnerBook<I, R> {
         match outcome.first_of_burst() {
             true => OwnerRouted::SlowConsumer(sid),
             false => OwnerRouted::Nobody,
+        }
+    }
+
+    /// Wakes the readers of the subscriptions that got messages since the last call.
+    pub fn wake_readers(&mut self) {
+        for sid in self.to_wake.take() {
+            if let Some(sub) = self.subs.get(&sid) {
+                sub.inbox.wake();
+            }
         }
     }
 
@@ -217,6 +236,7 @@ mod tests {
             let mut state = self.0.borrow_mut();
             (!state.1).then(|| state.0.push(message))
         }
+        fn wake(&self) {}
         fn close(&self) {
             self.0.borrow_mut().1 = true;
         }

@@ -395,6 +395,10 @@ impl<C: Channels> Driver for ServerDriver<C> {
         self.shutdown(now, ABANDONED_REASON);
     }
 
+    fn wake_readers(&mut self) {
+        self.owner.wake_readers();
+    }
+
     fn after_send(&mut self) {
         if let Some(cross) = &mut self.cross {
             while let Some((to, msg)) = self.core.poll_cross() {
