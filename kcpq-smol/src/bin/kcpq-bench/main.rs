@@ -153,6 +153,10 @@ enum Test {
         /// Seconds subscribers wait after the last frame.
         #[arg(long, default_value_t = 3.0)]
         grace: f64,
+        /// Writes each subscriber's frame latencies in microseconds, one per line in frame
+        /// order, to PREFIX.0, PREFIX.1, ... (to see when the late frames came).
+        #[arg(long, value_name = "PREFIX")]
+        dump_latencies: Option<std::path::PathBuf>,
     },
     /// N idle connections with one subscription each.
     Conns {
@@ -217,6 +221,8 @@ pub(crate) enum BenchError {
     Address(String),
     #[error("no udprelay answered at {0}")]
     Relay(SocketAddr),
+    #[error("writing {0}: {1}")]
+    Dump(String, std::io::Error),
 }
 
 /// What every test needs.
@@ -423,16 +429,17 @@ async fn run(args: &Args) -> Result<Value, BenchError> {
             seconds,
             subs,
             grace,
+            dump_latencies,
         } => {
-            pubsub::frames(
-                &ctx()?,
+            let shape = pubsub::FrameRun {
                 size,
                 fps,
                 seconds,
                 subs,
-                Duration::from_secs_f64(grace),
-            )
-            .await
+                grace: Duration::from_secs_f64(grace),
+                dump_latencies,
+            };
+            pubsub::frames(&ctx()?, shape).await
         }
         Test::Conns {
             n,

@@ -248,14 +248,31 @@ pub(crate) async fn fanin(
 }
 
 /// Frames `[seq u64][send time u64 ns][zeros]` at a fixed rate to `nsubs` subscribers.
-pub(crate) async fn frames(
-    ctx: &Ctx,
-    size: usize,
-    fps: f64,
-    seconds: f64,
-    nsubs: usize,
-    grace: Duration,
-) -> Result<Value, BenchError> {
+/// What a frames test sends and where its raw latencies go.
+pub(crate) struct FrameRun {
+    /// Frame size in bytes.
+    pub(crate) size: usize,
+    /// Frames per second.
+    pub(crate) fps: f64,
+    /// How long frames are sent.
+    pub(crate) seconds: f64,
+    /// Subscriber connections.
+    pub(crate) subs: usize,
+    /// How long subscribers wait after the last frame.
+    pub(crate) grace: Duration,
+    /// Where each subscriber's latencies are written (`PREFIX.i`), if anywhere.
+    pub(crate) dump_latencies: Option<std::path::PathBuf>,
+}
+
+pub(crate) async fn frames(ctx: &Ctx, run: FrameRun) -> Result<Value, BenchError> {
+    let FrameRun {
+        size,
+        fps,
+        seconds,
+        subs: nsubs,
+        grace,
+        dump_latencies,
+    } = run;
     let total = (fps * seconds).round() as u64;
     let subject = ctx.subject("frames");
     let mut clients = Vec::new();
@@ -347,6 +364,11 @@ pub(crate) async fn frames(
         (f64::INFINITY, 0.0f64, 0.0f64, 0);
     for receiver in receivers {
         let (n, seq_check, mut latencies) = receiver.await;
+        if let Some(prefix) = &dump_latencies {
+            let path = format!("{}.{}", prefix.display(), per_sub.len());
+            let text: Vec<String> = latencies.iter().map(|ns| (ns / 1000).to_string()).collect();
+            std::fs::write(&path, text.join("\n") + "\n").map_err(|e| BenchError::Dump(path, e))?;
+        }
         all &= n == sent && seq_check.out_of_order == 0;
         let latency = percentiles_us(&mut latencies);
         let fps_sub = r1(n as f64 / pub_elapsed);
