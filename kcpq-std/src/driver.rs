@@ -106,12 +106,7 @@ fn run<D: Driver>(
             while let Some(t) = driver.machine().poll_transmit(now, &mut buf) {
                 io.send(t.destination, &buf[..t.len]);
             }
-            let mut called = false;
-            while let Some(event) = driver.machine().poll_event() {
-                called |= driver.on_event(event, std::time::Instant::now());
-            }
-            driver.wake_readers();
-            if !called {
+            if !driver.route_events(std::time::Instant::now()) {
                 break;
             }
         }

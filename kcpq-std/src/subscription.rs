@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kcpq_core::adapter::{
     Event, SlowCallbacks, SubInbox, SubscriptionCommand, UnsubscribeError, WaitError,
@@ -210,9 +210,7 @@ impl CallbackSubscription {
             .name(format!("kcpq-sub-{}", subscription.sid))
             .spawn(move || {
                 while let Ok(message) = recv(&reader, None) {
-                    let started = Instant::now();
-                    callback(message);
-                    if let Some(event) = record.record(started.elapsed()) {
+                    if let Some(event) = record.time(|| callback(message)) {
                         control.try_emit(event);
                     }
                 }

@@ -328,10 +328,7 @@ impl Client {
     /// Closes, waiting at most `timeout` for the I/O thread to finish.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
         let make = |done| Command::Close { done: Some(done) };
-        match self.stop(make, deadline_after(timeout)) {
-            Ok(()) | Err(WaitError::Closed) => Ok(()),
-            Err(_) => Err(CloseError::TimedOut(timeout)),
-        }
+        CloseError::from_wait(self.stop(make, deadline_after(timeout)))
     }
 
     /// Drains, then closes: every subscription is withdrawn, messages the server routed before
