@@ -115,15 +115,12 @@ fn run<D: Driver>(
             return driver.finish();
         }
         let deadline = driver.machine().poll_timeout();
-        io.wait(
-            &mut buf,
-            deadline.map(|d| clock.until(d)),
-            |from, datagram| {
-                driver
-                    .machine()
-                    .handle_datagram(clock.now(), from, datagram);
-            },
-        );
+        let timeout = deadline.map(|d| clock.until(d));
+        io.wait(&mut buf, timeout, |from, datagram| {
+            driver
+                .machine()
+                .handle_datagram(clock.now(), from, datagram);
+        });
         let now = clock.now();
         if deadline.is_some_and(|d| d <= now) {
             driver.machine().handle_timeout(now);

@@ -109,8 +109,7 @@ pub(crate) fn link<C>(
 
 impl<C> Link<C> {
     /// Queues `command` and wakes the I/O thread, waiting for room until `deadline`.
-    pub(crate) fn send(&self, command: C, deadline: Deadline) -> Result<(), WaitError> {
-        let mut command = command;
+    pub(crate) fn send(&self, mut command: C, deadline: Deadline) -> Result<(), WaitError> {
         loop {
             let seen = *self.space.generation();
             match self.tx.try_send(command) {
@@ -126,11 +125,10 @@ impl<C> Link<C> {
             if left.is_zero() {
                 return Err(WaitError::TimedOut(deadline.timeout));
             }
-            let generation = self.space.generation();
-            if *generation == seen {
-                let waited = self.space.taken.wait_timeout(generation, left);
-                drop(waited.unwrap_or_else(PoisonError::into_inner));
-            }
+            let unchanged = |generation: &mut u64| *generation == seen;
+            let waited =
+                (self.space.taken).wait_timeout_while(self.space.generation(), left, unchanged);
+            drop(waited.unwrap_or_else(PoisonError::into_inner));
         }
     }
 
@@ -144,7 +142,7 @@ impl<C> Link<C> {
     ) -> Result<T, WaitError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(make(tx), deadline)?;
-        await_reply(&rx, deadline + margin)
+        await_reply(&rx, deadline.later(margin))
     }
 
     /// [`Link::call`] with no margin: the command's room and its answer within `timeout`.
@@ -200,7 +198,7 @@ pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Deadline) -> Result<T, 
 /// When a wait ends, and the timeout it reports when it does.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
-    /// `now + timeout` when it was made (plus any margin).
+    /// `now + timeout` when it was made (or later: a margin for a busy I/O thread).
     pub(crate) at: Instant,
     /// The timeout the caller asked for.
     pub(crate) timeout: Duration,
@@ -211,16 +209,11 @@ impl Deadline {
     pub(crate) fn left(&self) -> Duration {
         self.at.saturating_duration_since(Instant::now())
     }
-}
 
-/// A margin on top: the wait ends later, and reports the same timeout.
-impl std::ops::Add<Duration> for Deadline {
-    type Output = Deadline;
-    fn add(self, margin: Duration) -> Deadline {
-        Deadline {
-            at: self.at.checked_add(margin).unwrap_or(self.at),
-            timeout: self.timeout,
-        }
+    /// A margin on top: the wait ends later, and reports the same timeout.
+    pub(crate) fn later(self, margin: Duration) -> Deadline {
+        let at = self.at.checked_add(margin).unwrap_or(self.at);
+        Deadline { at, ..self }
     }
 }
 

@@ -384,8 +384,8 @@ impl<R: Runtime> Client<R> {
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let queues = self.inner.shared.queues(options);
-        let queue = SubQueue::new(queues.limits, queues.policy);
-        let inbox = queue.0.clone();
+        let inbox = queues.inbox::<Async>();
+        let queue = SubQueue(Arc::clone(&inbox));
         let make = |done| Command::subscribe(filter, queues.core, inbox, done);
         let sid = self.call(self.timeout(), Duration::ZERO, make).await??;
         let commands = self.inner.commands.clone();

@@ -5,13 +5,14 @@ mod owner;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
-use kcpq_core::adapter::headers_block;
+use kcpq_core::adapter::{SubscriptionQueues, headers_block};
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::ServerPublishError as CorePublishError;
@@ -524,10 +525,9 @@ impl ServerHandle {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<ServerSubscription, ServerSubscribeError> {
-        let limits = options.limits.unwrap_or_default();
-        let queue = SubQueue::new(limits, options.policy.unwrap_or_default());
-        let inbox = queue.0.clone();
-        let group = options.queue_group;
+        let queues = SubscriptionQueues::owner(options);
+        let inbox = queues.inbox::<Async>();
+        let (queue, group) = (SubQueue(Arc::clone(&inbox)), queues.core.queue_group);
         let subscribed = self.ask(|done| Command::subscribe(filter, group, inbox, done));
         let sid = subscribed
             .await

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Sender, SyncSender};
 use std::time::Duration;
 
-use kcpq_core::adapter::{DEFAULT_SOCKET_BUFFER, ServerCommand, ServerDriver, WaitError};
-use kcpq_core::adapter::{ServerEvent, SessionInfo, check_workers, total_stats, worker_cores};
+use kcpq_core::adapter::{DEFAULT_SERVER_EVENT_CAPACITY, DEFAULT_SOCKET_BUFFER, ServerCommand};
+use kcpq_core::adapter::{ServerDriver, ServerEvent, SessionInfo, WaitError, check_workers};
+use kcpq_core::adapter::{total_stats, worker_cores};
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::{ServerConfig, ServerStats};
 use kcpq_os::{Clock, fresh_seed};
@@ -24,11 +25,9 @@ use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link};
 type Command = ServerCommand<Std>;
 
 pub use error::{BindError, QueryError, ShutdownError};
-pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 
 /// Bound of commands from handles to each of the server's I/O threads.
 const COMMAND_CAPACITY: usize = 64;
-pub use kcpq_core::adapter::DEFAULT_SERVER_EVENT_CAPACITY;
 /// Bound of a call (a query, or the owner's publish or subscribe) without its own timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The reason sent to clients in CLOSE at shutdown.
@@ -199,8 +198,10 @@ impl Server {
 
     /// Each worker's counters, worker 0 first.
     pub fn worker_stats(&self) -> Result<Vec<ServerStats>, QueryError> {
-        let stats = |done| Command::Stats { done };
-        let all = self.ask_all(stats, deadline_after(QUERY_TIMEOUT));
+        let all = self.ask_all(
+            |done| Command::Stats { done },
+            deadline_after(QUERY_TIMEOUT),
+        );
         Ok(all.into_iter().collect::<Result<_, _>>()?)
     }
 

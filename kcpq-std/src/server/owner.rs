@@ -9,16 +9,15 @@
 
 use std::time::Duration;
 
-use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, headers_block};
+use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, SubscriptionQueues, headers_block};
+use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::server::ServerPublishError as CorePublishError;
 
-use super::{
-    Command, QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, ServerSubscribeError,
-};
+use super::{Command, QUERY_TIMEOUT, Server};
 use crate::Message;
-use crate::link::deadline_after;
-use crate::subscription::{CallbackSubscription, Subscription, inbox};
+use crate::link::{Std, deadline_after};
+use crate::subscription::{CallbackSubscription, Subscription};
 
 impl Server {
     /// Publishes `payload` on `subject` to every matching subscription, as a client would. An
@@ -92,9 +91,9 @@ impl Server {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<Subscription, ServerSubscribeError> {
-        let limits = options.limits.unwrap_or_default();
-        let inbox = inbox(limits, options.policy.unwrap_or_default());
-        let make = |inbox, done| Command::subscribe(filter, options.queue_group, inbox, done);
+        let queues = SubscriptionQueues::owner(options);
+        let (inbox, group) = (queues.inbox::<Std>(), queues.core.queue_group);
+        let make = |inbox, done| Command::subscribe(filter, group, inbox, done);
         Subscription::open(&self.link, filter, inbox, QUERY_TIMEOUT, make)
     }
 
@@ -116,7 +115,6 @@ impl Server {
     ) -> Result<CallbackSubscription, ServerSubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
         CallbackSubscription::spawn(subscription, DEFAULT_SLOW_CALLBACK, callback)
-            .map_err(|_| ServerSubscribeError::Stopped)
     }
 
     /// Sends a request to everyone on `subject` and waits up to `timeout` for the first reply.
