@@ -94,10 +94,10 @@ fn run<D: Driver>(
     loop {
         turns.fetch_add(1, Ordering::Relaxed);
         let now = clock.now();
-        commands.waker.rearm();
+        commands.signals.waker.rearm();
         let (taken, more) = apply_commands(driver, now, MAX_COMMANDS_PER_TURN, || commands.take());
         if more {
-            commands.waker.wake();
+            commands.signals.waker.wake();
         }
         if taken > 0 {
             commands.made_room();

@@ -12,10 +12,9 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
-use kcpq_core::adapter::{SubscriptionQueues, headers_block};
+use kcpq_core::adapter::{SubscriptionQueues, owner_headers};
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
-use kcpq_core::server::ServerPublishError as CorePublishError;
 use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats, WorkerGroupError};
 
 use crate::channels::Async;
@@ -428,7 +427,7 @@ impl ServerHandle {
         headers: &[(&str, &str)],
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        let headers = owner_headers(headers)?;
         self.owner_publish(client, subject, reply, headers, payload.into())
             .await
     }
@@ -480,7 +479,7 @@ impl ServerHandle {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        let headers = owner_headers(headers)?;
         self.owner_request(client, subject, headers, payload.into(), timeout)
             .await
     }

@@ -131,15 +131,13 @@ impl Client {
             }
             return Err(error);
         }
-        let inner = Inner {
+        let inner = Arc::new(Inner {
             link,
             events,
             thread,
             shared,
-        };
-        Ok(Client {
-            inner: Arc::new(inner),
-        })
+        });
+        Ok(Client { inner })
     }
 
     /// The server's address.
@@ -314,13 +312,11 @@ impl Client {
 
     /// Closes, waiting at most `timeout` for the I/O thread to finish.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
-        let make = |done| Command::Close { done: Some(done) };
-        let inner = &self.inner;
-        CloseError::from_wait(
-            inner
-                .thread
-                .stop(&inner.link, make, deadline_after(timeout)),
-        )
+        let (inner, make) = (&self.inner, |done| Command::Close { done: Some(done) });
+        let stopped = inner
+            .thread
+            .stop(&inner.link, make, deadline_after(timeout));
+        CloseError::from_wait(stopped)
     }
 
     /// Drains, then closes: every subscription is withdrawn, messages the server routed before

@@ -56,12 +56,11 @@ pub struct ServerOptions {
 impl ServerOptions {
     /// Defaults for listening on `listen` with `keys`.
     pub fn new(listen: SocketAddr, keys: KeySet) -> ServerOptions {
-        let (config, workers) = (ServerConfig::default(), 1);
         ServerOptions {
             listen,
             keys,
-            config,
-            workers,
+            config: ServerConfig::default(),
+            workers: 1,
             event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
         }
     }
@@ -198,10 +197,8 @@ impl Server {
 
     /// Each worker's counters, worker 0 first.
     pub fn worker_stats(&self) -> Result<Vec<ServerStats>, QueryError> {
-        let all = self.ask_all(
-            |done| Command::Stats { done },
-            deadline_after(QUERY_TIMEOUT),
-        );
+        let stats = |done| Command::Stats { done };
+        let all = self.ask_all(stats, deadline_after(QUERY_TIMEOUT));
         Ok(all.into_iter().collect::<Result<_, _>>()?)
     }
 

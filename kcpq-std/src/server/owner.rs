@@ -9,10 +9,9 @@
 
 use std::time::Duration;
 
-use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, SubscriptionQueues, headers_block};
+use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, SubscriptionQueues, owner_headers};
 use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use kcpq_core::client::SubscribeOptions;
-use kcpq_core::server::ServerPublishError as CorePublishError;
 
 use super::{Command, QUERY_TIMEOUT, Server};
 use crate::Message;
@@ -62,7 +61,7 @@ impl Server {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        let headers = owner_headers(headers)?;
         let payload = payload.into();
         let make = |done| Command::publish(client, subject, reply, headers, payload, done);
         self.link.ask(make, QUERY_TIMEOUT)?
@@ -149,7 +148,7 @@ impl Server {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        let headers = owner_headers(headers)?;
         let payload = payload.into();
         let make = |done| Command::request(client, subject, headers, payload, timeout, done);
         // The core times the request out itself; the margin covers a busy I/O thread.
