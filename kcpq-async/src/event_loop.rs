@@ -91,10 +91,7 @@ pub(crate) async fn run<R: Runtime, D: Driver>(
         }
         // Hand what arrived to its tasks before the yield below, so they can answer it
         // before the output (the ACKs of what was just read, first of all) is drained.
-        while let Some(event) = driver.machine().poll_event() {
-            driver.on_event(event, clock.std_instant(now));
-        }
-        driver.wake_readers();
+        driver.route_events(clock.std_instant(now));
         // A wake-up that found work ready never returned to the executor; without this, a busy
         // driver would starve every task sharing its thread (another client's driver whose
         // ACKs then arrive late, the subscriber reading its stream).
@@ -185,13 +182,7 @@ async fn drain_unsent<D: Driver, S: Socket>(
                 io.send_batch().await;
             }
         }
-        let mut handled = false;
-        while let Some(event) = driver.machine().poll_event() {
-            driver.on_event(event, clock.std_instant(now));
-            handled = true;
-        }
-        driver.wake_readers();
-        if !handled {
+        if !driver.route_events(clock.std_instant(now)) {
             break;
         }
     }

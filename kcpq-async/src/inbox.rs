@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use kcpq_core::adapter::{Inbox, Next, TaskWaker};
-use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
 use crate::message::Message;
 
@@ -16,10 +15,6 @@ use crate::message::Message;
 pub(crate) struct SubQueue(pub(crate) Arc<Inbox<Message, TaskWaker>>);
 
 impl SubQueue {
-    pub(crate) fn new(limits: QueueLimits, policy: OverflowPolicy) -> SubQueue {
-        SubQueue(Arc::new(Inbox::new(limits, policy)))
-    }
-
     /// Ends the stream once what is queued has been read.
     pub(crate) fn close(&self) {
         self.0.close();

@@ -94,10 +94,10 @@ fn run<D: Driver>(
     loop {
         turns.fetch_add(1, Ordering::Relaxed);
         let now = clock.now();
-        commands.waker.rearm();
+        commands.signals.waker.rearm();
         let (taken, more) = apply_commands(driver, now, MAX_COMMANDS_PER_TURN, || commands.take());
         if more {
-            commands.waker.wake();
+            commands.signals.waker.wake();
         }
         if taken > 0 {
             commands.made_room();
@@ -106,12 +106,7 @@ fn run<D: Driver>(
             while let Some(t) = driver.machine().poll_transmit(now, &mut buf) {
                 io.send(t.destination, &buf[..t.len]);
             }
-            let mut called = false;
-            while let Some(event) = driver.machine().poll_event() {
-                called |= driver.on_event(event, std::time::Instant::now());
-            }
-            driver.wake_readers();
-            if !called {
+            if !driver.route_events(std::time::Instant::now()) {
                 break;
             }
         }
@@ -120,15 +115,12 @@ fn run<D: Driver>(
             return driver.finish();
         }
         let deadline = driver.machine().poll_timeout();
-        io.wait(
-            &mut buf,
-            deadline.map(|d| clock.until(d)),
-            |from, datagram| {
-                driver
-                    .machine()
-                    .handle_datagram(clock.now(), from, datagram);
-            },
-        );
+        let timeout = deadline.map(|d| clock.until(d));
+        io.wait(&mut buf, timeout, |from, datagram| {
+            driver
+                .machine()
+                .handle_datagram(clock.now(), from, datagram);
+        });
         let now = clock.now();
         if deadline.is_some_and(|d| d <= now) {
             driver.machine().handle_timeout(now);

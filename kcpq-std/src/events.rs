@@ -41,7 +41,8 @@ pub(crate) fn recv<T: Weighed>(
     inbox: &Inbox<T, Condvar>,
     timeout: Option<Duration>,
 ) -> Result<T, RecvTimeoutError> {
-    let deadline = timeout.map(|t| Instant::now().checked_add(t));
+    // No deadline, or one too far to count: wait for ever.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let mut state = inbox.lock();
     loop {
         match state.take_next() {
@@ -50,14 +51,10 @@ pub(crate) fn recv<T: Weighed>(
             Next::Empty => {}
         }
         let ready = inbox.waker();
-        state = match deadline {
-            // No deadline, or one too far to count: wait for ever.
-            None | Some(None) => ready.wait(state).unwrap_or_else(PoisonError::into_inner),
-            Some(Some(d)) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(RecvTimeoutError::Timeout);
-                }
+        state = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+            None => ready.wait(state).unwrap_or_else(PoisonError::into_inner),
+            Some(left) if left.is_zero() => return Err(RecvTimeoutError::Timeout),
+            Some(left) => {
                 let waited = ready.wait_timeout(state, left);
                 waited.unwrap_or_else(PoisonError::into_inner).0
             }

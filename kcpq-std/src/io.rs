@@ -82,11 +82,10 @@ impl IoSocket {
         (poll.registry()).register(&mut socket, SOCKET, Interest::READABLE)?;
         let waker = mio::Waker::new(poll.registry(), Token(1))?;
         let pending = AtomicBool::new(false);
-        let events = Events::with_capacity(2);
         let io = IoSocket {
             socket,
             poll,
-            events,
+            events: Events::with_capacity(2),
             more: false,
         };
         Ok((io, Arc::new(Waker { waker, pending })))
@@ -96,10 +95,7 @@ impl IoSocket {
     /// A full send buffer is waited out, as on a blocking socket, rather than dropping a burst.
     pub(crate) fn send(&self, to: SocketAddr, bytes: &[u8]) {
         let mut sent = self.socket.send_to(bytes, to);
-        if sent
-            .as_ref()
-            .is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock)
-        {
+        if matches!(&sent, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             let blocking = socket2::SockRef::from(&self.socket);
             sent = (blocking.set_nonblocking(false)).and_then(|()| self.socket.send_to(bytes, to));
             if let Err(e) = blocking.set_nonblocking(true) {

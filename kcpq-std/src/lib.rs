@@ -74,20 +74,18 @@ mod subscription;
 
 pub use kcpq_core as core;
 
-pub use client::{
-    Client, ClientOptions, CloseError, ClosedError, ConnectError, DEFAULT_COMMAND_CAPACITY,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_SLOW_CALLBACK, DrainError, Event, FlushError, PublishError, RequestError,
+pub use client::{Client, ClientOptions};
+pub use events::{Events, RecvError, RecvTimeoutError, ServerEvents, TryRecvError};
+// The vocabulary every adapter shares: errors, events, messages and defaults, as the core has it.
+pub use kcpq_core::adapter::{
+    CloseError, ClosedError, ConnectError, DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_EVENT_CAPACITY, DEFAULT_OPERATION_TIMEOUT, DEFAULT_SERVER_EVENT_CAPACITY,
+    DEFAULT_SLOW_CALLBACK, DrainError, Event, FlushError, Message, PublishError, RequestError,
+    ServerEvent, ServerPublishError, ServerRequestError, ServerSubscribeError, SessionInfo,
     SubscribeError, UnsubscribeError,
 };
-pub use events::{Events, RecvError, RecvTimeoutError, ServerEvents, TryRecvError};
-pub use kcpq_core::adapter::{Message, ServerEvent, SessionInfo};
-pub use kcpq_core::client::ClientStats;
-pub use kcpq_core::client::SubscribeOptions;
+pub use kcpq_core::client::{ClientStats, SubscribeOptions};
 pub use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 pub use kcpq_core::server::{ServerConfig, ServerStats};
-pub use server::{
-    BindError, DEFAULT_SERVER_EVENT_CAPACITY, QueryError, Server, ServerOptions,
-    ServerPublishError, ServerRequestError, ServerSubscribeError, ShutdownError,
-};
+pub use server::{BindError, QueryError, Server, ServerOptions, ShutdownError};
 pub use subscription::{CallbackSubscription, ServerSubscription, Subscription};

@@ -33,14 +33,19 @@ impl Channels for Std {
     }
 }
 
-/// Signalled by the I/O thread whenever it has taken commands off the channel.
-#[derive(Debug, Default)]
-struct Space {
+/// What a link's handles and its I/O thread signal each other: the waker that interrupts the
+/// thread's sleep, and the condition variable it signals whenever it has taken commands off
+/// the channel.
+#[derive(Debug)]
+pub(crate) struct Signals {
+    /// The I/O thread re-arms it before taking commands (a command queued after that sends a
+    /// fresh wake-up), and wakes itself when it stopped taking commands before the end.
+    pub(crate) waker: Arc<Waker>,
     generation: Mutex<u64>,
     taken: Condvar,
 }
 
-impl Space {
+impl Signals {
     /// How many times commands were taken so far.
     fn generation(&self) -> MutexGuard<'_, u64> {
         self.generation
@@ -52,8 +57,7 @@ impl Space {
 /// The sending side, cloned into every handle.
 pub(crate) struct Link<C> {
     tx: SyncSender<C>,
-    waker: Arc<Waker>,
-    space: Arc<Space>,
+    signals: Arc<Signals>,
 }
 
 impl<C> std::fmt::Debug for Link<C> {
@@ -66,8 +70,7 @@ impl<C> Clone for Link<C> {
     fn clone(&self) -> Self {
         Link {
             tx: self.tx.clone(),
-            waker: Arc::clone(&self.waker),
-            space: Arc::clone(&self.space),
+            signals: Arc::clone(&self.signals),
         }
     }
 }
@@ -75,10 +78,7 @@ impl<C> Clone for Link<C> {
 /// The receiving side, owned by the I/O thread.
 pub(crate) struct Commands<C> {
     rx: Receiver<C>,
-    /// The I/O thread re-arms it before taking commands (a command queued after that sends a
-    /// fresh wake-up), and wakes itself when it stopped taking commands before the end.
-    pub(crate) waker: Arc<Waker>,
-    space: Arc<Space>,
+    pub(crate) signals: Arc<Signals>,
     /// Messages from the server's other workers (unbounded: the core bounds what crosses).
     peers: Option<Receiver<C>>,
 }
@@ -91,46 +91,40 @@ pub(crate) fn link<C>(
     peers: Option<Receiver<C>>,
 ) -> (Link<C>, Commands<C>) {
     let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-    let space = Arc::new(Space::default());
-    (
-        Link {
-            tx,
-            waker: Arc::clone(&waker),
-            space: Arc::clone(&space),
-        },
-        Commands {
-            rx,
-            waker,
-            space,
-            peers,
-        },
-    )
+    let signals = Arc::new(Signals {
+        waker,
+        generation: Mutex::new(0),
+        taken: Condvar::new(),
+    });
+    let link = Link {
+        tx,
+        signals: Arc::clone(&signals),
+    };
+    (link, Commands { rx, signals, peers })
 }
 
 impl<C> Link<C> {
     /// Queues `command` and wakes the I/O thread, waiting for room until `deadline`.
-    pub(crate) fn send(&self, command: C, deadline: Deadline) -> Result<(), WaitError> {
-        let mut command = command;
+    pub(crate) fn send(&self, mut command: C, deadline: Deadline) -> Result<(), WaitError> {
         loop {
-            let seen = *self.space.generation();
+            let seen = *self.signals.generation();
             match self.tx.try_send(command) {
                 Ok(()) => {
-                    self.waker.wake();
+                    self.signals.waker.wake();
                     return Ok(());
                 }
                 Err(TrySendError::Disconnected(_)) => return Err(WaitError::Closed),
                 Err(TrySendError::Full(back)) => command = back,
             }
-            self.waker.wake();
+            self.signals.waker.wake();
             let left = deadline.left();
             if left.is_zero() {
                 return Err(WaitError::TimedOut(deadline.timeout));
             }
-            let generation = self.space.generation();
-            if *generation == seen {
-                let waited = self.space.taken.wait_timeout(generation, left);
-                drop(waited.unwrap_or_else(PoisonError::into_inner));
-            }
+            let unchanged = |generation: &mut u64| *generation == seen;
+            let waited =
+                (self.signals.taken).wait_timeout_while(self.signals.generation(), left, unchanged);
+            drop(waited.unwrap_or_else(PoisonError::into_inner));
         }
     }
 
@@ -144,7 +138,7 @@ impl<C> Link<C> {
     ) -> Result<T, WaitError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(make(tx), deadline)?;
-        await_reply(&rx, deadline + margin)
+        await_reply(&rx, deadline.later(margin))
     }
 
     /// [`Link::call`] with no margin: the command's room and its answer within `timeout`.
@@ -160,7 +154,7 @@ impl<C> Link<C> {
     /// the I/O thread has stopped or the queue is full.
     pub(crate) fn try_send(&self, command: C) -> Result<(), WaitError> {
         self.tx.try_send(command).map_err(|_| WaitError::Closed)?;
-        self.waker.wake();
+        self.signals.waker.wake();
         Ok(())
     }
 }
@@ -182,9 +176,9 @@ impl<C> Commands<C> {
 
     /// Tells handles waiting for room that commands were taken.
     pub(crate) fn made_room(&self) {
-        let mut generation = self.space.generation();
+        let mut generation = self.signals.generation();
         *generation = generation.wrapping_add(1);
-        self.space.taken.notify_all();
+        self.signals.taken.notify_all();
     }
 }
 
@@ -200,7 +194,7 @@ pub(crate) fn await_reply<T>(rx: &Receiver<T>, deadline: Deadline) -> Result<T, 
 /// When a wait ends, and the timeout it reports when it does.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
-    /// `now + timeout` when it was made (plus any margin).
+    /// `now + timeout` when it was made (or later: a margin for a busy I/O thread).
     pub(crate) at: Instant,
     /// The timeout the caller asked for.
     pub(crate) timeout: Duration,
@@ -211,16 +205,11 @@ impl Deadline {
     pub(crate) fn left(&self) -> Duration {
         self.at.saturating_duration_since(Instant::now())
     }
-}
 
-/// A margin on top: the wait ends later, and reports the same timeout.
-impl std::ops::Add<Duration> for Deadline {
-    type Output = Deadline;
-    fn add(self, margin: Duration) -> Deadline {
-        Deadline {
-            at: self.at.checked_add(margin).unwrap_or(self.at),
-            timeout: self.timeout,
-        }
+    /// A margin on top: the wait ends later, and reports the same timeout.
+    pub(crate) fn later(self, margin: Duration) -> Deadline {
+        let at = self.at.checked_add(margin).unwrap_or(self.at);
+        Deadline { at, ..self }
     }
 }
 

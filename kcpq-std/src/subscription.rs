@@ -10,13 +10,12 @@
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kcpq_core::adapter::{
     Event, SlowCallbacks, SubInbox, SubscriptionCommand, UnsubscribeError, WaitError,
 };
 use kcpq_core::client::Sid;
-use kcpq_core::queue::{OverflowPolicy, QueueLimits};
 
 use crate::Message;
 use crate::events::{RecvError, RecvTimeoutError, TryRecvError, recv, try_recv};
@@ -26,40 +25,21 @@ use crate::link::{Deadline, Link, Std, deadline_after};
 /// the core's inbox, its readers woken by a condition variable.
 pub(crate) type Inbox = SubInbox<Std>;
 
-/// An open, empty inbox with this bound and overflow policy.
-pub(crate) fn inbox(limits: QueueLimits, policy: OverflowPolicy) -> Inbox {
-    Arc::new(kcpq_core::adapter::Inbox::new(limits, policy))
-}
-
 /// What a subscription asks of the I/O thread it belongs to, a client's or the server
 /// owner's: implemented by their command links.
 pub(crate) trait Control: Send + Sync + std::fmt::Debug {
     /// Asks the I/O thread to end `sid` now (`None`) or once it has received `after` messages
-    /// in total, waiting for room in the command queue until `deadline` (`None`: not at all,
-    /// best effort, for `Drop`).
-    fn unsubscribe(
-        &self,
-        sid: Sid,
-        after: Option<u64>,
-        deadline: Option<Deadline>,
-    ) -> Result<(), WaitError>;
+    /// in total, waiting for room in the command queue `until` a deadline (one already past:
+    /// not at all, best effort, for `Drop`).
+    fn unsubscribe(&self, sid: Sid, after: Option<u64>, until: Deadline) -> Result<(), WaitError>;
     /// Hands an event found outside the I/O thread (a slow callback) to the client's event
     /// stream, without waiting; the server owner's subscriptions report none.
     fn try_emit(&self, event: Event);
 }
 
 impl<C: SubscriptionCommand + Send + 'static> Control for Link<C> {
-    fn unsubscribe(
-        &self,
-        sid: Sid,
-        after: Option<u64>,
-        deadline: Option<Deadline>,
-    ) -> Result<(), WaitError> {
-        let command = C::unsubscribe(sid, after);
-        match deadline {
-            Some(deadline) => self.send(command, deadline),
-            None => self.try_send(command),
-        }
+    fn unsubscribe(&self, sid: Sid, after: Option<u64>, until: Deadline) -> Result<(), WaitError> {
+        self.send(C::unsubscribe(sid, after), until)
     }
 
     fn try_emit(&self, event: Event) {
@@ -97,21 +77,18 @@ impl Subscription {
         timeout: Duration,
         make: impl FnOnce(Inbox, SyncSender<Result<Sid, E>>) -> C,
     ) -> Result<Subscription, E> {
-        let command = |done| make(Arc::clone(&inbox), done);
-        match link.ask(command, timeout) {
-            Ok(Ok(sid)) => Ok(Subscription {
-                sid,
-                subject: filter.to_owned(),
-                inbox,
-                control: Arc::new(link.clone()),
-                timeout,
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(e) => {
-                inbox.close();
-                Err(e.into())
-            }
+        let answer = link.ask(|done| make(Arc::clone(&inbox), done), timeout);
+        if answer.is_err() {
+            inbox.close();
         }
+        let (subject, control) = (filter.to_owned(), Arc::new(link.clone()));
+        Ok(Subscription {
+            sid: answer??,
+            subject,
+            inbox,
+            control,
+            timeout,
+        })
     }
 
     /// The subscription id.
@@ -153,16 +130,14 @@ impl Subscription {
     /// (at least one), as NATS's auto-unsubscribe: at once, keeping what is queued, if it already
     /// has; otherwise the server is told how many are left and the queue ends after the last.
     pub fn unsubscribe_after(&self, count: u64) -> Result<(), UnsubscribeError> {
-        let deadline = Some(deadline_after(self.timeout));
-        Ok(self
-            .control
-            .unsubscribe(self.sid, Some(count.max(1)), deadline)?)
+        let (after, deadline) = (Some(count.max(1)), deadline_after(self.timeout));
+        Ok(self.control.unsubscribe(self.sid, after, deadline)?)
     }
 
     /// Ends the subscription now. Messages already queued are discarded.
     pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
         self.inbox.close();
-        let deadline = Some(deadline_after(self.timeout));
+        let deadline = deadline_after(self.timeout);
         Ok(self.control.unsubscribe(self.sid, None, deadline)?)
     }
 }
@@ -171,9 +146,10 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         if !self.inbox.is_closed() {
             self.inbox.close();
-            // Best effort; if the queue is full, the I/O thread unsubscribes when the next
-            // message for this closed inbox arrives.
-            let _ = self.control.unsubscribe(self.sid, None, None);
+            // Best effort, without waiting; if the queue is full, the I/O thread unsubscribes
+            // when the next message for this closed inbox arrives.
+            let now = deadline_after(Duration::ZERO);
+            let _ = self.control.unsubscribe(self.sid, None, now);
         }
     }
 }
@@ -193,16 +169,17 @@ impl Iterator for Subscription {
 pub struct CallbackSubscription {
     subscription: Subscription,
     slow: Arc<SlowCallbacks>,
-    thread: Option<JoinHandle<()>>,
+    thread: JoinHandle<()>,
 }
 
 impl CallbackSubscription {
-    /// Starts the thread that calls `callback` for each message of `subscription`.
-    pub(crate) fn spawn(
+    /// Starts the thread that calls `callback` for each message of `subscription`; a thread
+    /// that cannot start is an ended subscription (`E::from(WaitError::Closed)`).
+    pub(crate) fn spawn<E: From<WaitError>>(
         subscription: Subscription,
         slow_callback: Duration,
         mut callback: impl FnMut(Message) + Send + 'static,
-    ) -> std::io::Result<CallbackSubscription> {
+    ) -> Result<CallbackSubscription, E> {
         let slow = Arc::new(SlowCallbacks::new(subscription.sid, slow_callback));
         let (reader, record) = (Arc::clone(&subscription.inbox), Arc::clone(&slow));
         let control = Arc::clone(&subscription.control);
@@ -210,17 +187,16 @@ impl CallbackSubscription {
             .name(format!("kcpq-sub-{}", subscription.sid))
             .spawn(move || {
                 while let Ok(message) = recv(&reader, None) {
-                    let started = Instant::now();
-                    callback(message);
-                    if let Some(event) = record.record(started.elapsed()) {
+                    if let Some(event) = record.time(|| callback(message)) {
                         control.try_emit(event);
                     }
                 }
-            })?;
+            });
+        let thread = thread.map_err(|_| WaitError::Closed)?;
         Ok(CallbackSubscription {
             subscription,
             slow,
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -261,10 +237,8 @@ impl CallbackSubscription {
     /// (unless called from the callback itself, which cannot wait for itself).
     pub fn unsubscribe(self) -> Result<(), UnsubscribeError> {
         let result = self.subscription.unsubscribe();
-        if let Some(thread) = self.thread
-            && thread.thread().id() != std::thread::current().id()
-        {
-            let _ = thread.join();
+        if self.thread.thread().id() != std::thread::current().id() {
+            let _ = self.thread.join();
         }
         result
     }

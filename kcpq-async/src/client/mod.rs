@@ -384,8 +384,8 @@ impl<R: Runtime> Client<R> {
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let queues = self.inner.shared.queues(options);
-        let queue = SubQueue::new(queues.limits, queues.policy);
-        let inbox = queue.0.clone();
+        let inbox = queues.inbox::<Async>();
+        let queue = SubQueue(Arc::clone(&inbox));
         let make = |done| Command::subscribe(filter, queues.core, inbox, done);
         let sid = self.call(self.timeout(), Duration::ZERO, make).await??;
         let commands = self.inner.commands.clone();
@@ -449,10 +449,7 @@ impl<R: Runtime> Client<R> {
     /// [`Client::close`], waiting at most `timeout` for the driver to confirm.
     pub async fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
         let make = |done| Command::Close { done: Some(done) };
-        match self.call(timeout, Duration::ZERO, make).await {
-            Ok(()) | Err(WaitError::Closed) => Ok(()),
-            Err(_) => Err(CloseError::TimedOut(timeout)),
-        }
+        CloseError::from_wait(self.call(timeout, Duration::ZERO, make).await)
     }
 
     /// Drains, then closes, like NATS's drain: every subscription is withdrawn, messages the

@@ -148,9 +148,7 @@ impl<R: Runtime> CallbackSubscription<R> {
         let record = Arc::clone(&slow);
         let task = R::spawn(spawner, async move {
             while let Some(message) = subscription.next().await {
-                let started = std::time::Instant::now();
-                callback(message);
-                if let Some(event) = record.record(started.elapsed()) {
+                if let Some(event) = record.time(|| callback(message)) {
                     let _ = subscription
                         .commands
                         .try_send(Command::Emit(Box::new(event)));

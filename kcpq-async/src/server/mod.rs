@@ -5,16 +5,16 @@ mod owner;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::Stream;
-use kcpq_core::adapter::headers_block;
+use kcpq_core::adapter::{SubscriptionQueues, owner_headers};
 use kcpq_core::client::SubscribeOptions;
 use kcpq_core::crypto::KeySet;
-use kcpq_core::server::ServerPublishError as CorePublishError;
 use kcpq_core::server::{ServerConfig, ServerConfigError, ServerStats, WorkerGroupError};
 
 use crate::channels::Async;
@@ -427,7 +427,7 @@ impl ServerHandle {
         headers: &[(&str, &str)],
         payload: impl Into<Bytes>,
     ) -> Result<(), ServerPublishError> {
-        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        let headers = owner_headers(headers)?;
         self.owner_publish(client, subject, reply, headers, payload.into())
             .await
     }
@@ -479,7 +479,7 @@ impl ServerHandle {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        let headers = owner_headers(headers)?;
         self.owner_request(client, subject, headers, payload.into(), timeout)
             .await
     }
@@ -524,10 +524,9 @@ impl ServerHandle {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<ServerSubscription, ServerSubscribeError> {
-        let limits = options.limits.unwrap_or_default();
-        let queue = SubQueue::new(limits, options.policy.unwrap_or_default());
-        let inbox = queue.0.clone();
-        let group = options.queue_group;
+        let queues = SubscriptionQueues::owner(options);
+        let inbox = queues.inbox::<Async>();
+        let (queue, group) = (SubQueue(Arc::clone(&inbox)), queues.core.queue_group);
         let subscribed = self.ask(|done| Command::subscribe(filter, group, inbox, done));
         let sid = subscribed
             .await

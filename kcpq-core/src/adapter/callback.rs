@@ -1,5 +1,6 @@
 //! Callbacks that run too long: the threshold, the per-subscription counter and the event,
-//! the same in every adapter. The adapter times each call (it owns the clock) and reports it.
+//! the same in every adapter. The adapter runs each call through [`SlowCallbacks::time`] on its
+//! callback's task or thread and reports the event it returns.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -49,6 +50,14 @@ impl SlowCallbacks {
         })
     }
 
+    /// Runs one call of the callback (`call`), timed on the caller's thread, and records it
+    /// ([`SlowCallbacks::record`]): the event to report when it ran too long.
+    pub fn time(&self, call: impl FnOnce()) -> Option<Event> {
+        let started = std::time::Instant::now();
+        call();
+        self.record(started.elapsed())
+    }
+
     /// Calls that ran too long so far.
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
@@ -73,5 +82,8 @@ mod tests {
             })
         );
         assert_eq!(slow.count(), 1);
+        let mut called = false;
+        assert_eq!(slow.time(|| called = true), None, "a quick call");
+        assert!(called);
     }
 }

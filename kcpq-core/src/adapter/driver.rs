@@ -75,8 +75,8 @@ impl<P: AsRef<[u8]> + From<Vec<u8>>, W: Wake> SubscriptionInbox for Arc<Inbox<Me
 /// 1. [`Driver::retry`], then [`Driver::apply`] the handles' commands while it returns `true`
 ///    ([`Driver::abandoned`] once every handle is gone);
 /// 2. drain the [`Driver::machine`]'s output (every `poll_transmit`, then every `poll_event`
-///    through [`Driver::on_event`] and then [`Driver::wake_readers`], again while `on_event`
-///    returned `true`), then [`Driver::after_send`];
+///    through [`Driver::on_event`] and then [`Driver::wake_readers`]: [`Driver::route_events`],
+///    again while `on_event` returned `true`), then [`Driver::after_send`];
 /// 3. once [`Driver::done`], [`Driver::finish`] and end; otherwise sleep until a datagram, a
 ///    command or the machine's `poll_timeout`.
 pub trait Driver {
@@ -110,6 +110,19 @@ pub trait Driver {
     /// (messages are queued without a wake, so a reader is woken once per run, not once per
     /// message). The loop calls it after every run of `poll_event`, before it yields or sends.
     fn wake_readers(&mut self) {}
+
+    /// Routes every event the machine has ready through [`Driver::on_event`], all taken from
+    /// the network at `received`, then [`Driver::wake_readers`]: the run of events every loop
+    /// hands out after reading and after sending. Returns whether an `on_event` called the
+    /// machine's API (then its output is drained again).
+    fn route_events(&mut self, received: std::time::Instant) -> bool {
+        let mut called = false;
+        while let Some(event) = self.machine().poll_event() {
+            called |= self.on_event(event, received);
+        }
+        self.wake_readers();
+        called
+    }
 
     /// The output so far has been handed to the socket (once per turn, on the loop's thread).
     fn after_send(&mut self) {}

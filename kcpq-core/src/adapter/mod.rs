@@ -104,6 +104,15 @@ pub fn headers_block(
     Ok(Some(block))
 }
 
+/// The headers block of a publish or request by the server's owner (see [`headers_block`]),
+/// bad headers refused as the core server refuses them. Every adapter's owner
+/// `publish_with_headers` and `request_with_headers` encode through this.
+pub fn owner_headers(
+    headers: &[(&str, &str)],
+) -> Result<Option<Vec<u8>>, crate::server::ServerPublishError> {
+    Ok(headers_block(headers)?)
+}
+
 /// The headers block of a client's publish or request, after the checks the core would make
 /// (subject, reply subject, headers, size against the server's `max_payload`), so that the
 /// caller gets the error rather than the event stream.

@@ -1,6 +1,9 @@
 //! How a subscription's options split between the adapter's inbox and the core's queue in
-//! front of it, the same in every adapter.
+//! front of it, and the inbox they make, the same in every adapter.
 
+use std::sync::Arc;
+
+use super::{Channels, Inbox, SubInbox};
 use crate::client::SubscribeOptions;
 use crate::queue::{OverflowPolicy, QueueLimits};
 
@@ -45,6 +48,17 @@ impl SubscriptionQueues {
             core,
         }
     }
+
+    /// How a subscription of the server's owner with `options` splits: its own bound and
+    /// policy, else the defaults (the owner has no client configuration to take them from).
+    pub fn owner(options: SubscribeOptions) -> SubscriptionQueues {
+        SubscriptionQueues::new(options, QueueLimits::default(), OverflowPolicy::default())
+    }
+
+    /// The subscription's inbox in adapter `C`: open, empty, with this bound and policy.
+    pub fn inbox<C: Channels>(&self) -> SubInbox<C> {
+        Arc::new(Inbox::new(self.limits, self.policy))
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +79,15 @@ mod tests {
         assert_eq!(split.core.limits, Some(QueueLimits::default()));
         assert_eq!(split.core.policy, Some(OverflowPolicy::DropOldest));
         assert_eq!(split.core.queue_group.as_deref(), Some("workers"));
+        let inbox = split.inbox::<crate::adapter::driver::test_channels::Test>();
+        assert!(!inbox.is_closed() && inbox.pending() == 0);
+    }
+
+    #[test]
+    fn the_owner_takes_the_defaults_where_unset() {
+        let owner = SubscriptionQueues::owner(SubscribeOptions::queue_group("workers"));
+        assert_eq!(owner.limits, QueueLimits::default());
+        assert_eq!(owner.policy, OverflowPolicy::default());
+        assert_eq!(owner.core.queue_group.as_deref(), Some("workers"));
     }
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    DrainError, FlushError, PublishError, RequestError, ServerPublishError, ServerRequestError,
-    ServerSubscribeError, SubscribeError, UnsubscribeError,
+    CloseError, DrainError, FlushError, PublishError, RequestError, ServerPublishError,
+    ServerRequestError, ServerSubscribeError, SubscribeError, UnsubscribeError,
 };
 
 /// Why a command sent to the driver got no answer.
@@ -46,6 +46,17 @@ from_wait!(
     ServerRequestError: Stopped,
 );
 
+impl CloseError {
+    /// What a close's wait for its driver means: closed, also when the driver had already
+    /// ended; or [`CloseError::TimedOut`], the driver going on closing in the background.
+    pub fn from_wait(answer: Result<(), WaitError>) -> Result<(), CloseError> {
+        match answer {
+            Ok(()) | Err(WaitError::Closed) => Ok(()),
+            Err(WaitError::TimedOut(t)) => Err(CloseError::TimedOut(t)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +73,8 @@ mod tests {
             FlushError::from(WaitError::TimedOut(t)),
             FlushError::TimedOut(t)
         );
+        assert_eq!(CloseError::from_wait(Err(WaitError::Closed)), Ok(()));
+        let late = CloseError::from_wait(Err(WaitError::TimedOut(t)));
+        assert_eq!(late, Err(CloseError::TimedOut(t)));
     }
 }

@@ -7,12 +7,13 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use kcpq_core::adapter::{
-    ClientCommand, ClientDriver, ClientShared, DEFAULT_SOCKET_BUFFER, REPLY_MARGIN, WaitError,
-    local_address_for,
+    ClientCommand, ClientDriver, ClientShared, CloseError, ClosedError, ConnectError,
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
+    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK, DEFAULT_SOCKET_BUFFER, DrainError, Event,
+    FlushError, PublishError, REPLY_MARGIN, RequestError, SubscribeError, local_address_for,
 };
 use kcpq_core::client::{Client as Core, ClientConfig, ClientStats, SubscribeOptions};
 use kcpq_core::crypto::KeySet;
@@ -22,22 +23,11 @@ use crate::Message;
 use crate::driver::IoThread;
 use crate::events::{Events, events};
 use crate::io::IoSocket;
-use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link};
-use crate::subscription::{CallbackSubscription, Subscription, inbox};
+use crate::link::{Link, Std, await_reply, deadline_after, link};
+use crate::subscription::{CallbackSubscription, Subscription};
 
 /// What handles send the I/O thread.
 type Command = ClientCommand<Std>;
-
-pub use kcpq_core::adapter::Event;
-pub use kcpq_core::adapter::{
-    CloseError, ClosedError, ConnectError, DrainError, FlushError, PublishError, RequestError,
-    SubscribeError, UnsubscribeError,
-};
-
-pub use kcpq_core::adapter::{
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY,
-    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SLOW_CALLBACK,
-};
 
 /// How to connect. Start from [`ClientOptions::new`] and change fields.
 #[derive(Debug, Clone)]
@@ -141,15 +131,13 @@ impl Client {
             }
             return Err(error);
         }
-        let inner = Inner {
+        let inner = Arc::new(Inner {
             link,
             events,
             thread,
             shared,
-        };
-        Ok(Client {
-            inner: Arc::new(inner),
-        })
+        });
+        Ok(Client { inner })
     }
 
     /// The server's address.
@@ -215,10 +203,8 @@ impl Client {
         let (payload, shared) = (payload.into(), &self.inner.shared);
         let headers = shared.check(subject, reply, headers, payload.len())?;
         let command = Command::publish(subject, reply, headers, payload);
-        Ok(self
-            .inner
-            .link
-            .send(command, deadline_after(self.timeout()))?)
+        let deadline = deadline_after(self.timeout());
+        Ok(self.inner.link.send(command, deadline)?)
     }
 
     /// The bound of a call without a timeout of its own.
@@ -275,7 +261,7 @@ impl Client {
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let queues = self.inner.shared.queues(options);
-        let inbox = inbox(queues.limits, queues.policy);
+        let inbox = queues.inbox::<Std>();
         let make = |inbox, done| Command::subscribe(filter, queues.core, inbox, done);
         Subscription::open(&self.inner.link, filter, inbox, self.timeout(), make)
     }
@@ -299,7 +285,6 @@ impl Client {
     ) -> Result<CallbackSubscription, SubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
         CallbackSubscription::spawn(subscription, self.inner.shared.slow_callback(), callback)
-            .map_err(|_| SubscribeError::Closed)
     }
 
     /// Waits until the server has processed everything sent before (the default timeout).
@@ -327,11 +312,11 @@ impl Client {
 
     /// Closes, waiting at most `timeout` for the I/O thread to finish.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseError> {
-        let make = |done| Command::Close { done: Some(done) };
-        match self.stop(make, deadline_after(timeout)) {
-            Ok(()) | Err(WaitError::Closed) => Ok(()),
-            Err(_) => Err(CloseError::TimedOut(timeout)),
-        }
+        let (inner, make) = (&self.inner, |done| Command::Close { done: Some(done) });
+        let stopped = inner
+            .thread
+            .stop(&inner.link, make, deadline_after(timeout));
+        CloseError::from_wait(stopped)
     }
 
     /// Drains, then closes: every subscription is withdrawn, messages the server routed before
@@ -340,18 +325,9 @@ impl Client {
     /// subscription handles still yield what they queued, then end. New publishes, requests and
     /// subscriptions made meanwhile are dropped or refused.
     pub fn drain(&self, timeout: Duration) -> Result<(), DrainError> {
-        let deadline = deadline_after(timeout) + (self.inner.shared.drain_wait(timeout) - timeout);
-        self.stop(|done| Command::Drain { timeout, done }, deadline)?
-    }
-
-    /// Sends a close or drain, waits for its answer until `deadline`, and joins the I/O thread
-    /// unless that wait timed out.
-    fn stop<T>(
-        &self,
-        make: impl FnOnce(SyncSender<T>) -> Command,
-        deadline: Deadline,
-    ) -> Result<T, WaitError> {
-        self.inner.thread.stop(&self.inner.link, make, deadline)
+        let (inner, make) = (&self.inner, |done| Command::Drain { timeout, done });
+        let deadline = deadline_after(timeout).later(inner.shared.drain_wait(timeout) - timeout);
+        inner.thread.stop(&inner.link, make, deadline)?
     }
 }
 

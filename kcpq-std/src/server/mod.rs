@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Sender, SyncSender};
 use std::time::Duration;
 
-use kcpq_core::adapter::{DEFAULT_SOCKET_BUFFER, ServerCommand, ServerDriver, WaitError};
-use kcpq_core::adapter::{ServerEvent, SessionInfo, check_workers, total_stats, worker_cores};
+use kcpq_core::adapter::{DEFAULT_SERVER_EVENT_CAPACITY, DEFAULT_SOCKET_BUFFER, ServerCommand};
+use kcpq_core::adapter::{ServerDriver, ServerEvent, SessionInfo, WaitError, check_workers};
+use kcpq_core::adapter::{total_stats, worker_cores};
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::{ServerConfig, ServerStats};
 use kcpq_os::{Clock, fresh_seed};
@@ -24,11 +25,9 @@ use crate::link::{Deadline, Link, Std, await_reply, deadline_after, link};
 type Command = ServerCommand<Std>;
 
 pub use error::{BindError, QueryError, ShutdownError};
-pub use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 
 /// Bound of commands from handles to each of the server's I/O threads.
 const COMMAND_CAPACITY: usize = 64;
-pub use kcpq_core::adapter::DEFAULT_SERVER_EVENT_CAPACITY;
 /// Bound of a call (a query, or the owner's publish or subscribe) without its own timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The reason sent to clients in CLOSE at shutdown.
@@ -57,12 +56,11 @@ pub struct ServerOptions {
 impl ServerOptions {
     /// Defaults for listening on `listen` with `keys`.
     pub fn new(listen: SocketAddr, keys: KeySet) -> ServerOptions {
-        let (config, workers) = (ServerConfig::default(), 1);
         ServerOptions {
             listen,
             keys,
-            config,
-            workers,
+            config: ServerConfig::default(),
+            workers: 1,
             event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
         }
     }

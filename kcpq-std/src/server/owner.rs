@@ -9,16 +9,14 @@
 
 use std::time::Duration;
 
-use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, headers_block};
+use kcpq_core::adapter::{DEFAULT_SLOW_CALLBACK, REPLY_MARGIN, SubscriptionQueues, owner_headers};
+use kcpq_core::adapter::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 use kcpq_core::client::SubscribeOptions;
-use kcpq_core::server::ServerPublishError as CorePublishError;
 
-use super::{
-    Command, QUERY_TIMEOUT, Server, ServerPublishError, ServerRequestError, ServerSubscribeError,
-};
+use super::{Command, QUERY_TIMEOUT, Server};
 use crate::Message;
-use crate::link::deadline_after;
-use crate::subscription::{CallbackSubscription, Subscription, inbox};
+use crate::link::{Std, deadline_after};
+use crate::subscription::{CallbackSubscription, Subscription};
 
 impl Server {
     /// Publishes `payload` on `subject` to every matching subscription, as a client would. An
@@ -63,7 +61,7 @@ impl Server {
         headers: &[(&str, &str)],
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), ServerPublishError> {
-        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        let headers = owner_headers(headers)?;
         let payload = payload.into();
         let make = |done| Command::publish(client, subject, reply, headers, payload, done);
         self.link.ask(make, QUERY_TIMEOUT)?
@@ -92,9 +90,9 @@ impl Server {
         filter: &str,
         options: SubscribeOptions,
     ) -> Result<Subscription, ServerSubscribeError> {
-        let limits = options.limits.unwrap_or_default();
-        let inbox = inbox(limits, options.policy.unwrap_or_default());
-        let make = |inbox, done| Command::subscribe(filter, options.queue_group, inbox, done);
+        let queues = SubscriptionQueues::owner(options);
+        let (inbox, group) = (queues.inbox::<Std>(), queues.core.queue_group);
+        let make = |inbox, done| Command::subscribe(filter, group, inbox, done);
         Subscription::open(&self.link, filter, inbox, QUERY_TIMEOUT, make)
     }
 
@@ -116,7 +114,6 @@ impl Server {
     ) -> Result<CallbackSubscription, ServerSubscribeError> {
         let subscription = self.subscribe_with(filter, options)?;
         CallbackSubscription::spawn(subscription, DEFAULT_SLOW_CALLBACK, callback)
-            .map_err(|_| ServerSubscribeError::Stopped)
     }
 
     /// Sends a request to everyone on `subject` and waits up to `timeout` for the first reply.
@@ -151,7 +148,7 @@ impl Server {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Message, ServerRequestError> {
-        let headers = headers_block(headers).map_err(CorePublishError::from)?;
+        let headers = owner_headers(headers)?;
         let payload = payload.into();
         let make = |done| Command::request(client, subject, headers, payload, timeout, done);
         // The core times the request out itself; the margin covers a busy I/O thread.
