@@ -102,7 +102,9 @@ pub struct FecConfig {
     pub mode: FecMode,
     /// Adaptive mode: data shards at which a group closes (default 10).
     pub max_data: u8,
-    /// Adaptive mode: the most parity shards one group gets (default 4).
+    /// Adaptive mode: the most parity shards one group gets (default 6: what a full group needs
+    /// at 5 % loss to meet the residual target; with 4, the earlier default, 5 % loss left one
+    /// 100 KB frame in twenty waiting for a retransmission).
     pub max_parity: u8,
     /// A group closes this long after its first data shard even when not full, so that sparse
     /// traffic (a request, a frame's last datagrams, a heartbeat) is protected too (default
@@ -112,10 +114,10 @@ pub struct FecConfig {
     /// million (default 10: 0.001 %, so that a 75-datagram video frame is rarely left waiting for
     /// a retransmission). Parity is the least that reaches it.
     pub target_residual_ppm: u32,
-    /// Adaptive mode: the most parity bytes per second (default 32 MB/s: the ceiling of 4 parity
-    /// per 10 on a 60 MB/s stream, 1 MB frames at 60 fps; 8 MB/s, the earlier default, ran dry
-    /// under 100 KB frames at 240 fps with 1 % loss, and the groups it starved were lost beyond
-    /// repair). A group that would exceed it gets fewer parity shards, down to none.
+    /// Adaptive mode: the most parity bytes per second (default 32 MB/s: room for the ceiling of
+    /// 6 parity per 10 on 100 KB frames at 240 fps, 14 MB/s, and for 5 per 10 on 1 MB frames at
+    /// 60 fps; 8 MB/s, the earlier default, ran dry under 100 KB frames at 240 fps with 1 % loss,
+    /// and the groups it starved were lost beyond repair). A group that would exceed it gets fewer parity shards, down to none.
     pub max_parity_bytes_per_sec: u64,
 }
 
@@ -124,7 +126,7 @@ impl Default for FecConfig {
         FecConfig {
             mode: FecMode::Off,
             max_data: 10,
-            max_parity: 4,
+            max_parity: 6,
             group_deadline: Duration::from_millis(5),
             target_residual_ppm: 10,
             max_parity_bytes_per_sec: 32_000_000,

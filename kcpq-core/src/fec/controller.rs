@@ -13,7 +13,7 @@ use super::config::{FecConfig, FecMode};
 /// shards are too: `p * P(Binomial(k + m - 1, p) >= m)`. The controller gives a group the least
 /// `m` (up to `max_parity`) that brings that under the target residual loss. At the default
 /// target (0.001 %): none on a clean link; at 0.1 % loss one; at 1 % loss three for a full group
-/// of 10 (kcp-go's fixed 10/3) and two for a lone shard; at 5 % loss four (the default ceiling)
+/// of 10 (kcp-go's fixed 10/3) and two for a lone shard; at 5 % loss six (the default ceiling)
 /// for a full group and three for a lone shard. A byte budget
 /// (`max_parity_bytes_per_sec`, refilled continuously, holding at most one second's worth)
 /// caps the overhead: a group that would exceed it gets fewer shards, down to none.
@@ -200,9 +200,11 @@ mod tests {
         assert_eq!(auto(10_000).needed(10), 3);
         assert_eq!(auto(10_000).needed(1), 2);
         assert_eq!(auto(50_000).needed(1), 3);
-        assert_eq!(auto(50_000).needed(10), 4);
+        assert_eq!(auto(50_000).needed(10), 6);
+        assert_eq!(auto(50_000).needed(5), 5);
         // Heavy loss hits the configured ceiling.
-        assert_eq!(auto(400_000).needed(10), 4);
+        assert_eq!(auto(400_000).needed(10), 6);
+        assert_eq!(auto(400_000).needed(1), 6);
     }
 
     #[test]
