@@ -108,7 +108,10 @@ pub struct FecConfig {
     pub max_parity: u8,
     /// A group closes this long after its first data shard even when not full, so that sparse
     /// traffic (a request, a frame's last datagrams, a heartbeat) is protected too (default
-    /// 5 ms: well under a round trip on the links FEC is for).
+    /// 2 ms: a datagram lost from such a group is rebuilt this long after it was sent, where a
+    /// retransmission takes a round trip or more; with 5 ms, the earlier default, a ping-pong
+    /// across four lossy hops at 5 % loss had a p99 10 ms above the clean link's, with 2 ms 4 ms.
+    /// Shorter groups cost sparse traffic more parity per datagram, within the byte budget).
     pub group_deadline: Duration,
     /// Adaptive mode: the loss a receiver should still see after recovery, in parts per
     /// million (default 10: 0.001 %, so that a 75-datagram video frame is rarely left waiting for
@@ -127,7 +130,7 @@ impl Default for FecConfig {
             mode: FecMode::Off,
             max_data: 10,
             max_parity: 6,
-            group_deadline: Duration::from_millis(5),
+            group_deadline: Duration::from_millis(2),
             target_residual_ppm: 10,
             max_parity_bytes_per_sec: 32_000_000,
         }
