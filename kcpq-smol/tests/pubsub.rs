@@ -106,6 +106,12 @@ fn request_reply_and_no_responders() {
             .await
             .expect_err("nobody listens");
         assert_eq!(err, RequestError::NoResponders);
+        // Checked on the caller's side, as a publish is, and as kcpq-std does.
+        let err = requester
+            .request("bad subject", "hi", Duration::from_secs(5))
+            .await
+            .expect_err("an invalid subject");
+        assert!(matches!(err, RequestError::Invalid(_)), "{err:?}");
         drop(task);
     });
 }

@@ -317,9 +317,8 @@ impl<R: Runtime> Client<R> {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let payload = payload.into();
-        let make = |done| Command::request(subject, None, payload, timeout, done);
-        self.await_request(timeout, make).await
+        self.request_with_headers(subject, &[], payload, timeout)
+            .await
     }
 
     /// Sends a request with headers (name, value pairs) and waits up to `timeout` for the first
@@ -331,8 +330,8 @@ impl<R: Runtime> Client<R> {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let block = headers_block(headers).map_err(|e| RequestError::Invalid(e.into()))?;
         let payload = payload.into();
+        let block = (self.inner.shared).check(subject, None, headers, payload.len())?;
         let make = |done| Command::request(subject, block, payload, timeout, done);
         self.await_request(timeout, make).await
     }
