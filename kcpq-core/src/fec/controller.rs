@@ -21,11 +21,13 @@ use super::config::{FecConfig, FecMode};
 /// Start-up (adaptive mode): a session's first loss is learned only when the peer reports it,
 /// about two round trips in, and until then a dense stream would get no parity and wait for
 /// retransmissions (the first ~50 ms of frames at 240 fps over a 20 ms link). So for
-/// [`STARTUP`] after its first group closes, a group of at least [`STARTUP_MIN_DATA`] data
-/// shards gets the parity that [`STARTUP_LOSS_PPM`] of loss would ask for, unless the peer
-/// reports loss first (then the reported loss rules). Sparse traffic (requests, heartbeats:
-/// groups that close by their deadline with a shard or two) gets none, so on a clean link
-/// start-up costs a dense stream a quarter of a second of parity and a sparse one nothing.
+/// [`STARTUP`] after its first dense burst ([`STARTUP_MIN_DATA`] datagrams within a group
+/// deadline, see [`ParityController::note_datagram`]), a group of at least [`STARTUP_MIN_DATA`]
+/// data shards gets the parity that [`STARTUP_LOSS_PPM`] of loss would ask for, unless the peer
+/// reports loss first (then the reported loss rules). Sparse traffic (requests, heartbeats)
+/// neither starts it nor gets any, so on a clean link start-up costs a dense stream a quarter
+/// of a second of parity (its first burst's datagrams are sent before it starts, unprotected)
+/// and a sparse one nothing.
 ///
 /// Fixed mode: always the configured parity; off: none.
 #[derive(Debug, Clone)]
@@ -39,9 +41,11 @@ pub struct ParityController {
     rate: f64,
     budget: f64,
     refilled_at: Option<Instant>,
+    /// The start and length of the current burst of datagrams, while start-up is pending.
+    burst: Option<(Instant, u8)>,
 }
 
-/// How long start-up parity lasts after a session's first group closes.
+/// How long start-up parity lasts after a session's first dense burst of datagrams.
 pub const STARTUP: Duration = Duration::from_millis(250);
 /// The loss start-up assumes: 1 %, three parity shards for a full group of 10.
 pub const STARTUP_LOSS_PPM: u32 = 10_000;
@@ -54,7 +58,7 @@ pub const STARTUP_MIN_DATA: u8 = 4;
 /// Where adaptive mode's start-up stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Startup {
-    /// No group has closed yet.
+    /// No dense burst yet (control traffic before a stream starts does not count).
     Pending,
     /// Start-up parity until then.
     Until(Instant),
@@ -79,6 +83,7 @@ impl ParityController {
             rate,
             budget: rate,
             refilled_at: None,
+            burst: None,
         }
     }
 
@@ -89,6 +94,28 @@ impl ParityController {
             // Measured loss replaces the assumption. (A report of none does not end start-up:
             // the peer may not have seen enough of this side's datagrams yet.)
             self.startup = Startup::Over;
+        }
+    }
+
+    /// This side sent a datagram at `now` (a data shard or a plain datagram). The first burst
+    /// of [`STARTUP_MIN_DATA`] datagrams within one group deadline (`window`) before any loss
+    /// report marks a dense stream and starts the start-up window. Counting from the session's
+    /// first group instead, a subscriber's window ran out on its CONNECT and SUB before the
+    /// first frame came, and the server's first frames to it went unprotected until the first
+    /// loss report, two round trips in.
+    pub fn note_datagram(&mut self, now: Instant, window: Duration) {
+        if self.startup != Startup::Pending {
+            return;
+        }
+        match self.burst {
+            Some((start, count)) if now.saturating_duration_since(start) <= window => {
+                let count = count.saturating_add(1);
+                self.burst = Some((start, count));
+                if count >= STARTUP_MIN_DATA {
+                    self.startup = Startup::Until(now + STARTUP);
+                }
+            }
+            _ => self.burst = Some((now, 1)),
         }
     }
 
@@ -105,11 +132,9 @@ impl ParityController {
             FecMode::Fixed { parity, .. } => parity,
             FecMode::Auto => {
                 self.refill(now);
-                self.startup = match self.startup {
-                    Startup::Pending => Startup::Until(now + STARTUP),
-                    Startup::Until(end) if now >= end => Startup::Over,
-                    other => other,
-                };
+                if matches!(self.startup, Startup::Until(end) if now >= end) {
+                    self.startup = Startup::Over;
+                }
                 let mut wanted = self.needed(data);
                 if matches!(self.startup, Startup::Until(_)) && data >= STARTUP_MIN_DATA {
                     wanted = wanted.max(self.needed_at(STARTUP_LOSS_PPM, data));
@@ -128,7 +153,7 @@ impl ParityController {
         match self.mode {
             FecMode::Off => 0,
             FecMode::Fixed { parity, .. } => parity,
-            FecMode::Auto if self.startup != Startup::Over => self
+            FecMode::Auto if matches!(self.startup, Startup::Until(_)) => self
                 .needed(data)
                 .max(self.needed_at(STARTUP_LOSS_PPM, data)),
             FecMode::Auto => self.needed(data),

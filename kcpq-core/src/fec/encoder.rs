@@ -113,6 +113,12 @@ impl FecEncoder {
             || self.zero_reports_left > 0
     }
 
+    /// A datagram left plain (no shard header: [`FecEncoder::needs_shards`] was false): counted
+    /// for start-up's detection of a dense stream.
+    pub fn on_plain(&mut self, now: Instant) {
+        (self.controller).note_datagram(now, self.config.group_deadline);
+    }
+
     /// Makes `shard` a data shard: `shard[..HEADER_LEN]` receives the header,
     /// `shard[HEADER_LEN..]` holds the datagram. Closes the group when it is full.
     ///
@@ -121,6 +127,7 @@ impl FecEncoder {
     /// (caller bugs: KCP's MTU is far below).
     pub fn on_data(&mut self, now: Instant, shard: &mut [u8]) {
         let body_len = u16::try_from(shard.len() - HEADER_LEN).expect("a datagram fits in u16");
+        (self.controller).note_datagram(now, self.config.group_deadline);
         if self.open > 0
             && self.planned == 0
             && self.controller.planned(self.config.group_size()) > 0

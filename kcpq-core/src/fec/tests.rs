@@ -170,13 +170,9 @@ fn auto_sends_no_parity_on_a_clean_link_and_some_once_loss_is_reported() {
 #[test]
 fn the_decoder_measures_loss_without_parity() {
     // Auto on a link that loses every fifth data shard but has sent no parity yet: the decoder
-    // sees the gaps in each group's numbering. Groups of about five (a 5 ms deadline at a
-    // datagram per ms during start-up), so that most losses have a later shard in their group
-    // to reveal them.
-    let mut config = FecConfig::auto();
-    config.group_deadline = Duration::from_millis(5);
+    // sees the gaps in each group's numbering.
     let mut i = 0u32;
-    let (_, decoder, _) = run(config, 1000, Duration::from_millis(1), |_| {
+    let (_, decoder, _) = run(FecConfig::auto(), 1000, Duration::from_millis(1), |_| {
         i += 1;
         i % 5 == 2
     });
@@ -309,28 +305,42 @@ fn a_rebuilt_shard_too_short_for_its_length_prefix_is_dropped() {
 /// Takes an `auto` encoder on a clean link through its start-up; returns the instant it ended.
 fn past_startup(encoder: &mut FecEncoder) -> Instant {
     let mut shard = vec![0u8; HEADER_LEN + 100];
-    let mut now = Instant::ZERO;
-    // The first group closes by its deadline and starts the start-up clock; the first group
-    // closing after it ends start-up.
-    for _ in 0..2 {
-        encoder.on_data(now, &mut shard);
-        now = encoder
-            .poll_timeout()
-            .expect("start-up plans parity: groups have deadlines");
-        encoder.handle_timeout(now);
-        while encoder.poll_parity(&mut [0u8; 256]).is_some() {}
-        now += crate::fec::STARTUP;
+    // A dense burst starts the start-up window...
+    for _ in 0..crate::fec::STARTUP_MIN_DATA {
+        encoder.on_plain(Instant::ZERO);
     }
+    assert!(encoder.needs_shards(), "start-up plans parity");
+    // ...and the first group closing after it ends start-up.
+    let now = Instant::ZERO + crate::fec::STARTUP;
+    for _ in 0..10 {
+        encoder.on_data(now, &mut shard);
+    }
+    while encoder.poll_parity(&mut [0u8; 256]).is_some() {}
     now
 }
 
 #[test]
 fn startup_protects_dense_groups_only_and_ends_by_time_or_reported_loss() {
     let mut encoder = FecEncoder::new(FecConfig::auto());
+    assert!(
+        !encoder.needs_shards(),
+        "a clean link starts with plain datagrams"
+    );
+    // Sparse traffic (a CONNECT, a SUB, requests now and then) does not start start-up.
+    let mut now = Instant::ZERO;
+    for _ in 0..20 {
+        encoder.on_plain(now);
+        now += Duration::from_millis(3);
+    }
+    assert!(!encoder.needs_shards(), "sparse traffic stays plain");
+    // A dense burst (a frame's first datagrams) does, for STARTUP.
+    for _ in 0..crate::fec::STARTUP_MIN_DATA {
+        encoder.on_plain(now);
+    }
     assert!(encoder.needs_shards(), "start-up plans parity");
     let mut shard = vec![0u8; HEADER_LEN + 100];
     // A lone shard (sparse traffic) gets no parity, even in start-up.
-    encoder.on_data(Instant::ZERO, &mut shard);
+    encoder.on_data(now, &mut shard);
     let deadline = encoder.poll_timeout().unwrap();
     encoder.handle_timeout(deadline);
     assert!(
@@ -347,7 +357,7 @@ fn startup_protects_dense_groups_only_and_ends_by_time_or_reported_loss() {
     }
     assert_eq!(parity, 3, "a full group in start-up");
     // After STARTUP, a clean link gets nothing again.
-    let later = deadline + crate::fec::STARTUP;
+    let later = now + crate::fec::STARTUP;
     for _ in 0..10 {
         encoder.on_data(later, &mut shard);
     }
@@ -355,6 +365,9 @@ fn startup_protects_dense_groups_only_and_ends_by_time_or_reported_loss() {
     assert!(!encoder.needs_shards());
     // Reported loss ends start-up at once; a report of none does not.
     let mut reported = FecEncoder::new(FecConfig::auto());
+    for _ in 0..crate::fec::STARTUP_MIN_DATA {
+        reported.on_plain(Instant::ZERO);
+    }
     reported.controller_mut().set_peer_loss_ppm(0);
     assert!(
         reported.needs_shards(),

@@ -141,7 +141,9 @@ impl SessionFec {
             return Some(len);
         }
         if !self.encoder.needs_shards() {
-            return kcp.poll_transmit(now, payload);
+            let len = kcp.poll_transmit(now, payload)?;
+            self.encoder.on_plain(now);
+            return Some(len);
         }
         let datagram = kcp.poll_transmit(now, payload.get_mut(HEADER_LEN..)?)?;
         let len = HEADER_LEN + datagram;
