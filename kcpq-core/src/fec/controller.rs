@@ -49,10 +49,11 @@ pub struct ParityController {
 pub const STARTUP: Duration = Duration::from_millis(250);
 /// The loss start-up assumes: 1 %, three parity shards for a full group of 10.
 pub const STARTUP_LOSS_PPM: u32 = 10_000;
-/// The fewest data shards of a group that start-up protects (dense traffic only: 4 within the
-/// 2 ms group deadline is 2 000 datagrams a second; a ping-pong at 1 000 a second fills 2 or 3,
-/// a frame forwarded as its datagrams arrive at the server fills its groups; 8, with the
-/// earlier 5 ms deadline, missed such frames once groups closed after 2 ms).
+/// Dense traffic, for start-up: this many datagrams within one group deadline start it, and a
+/// group needs this many data shards to get its parity. 4 within the 2 ms deadline is 2 000
+/// datagrams a second: a ping-pong at 1 000 a second fills 2 or 3, a frame forwarded as its
+/// datagrams arrive at the server fills its groups (8, with the earlier 5 ms deadline, missed
+/// such frames once groups closed after 2 ms).
 pub const STARTUP_MIN_DATA: u8 = 4;
 
 /// Where adaptive mode's start-up stands.
