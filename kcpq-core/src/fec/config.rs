@@ -112,6 +112,10 @@ pub struct FecConfig {
     /// retransmission takes a round trip or more; with 5 ms, the earlier default, a ping-pong
     /// across four lossy hops at 5 % loss had a p99 10 ms above the clean link's, with 2 ms 4 ms.
     /// Shorter groups cost sparse traffic more parity per datagram, within the byte budget).
+    /// A group also closes a quarter of this after its last data shard, so the end of a burst
+    /// (a frame's last datagrams) gets its parity at once while a steady stream on a slow link
+    /// still fills groups up to the deadline (100 KB frames at 240 fps across 20 ms RTT and 5 %
+    /// loss: p99 0.94x what the deadline alone gave).
     pub group_deadline: Duration,
     /// Adaptive mode: the loss a receiver should still see after recovery, in parts per
     /// million (default 10: 0.001 %, so that a 75-datagram video frame is rarely left waiting for

@@ -11,6 +11,12 @@ use super::wire::{HEADER_LEN, ShardHeader, ShardKind};
 /// Data shards that report no loss after a nonzero report, before datagrams may leave plain.
 const ZERO_REPORTS: u8 = 16;
 
+/// An open group with parity also closes once no data shard has joined it for its deadline
+/// divided by this: the end of a burst (a frame's last datagrams) gets its parity then, not
+/// a whole deadline after the group opened, while a steady stream on a slow link, a datagram
+/// every few hundred microseconds, still fills groups up to the deadline.
+const IDLE_DIVISOR: u32 = 4;
+
 /// The encoder's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -23,7 +29,7 @@ pub struct FecEncoderStats {
     pub parity_bytes: u64,
     /// Groups closed because they were full.
     pub groups_full: u64,
-    /// Groups closed by their deadline.
+    /// Groups closed by time (their deadline, or idle for a quarter of it).
     pub groups_timed_out: u64,
 }
 
@@ -43,6 +49,8 @@ pub struct FecEncoder {
     framed: Vec<Vec<u8>>,
     open: usize,
     opened_at: Option<Instant>,
+    /// When the open group's last data shard joined it.
+    last_data_at: Option<Instant>,
     /// The parity announced for the open group (it gets at most that many).
     planned: u8,
     /// The loss this side observes, sent in every data shard (tenths of a percent).
@@ -70,6 +78,7 @@ impl FecEncoder {
             framed: Vec::new(),
             open: 0,
             opened_at: None,
+            last_data_at: None,
             planned: 0,
             loss_report: 0,
             zero_reports_left: 0,
@@ -166,6 +175,7 @@ impl FecEncoder {
         }
         self.open += 1;
         self.opened_at.get_or_insert(now);
+        self.last_data_at = Some(now);
         if self.open >= usize::from(self.config.group_size()) {
             self.stats.groups_full += 1;
             self.close(now);
@@ -188,16 +198,18 @@ impl FecEncoder {
         !self.parity.is_empty()
     }
 
-    /// When the open group's deadline passes, if one is open and will get parity (a group
-    /// without planned parity closes on size only: closing it early would change nothing on
-    /// the wire, and the timer would cost wake-ups on a clean link).
+    /// When the open group closes by time, if one is open and will get parity: its deadline
+    /// after its first data shard, or a quarter of that after its last, whichever comes first
+    /// (a group without planned parity closes on size only: closing it early would change
+    /// nothing on the wire, and the timer would cost wake-ups on a clean link).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.opened_at
-            .filter(|_| self.planned > 0)
-            .map(|at| at + self.config.group_deadline)
+        let deadline = self.config.group_deadline;
+        let opened = self.opened_at.filter(|_| self.planned > 0)?;
+        let idle = self.last_data_at.map(|at| at + deadline / IDLE_DIVISOR);
+        Some(idle.map_or(opened + deadline, |idle| idle.min(opened + deadline)))
     }
 
-    /// Closes the open group if its deadline has passed.
+    /// Closes the open group if its deadline or its idle time has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
             self.stats.groups_timed_out += 1;
@@ -210,6 +222,7 @@ impl FecEncoder {
         let data = self.open;
         self.open = 0;
         self.opened_at = None;
+        self.last_data_at = None;
         let group = self.group;
         self.group = self.group.wrapping_add(1);
         if data == 0 || self.planned == 0 {

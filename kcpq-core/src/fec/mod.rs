@@ -3,7 +3,8 @@
 //! Sits between KCP and packet protection (KCP -> FEC -> seal): every datagram KCP sends becomes
 //! a *data shard* that leaves at once (FEC adds no delay when nothing is lost), and the sender
 //! closes a *group* of data shards when it holds [`FecConfig::max_data`] of them or when
-//! [`FecConfig::group_deadline`] has passed since its first, then sends *parity shards* computed
+//! [`FecConfig::group_deadline`] has passed since its first (or a quarter of it since its last:
+//! the end of a burst), then sends *parity shards* computed
 //! over the group with Reed-Solomon coding. Each shard travels in its own sealed datagram, so a
 //! parity shard is authenticated and replay-checked like any packet and a forged shard cannot
 //! inject data. The receiver hands data shards to KCP as they come and, as soon as a group has as

@@ -168,6 +168,48 @@ fn auto_sends_no_parity_on_a_clean_link_and_some_once_loss_is_reported() {
 }
 
 #[test]
+fn a_burst_s_last_group_closes_when_the_burst_ends_and_a_steady_stream_at_its_deadline() {
+    let fixed = FecConfig::with_mode(FecMode::Fixed {
+        data: 10,
+        parity: 2,
+    });
+    let deadline = fixed.group_deadline;
+    let send = |encoder: &mut FecEncoder, at: Instant, n: u32| {
+        let mut shard = vec![0u8; HEADER_LEN];
+        shard.extend_from_slice(&datagram(n, 1000));
+        encoder.on_data(at, &mut shard);
+    };
+    // The end of a frame: four datagrams 10 us apart, then nothing. The group closes a
+    // quarter of the deadline after the last, not a whole deadline after the first.
+    let mut burst = FecEncoder::new(fixed.clone());
+    let start = Instant::ZERO;
+    for n in 0..4 {
+        send(&mut burst, start + Duration::from_micros(10) * n, n);
+    }
+    let last = start + Duration::from_micros(30);
+    assert_eq!(burst.poll_timeout(), Some(last + deadline / 4));
+    burst.handle_timeout(last + deadline / 4 - Duration::from_micros(1));
+    assert!(!burst.has_parity());
+    burst.handle_timeout(last + deadline / 4);
+    assert!(burst.has_parity());
+    assert_eq!(burst.stats().groups_timed_out, 1);
+    // A steady stream a little denser than that (a slow link): the group grows until its
+    // deadline.
+    let mut steady = FecEncoder::new(fixed);
+    let gap = deadline / 5;
+    let mut now = start;
+    for n in 0..5 {
+        send(&mut steady, now, n);
+        steady.handle_timeout(now);
+        assert!(!steady.has_parity(), "closed after {n} shards");
+        now += gap;
+    }
+    assert_eq!(steady.poll_timeout(), Some(start + deadline));
+    steady.handle_timeout(start + deadline);
+    assert!(steady.has_parity());
+}
+
+#[test]
 fn the_decoder_measures_loss_without_parity() {
     // Auto on a link that loses every fifth data shard but has sent no parity yet: the decoder
     // sees the gaps in each group's numbering.
