@@ -30,7 +30,7 @@ const MAX_COMMAND_BURST: usize = 256;
 
 enum Wake<C> {
     Readable,
-    Peer(C),
+    Peer,
     Command(C),
     CommandsClosed,
     Timer,
@@ -39,14 +39,15 @@ enum Wake<C> {
 /// Runs `driver` until it is done (then the caller calls [`Driver::finish`]). A command the
 /// driver keeps (its core's outbox is full) stops the taking of commands until
 /// [`Driver::retry`] succeeds, so senders wait in the bounded channel (back-pressure).
-/// `peers`: messages from the server's other workers, always taken, whatever back-pressure
-/// the commands get: a worker never waits for another.
+/// `peers`: the doorbell the server's other workers ring when they send this worker
+/// something ([`Driver::take_cross`] takes it, on every turn and whatever back-pressure the
+/// commands get: a worker never waits for another).
 pub(crate) async fn run<R: Runtime, D: Driver>(
     driver: &mut D,
     io: &mut UdpIo<R::Socket>,
     clock: Clock,
     commands: &Receiver<D::Command>,
-    peers: Option<&Receiver<D::Command>>,
+    peers: Option<&Receiver<()>>,
 ) {
     let mut commands_open = true;
     let mut alarm = Alarm::<R::Timer>::default();
@@ -64,10 +65,7 @@ pub(crate) async fn run<R: Runtime, D: Driver>(
         now = clock.now();
         match wake {
             Wake::Readable => {}
-            Wake::Peer(command) => {
-                driver.apply(now, command);
-                take_peer_commands(driver, peers, now);
-            }
+            Wake::Peer => _ = driver.take_cross(now),
             Wake::Timer => alarm.fired(),
             Wake::Command(command) => {
                 // The whole burst first, then the output: publishes queued back to back are
@@ -103,7 +101,7 @@ pub(crate) async fn run<R: Runtime, D: Driver>(
         if commands_open {
             take_commands(driver, commands, now, MAX_COMMAND_BURST);
         }
-        take_peer_commands(driver, peers, now);
+        driver.take_cross(now);
     }
     io.send_batch().await;
     // Refuse further commands and drop those already queued, so their callers' answer
@@ -124,23 +122,6 @@ fn take_commands<D: Driver>(
         Ok(command) => Taken::Command(command),
         Err(_) => Taken::Empty,
     });
-}
-
-/// Applies what the other workers sent, up to a burst; never waits.
-fn take_peer_commands<D: Driver>(
-    driver: &mut D,
-    peers: Option<&Receiver<D::Command>>,
-    now: Instant,
-) {
-    let Some(peers) = peers else {
-        return;
-    };
-    for _ in 0..MAX_COMMAND_BURST {
-        let Ok(command) = peers.try_recv() else {
-            break;
-        };
-        driver.apply(now, command);
-    }
 }
 
 /// Handles the datagrams the socket holds, up to [`MAX_BURST`], before any output: messages
@@ -233,7 +214,7 @@ async fn next_wake<C, S: Socket, T: Timer>(
     alarm: &mut Alarm<T>,
     commands: &Receiver<C>,
     accepting: bool,
-    peers: Option<&Receiver<C>>,
+    peers: Option<&Receiver<()>>,
 ) -> Wake<C> {
     let readable = async {
         match io.readable().await {
@@ -261,7 +242,7 @@ async fn next_wake<C, S: Socket, T: Timer>(
         match peers {
             // The senders live as long as the workers; a closed channel is a stopped server.
             Some(peers) => match peers.recv().await {
-                Ok(command) => Wake::Peer(command),
+                Ok(()) => Wake::Peer,
                 Err(_) => future::pending().await,
             },
             None => future::pending().await,

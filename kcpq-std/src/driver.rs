@@ -78,7 +78,8 @@ impl IoThread {
 
 /// Drives `driver` over `io` until it is done:
 ///
-/// 1. apply commands from handles (API calls), and from the server's other workers;
+/// 1. take in what the server's other workers sent, then apply commands from handles (API
+///    calls);
 /// 2. drain: send every `poll_transmit` datagram, then take every `poll_event`;
 /// 3. sleep in the poller until a datagram, a wake-up or `poll_timeout` (no deadline: sleep
 ///    until a datagram or a wake-up); feed what arrived with `handle_datagram`, and call
@@ -95,6 +96,7 @@ fn run<D: Driver>(
         turns.fetch_add(1, Ordering::Relaxed);
         let now = clock.now();
         commands.signals.waker.rearm();
+        driver.take_cross(now);
         let (taken, more) = apply_commands(driver, now, MAX_COMMANDS_PER_TURN, || commands.take());
         if more {
             commands.signals.waker.wake();

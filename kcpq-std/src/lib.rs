@@ -45,8 +45,8 @@
 //!
 //! Each [`Client`] owns one I/O thread, and each [`Server`] one per worker
 //! ([`ServerOptions::workers`], default 1: each worker owns a share of the sessions and its own
-//! socket on the server's address; the workers hand each other what concerns them over
-//! unbounded channels, waking each other's thread). An I/O thread runs the drivers every adapter
+//! socket on the server's address; the workers hand each other what concerns them through
+//! `kcpq_core::adapter`'s bounded lanes, waking each other's thread). An I/O thread runs the drivers every adapter
 //! shares (`kcpq_core::adapter`'s `ClientDriver` and `ServerDriver`, which apply commands and
 //! route the core's events) and follows the core's drain contract literally (see `driver`):
 //! apply the handles' commands, send every datagram `poll_transmit` yields, hand out every

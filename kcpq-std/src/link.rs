@@ -79,17 +79,10 @@ impl<C> Clone for Link<C> {
 pub(crate) struct Commands<C> {
     rx: Receiver<C>,
     pub(crate) signals: Arc<Signals>,
-    /// Messages from the server's other workers (unbounded: the core bounds what crosses).
-    peers: Option<Receiver<C>>,
 }
 
-/// A bounded channel of `capacity` commands to the I/O thread woken by `waker`, which also
-/// takes what the server's other workers send it on `peers`.
-pub(crate) fn link<C>(
-    capacity: usize,
-    waker: Arc<Waker>,
-    peers: Option<Receiver<C>>,
-) -> (Link<C>, Commands<C>) {
+/// A bounded channel of `capacity` commands to the I/O thread woken by `waker`.
+pub(crate) fn link<C>(capacity: usize, waker: Arc<Waker>) -> (Link<C>, Commands<C>) {
     let (tx, rx) = mpsc::sync_channel(capacity.max(1));
     let signals = Arc::new(Signals {
         waker,
@@ -100,7 +93,7 @@ pub(crate) fn link<C>(
         tx,
         signals: Arc::clone(&signals),
     };
-    (link, Commands { rx, signals, peers })
+    (link, Commands { rx, signals })
 }
 
 impl<C> Link<C> {
@@ -160,13 +153,8 @@ impl<C> Link<C> {
 }
 
 impl<C> Commands<C> {
-    /// The next command, if any: the other workers' messages first, always taken whatever
-    /// back-pressure the handles' commands get (a server's driver never keeps a command), so
-    /// that a worker never waits for another.
+    /// The next command, if any.
     pub(crate) fn take(&self) -> Taken<C> {
-        if let Some(Ok(message)) = self.peers.as_ref().map(Receiver::try_recv) {
-            return Taken::Command(message);
-        }
         match self.rx.try_recv() {
             Ok(c) => Taken::Command(c),
             Err(TryRecvError::Empty) => Taken::Empty,

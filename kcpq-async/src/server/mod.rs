@@ -22,9 +22,11 @@ use crate::inbox::SubQueue;
 use crate::message::Message;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, UdpIo};
+use kcpq_core::adapter::{
+    CrossIn, CrossOut, Doorbell, check_workers, cross_lanes, total_stats, worker_cores,
+};
 use kcpq_core::adapter::{Driver as _, ServerCommand, ServerDriver};
 pub use kcpq_core::adapter::{ServerEvent, SessionInfo};
-use kcpq_core::adapter::{check_workers, total_stats, worker_cores};
 use kcpq_os::{Clock, fresh_seed};
 pub use owner::{ServerPublishError, ServerRequestError, ServerSubscribeError, ServerSubscription};
 
@@ -112,11 +114,33 @@ pub struct Server<R: Runtime> {
     extra: Vec<ExtraWorker>,
 }
 
-/// How worker `from` hands a message to another worker: on that worker's peer channel
-/// (unbounded: the core bounds what it sends; a closed channel is a stopped worker).
-fn cross_sender(from: usize, peers: &[Sender<Command>]) -> kcpq_core::adapter::CrossSender {
-    let send = |peer: &Sender<Command>, command| _ = peer.try_send(command);
-    kcpq_core::adapter::cross_sender(from, peers.to_vec(), send)
+/// The way between `count` workers (none for one): each worker's ends of the lanes and the
+/// receiving side of its doorbell, a channel of one (ringing a rung bell does nothing).
+fn cross_links(count: usize) -> Vec<((CrossOut, CrossIn), Receiver<()>)> {
+    if count < 2 {
+        return Vec::new();
+    }
+    let (bells, rings): (Vec<Doorbell>, Vec<_>) = (0..count)
+        .map(|_| {
+            let (ring, rung) = async_channel::bounded(1);
+            let bell: Doorbell = Box::new(move || _ = ring.try_send(()));
+            (bell, rung)
+        })
+        .unzip();
+    cross_lanes(bells).into_iter().zip(rings).collect()
+}
+
+/// The driver of one worker: with its ends of the way to the others, if it has any.
+fn worker_driver(
+    core: kcpq_core::server::Server,
+    events: Sender<ServerEvent>,
+    wall_epoch: std::time::SystemTime,
+    cross: Option<(CrossOut, CrossIn)>,
+) -> ServerDriver<Async> {
+    match cross {
+        Some(cross) => ServerDriver::with_peers(core, events, wall_epoch, cross),
+        None => ServerDriver::new(core, events, wall_epoch),
+    }
 }
 
 /// A worker beyond the first, before it runs.
@@ -227,22 +251,23 @@ impl<R: Runtime> Server<R> {
         let clock = Clock::start();
         let count = options.workers;
         let config = &options.config;
-        let (peers, peer_rx): (Vec<_>, Vec<_>) = if count > 1 {
-            (0..count).map(|_| async_channel::unbounded()).unzip()
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let mut peer_rx = peer_rx.into_iter();
-        let own_peers = peer_rx.next();
+        let (mut links, mut bells): (Vec<_>, Vec<_>) = cross_links(count)
+            .into_iter()
+            .map(|(ends, bell)| (Some(ends), Some(bell)))
+            .unzip();
+        links.resize_with(count, || None);
+        bells.resize_with(count, || None);
+        let mut links = links.into_iter().zip(bells);
+        let (own_cross, own_bell) = links.next().expect("at least one worker");
         let seed = || fresh_seed().map_err(BindError::Random);
         let cores = worker_cores::<_, BindError>(config, &options.keys, count, clock.now(), seed);
         let mut cores = cores?.into_iter();
         let core = cores.next().expect("at least one worker");
         let mut stopped = Vec::new();
-        for ((index, worker), (core, peer_rx)) in (1..).zip(extra).zip(cores.zip(peer_rx)) {
+        for ((index, worker), (core, (cross, bell))) in (1..).zip(extra).zip(cores.zip(links)) {
             let (done, finished) = async_channel::bounded::<()>(1);
             stopped.push(finished);
-            let (peers, event_tx) = (peers.clone(), event_tx.clone());
+            let event_tx = event_tx.clone();
             let socket_options = options.socket.clone();
             let max_datagram = config.kcp.mtu + 64;
             R::run_on_new_thread(format!("kcpq-worker-{index}"), move || async move {
@@ -257,10 +282,8 @@ impl<R: Runtime> Server<R> {
                         return;
                     }
                 };
-                let send = cross_sender(index, &peers);
-                let mut driver =
-                    ServerDriver::<Async>::with_peers(core, event_tx, clock.wall_epoch(), send);
-                let (commands, peers) = (&worker.command_rx, Some(&peer_rx));
+                let mut driver = worker_driver(core, event_tx, clock.wall_epoch(), cross);
+                let (commands, peers) = (&worker.command_rx, bell.as_ref());
                 crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, commands, peers).await;
                 drop(io);
                 drop(worker.commands);
@@ -274,10 +297,8 @@ impl<R: Runtime> Server<R> {
         } else {
             log::info!("KCPQ server listening on udp://{local_addr}");
         }
-        let send = cross_sender(0, &peers);
-        let mut driver =
-            ServerDriver::<Async>::with_peers(core, event_tx, clock.wall_epoch(), send);
-        let peers = own_peers.as_ref();
+        let mut driver = worker_driver(core, event_tx, clock.wall_epoch(), own_cross);
+        let peers = own_bell.as_ref();
         crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx, peers).await;
         // Free the port before telling anyone the server stopped, so it can be bound again.
         drop(io);

@@ -127,6 +127,13 @@ pub trait Driver {
     /// The output so far has been handed to the socket (once per turn, on the loop's thread).
     fn after_send(&mut self) {}
 
+    /// Takes in what the server's other workers sent this one (a server's worker; others have
+    /// nothing to take); whether there was anything. The loop calls it on every turn and when
+    /// its [`Doorbell`](super::Doorbell) rings, never waiting.
+    fn take_cross(&mut self, _now: crate::Instant) -> bool {
+        false
+    }
+
     /// Whether the machine has ended.
     fn done(&self) -> bool;
 

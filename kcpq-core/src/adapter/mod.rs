@@ -15,6 +15,7 @@ mod callback;
 mod client_book;
 mod client_driver;
 mod client_shared;
+mod cross_lanes;
 mod driver;
 mod dropped;
 mod errors;
@@ -40,6 +41,7 @@ pub use client_driver::{
     ClientCommand, ClientDriver, ConnectAnswer, HeadedRequest, Publish, RequestAnswer, Subscribe,
 };
 pub use client_shared::ClientShared;
+pub use cross_lanes::{CROSS_INBOX_CAPACITY, CrossIn, CrossOut, Doorbell, cross_lanes};
 pub use driver::{Channels, Driver, SubInbox, SubscriptionCommand, Taken, apply_commands};
 pub use dropped::{CLOSE_SEND_WAIT, DriverThread};
 pub use errors::{
@@ -50,7 +52,7 @@ pub use event::Event;
 pub use inbox::{Inbox, InboxState, Next, TaskWaker, Wake};
 pub use message::Message;
 pub use owner::{Deliver, OwnerBook, OwnerRouted};
-pub use server_driver::{CrossSender, ServerCommand, ServerDriver, ServerRequestAnswer};
+pub use server_driver::{ServerCommand, ServerDriver, ServerRequestAnswer};
 pub use server_errors::{ServerPublishError, ServerRequestError, ServerSubscribeError};
 pub use server_event::ServerEvent;
 pub use session::SessionInfo;
@@ -58,7 +60,7 @@ pub use subscribe::SubscriptionQueues;
 pub use wait::WaitError;
 pub use waiters::{Routed, Waiters};
 pub use wakes::{MAX_DEFERRED_WAKES, WakeList};
-pub use workers::{check_workers, cross_sender, total_stats, worker_cores};
+pub use workers::{check_workers, total_stats, worker_cores};
 
 /// Default time `connect` waits for the session (also the handshake's own timeout): 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

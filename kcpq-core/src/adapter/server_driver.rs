@@ -5,15 +5,12 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::cross_lanes::{CrossIn, CrossOut};
 use super::{
     Channels, Driver, Message, OwnerBook, OwnerRouted, ServerEvent, ServerPublishError,
     ServerRequestError, ServerSubscribeError, SessionInfo, SubInbox, SubscriptionCommand,
 };
-use crate::server::{self, CrossMsg, Server, ServerStats};
-
-/// How a worker's driver hands a message to another worker of the server: the adapter's
-/// channel to that worker, which applies it as [`ServerCommand::Cross`].
-pub type CrossSender = Box<dyn FnMut(usize, CrossMsg) + Send>;
+use crate::server::{self, Server, ServerStats};
 use crate::{Instant, Sid};
 
 /// Where a caller of adapter `C` waits for a `T`.
@@ -85,13 +82,6 @@ pub enum ServerCommand<C: Channels> {
         sid: Sid,
         /// Messages after which it ends.
         after: Option<u64>,
-    },
-    /// A message from another worker of the server (`from`), for this worker's core.
-    Cross {
-        /// The worker that sent it.
-        from: usize,
-        /// The message.
-        msg: CrossMsg,
     },
     /// The owner's request, to everyone or to the client named `to`.
     Request {
@@ -204,8 +194,8 @@ pub struct ServerDriver<C: Channels> {
     stoppers: Vec<Reply<C, ()>>,
     /// The wall-clock time of the core's zero, for [`SessionInfo`].
     wall_epoch: SystemTime,
-    /// Where messages for the server's other workers go (none for a server alone).
-    cross: Option<CrossSender>,
+    /// This worker's ends of the way between workers (none for a server alone).
+    cross: Option<(CrossOut, CrossIn)>,
     /// The owner's subscriptions answered once every worker knows them.
     settling: Vec<(SubscribeReply<C>, Sid)>,
 }
@@ -231,12 +221,13 @@ impl<C: Channels> ServerDriver<C> {
     }
 
     /// Drives `core`, one worker of a server of several ([`Server::new_worker`]): its messages
-    /// for the other workers go to `cross`, theirs come in as [`ServerCommand::Cross`].
+    /// for the other workers leave through `cross.0`, theirs arrive in `cross.1`, taken at
+    /// [`Driver::take_cross`] (see [`cross_lanes`](super::cross_lanes)).
     pub fn with_peers(
         core: Server,
         events: C::Events<ServerEvent>,
         wall_epoch: SystemTime,
-        cross: CrossSender,
+        cross: (CrossOut, CrossIn),
     ) -> Self {
         let mut driver = ServerDriver::new(core, events, wall_epoch);
         driver.cross = Some(cross);
@@ -331,10 +322,6 @@ impl<C: Channels> Driver for ServerDriver<C> {
                     Err(e) => _ = C::answer(done, Err(e)),
                 }
             }
-            ServerCommand::Cross { from, msg } => {
-                self.core.handle_cross(now, from, msg);
-                self.answer_settled();
-            }
             ServerCommand::Unsubscribe { sid, after } => {
                 self.owner.unsubscribe(&mut self.core, sid, after);
             }
@@ -400,11 +387,24 @@ impl<C: Channels> Driver for ServerDriver<C> {
     }
 
     fn after_send(&mut self) {
-        if let Some(cross) = &mut self.cross {
+        if let Some((out, _)) = &mut self.cross {
+            out.flush();
             while let Some((to, msg)) = self.core.poll_cross() {
-                cross(to, msg);
+                out.send(to, msg);
             }
         }
+    }
+
+    fn take_cross(&mut self, now: Instant) -> bool {
+        let Some((_, inbox)) = &self.cross else {
+            return false;
+        };
+        let core = &mut self.core;
+        let taken = inbox.drain(|from, msg| core.handle_cross(now, from, msg));
+        if taken > 0 {
+            self.answer_settled();
+        }
+        taken > 0
     }
 
     fn done(&self) -> bool {
@@ -412,6 +412,9 @@ impl<C: Channels> Driver for ServerDriver<C> {
     }
 
     fn finish(&mut self) {
+        if let Some((_, inbox)) = &self.cross {
+            inbox.close();
+        }
         for (done, _) in self.settling.drain(..) {
             C::answer(done, Err(ServerSubscribeError::Stopped));
         }

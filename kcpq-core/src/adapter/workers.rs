@@ -1,11 +1,10 @@
 //! Starting a server of several workers, written once for every adapter: checking the count,
-//! making the [`WorkerGroup`] and each worker's core ([`worker_cores`]), wiring each worker's
-//! [`CrossSender`] to the adapter's channels ([`cross_sender`]), and adding up the workers'
-//! counters ([`total_stats`]). What is left to an adapter is its sockets (one per worker on one
-//! address: `kcpq_os::bind_workers`), threads and channels; see `crate::server::workers` for
-//! what the workers share and what crosses between them.
+//! making the [`WorkerGroup`] and each worker's core ([`worker_cores`]), the way between them
+//! ([`cross_lanes`](super::cross_lanes())), and adding up the workers' counters
+//! ([`total_stats`]). What is left to an adapter is its sockets (one per worker on one address:
+//! `kcpq_os::bind_workers`), threads, channels and each worker's doorbell; see
+//! `crate::server::workers` for what the workers share and what crosses between them.
 
-use super::{Channels, CrossSender, ServerCommand};
 use crate::Instant;
 use crate::crypto::KeySet;
 use crate::rng::Seed;
@@ -51,23 +50,6 @@ where
         .collect()
 }
 
-/// Worker `from`'s [`CrossSender`]: a message for worker `to` becomes a
-/// [`ServerCommand::Cross`] handed to `send` with `peers[to]`, the adapter's way to that worker
-/// (an unbounded channel, plus a wake-up where its loop needs one: the core bounds what
-/// crosses, so a worker never waits for another). A send that fails is a stopped worker: the
-/// message is dropped.
-pub fn cross_sender<C: Channels, P: Send + 'static>(
-    from: usize,
-    peers: Vec<P>,
-    send: impl Fn(&P, ServerCommand<C>) + Send + 'static,
-) -> CrossSender {
-    Box::new(move |to, msg| {
-        if let Some(peer) = peers.get(to) {
-            send(peer, ServerCommand::Cross { from, msg });
-        }
-    })
-}
-
 /// The server-wide counters: the sum of every worker's.
 pub fn total_stats(workers: impl IntoIterator<Item = ServerStats>) -> ServerStats {
     let mut total = ServerStats::default();
@@ -80,9 +62,10 @@ pub fn total_stats(workers: impl IntoIterator<Item = ServerStats>) -> ServerStat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::driver::test_channels::Test;
+    use crate::adapter::{Doorbell, cross_lanes};
     use crate::crypto::Key;
-    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn counts_out_of_range_are_refused_before_anything_is_made() {
@@ -124,24 +107,34 @@ mod tests {
             worker_cores::<Failed, Failed>(&config, &keys, 2, Instant::ZERO, || Err(Failed::Seed));
         assert!(matches!(refused, Err(Failed::Seed)));
 
-        // Worker 0 subscribes: the announcement crosses to workers 1 and 2 through `send`.
+        // Worker 0 subscribes: the announcement crosses to workers 1 and 2 through the lanes,
+        // and each rings the receiver's doorbell.
         let mut cores = cores;
-        let (tx, rx) = mpsc::channel();
-        let peers = vec![tx.clone(), tx.clone(), tx];
-        let mut send = cross_sender::<Test, _>(0, peers, |peer, command| {
-            let _ = peer.send(command);
-        });
+        let rung: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+        let bells = rung
+            .iter()
+            .map(|r| {
+                let r = Arc::clone(r);
+                Box::new(move || _ = r.fetch_add(1, Ordering::Relaxed)) as Doorbell
+            })
+            .collect();
+        let mut ends = cross_lanes(bells);
         cores[0].subscribe("a.b", None).expect("subscribe");
         while let Some((to, msg)) = cores[0].poll_cross() {
-            send(to, msg);
+            ends[0].0.send(to, msg);
         }
-        let crossed: Vec<_> = rx.try_iter().collect();
-        assert_eq!(crossed.len(), 2, "one announcement per other worker");
-        assert!(
-            crossed
-                .iter()
-                .all(|c| matches!(c, ServerCommand::Cross { from: 0, .. }))
-        );
+        let rings: Vec<_> = rung.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+        assert_eq!(rings, [0, 1, 1]);
+        for (_, inbox) in &ends[1..] {
+            let mut from = Vec::new();
+            assert_eq!(inbox.drain(|f, _| from.push(f)), 1);
+            assert_eq!(
+                from,
+                [0],
+                "one announcement per other worker, from worker 0"
+            );
+        }
+        ends.clear();
         assert_eq!(
             total_stats([ServerStats::default(), ServerStats::default()]),
             ServerStats::default()

@@ -7,8 +7,9 @@
 //! the workers must share is either in the group (read or changed only when a session opens or
 //! closes, never per message) or crosses between them as [`CrossMsg`]s, which each worker emits
 //! through [`Server::poll_cross`](super::Server::poll_cross) and takes in through
-//! [`Server::handle_cross`](super::Server::handle_cross). The adapter only moves them, in
-//! order, from one worker to another (one FIFO per pair of workers).
+//! [`Server::handle_cross`](super::Server::handle_cross). The adapters move them, in order
+//! from each worker to each other, through the lanes of [`crate::adapter::cross_lanes`]: one
+//! bounded, lock-free inbox per worker, and what does not fit waits, in order, in its sender.
 //!
 //! - **Sessions.** A session belongs to the worker that answered its handshake's Finish: its
 //!   session id carries that worker's index ([`SessionIdSpace`]). A datagram that reaches
@@ -35,10 +36,9 @@
 //!   whose member left.
 //! - **No allocation per message.** A routed message is encoded into a buffer from its
 //!   sender's pool, which the receiver gives back once it has delivered it (a bounded lock-free
-//!   queue per worker in the group); `tests/cross_alloc.rs` checks that crossing adds no heap
-//!   allocation per message once warm. (An adapter's channel between workers may allocate
-//!   now and then: the unbounded queues of async-channel and of std's mpsc take a block per
-//!   31 messages.)
+//!   queue per worker in the group), and the lanes between workers are arrays allocated once;
+//!   `tests/cross_alloc.rs` checks that crossing, lanes included, adds no heap allocation per
+//!   message once warm.
 //! - **Bounds.** Bytes of routed messages and forwarded datagrams sent to a worker and not yet
 //!   taken in are bounded (`ServerConfig::max_cross_bytes`); one over the bound is dropped and
 //!   counted (`ServerDrops::cross_worker_full`). A routed message dropped so is lost for its
@@ -304,6 +304,25 @@ impl CrossMsg {
             | CrossKind::Evicted => 0,
             CrossKind::NameTaken { name, .. } => name.len(),
             CrossKind::Lost { counts } => lost_weight(counts),
+        }
+    }
+}
+
+#[cfg(test)]
+impl CrossMsg {
+    /// A message that carries `n` (an acknowledgement), for tests of what moves messages.
+    pub(crate) fn probe(n: u64) -> CrossMsg {
+        CrossMsg(CrossKind::Ack {
+            seq: n,
+            consumed: 0,
+        })
+    }
+
+    /// What [`CrossMsg::probe`] carried.
+    pub(crate) fn probe_value(&self) -> Option<u64> {
+        match self.0 {
+            CrossKind::Ack { seq, .. } => Some(seq),
+            _ => None,
         }
     }
 }

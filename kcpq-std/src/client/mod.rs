@@ -114,7 +114,7 @@ impl Client {
         let mut shared = ClientShared::new(server, config, connect, op, options.slow_callback);
         let (local, buffer) = (local_address_for(server), DEFAULT_SOCKET_BUFFER);
         let (io, waker) = IoSocket::new(kcpq_os::open_socket(local, buffer, buffer, false)?)?;
-        let (link, commands) = link(options.command_capacity, waker, None);
+        let (link, commands) = link(options.command_capacity, waker);
         let (sink, events) = events(options.event_capacity);
         let (keys, seed, clock) = (&options.keys, fresh_seed()?, Clock::start());
         let core = Core::new(options.config, server, keys, seed, clock.now());

@@ -6,12 +6,12 @@ mod owner;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Sender, SyncSender};
+use std::sync::mpsc::{self, SyncSender};
 use std::time::Duration;
 
 use kcpq_core::adapter::{DEFAULT_SERVER_EVENT_CAPACITY, DEFAULT_SOCKET_BUFFER, ServerCommand};
+use kcpq_core::adapter::{Doorbell, cross_lanes, total_stats, worker_cores};
 use kcpq_core::adapter::{ServerDriver, ServerEvent, SessionInfo, WaitError, check_workers};
-use kcpq_core::adapter::{total_stats, worker_cores};
 use kcpq_core::crypto::KeySet;
 use kcpq_core::server::{ServerConfig, ServerStats};
 use kcpq_os::{Clock, fresh_seed};
@@ -66,9 +66,6 @@ impl ServerOptions {
     }
 }
 
-/// How a worker reaches another: its channel for messages between workers, and its waker.
-type Peer = (Sender<Command>, Arc<Waker>);
-
 /// A KCPQ broker running on its own threads (one per worker). Dropping it shuts it down and
 /// waits for them.
 ///
@@ -116,20 +113,27 @@ impl Server {
         let cores =
             worker_cores::<_, BindError>(config, &options.keys, count, clock.now(), fresh_seed);
         let (sink, events) = events(options.event_capacity.max(1));
-        let (mut ios, mut peers): (Vec<_>, Vec<Peer>) = (Vec::new(), Vec::new());
+        let (mut ios, mut wakers) = (Vec::new(), Vec::new());
         for socket in sockets {
             let (io, waker) = IoSocket::new(socket)?;
-            let (tx, rx) = mpsc::channel();
-            ios.push((io, rx));
-            peers.push((tx, waker));
+            ios.push(io);
+            wakers.push(waker);
         }
+        // The way between workers: each worker's doorbell is its I/O thread's waker.
+        let mut lanes = match count {
+            1 => Vec::new(),
+            _ => cross_lanes(wakers.iter().map(|w| doorbell(Arc::clone(w))).collect()),
+        }
+        .into_iter();
         let mut workers = Vec::with_capacity(count);
-        for (index, (core, (io, rx))) in cores?.into_iter().zip(ios).enumerate() {
-            let (link, commands) = link(COMMAND_CAPACITY, Arc::clone(&peers[index].1), Some(rx));
-            let send = |(tx, waker): &Peer, c| _ = tx.send(c).map(|()| waker.wake());
-            let cross = kcpq_core::adapter::cross_sender(index, peers.clone(), send);
+        for ((core, io), waker) in cores?.into_iter().zip(ios).zip(wakers) {
+            let (link, commands) = link(COMMAND_CAPACITY, waker);
+            let index = core.worker_index();
             let (sink, epoch) = (Arc::clone(&sink), clock.wall_epoch());
-            let driver = ServerDriver::<Std>::with_peers(core, sink, epoch, cross);
+            let driver = match lanes.next() {
+                Some(cross) => ServerDriver::<Std>::with_peers(core, sink, epoch, cross),
+                None => ServerDriver::<Std>::new(core, sink, epoch),
+            };
             let name = match index {
                 0 => "kcpq-server".to_owned(),
                 _ => format!("kcpq-worker-{index}"),
@@ -263,4 +267,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.stop(STOP_TIMEOUT);
     }
+}
+
+/// A worker's doorbell: its I/O thread's waker (which writes its eventfd only when the thread
+/// may be asleep).
+fn doorbell(waker: Arc<Waker>) -> Doorbell {
+    Box::new(move || waker.wake())
 }
