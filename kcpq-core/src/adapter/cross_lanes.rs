@@ -190,27 +190,32 @@ impl CrossIn {
     }
 }
 
+/// `count` doorbells that count their rings, and the counters (for tests).
+#[cfg(test)]
+pub(crate) fn counting_doorbells(
+    count: usize,
+) -> (Vec<Doorbell>, Vec<Arc<std::sync::atomic::AtomicUsize>>) {
+    let counters: Vec<_> = (0..count)
+        .map(|_| Arc::new(std::sync::atomic::AtomicUsize::new(0)))
+        .collect();
+    let bells = counters
+        .iter()
+        .map(|c| {
+            let c = Arc::clone(c);
+            Box::new(move || _ = c.fetch_add(1, Ordering::Relaxed)) as Doorbell
+        })
+        .collect();
+    (bells, counters)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::server::CrossMsg;
-    use std::sync::atomic::AtomicUsize;
-
-    fn rings(count: usize) -> (Vec<Doorbell>, Vec<Arc<AtomicUsize>>) {
-        let counters: Vec<_> = (0..count).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-        let bells = counters
-            .iter()
-            .map(|c| {
-                let c = Arc::clone(c);
-                Box::new(move || _ = c.fetch_add(1, Ordering::Relaxed)) as Doorbell
-            })
-            .collect();
-        (bells, counters)
-    }
 
     #[test]
     fn messages_arrive_in_order_past_a_full_inbox_and_the_held_sender_is_rung() {
-        let (bells, rung) = rings(3);
+        let (bells, rung) = counting_doorbells(3);
         let mut ends = cross_lanes(bells);
         let (mut out1, _) = ends.remove(1);
         let (_, in0) = ends.remove(0);
@@ -240,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_stopped_worker_s_messages_are_dropped_not_held() {
-        let (bells, _) = rings(2);
+        let (bells, _) = counting_doorbells(2);
         let mut ends = cross_lanes(bells);
         let (mut out0, _) = ends.remove(0);
         let (_, in1) = ends.remove(0);

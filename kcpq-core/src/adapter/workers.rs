@@ -62,10 +62,10 @@ pub fn total_stats(workers: impl IntoIterator<Item = ServerStats>) -> ServerStat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::{Doorbell, cross_lanes};
+    use crate::adapter::cross_lanes;
+    use crate::adapter::cross_lanes::counting_doorbells;
     use crate::crypto::Key;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn counts_out_of_range_are_refused_before_anything_is_made() {
@@ -110,14 +110,7 @@ mod tests {
         // Worker 0 subscribes: the announcement crosses to workers 1 and 2 through the lanes,
         // and each rings the receiver's doorbell.
         let mut cores = cores;
-        let rung: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-        let bells = rung
-            .iter()
-            .map(|r| {
-                let r = Arc::clone(r);
-                Box::new(move || _ = r.fetch_add(1, Ordering::Relaxed)) as Doorbell
-            })
-            .collect();
+        let (bells, rung) = counting_doorbells(3);
         let mut ends = cross_lanes(bells);
         cores[0].subscribe("a.b", None).expect("subscribe");
         while let Some((to, msg)) = cores[0].poll_cross() {
