@@ -44,7 +44,9 @@ mod stats;
 mod wire;
 
 pub use config::{FecConfig, FecConfigError, FecMode, MAX_GROUP_DATA, MAX_GROUP_PARITY};
-pub use controller::{ParityController, STARTUP, STARTUP_LOSS_PPM, STARTUP_MIN_DATA};
+pub use controller::{
+    ParityController, STARTUP, STARTUP_LOSS_PPM, STARTUP_MIN, STARTUP_MIN_DATA, STARTUP_RTTS,
+};
 pub use decoder::{FecDecoder, FecDecoderStats, MAX_HELD_BYTES, MAX_OPEN_GROUPS, Unwrapped};
 pub use encoder::{FecEncoder, FecEncoderStats};
 pub use stats::FecStats;

@@ -140,6 +140,10 @@ impl SessionFec {
             self.overhead_bytes += (len + protection_overhead) as u64;
             return Some(len);
         }
+        if kcp.stats().acks_in > 0 {
+            // A round trip has been measured: start-up is sized to it.
+            self.encoder.controller_mut().set_rtt(kcp.srtt());
+        }
         if !self.encoder.needs_shards() {
             let len = kcp.poll_transmit(now, payload)?;
             self.encoder.on_plain(now);
