@@ -95,7 +95,7 @@ pub(crate) async fn next(sub: &mut Subscription) -> Option<Incoming> {
         })
         .unwrap_or_default();
     Some(Incoming {
-        subject: message.subject,
+        subject: message.subject.into(),
         reply: message.reply,
         headers,
         payload: message.payload,

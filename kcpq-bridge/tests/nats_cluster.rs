@@ -166,7 +166,7 @@ async fn until_routed(
                 if message.subject == subject {
                     return;
                 }
-                others.push(message.subject);
+                others.push(message.subject.into());
             }
         }
     };
@@ -175,7 +175,7 @@ async fn until_routed(
         .unwrap_or_else(|_| panic!("{subject} never crossed from edge A to edge B"));
     while let Ok(Some(message)) = timeout(Duration::from_millis(300), sub.next()).await {
         if message.subject != subject {
-            others.push(message.subject);
+            others.push(message.subject.into());
         }
     }
     others

@@ -68,4 +68,5 @@ pub mod time;
 pub use drive::{Drive, Transmit};
 pub use message::{Message, RequestFailure, RequestId, Sid};
 pub use session::CloseReason;
+pub use subject::Subject;
 pub use time::Instant;

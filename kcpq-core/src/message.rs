@@ -2,6 +2,7 @@
 //! request failed. The client and the server's owner API share these types.
 
 use crate::proto::Headers;
+use crate::subject::Subject;
 
 /// A client-chosen subscription id.
 pub type Sid = u32;
@@ -16,8 +17,9 @@ pub struct RequestId(pub u64);
 pub struct Message {
     /// The subscription it arrived on.
     pub sid: Sid,
-    /// The subject it was published to.
-    pub subject: String,
+    /// The subject it was published to (shared with the subscription's previous message when
+    /// they are the same).
+    pub subject: Subject,
     /// Where to send a reply, if the publisher asked for one.
     pub reply: Option<String>,
     /// The encoded headers block, if any; read it with [`Message::headers`].

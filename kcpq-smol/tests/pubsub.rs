@@ -13,7 +13,7 @@ use kcpq_smol::{Client, ClientOptions, ConnectError, Event, RequestError, Subscr
 const BOUND: Duration = Duration::from_secs(20);
 
 async fn next(sub: &mut Subscription) -> String {
-    sub.next().await.expect("a message").subject
+    sub.next().await.expect("a message").subject.into()
 }
 
 #[test]

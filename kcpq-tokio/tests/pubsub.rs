@@ -16,7 +16,7 @@ use kcpq_tokio::{
 const BOUND: Duration = Duration::from_secs(20);
 
 async fn next(sub: &mut Subscription) -> String {
-    sub.next().await.expect("a message").subject
+    sub.next().await.expect("a message").subject.into()
 }
 
 #[test]

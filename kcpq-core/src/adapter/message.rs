@@ -4,6 +4,7 @@
 
 use crate::proto::Headers;
 use crate::queue::Weighed;
+use crate::subject::Subject;
 
 /// A message received on a subscription or as the reply to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,8 +12,9 @@ use crate::queue::Weighed;
 pub struct Message<P = Vec<u8>> {
     /// The subscription it arrived on (the client's id for it).
     pub sid: u32,
-    /// The subject it was published to.
-    pub subject: String,
+    /// The subject it was published to (shared with the subscription's previous message when
+    /// they are the same: see [`Subject`]).
+    pub subject: Subject,
     /// Where to send a reply, if the publisher asked for one.
     pub reply: Option<String>,
     /// The encoded headers block, if any; read it with [`Message::headers`].
@@ -70,7 +72,7 @@ mod tests {
         crate::proto::encode_headers([("k", "v")], &mut raw).expect("valid headers");
         let core = crate::Message {
             sid: 1,
-            subject: "a.b".to_owned(),
+            subject: "a.b".into(),
             reply: None,
             raw_headers: Some(raw.clone()),
             payload: b"xyz".to_vec(),

@@ -8,6 +8,7 @@ use crate::session::CloseReason;
 use super::events::{ClientEvent, FlushId, ServerError};
 use super::{Client, Conn, INBOX_SID, Pending};
 use crate::message::{Message, RequestFailure, RequestId};
+use crate::subject::Subject;
 
 impl Client {
     /// Decodes and handles every complete frame the session has received.
@@ -143,7 +144,7 @@ impl Client {
         }
         let message = Message {
             sid: begin.sid,
-            subject: begin.subject.to_owned(),
+            subject: Subject::from(begin.subject),
             reply: begin.reply.map(str::to_owned),
             raw_headers: begin.headers.map(|h| h.as_bytes().to_vec()),
             payload: Vec::with_capacity(payload_len),
@@ -185,21 +186,24 @@ impl Client {
         };
         let message = open.message;
         let subject = message.subject.clone();
-        self.on_message(message.sid, &subject, false, move || message);
+        self.on_message(message.sid, &subject, false, move |_| message);
     }
 
     fn on_msg(&mut self, msg: Msg<'_>) {
-        self.on_message(msg.sid, msg.subject, msg.no_responders, || owned(&msg));
+        self.on_message(msg.sid, msg.subject, msg.no_responders, |subject| {
+            owned(&msg, subject)
+        });
     }
 
     /// Queues a message on its subscription, applying the subscription's bound and policy;
-    /// `message` builds the owned message once it is known to be wanted.
+    /// `message` builds the owned message, with the subject to give it, once it is known to be
+    /// wanted.
     fn on_message(
         &mut self,
         sid: u32,
         subject: &str,
         no_responders: bool,
-        message: impl FnOnce() -> Message,
+        message: impl FnOnce(Subject) -> Message,
     ) {
         self.stats.msgs_in += 1;
         if sid == INBOX_SID {
@@ -219,7 +223,8 @@ impl Client {
             *n = n.saturating_sub(1);
             sub.ended = *n == 0;
         }
-        let outcome = sub.messages.push(message());
+        let subject = Subject::reuse_or_new(&mut sub.last_subject, subject);
+        let outcome = sub.messages.push(message(subject));
         let ended_empty = sub.ended && sub.messages.is_empty();
         self.stats.dropped_slow_consumer += outcome.dropped() as u64;
         // One `Pending::Message` per queued message: a push that evicted older ones (drop-oldest)
@@ -238,7 +243,12 @@ impl Client {
         }
     }
 
-    fn on_reply(&mut self, subject: &str, no_responders: bool, message: impl FnOnce() -> Message) {
+    fn on_reply(
+        &mut self,
+        subject: &str,
+        no_responders: bool,
+        message: impl FnOnce(Subject) -> Message,
+    ) {
         let id = subject
             .strip_prefix(self.inbox.as_str())
             .and_then(|rest| rest.strip_prefix('.'))
@@ -254,7 +264,10 @@ impl Client {
                 RequestFailure::NoResponders,
             ));
         } else {
-            self.push_event(ClientEvent::Reply(RequestId(id), message()));
+            self.push_event(ClientEvent::Reply(
+                RequestId(id),
+                message(Subject::from(subject)),
+            ));
         }
     }
 }
@@ -267,10 +280,10 @@ pub(super) struct OpenMessage {
     payload_len: usize,
 }
 
-fn owned(msg: &Msg<'_>) -> Message {
+fn owned(msg: &Msg<'_>, subject: Subject) -> Message {
     Message {
         sid: msg.sid,
-        subject: msg.subject.to_owned(),
+        subject,
         reply: msg.reply.map(str::to_owned),
         raw_headers: msg.headers.map(|h| h.as_bytes().to_vec()),
         payload: msg.payload.to_vec(),

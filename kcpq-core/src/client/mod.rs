@@ -27,7 +27,7 @@ use crate::proto::{Frame, Pub, Sub, SubFlags, Unsub};
 use crate::queue::{BoundedQueue, OverflowPolicy};
 use crate::rng::{Rng, Seed};
 use crate::session::Session;
-use crate::subject::{validate_filter, validate_queue_group};
+use crate::subject::{Subject, validate_filter, validate_queue_group};
 
 pub use crate::message::{Message, RequestFailure, RequestId, Sid};
 pub use check::check_publish;
@@ -85,6 +85,9 @@ struct ClientSub {
     ended: bool,
     /// Received messages waiting for `poll_event`.
     messages: BoundedQueue<Message>,
+    /// The subject of the last message received on it, shared with the next one if that has
+    /// the same subject (one allocation per subject change, not per message).
+    last_subject: Option<Subject>,
 }
 
 /// An entry of the event queue: an event, or "the next message of this subscription".
@@ -367,6 +370,7 @@ impl Client {
                 remaining: None,
                 ended: false,
                 messages: BoundedQueue::new(limits, policy),
+                last_subject: None,
             },
         );
         if self.is_connected() {

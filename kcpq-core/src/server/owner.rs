@@ -11,7 +11,7 @@ use crate::Instant;
 use crate::message::{Message, RequestFailure, RequestId};
 use crate::proto::{HeaderError, Headers, Msg, Pub};
 use crate::subject::{
-    InsertError, SubjectError, validate_filter, validate_queue_group, validate_subject,
+    InsertError, Subject, SubjectError, validate_filter, validate_queue_group, validate_subject,
 };
 
 use super::routing::{Origin, Target};
@@ -271,7 +271,7 @@ impl Server {
     pub(super) fn deliver_local(&mut self, msg: &Msg<'_>) {
         let message = Message {
             sid: msg.sid,
-            subject: msg.subject.to_owned(),
+            subject: Subject::from(msg.subject),
             reply: msg.reply.map(str::to_owned),
             raw_headers: msg.headers.map(|h| h.as_bytes().to_vec()),
             payload: msg.payload.to_vec(),

@@ -46,6 +46,7 @@ mod cache;
 mod hash;
 mod index;
 mod queue;
+mod shared;
 mod stats;
 mod trie;
 mod validate;
@@ -55,6 +56,7 @@ pub use index::{
     DEFAULT_MAX_SUBSCRIPTIONS, IndexConfig, InsertError, MatchResult, SubscriptionIndex,
 };
 pub use queue::QueueChoice;
+pub use shared::Subject;
 pub use stats::IndexStats;
 pub use validate::{
     DEFAULT_MAX_SUBJECT_LEN, DEFAULT_MAX_TOKENS, SubjectError, SubjectKind, SubjectLimits,

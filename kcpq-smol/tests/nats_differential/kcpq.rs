@@ -76,7 +76,7 @@ impl Side for KcpqSide {
             pairs
         });
         Rec {
-            subject: msg.subject.clone(),
+            subject: msg.subject.to_string(),
             payload: String::from_utf8_lossy(&msg.payload).into_owned(),
             reply: msg.reply.is_some(),
             headers,

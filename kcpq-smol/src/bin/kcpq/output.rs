@@ -89,7 +89,7 @@ pub(crate) fn to_json(message: &Message) -> Value {
         }
     }
     let mut object = Map::new();
-    object.insert("subject".into(), json!(message.subject));
+    object.insert("subject".into(), json!(message.subject.as_str()));
     object.insert("reply".into(), json!(message.reply));
     object.insert("headers".into(), Value::Object(headers));
     match std::str::from_utf8(&message.payload) {
