@@ -183,7 +183,10 @@ fn changing_subjects_cost_one_more_allocation_each_and_arrive_intact() {
     let subject = |i: usize| format!("feed.{}", i % 7);
     let allocations = rig.publish(measured, subject);
     let expected: Vec<String> = (0..measured).map(subject).collect();
-    assert_eq!(rig.subjects, expected, "each message carries its own subject");
+    assert_eq!(
+        rig.subjects, expected,
+        "each message carries its own subject"
+    );
     let per_message = allocations as f64 / measured as f64;
     assert!(
         (1.9..=2.01).contains(&per_message),

@@ -39,13 +39,13 @@ pub(crate) async fn conns(
     let t0 = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
+        .map(|w| {
             let (next, base) = (next.clone(), base.clone());
             let ctx = Ctx {
                 server_pid: None,
                 ..ctx.clone()
             };
-            crate::spawn(async move {
+            crate::spawn_on(w, async move {
                 let mut results: Vec<Result<Opened, String>> = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -58,7 +58,7 @@ pub(crate) async fn conns(
                     }
                     let t = Instant::now();
                     let opened = async {
-                        let client = ctx.connect().await?;
+                        let client = ctx.connect_on(w).await?;
                         let sub = subscribe(&client, &format!("{base}.{i}"), 16, 16).await?;
                         Ok::<_, BenchError>((client, sub, t.elapsed().as_nanos() as u64))
                     };

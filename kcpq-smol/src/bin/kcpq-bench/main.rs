@@ -10,7 +10,7 @@ mod stats;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
@@ -31,16 +31,46 @@ static DISCONNECT_EVENTS: AtomicU64 = AtomicU64::new(0);
 static SERVER_ERROR_EVENTS: AtomicU64 = AtomicU64::new(0);
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
-/// The executor every task of a run uses, the clients' drivers included. The main thread runs
-/// it, with `--threads - 1` more threads.
-static EXECUTOR: LazyLock<Arc<smol::Executor<'static>>> =
-    LazyLock::new(|| Arc::new(smol::Executor::new()));
+/// The executors of a run, one per thread (`--threads`); the first is the main thread's, which
+/// also runs the test itself. A connection and the tasks that use it share one executor, so a
+/// message never crosses threads inside the benchmark. (One executor run by several threads,
+/// as before 2026-12-04, moved tasks between its threads at wake-ups: runs with two threads
+/// were bimodal, and in their slow mode spent 2.5x the CPU per message of one thread.)
+static EXECUTORS: OnceLock<Vec<Arc<smol::Executor<'static>>>> = OnceLock::new();
 
-/// Starts a task on the benchmark's executor.
+fn executor(place: usize) -> &'static Arc<smol::Executor<'static>> {
+    let all = EXECUTORS.get().expect("main sets the executors first");
+    &all[place % all.len()]
+}
+
+/// Threads running the benchmark's executors.
+fn threads() -> usize {
+    EXECUTORS.get().map_or(1, Vec::len)
+}
+
+/// Starts a task on the executor of thread `place` (taken modulo the thread count).
+pub(crate) fn spawn_on<T: Send + 'static>(
+    place: usize,
+    future: impl std::future::Future<Output = T> + Send + 'static,
+) -> smol::Task<T> {
+    executor(place).spawn(future)
+}
+
+/// Starts a task on the main thread's executor, beside the test.
 pub(crate) fn spawn<T: Send + 'static>(
     future: impl std::future::Future<Output = T> + Send + 'static,
 ) -> smol::Task<T> {
-    EXECUTOR.spawn(future)
+    spawn_on(0, future)
+}
+
+/// Where the `k`-th connection of the other side of a test goes (subscribers when the test
+/// publishes from the main thread, publishers when it subscribes there): the threads besides
+/// the main one in turn, or the main thread when it is the only one.
+pub(crate) fn other_thread(k: usize) -> usize {
+    match threads() {
+        1 => 0,
+        n => 1 + k % (n - 1),
+    }
 }
 
 /// Benchmarks a KCPQ server the way natsbench benchmarks NATS.
@@ -59,10 +89,13 @@ struct Args {
     /// Hard cap of one test, in seconds.
     #[arg(long, default_value_t = 60.0, global = true)]
     timeout: f64,
-    /// Threads running the benchmark's executor (its clients' drivers and its tasks), the main
-    /// thread included. natsbench's flag of the same name sets tokio's workers. One thread
-    /// switches no thread per message, which is what kcpq-smol's latency wants (see
-    /// `kcpq_smol::Spawner`); more spread many connections over cores.
+    /// Threads of the benchmark, the main thread included, each running its own executor with
+    /// its connections' drivers and the tasks that use them: the test's own side (the
+    /// publisher of `throughput` and `frames`, the subscriber of `fanin`, the pinger) stays on
+    /// the main thread, the other side's connections go to the other threads in turn.
+    /// natsbench's flag of the same name sets tokio's workers. One thread switches no thread
+    /// per message, which is what latency wants (see `kcpq_smol::Spawner`); two give the
+    /// publisher and the subscribers a core each.
     #[arg(long, default_value_t = 1, global = true)]
     threads: usize,
     /// Free text copied into the JSON line.
@@ -250,18 +283,24 @@ impl Ctx {
         self.server_pid.as_deref()
     }
 
-    /// One independent connection (its own socket and session); its events are counted.
+    /// One independent connection (its own socket and session) on the main thread; its events
+    /// are counted.
     pub(crate) async fn connect(&self) -> Result<Client, BenchError> {
+        self.connect_on(0).await
+    }
+
+    /// One independent connection whose driver and event counter run on thread `place`.
+    pub(crate) async fn connect_on(&self, place: usize) -> Result<Client, BenchError> {
         let mut options = ClientOptions::new(self.server, self.keys.clone());
         options.operation_timeout = self.timeout.max(Duration::from_secs(5));
         options.connect_timeout = Duration::from_secs(10);
         options.socket.offload = self.udp_offload;
         options.config.kcp = self.preset.kcp();
         options.config.fec = kcpq_smol::core::fec::FecConfig::with_mode(self.fec);
-        options.spawner = Spawner::Executor(EXECUTOR.clone());
+        options.spawner = Spawner::Executor(executor(place).clone());
         let client = Client::connect_with(options).await?;
         let mut events = client.events();
-        spawn(async move {
+        spawn_on(place, async move {
             while let Some(event) = events.next().await {
                 let counter = match event {
                     Event::SlowConsumer { .. } => &SLOW_CONSUMER_EVENTS,
@@ -486,10 +525,16 @@ fn main() {
     let args = Args::parse();
     let ts = stats::unix_ns() / 1_000_000_000;
     let threads = args.threads.max(1);
-    for _ in 1..threads {
-        std::thread::spawn(|| smol::block_on(EXECUTOR.run(future::pending::<()>())));
+    let executors = EXECUTORS.get_or_init(|| {
+        (0..threads)
+            .map(|_| Arc::new(smol::Executor::new()))
+            .collect()
+    });
+    for executor in executors.iter().skip(1) {
+        let executor = executor.clone();
+        std::thread::spawn(move || smol::block_on(executor.run(future::pending::<()>())));
     }
-    match smol::block_on(EXECUTOR.run(run(&args))) {
+    match smol::block_on(executors[0].run(run(&args))) {
         Ok(mut line) => {
             line["ts"] = json!(ts);
             line["threads"] = json!(threads);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::stats::{
     SeqCheck, Snap, le_u32, le_u64, merge, payload, percentiles_us, r1, r3, unix_ns,
 };
-use crate::{BenchError, Ctx, barrier, next_until, sleep_until, subscribe};
+use crate::{BenchError, Ctx, barrier, next_until, other_thread, sleep_until, spawn_on, subscribe};
 
 /// What one subscriber counted.
 struct Counted {
@@ -76,8 +76,8 @@ pub(crate) async fn throughput(
     let capacity = (count_ as usize).saturating_add(1024);
     let mut clients = Vec::new();
     let mut subs = Vec::new();
-    for _ in 0..nsubs {
-        let client = ctx.connect().await?;
+    for k in 0..nsubs {
+        let client = ctx.connect_on(other_thread(k)).await?;
         subs.push(subscribe(&client, &subject, capacity, size).await?);
         if !barrier(&client).await {
             return Err(BenchError::Barrier("subscriber"));
@@ -90,7 +90,11 @@ pub(crate) async fn throughput(
     let deadline = t0 + ctx.timeout;
     let counters: Vec<_> = subs
         .into_iter()
-        .map(|sub| crate::spawn(count(sub, count_, t0, deadline, idle, size >= 8)))
+        .enumerate()
+        .map(|(k, sub)| {
+            let counted = count(sub, count_, t0, deadline, idle, size >= 8);
+            spawn_on(other_thread(k), counted)
+        })
         .collect();
     let mut sent = 0u64;
     for i in 0..count_ {
@@ -159,8 +163,8 @@ pub(crate) async fn fanin(
         return Err(BenchError::Barrier("subscriber"));
     }
     let mut publishers = Vec::new();
-    for _ in 0..npubs {
-        publishers.push(ctx.connect().await?);
+    for id in 0..npubs {
+        publishers.push(ctx.connect_on(other_thread(id)).await?);
     }
     let s0 = Snap::take(ctx.pid());
     let t0 = Instant::now();
@@ -199,7 +203,7 @@ pub(crate) async fn fanin(
         .enumerate()
         .map(|(id, client)| {
             let subject = subject.clone();
-            crate::spawn(async move {
+            spawn_on(other_thread(id), async move {
                 let mut header = [0u8; 12];
                 header[8..].copy_from_slice(&(id as u32).to_le_bytes());
                 let mut sent = 0u64;
@@ -277,8 +281,8 @@ pub(crate) async fn frames(ctx: &Ctx, run: FrameRun) -> Result<Value, BenchError
     let subject = ctx.subject("frames");
     let mut clients = Vec::new();
     let mut subs = Vec::new();
-    for _ in 0..nsubs {
-        let client = ctx.connect().await?;
+    for k in 0..nsubs {
+        let client = ctx.connect_on(other_thread(k)).await?;
         subs.push(subscribe(&client, &subject, 65_536, size).await?);
         if !barrier(&client).await {
             return Err(BenchError::Barrier("subscriber"));
@@ -294,9 +298,10 @@ pub(crate) async fn frames(ctx: &Ctx, run: FrameRun) -> Result<Value, BenchError
             .max(Duration::from_secs_f64(seconds) + grace + Duration::from_secs(2));
     let receivers: Vec<_> = subs
         .into_iter()
-        .map(|mut sub| {
+        .enumerate()
+        .map(|(k, mut sub)| {
             let (sent_total, done) = (sent_total.clone(), done.clone());
-            crate::spawn(async move {
+            spawn_on(other_thread(k), async move {
                 let mut latencies = Vec::with_capacity(total as usize);
                 let (mut n, mut seq_check, mut done_at) = (0u64, SeqCheck::default(), None);
                 loop {

@@ -8,7 +8,7 @@ use futures_lite::{StreamExt, future};
 use serde_json::{Value, json};
 
 use crate::stats::{Snap, le_u64, merge, payload, percentiles_us};
-use crate::{BenchError, Ctx, Pacer, barrier, next_until, subscribe};
+use crate::{BenchError, Ctx, Pacer, barrier, next_until, other_thread, spawn_on, subscribe};
 
 /// Pinger (SUB pong, PUB ping) and echo (SUB ping, PUB pong) connections; one ping outstanding.
 pub(crate) async fn latency(
@@ -20,7 +20,7 @@ pub(crate) async fn latency(
 ) -> Result<Value, BenchError> {
     let ping = ctx.subject("lat.ping");
     let pong = ctx.subject("lat.pong");
-    let echo = ctx.connect().await?;
+    let echo = ctx.connect_on(other_thread(0)).await?;
     let mut echo_sub = subscribe(&echo, &ping, 65_536, size).await?;
     let pinger = ctx.connect().await?;
     let mut pong_sub = subscribe(&pinger, &pong, 65_536, size).await?;
@@ -29,7 +29,7 @@ pub(crate) async fn latency(
     }
     let echo_task = {
         let (echo, pong) = (echo.clone(), pong.clone());
-        crate::spawn(async move {
+        spawn_on(other_thread(0), async move {
             while let Some(m) = echo_sub.next().await {
                 if echo.publish(&pong, m.payload).await.is_err() {
                     break;
