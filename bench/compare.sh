@@ -5,7 +5,8 @@
 #   RUNS=3 bench/compare.sh full         # repeat the set (interleaved) RUNS times
 #   IMPAIR=1 bench/compare.sh quick      # also latency + frames through kcpq-impair (root)
 #   bench/compare.sh placement           # only latency with servers and client pinned (taskset)
-#                                        # to one core, then to two different cores
+#                                        # to one core, then to two different cores (there
+#                                        # also frames of 100 KB and 1 MB)
 #   PLACEMENT=1 bench/compare.sh quick   # the quick matrix, then the placement runs
 #   bench/compare.sh workers             # throughput (1, 2, 4 subs), fan-in (8 pubs) and frames
 #                                        # against nats-server, kcpq-server --workers 1 and
@@ -274,7 +275,8 @@ if [ "$MODE" = workers ]; then
 fi
 
 # Latency by CPU placement: both servers pinned to core 0, the benchmark client pinned to core 0
-# (every hop a context switch on one core) and then to core 1 (every hop a wake-up across cores).
+# (every hop a context switch on one core) and then to core 1 (every hop a wake-up across cores;
+# frames of 100 KB and 1 MB are measured in this placement too).
 # Beside them, the floor of that topology: `kcpq-bench udprelay` (pinned like the servers) only
 # forwards datagrams, and `udplat --via` pings through it, four process hops per round trip.
 if [ -n "${PLACEMENT:-}" ]; then
@@ -297,6 +299,13 @@ if [ -n "${PLACEMENT:-}" ]; then
       both "$r" latency --size 128 --count 5000 --rate 1000
       one "$RELAY_OUT" relay "$KB" udplat --via "127.0.0.1:$RELAY_PORT" --size 128 --count 5000 \
         --rate 1000 --tag "run=$r"
+      # Frames too where each side has a core: unpinned, the scheduler often runs the server
+      # and the benchmark on one core by turns, and a frame's latency is then the sum of both
+      # processes' work on it instead of the longer of the two.
+      if [ "$name" = cross-core ]; then
+        both "$r" frames --size 100000 --fps 240 --seconds 5 --subs 2
+        both "$r" frames --size 1000000 --fps 60 --seconds 5 --subs 2
+      fi
     done
     BENCH_PREFIX=""
     stop_all
