@@ -12,7 +12,7 @@ use kcpq_core::server::{Server, ServerConfig};
 
 mod alloc_count;
 
-use alloc_count::charged;
+use alloc_count::{charged, charged_if_due};
 
 #[global_allocator]
 static GLOBAL: alloc_count::Counting = alloc_count::Counting;
@@ -110,11 +110,8 @@ impl Rig {
         let now = self.now;
         let mut allocations = 0;
         for client in [&mut self.publisher, &mut self.subscriber] {
-            if client.poll_timeout().is_some_and(|t| t <= now) {
-                let before = alloc_count::allocations();
-                charged(|| client.handle_timeout(now));
-                allocations += alloc_count::allocations() - before;
-            }
+            allocations +=
+                charged_if_due(client.poll_timeout(), now, || client.handle_timeout(now));
         }
         if self.server.poll_timeout().is_some_and(|t| t <= now) {
             self.server.handle_timeout(now);

@@ -14,7 +14,7 @@ use kcpq_core::server::{Server, ServerConfig, WorkerGroup};
 
 mod alloc_count;
 
-use alloc_count::{Counting, charged};
+use alloc_count::{Counting, charged, charged_if_due};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -146,11 +146,8 @@ impl Rig {
         }
         let mut allocations = 0;
         for server in &mut self.workers {
-            if server.poll_timeout().is_some_and(|t| t <= now) {
-                let before = alloc_count::allocations();
-                charged(|| server.handle_timeout(now));
-                allocations += alloc_count::allocations() - before;
-            }
+            allocations +=
+                charged_if_due(server.poll_timeout(), now, || server.handle_timeout(now));
         }
         allocations + self.settle()
     }

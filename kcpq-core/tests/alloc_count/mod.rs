@@ -71,3 +71,16 @@ pub fn allocations() -> usize {
 pub fn live_bytes() -> isize {
     LIVE_BYTES.with(Cell::get)
 }
+
+/// Runs `handle` with counting on if `deadline` has come by `now` (a machine's timer), and
+/// returns the allocations it made (0 when it was not due).
+pub fn charged_if_due(
+    deadline: Option<kcpq_core::Instant>,
+    now: kcpq_core::Instant,
+    handle: impl FnOnce(),
+) -> usize {
+    if deadline.is_none_or(|t| t > now) {
+        return 0;
+    }
+    allocations_of(handle).1
+}
