@@ -179,6 +179,8 @@ pub struct Client {
     /// The last datagram of a session the server closed (it acknowledges the server's CLOSE,
     /// so a server shutting down need not wait for its linger time); sent before anything else.
     farewell: Option<Vec<u8>>,
+    /// The last subject a publish passed the subject check with.
+    last_valid_subject: check::LastValidSubject,
     stats: ClientStats,
 }
 
@@ -228,6 +230,7 @@ impl Client {
             connect_req_id: 0,
             drain: None,
             farewell: None,
+            last_valid_subject: check::LastValidSubject::default(),
             stats: ClientStats::default(),
         }
     }
@@ -461,7 +464,7 @@ impl Client {
     }
 
     fn check_publish(
-        &self,
+        &mut self,
         subject: &str,
         reply: Option<&str>,
         headers: Option<&[u8]>,
@@ -470,14 +473,9 @@ impl Client {
         if !self.check_open() {
             return Err(PublishError::Closed);
         }
-        check_publish(
-            &self.config.subject_limits,
-            self.max_payload,
-            subject,
-            reply,
-            headers,
-            payload.len(),
-        )
+        let limits = &self.config.subject_limits;
+        self.last_valid_subject.check(subject, limits)?;
+        check::check_reply_and_size(limits, self.max_payload, reply, headers, payload.len())
     }
 
     /// Publishes `payload` on `subject`, with an optional reply subject and headers (an encoded
