@@ -186,7 +186,11 @@ impl Client {
         };
         let message = open.message;
         let subject = message.subject.clone();
-        self.on_message(message.sid, &subject, false, move |_| message);
+        // The subscription's shared subject replaces the one MSG_BEGIN made, as for a MSG.
+        self.on_message(message.sid, &subject, false, move |subject| Message {
+            subject,
+            ..message
+        });
     }
 
     fn on_msg(&mut self, msg: Msg<'_>) {
