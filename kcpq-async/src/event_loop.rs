@@ -129,8 +129,8 @@ fn take_commands<D: Driver>(
 /// one per datagram. With offload, datagrams the kernel handed over beyond the burst (in a
 /// batched read or a GRO train) wait in `io`, which then reports itself readable at once.
 fn receive_burst<D: Driver, S: Socket>(driver: &mut D, io: &mut UdpIo<S>, now: Instant) {
-    io.recv_batch(MAX_BURST, |from, datagram| {
-        driver.machine().handle_datagram(now, from, datagram);
+    io.recv_batch(MAX_BURST, |datagrams| {
+        driver.machine().handle_datagrams(now, datagrams);
     });
 }
 

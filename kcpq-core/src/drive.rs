@@ -18,7 +18,8 @@ pub struct Transmit {
 /// hand-written `event_loop` example) drives both through this trait and follows this contract
 /// literally:
 ///
-/// - **Input** is [`handle_datagram`](Drive::handle_datagram) for each datagram that arrives and
+/// - **Input** is [`handle_datagram`](Drive::handle_datagram) for each datagram that arrives (or
+///   [`handle_datagrams`](Drive::handle_datagrams) for several that arrived together) and
 ///   [`handle_timeout`](Drive::handle_timeout) when the deadline from
 ///   [`poll_timeout`](Drive::poll_timeout) has passed (calling it early or twice is harmless).
 ///   API calls (`publish`, `subscribe`, `request`, `flush`, `close`, ...) only change state and
@@ -62,6 +63,16 @@ pub trait Drive {
 
     /// Feeds one datagram that arrived from `from`; it is decrypted in place.
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]);
+
+    /// Feeds datagrams that arrived together (one readiness wake-up's), in order; each is
+    /// decrypted in place. The same as [`handle_datagram`](Drive::handle_datagram) for each,
+    /// which is what this default does; [`Server`](crate::server::Server) and
+    /// [`Client`](crate::client::Client) also compute the tags of up to four packets at once.
+    fn handle_datagrams(&mut self, now: Instant, datagrams: &mut [(SocketAddr, &mut [u8])]) {
+        for (from, datagram) in datagrams {
+            self.handle_datagram(now, *from, datagram);
+        }
+    }
 
     /// Runs the timers due at `now`.
     fn handle_timeout(&mut self, now: Instant);

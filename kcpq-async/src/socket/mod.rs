@@ -62,6 +62,9 @@ const RECV_SLOT_LEN: usize = 65_536;
 /// Receive buffers one batched receive call may fill (with offload): 16 calls' worth of
 /// datagrams per system call, for 1 MiB of buffers per socket (untouched pages cost no memory).
 pub(crate) const RECV_SLOTS: usize = 16;
+/// Most datagrams handed to the core in one group ([`UdpIo::recv_batch`]); the core checks the
+/// tags of four at a time.
+pub(crate) const RECV_GROUP: usize = 8;
 
 /// Most payload bytes in one GSO train: the kernel builds the train as one UDP datagram, whose
 /// payload is at most 65 535 bytes minus the 20-byte IPv4 and 8-byte UDP headers.
@@ -223,13 +226,15 @@ impl<S: Socket> UdpIo<S> {
         }
     }
 
-    /// Hands up to `max` received datagrams to `handle` (sender, datagram) without waiting, in
-    /// arrival order; returns how many. Stops early when nothing more is queued. Receive errors
-    /// (an ICMP report on some systems) are logged and read as "nothing queued".
+    /// Hands up to `max` received datagrams to `handle` without waiting, in arrival order and
+    /// in groups of up to [`RECV_GROUP`] (sender, datagram) pairs that were read together, so
+    /// the core can check their tags at once; returns how many. Stops early when nothing more
+    /// is queued. Receive errors (an ICMP report on some systems) are logged and read as
+    /// "nothing queued".
     pub(crate) fn recv_batch(
         &mut self,
         max: usize,
-        mut handle: impl FnMut(SocketAddr, &mut [u8]),
+        mut handle: impl FnMut(&mut [(SocketAddr, &mut [u8])]),
     ) -> usize {
         let handled = match &mut self.path {
             Path::Plain(buf) => {
@@ -237,7 +242,7 @@ impl<S: Socket> UdpIo<S> {
                 while handled < max {
                     match self.socket.try_recv_from(buf) {
                         Ok((len, from)) => {
-                            handle(from, &mut buf[..len]);
+                            handle(&mut [(from, &mut buf[..len])]);
                             handled += 1;
                             self.stats.recv_calls += 1;
                             self.stats.largest_recv = self.stats.largest_recv.max(1);

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 
-use super::{IoStats, MAX_GSO_BYTES, RECV_SLOT_LEN, RECV_SLOTS};
+use super::{IoStats, MAX_GSO_BYTES, RECV_GROUP, RECV_SLOT_LEN, RECV_SLOTS};
 use crate::runtime::{Interest, Socket, write_with};
 
 /// The `quinn-udp` state of one socket, its receive buffers, and the datagrams read from the
@@ -124,32 +124,52 @@ impl Offload {
         self.next < self.filled
     }
 
-    /// Hands up to `max` datagrams to `handle`: those left from the last receive call first,
-    /// then new ones, reading the kernel again only when none are left.
+    /// Hands up to `max` datagrams to `handle`, [`RECV_GROUP`] or fewer at a time: those left
+    /// from the last receive call first, then new ones, reading the kernel again only when none
+    /// are left. A group never spans two receive calls.
     pub(super) fn recv_batch(
         &mut self,
         socket: &impl Socket,
         max: usize,
         stats: &mut IoStats,
-        mut handle: impl FnMut(SocketAddr, &mut [u8]),
+        mut handle: impl FnMut(&mut [(SocketAddr, &mut [u8])]),
     ) -> usize {
         let mut handled = 0;
         while handled < max {
             if !self.has_pending() && !self.refill(socket, stats) {
                 break;
             }
-            let meta = self.metas[self.next];
-            let len = meta.len.min(RECV_SLOT_LEN);
-            let start = self.next * RECV_SLOT_LEN;
-            let end = datagram_end(len, meta.stride, self.offset);
-            handle(meta.addr, &mut self.area[start + self.offset..start + end]);
-            handled += 1;
-            if end >= len {
-                self.next += 1;
-                self.offset = 0;
-            } else {
-                self.offset = end;
+            // Where the group's datagrams lie in `area`, in ascending order.
+            let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+            let mut places = [(unspecified, 0, 0); RECV_GROUP];
+            let mut n = 0;
+            while n < RECV_GROUP && handled + n < max && self.has_pending() {
+                let meta = self.metas[self.next];
+                let len = meta.len.min(RECV_SLOT_LEN);
+                let start = self.next * RECV_SLOT_LEN;
+                let end = datagram_end(len, meta.stride, self.offset);
+                places[n] = (meta.addr, start + self.offset, start + end);
+                n += 1;
+                if end >= len {
+                    self.next += 1;
+                    self.offset = 0;
+                } else {
+                    self.offset = end;
+                }
             }
+            let mut group: [(SocketAddr, &mut [u8]); RECV_GROUP] =
+                std::array::from_fn(|_| (unspecified, &mut [][..]));
+            let mut rest = &mut self.area[..];
+            let mut consumed = 0;
+            for (entry, &(addr, start, end)) in group.iter_mut().zip(&places[..n]) {
+                let (_, tail) = std::mem::take(&mut rest).split_at_mut(start - consumed);
+                let (datagram, tail) = tail.split_at_mut(end - start);
+                *entry = (addr, datagram);
+                rest = tail;
+                consumed = end;
+            }
+            handle(&mut group[..n]);
+            handled += n;
         }
         handled
     }

@@ -9,7 +9,7 @@ use kcpq_core::rng::Rng;
 use kcpq_core::server::Transmit;
 
 use super::offload::{Train, datagram_end, next_train};
-use super::{MAX_BATCH, MAX_GSO_BYTES, SocketOptions, UdpIo};
+use super::{MAX_BATCH, MAX_GSO_BYTES, RECV_GROUP, SocketOptions, UdpIo};
 use crate::test_runtime::TestSocket;
 
 /// KCPQ's default datagram bound (KCP MTU 1367 plus 64).
@@ -171,15 +171,18 @@ impl Receiver {
                 next_seq,
                 expected,
             } = self;
-            let handled = io.recv_batch(max, |from, datagram| {
-                assert_eq!(from, sender);
-                let p = expected[*next_seq as usize];
-                assert_eq!(datagram.len(), p.len, "datagram {} length", p.seq);
-                let mut want = vec![0u8; p.len];
-                fill(&mut want, &p);
-                assert_eq!(datagram, &want[..], "datagram {} bytes", p.seq);
-                assert_eq!(p.to, *index);
-                *next_seq += 1;
+            let handled = io.recv_batch(max, |group| {
+                assert!(!group.is_empty() && group.len() <= RECV_GROUP);
+                for (from, datagram) in group.iter() {
+                    assert_eq!(*from, sender);
+                    let p = expected[*next_seq as usize];
+                    assert_eq!(datagram.len(), p.len, "datagram {} length", p.seq);
+                    let mut want = vec![0u8; p.len];
+                    fill(&mut want, &p);
+                    assert_eq!(&datagram[..], &want[..], "datagram {} bytes", p.seq);
+                    assert_eq!(p.to, *index);
+                    *next_seq += 1;
+                }
             });
             assert!(handled <= max, "{handled} datagrams in a burst of {max}");
             if handled < max && !self.io.has_pending() {
@@ -288,10 +291,12 @@ fn a_full_batch_to_one_peer_leaves_in_gso_trains_and_arrives_in_gro_trains() {
         let mut split_trains = 0;
         while seen < MAX_BATCH as u32 {
             rx.readable().await.expect("readable");
-            let handled = rx.recv_batch(5, |_, datagram| {
-                assert_eq!(datagram.len(), MAX_DATAGRAM);
-                assert_eq!(datagram[1..5], seen.to_be_bytes());
-                seen += 1;
+            let handled = rx.recv_batch(5, |group| {
+                for (_, datagram) in group.iter() {
+                    assert_eq!(datagram.len(), MAX_DATAGRAM);
+                    assert_eq!(datagram[1..5], seen.to_be_bytes());
+                    seen += 1;
+                }
             });
             assert!(handled <= 5);
             split_trains += usize::from(rx.has_pending());

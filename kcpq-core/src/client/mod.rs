@@ -26,7 +26,7 @@ use crate::crypto::{HandshakeInitiator, KeySet};
 use crate::proto::{Frame, Pub, Sub, SubFlags, Unsub};
 use crate::queue::{BoundedQueue, OverflowPolicy};
 use crate::rng::{Rng, Seed};
-use crate::session::Session;
+use crate::session::{SealBatch, Session};
 use crate::subject::{Subject, validate_filter, validate_queue_group};
 
 pub use crate::message::{Message, RequestFailure, RequestId, Sid};
@@ -177,8 +177,12 @@ pub struct Client {
     open_message: Option<Box<frames::OpenMessage>>,
     drain: Option<Drain>,
     /// The last datagram of a session the server closed (it acknowledges the server's CLOSE,
-    /// so a server shutting down need not wait for its linger time); sent before anything else.
+    /// so a server shutting down need not wait for its linger time); sent before anything not
+    /// yet sealed.
     farewell: Option<Vec<u8>>,
+    /// Session datagrams sealed with the one `poll_transmit` handed out, their tags computed
+    /// together; the next calls hand them out first. At most `kcpq_mac::LANES - 1`.
+    sealed: SealBatch,
     /// The last subject a publish passed the subject check with.
     last_valid_subject: check::LastValidSubject,
     stats: ClientStats,
@@ -230,6 +234,7 @@ impl Client {
             connect_req_id: 0,
             drain: None,
             farewell: None,
+            sealed: SealBatch::default(),
             last_valid_subject: check::LastValidSubject::default(),
             stats: ClientStats::default(),
         }
@@ -609,6 +614,11 @@ impl Client {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let destination = self.server;
+        // Datagrams sealed together with an earlier one leave first, in their order.
+        if let Some(transmit) = self.sealed.pop(buf) {
+            self.stats.wire_bytes_out += transmit.len as u64;
+            return Some(transmit);
+        }
         if let Some(farewell) = self.farewell.take() {
             let len = farewell.len().min(buf.len());
             buf[..len].copy_from_slice(&farewell[..len]);
@@ -619,8 +629,14 @@ impl Client {
         let len = match &mut self.conn {
             Conn::Handshake(initiator) => initiator.poll_transmit(now, buf).ok().flatten(),
             Conn::Ready(session) => {
-                self.outbox.drain_into(session);
-                session.poll_transmit(now, buf)
+                let outbox = &mut self.outbox;
+                outbox.drain_into(session);
+                let first = session.poll_transmit_untagged(now, buf)?;
+                Some(self.sealed.seal(buf, first, |spare| {
+                    outbox.drain_into(session);
+                    let packet = session.poll_transmit_untagged(now, spare)?;
+                    Some((destination, packet))
+                }))
             }
             Conn::AwaitInfo(session) | Conn::Closing(session, _) => session.poll_transmit(now, buf),
             Conn::Backoff(_) | Conn::Closed => None,
@@ -697,6 +713,9 @@ impl crate::Drive for Client {
     type Event = ClientEvent;
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         Client::handle_datagram(self, now, from, datagram);
+    }
+    fn handle_datagrams(&mut self, now: Instant, datagrams: &mut [(SocketAddr, &mut [u8])]) {
+        Client::handle_datagrams(self, now, datagrams);
     }
     fn handle_timeout(&mut self, now: Instant) {
         Client::handle_timeout(self, now);

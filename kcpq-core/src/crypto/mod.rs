@@ -59,6 +59,7 @@ pub use key::{Key, KeyError, KeyId, KeySet, generate_key_file};
 pub use packet::{
     OpenDrop, Opened, PacketProtection, ProtectionConfig, ProtectionStats, SealError,
 };
+pub(crate) use packet::{PrecomputedTag, UntaggedPacket, finish_all};
 pub use replay::REPLAY_WINDOW;
 pub use reset::{ResetConfig, ResetSigner, ResetStats};
 pub use schedule::Role;

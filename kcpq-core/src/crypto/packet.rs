@@ -29,7 +29,8 @@ use std::ops::Range;
 use std::time::Duration;
 
 use ctr::cipher::{InnerIvInit, StreamCipherCore};
-use hmac::Mac;
+use kcpq_mac::{HmacKey, TagJob};
+use subtle::ConstantTimeEq;
 
 use super::key::Key;
 use super::replay::{ReplayReject, ReplayWindow};
@@ -312,6 +313,17 @@ impl PacketProtection {
     /// `buf[DATA_HEADER_LEN..]`; this writes the header before it, encrypts it, appends the tag and
     /// returns the packet's total length (`payload_len + DATA_OVERHEAD`).
     pub fn seal(&mut self, buf: &mut [u8], payload_len: usize) -> Result<usize, SealError> {
+        Ok(self.seal_untagged(buf, payload_len)?.finish(buf))
+    }
+
+    /// [`PacketProtection::seal`] but for the tag: the packet number is taken and the payload
+    /// encrypted; [`UntaggedPacket::finish`] or [`finish_all`] (several packets at once) then
+    /// writes the tag. A packet never finished is never sent: its number is simply skipped.
+    pub(crate) fn seal_untagged(
+        &mut self,
+        buf: &mut [u8],
+        payload_len: usize,
+    ) -> Result<UntaggedPacket, SealError> {
         let needed = payload_len.saturating_add(DATA_OVERHEAD);
         if buf.len() < needed {
             return Err(SealError::BufferTooSmall {
@@ -334,24 +346,35 @@ impl PacketProtection {
         buf[1 + SESSION_ID_LEN..DATA_HEADER_LEN].copy_from_slice(&pn.to_be_bytes());
         let body_end = DATA_HEADER_LEN + payload_len;
         apply_keystream(&send.keys, pn, &mut buf[DATA_HEADER_LEN..body_end]);
-        let mut mac = send.keys.mac.clone();
-        mac.update(&buf[..body_end]);
-        let tag = mac.finalize().into_bytes();
-        buf[body_end..needed].copy_from_slice(&tag[..TAG_LEN]);
 
         send.next_pn += 1;
         send.phase_packets += 1;
         send.phase_bytes = send.phase_bytes.saturating_add(payload_len as u64);
         self.stats.sealed_packets += 1;
         self.stats.sealed_bytes += payload_len as u64;
-        Ok(needed)
+        Ok(UntaggedPacket {
+            mac: send.keys.mac.clone(),
+            body_end,
+        })
     }
 
     /// Verifies and decrypts a data packet in place. On success the plaintext is at
     /// `buf[opened.payload]`; on failure nothing was decrypted and the drop is counted.
     pub fn open(&mut self, now: Instant, buf: &mut [u8]) -> Result<Opened, OpenDrop> {
+        self.open_with(now, buf, None)
+    }
+
+    /// [`PacketProtection::open`], with the tag computed ahead for this packet if it was (see
+    /// [`PacketProtection::tag_job`]); it is used only if computed under the very key this
+    /// open selects, else the tag is computed here.
+    pub(crate) fn open_with(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        precomputed: Option<&PrecomputedTag>,
+    ) -> Result<Opened, OpenDrop> {
         self.expire_previous(now);
-        let result = self.open_inner(now, buf);
+        let result = self.open_inner(now, buf, precomputed);
         if let Err(drop) = result {
             let counter = match drop {
                 OpenDrop::NotData => &mut self.stats.dropped_not_data,
@@ -366,7 +389,50 @@ impl PacketProtection {
         result
     }
 
-    fn open_inner(&mut self, now: Instant, buf: &mut [u8]) -> Result<Opened, OpenDrop> {
+    /// What computing the tag of `buf`, a data packet for this session, takes if it is opened
+    /// now: the key its phase selects and the bytes the tag covers. `None` when that key is not
+    /// derived yet or `buf` is not such a packet; nothing changes either way. A receiver that
+    /// holds several packets computes their tags together ([`kcpq_mac::tag_all`]) and passes
+    /// each to [`PacketProtection::open_with`].
+    pub(crate) fn tag_job<'a>(&'a self, buf: &'a [u8]) -> Option<TagJob<'a>> {
+        if buf.len() < DATA_OVERHEAD
+            || buf[0] & !KEY_PHASE_BIT != TYPE_DATA
+            || buf[1..1 + SESSION_ID_LEN] != self.session_id.0
+        {
+            return None;
+        }
+        let mut pn_bytes = [0u8; 8];
+        pn_bytes.copy_from_slice(&buf[1 + SESSION_ID_LEN..DATA_HEADER_LEN]);
+        let pn = u64::from_be_bytes(pn_bytes);
+        let recv = &self.recv;
+        let keys = match self.phase_choice(buf[0] & KEY_PHASE_BIT, pn) {
+            PhaseChoice::Current => &recv.keys,
+            PhaseChoice::Previous => &recv.previous.as_ref()?.keys,
+            PhaseChoice::Next => &recv.next.as_ref()?.1,
+        };
+        Some(TagJob {
+            key: &keys.mac,
+            message: &buf[..buf.len() - TAG_LEN],
+        })
+    }
+
+    /// Which receive keys a packet of key phase `phase` and number `pn` is opened with.
+    fn phase_choice(&self, phase: u8, pn: u64) -> PhaseChoice {
+        if phase == self.recv.phase {
+            PhaseChoice::Current
+        } else if pn < self.recv.phase_first_pn {
+            PhaseChoice::Previous
+        } else {
+            PhaseChoice::Next
+        }
+    }
+
+    fn open_inner(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        precomputed: Option<&PrecomputedTag>,
+    ) -> Result<Opened, OpenDrop> {
         if buf.len() < DATA_OVERHEAD || buf[0] & !KEY_PHASE_BIT != TYPE_DATA {
             return Err(OpenDrop::NotData);
         }
@@ -381,14 +447,7 @@ impl PacketProtection {
             ReplayReject::TooOld => OpenDrop::TooOld,
         })?;
 
-        let phase = buf[0] & KEY_PHASE_BIT;
-        let choice = if phase == self.recv.phase {
-            PhaseChoice::Current
-        } else if pn < self.recv.phase_first_pn {
-            PhaseChoice::Previous
-        } else {
-            PhaseChoice::Next
-        };
+        let choice = self.phase_choice(buf[0] & KEY_PHASE_BIT, pn);
         let recv = &mut self.recv;
         let keys = match choice {
             PhaseChoice::Current => &recv.keys,
@@ -407,10 +466,14 @@ impl PacketProtection {
         };
 
         let tag_start = buf.len() - TAG_LEN;
-        let mut mac = keys.mac.clone();
-        mac.update(&buf[..tag_start]);
-        mac.verify_truncated_left(&buf[tag_start..])
-            .map_err(|_| OpenDrop::BadTag)?;
+        let tag = match precomputed {
+            // Computed over these same bytes (untouched since) under this same key.
+            Some(p) if p.key == keys.mac => p.tag,
+            _ => keys.mac.tag(&buf[..tag_start]),
+        };
+        if !bool::from(tag[..TAG_LEN].ct_eq(&buf[tag_start..])) {
+            return Err(OpenDrop::BadTag);
+        }
         apply_keystream(keys, pn, &mut buf[DATA_HEADER_LEN..tag_start]);
 
         if let PhaseChoice::Next = choice {
@@ -474,6 +537,80 @@ impl PacketProtection {
             self.stats.resets_recognised += 1;
         }
         hit
+    }
+}
+
+/// A received packet's tag computed ahead, in a batch, with the key it was computed under.
+pub(crate) struct PrecomputedTag {
+    /// The key [`PacketProtection::tag_job`] selected.
+    pub(crate) key: HmacKey,
+    /// The full HMAC of the packet's bytes before the tag.
+    pub(crate) tag: [u8; kcpq_mac::TAG_LEN],
+}
+
+/// A sealed packet still without its tag ([`PacketProtection::seal_untagged`]). It holds a copy
+/// of its MAC key, so packets of several sessions can be tagged together.
+#[must_use = "an untagged packet must be finished before it is sent"]
+pub(crate) struct UntaggedPacket {
+    mac: HmacKey,
+    body_end: usize,
+}
+
+impl UntaggedPacket {
+    /// The packet's length once tagged.
+    pub(crate) fn len(&self) -> usize {
+        self.body_end + TAG_LEN
+    }
+
+    /// Writes the tag at the end of `buf`, the buffer the packet was sealed in; returns the
+    /// packet's length.
+    pub(crate) fn finish(self, buf: &mut [u8]) -> usize {
+        let tag = self.mac.tag(&buf[..self.body_end]);
+        buf[self.body_end..self.len()].copy_from_slice(&tag[..TAG_LEN]);
+        self.len()
+    }
+}
+
+/// Writes the tags of several packets at once: `packets[0]` was sealed in `first`, the others
+/// in `rest` in order. With the SHA extensions, four tags cost about what two would one by one
+/// ([`kcpq_mac::tag_all`]).
+///
+/// # Panics
+/// If more than [`kcpq_mac::LANES`] packets are given, or fewer buffers than packets (bugs).
+pub(crate) fn finish_all(packets: &[UntaggedPacket], first: &mut [u8], rest: &mut [Vec<u8>]) {
+    const LANES: usize = kcpq_mac::LANES;
+    let n = packets.len();
+    assert!(n <= LANES && rest.len() + 1 >= n, "finish_all: {n} packets");
+    if n == 0 {
+        return;
+    }
+    let mut tags = [[0u8; kcpq_mac::TAG_LEN]; LANES];
+    {
+        let message = |i: usize| -> &[u8] {
+            let end = packets[i].body_end;
+            if i == 0 {
+                &first[..end]
+            } else {
+                &rest[i - 1][..end]
+            }
+        };
+        // Places past `n` repeat the last job; only the first `n` are tagged.
+        let jobs: [TagJob<'_>; LANES] = std::array::from_fn(|i| {
+            let i = i.min(n - 1);
+            TagJob {
+                key: &packets[i].mac,
+                message: message(i),
+            }
+        });
+        kcpq_mac::tag_all(&jobs[..n], &mut tags[..n]);
+    }
+    for (i, (p, tag)) in packets.iter().zip(&tags).enumerate() {
+        let buf = if i == 0 {
+            &mut *first
+        } else {
+            &mut rest[i - 1][..]
+        };
+        buf[p.body_end..p.len()].copy_from_slice(&tag[..TAG_LEN]);
     }
 }
 

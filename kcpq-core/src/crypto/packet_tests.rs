@@ -334,3 +334,94 @@ fn session_state_stays_small() {
         std::mem::size_of::<PacketProtection>() <= 2 * std::mem::size_of::<DirectionKeys>() + 640
     );
 }
+
+/// Packets of two sessions sealed untagged and tagged together carry the same bytes as packets
+/// sealed one by one, and open on the other side.
+#[test]
+fn packets_tagged_together_equal_packets_sealed_alone() {
+    let (mut a, mut a_peer) = pair();
+    let (mut b, mut b_peer) = pair_with(&Key::from_bytes([7; 32]), ProtectionConfig::default());
+    let (mut a_alone, _) = pair();
+    let (mut b_alone, _) = pair_with(&Key::from_bytes([7; 32]), ProtectionConfig::default());
+    for round in 0..3u8 {
+        let payloads: Vec<Vec<u8>> = (0..kcpq_mac::LANES)
+            .map(|i| vec![round ^ i as u8; 40 + 300 * i])
+            .collect();
+        let mut bufs: Vec<Vec<u8>> = payloads
+            .iter()
+            .map(|p| {
+                let mut buf = vec![0u8; 1500];
+                buf[DATA_HEADER_LEN..DATA_HEADER_LEN + p.len()].copy_from_slice(p);
+                buf
+            })
+            .collect();
+        // Lanes 0 and 2 are session a's, 1 and 3 session b's.
+        let packets: Vec<UntaggedPacket> = bufs
+            .iter_mut()
+            .zip(&payloads)
+            .enumerate()
+            .map(|(i, (buf, p))| {
+                let session = if i % 2 == 0 { &mut a } else { &mut b };
+                session.seal_untagged(buf, p.len()).expect("seal")
+            })
+            .collect();
+        let lens: Vec<usize> = packets.iter().map(UntaggedPacket::len).collect();
+        let (first, rest) = bufs.split_first_mut().expect("four buffers");
+        finish_all(&packets, first, rest);
+        for (i, (buf, p)) in bufs.iter().zip(&payloads).enumerate() {
+            let (alone, peer) = if i % 2 == 0 {
+                (&mut a_alone, &mut a_peer)
+            } else {
+                (&mut b_alone, &mut b_peer)
+            };
+            assert_eq!(buf[..lens[i]], seal(alone, p)[..], "round {round} lane {i}");
+            assert_eq!(open(peer, &buf[..lens[i]]).unwrap(), *p);
+        }
+    }
+}
+
+/// A precomputed tag is what the open compares against (a wrong one fails the packet), but only
+/// when it was computed under the key the open selects: after a key update it is ignored.
+#[test]
+fn a_precomputed_tag_counts_only_under_the_selected_key() {
+    let (mut c, mut s) = pair();
+    let pkt = seal(&mut c, b"batched");
+    let job = s.tag_job(&pkt).expect("current keys are at hand");
+    let right = PrecomputedTag {
+        key: job.key.clone(),
+        tag: kcpq_mac::HmacKey::tag(job.key, job.message),
+    };
+    let mut wrong = PrecomputedTag {
+        key: job.key.clone(),
+        tag: right.tag,
+    };
+    wrong.tag[0] ^= 1;
+
+    let mut buf = pkt.clone();
+    assert_eq!(
+        s.open_with(Instant::ZERO, &mut buf, Some(&wrong)),
+        Err(OpenDrop::BadTag),
+        "the precomputed tag is used"
+    );
+    let mut buf = pkt.clone();
+    let opened = s.open_with(Instant::ZERO, &mut buf, Some(&right)).unwrap();
+    assert_eq!(&buf[opened.payload], b"batched");
+
+    // Under another key (here: the other direction's), the tag is computed afresh.
+    let other = PrecomputedTag {
+        key: c
+            .tag_job(&seal(&mut s, b"x"))
+            .expect("c's receive keys")
+            .key
+            .clone(),
+        tag: wrong.tag,
+    };
+    let pkt = seal(&mut c, b"next");
+    let mut buf = pkt.clone();
+    assert!(s.open_with(Instant::ZERO, &mut buf, Some(&other)).is_ok());
+    assert_eq!(
+        s.tag_job(&pkt[..DATA_OVERHEAD - 1])
+            .map(|j| j.message.len()),
+        None
+    );
+}

@@ -26,6 +26,7 @@ use ctr::CtrCore;
 use ctr::flavors::Ctr32BE;
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit};
+use kcpq_mac::HmacKey;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -149,7 +150,7 @@ impl TrafficSecret {
         DirectionKeys {
             aes: <Aes256Enc as KeyInit>::new_from_slice(&enc[..])
                 .expect("a 32-byte key is the AES-256 key size"),
-            mac: hmac(&mac[..]),
+            mac: HmacKey::new(&mac[..]),
             iv,
         }
     }
@@ -163,12 +164,12 @@ pub(crate) fn expand_for_test(secret: &TrafficSecret, label: &[u8], okm: &mut [u
 
 /// Expanded keys of one direction and phase, cached so the hot path only clones them.
 ///
-/// `Aes256Enc` and `HmacSha256` wipe themselves on drop (the `zeroize` features of `aes`,
-/// `hmac` and `sha2` are enabled).
+/// `Aes256Enc` and `HmacKey` wipe themselves on drop (the `zeroize` feature of `aes`;
+/// `kcpq-mac` always). The MAC is `kcpq_mac`'s, which can tag several packets at once.
 #[derive(Clone)]
 pub(crate) struct DirectionKeys {
     pub(crate) aes: Aes256Enc,
-    pub(crate) mac: HmacSha256,
+    pub(crate) mac: HmacKey,
     pub(crate) iv: [u8; IV_LEN],
 }
 

@@ -367,7 +367,7 @@ impl Actor {
                 match &mut r.state {
                     Raw::Handshake(initiator) => initiator.handle_datagram(now, datagram),
                     Raw::Open(session) => {
-                        let _ = session.handle_datagram(now, SERVER, datagram);
+                        let _ = session.handle_datagram(now, SERVER, datagram, None);
                     }
                     Raw::Dead => {}
                 }
@@ -615,20 +615,47 @@ impl Harness {
         self.peers[k].actor.handle_datagram(self.now, &mut datagram);
     }
 
+    fn deliver_burst_to_server(&mut self, mut burst: Vec<(SocketAddr, Vec<u8>)>) {
+        let mut datagrams: Vec<(SocketAddr, &mut [u8])> = burst
+            .iter_mut()
+            .map(|(from, d)| (*from, &mut d[..]))
+            .collect();
+        self.server.handle_datagrams(self.now, &mut datagrams);
+    }
+
+    fn deliver_burst_to_peer(&mut self, k: usize, mut burst: Vec<Vec<u8>>) {
+        match &mut self.peers[k].actor {
+            Actor::Client(c) => {
+                let mut datagrams: Vec<(SocketAddr, &mut [u8])> =
+                    burst.iter_mut().map(|d| (SERVER, &mut d[..])).collect();
+                c.client.handle_datagrams(self.now, &mut datagrams);
+            }
+            actor => {
+                for mut d in burst {
+                    actor.handle_datagram(self.now, &mut d);
+                }
+            }
+        }
+    }
+
     fn settle(&mut self, rounds: u32, step: Duration) {
         for _ in 0..rounds {
             if self.settle_rounds >= MAX_SETTLE_ROUNDS {
                 return;
             }
             self.settle_rounds += 1;
+            // Everything the peers sent reaches the server as one burst of several sessions'
+            // datagrams (`handle_datagrams`, which tags them in groups), as a socket's batched
+            // receive hands them over; each peer then gets its own burst.
+            let mut burst = Vec::new();
             for k in 0..PEERS {
-                while let Some(d) = self.peers[k].to_server.pop_front() {
-                    self.deliver_to_server(addr(k), d);
-                }
-                while !self.peers[k].deaf
-                    && let Some(d) = self.peers[k].to_peer.pop_front()
-                {
-                    self.deliver_to_peer(k, d);
+                burst.extend(self.peers[k].to_server.drain(..).map(|d| (addr(k), d)));
+            }
+            self.deliver_burst_to_server(burst);
+            for k in 0..PEERS {
+                if !self.peers[k].deaf {
+                    let burst: Vec<Vec<u8>> = self.peers[k].to_peer.drain(..).collect();
+                    self.deliver_burst_to_peer(k, burst);
                 }
             }
             self.drain();

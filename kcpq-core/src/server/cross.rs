@@ -244,7 +244,7 @@ impl Server {
                 mut bytes,
             } => {
                 self.cross.consumed[from] += bytes.len();
-                self.handle_forwarded(now, addr, &mut bytes);
+                self.handle_forwarded(now, addr, &mut bytes, None);
             }
             CrossKind::Interest { seq, id, change } => {
                 self.apply_interest(from, id, change);

@@ -25,12 +25,13 @@ use crate::Instant;
 use crate::crypto::handshake::MAX_RESPONDER_REPLY_LEN;
 use crate::crypto::reset::MAX_RESET_LEN;
 use crate::crypto::{
-    EstablishDrop, HandshakeResponder, KeySet, OpenDrop, is_handshake_packet, peek_session_id,
+    EstablishDrop, HandshakeResponder, KeySet, OpenDrop, PrecomputedTag, UntaggedPacket,
+    is_handshake_packet, peek_session_id,
 };
 use crate::kcp::KcpStats;
 use crate::proto::{Close, Frame};
 use crate::rng::{Rng, Seed};
-use crate::session::{CloseReason, Received, Session};
+use crate::session::{CloseReason, Received, SealBatch, Session, precompute_tags};
 use crate::subject::{MatchResult, SubscriptionIndex};
 
 pub use config::{
@@ -211,6 +212,9 @@ pub struct Server {
     /// Datagrams outside any live session: handshake replies, resets, last words to a closed
     /// session. Bounded by `max_pending_replies`.
     replies: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Session datagrams sealed with the one `poll_transmit` handed out, their tags computed
+    /// together; the next calls hand them out first. At most `kcpq_mac::LANES - 1`.
+    sealed: SealBatch,
     events: VecDeque<ServerEvent>,
     matches: MatchResult<SubKey>,
     stats: ServerStats,
@@ -304,6 +308,7 @@ impl Server {
                 config.max_cross_bytes,
             ),
             replies: VecDeque::new(),
+            sealed: SealBatch::default(),
             events: VecDeque::new(),
             matches: MatchResult::new(),
             stats: ServerStats::default(),
@@ -384,6 +389,37 @@ impl Server {
 
     /// Handles one datagram from `from`. The buffer is decrypted in place.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.handle_datagram_with(now, from, datagram, None);
+    }
+
+    /// Handles datagrams that arrived together, in order: the same as
+    /// [`Server::handle_datagram`] for each, but the tags of up to four data packets are
+    /// computed at once where the CPU has the SHA extensions.
+    pub fn handle_datagrams(&mut self, now: Instant, datagrams: &mut [(SocketAddr, &mut [u8])]) {
+        for group in datagrams.chunks_mut(kcpq_mac::LANES) {
+            let mut tags = {
+                let table = &self.table;
+                precompute_tags(group.iter().map(|(_, d)| &**d), |d| {
+                    if is_handshake_packet(d) {
+                        return None;
+                    }
+                    let slot = table.find(peek_session_id(d)?)?;
+                    Some(&table.get(slot)?.session)
+                })
+            };
+            for ((from, datagram), tag) in group.iter_mut().zip(&mut tags) {
+                self.handle_datagram_with(now, *from, datagram, tag.take().as_ref());
+            }
+        }
+    }
+
+    fn handle_datagram_with(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+        precomputed: Option<&PrecomputedTag>,
+    ) {
         self.stats.datagrams_in += 1;
         self.stats.wire_bytes_in += datagram.len() as u64;
         if is_handshake_packet(datagram) {
@@ -400,12 +436,18 @@ impl Server {
                 return;
             }
         }
-        self.handle_forwarded(now, from, datagram);
+        self.handle_forwarded(now, from, datagram, precomputed);
     }
 
     /// Handles a data packet of one of this worker's sessions (or a new one), whichever
     /// worker's socket it reached.
-    fn handle_forwarded(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+    fn handle_forwarded(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+        precomputed: Option<&PrecomputedTag>,
+    ) {
         let Some(id) = peek_session_id(datagram) else {
             self.stats.drops.malformed_datagram += 1;
             return;
@@ -424,7 +466,7 @@ impl Server {
         let held = session.fec_memory();
         let others = self.fec_memory.saturating_sub(held);
         session.set_fec_memory_limit(self.config.fec_max_decoder_bytes.saturating_sub(others));
-        let result = session.handle_datagram(now, from, datagram);
+        let result = session.handle_datagram(now, from, datagram, precomputed);
         self.fec_memory = others + session.fec_memory();
         match result {
             Received::Accepted => {
@@ -628,13 +670,37 @@ impl Server {
     /// The next datagram to send, written into `buf` (at least the KCP MTU + 33 bytes).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        // Datagrams sealed together with an earlier one leave first, in their order.
+        let transmit = match self.sealed.pop(buf) {
+            Some(transmit) => transmit,
+            None => self.seal_next(now, buf)?,
+        };
+        self.stats.datagrams_out += 1;
+        self.stats.wire_bytes_out += transmit.len as u64;
+        Some(transmit)
+    }
+
+    /// Writes the next reply, or seals the next session datagram together with up to three
+    /// more (kept in `self.sealed`).
+    fn seal_next(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if let Some((destination, bytes)) = self.replies.pop_front() {
             let len = bytes.len().min(buf.len());
             buf[..len].copy_from_slice(&bytes[..len]);
-            self.stats.datagrams_out += 1;
-            self.stats.wire_bytes_out += len as u64;
             return Some(Transmit { destination, len });
         }
+        let (destination, first) = self.next_untagged(now, buf)?;
+        let mut sealed = std::mem::take(&mut self.sealed);
+        let len = sealed.seal(buf, first, |spare| self.next_untagged(now, spare));
+        self.sealed = sealed;
+        Some(Transmit { destination, len })
+    }
+
+    /// The next session datagram, sealed into `buf` but for its tag.
+    fn next_untagged(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(SocketAddr, UntaggedPacket)> {
         while let Some(slot) = self.table.next_dirty() {
             if self.has_pending_output(slot) {
                 self.pump(slot);
@@ -643,13 +709,11 @@ impl Server {
                 .table
                 .get_mut(slot)
                 .expect("next_dirty returns live slots");
-            match entry.session.poll_transmit(now, buf) {
-                Some(len) => {
+            match entry.session.poll_transmit_untagged(now, buf) {
+                Some(packet) => {
                     let destination = entry.session.peer();
                     self.table.requeue(slot);
-                    self.stats.datagrams_out += 1;
-                    self.stats.wire_bytes_out += len as u64;
-                    return Some(Transmit { destination, len });
+                    return Some((destination, packet));
                 }
                 None => self.table.settle(slot),
             }
@@ -760,6 +824,9 @@ impl crate::Drive for Server {
     type Event = ServerEvent;
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         Server::handle_datagram(self, now, from, datagram);
+    }
+    fn handle_datagrams(&mut self, now: Instant, datagrams: &mut [(SocketAddr, &mut [u8])]) {
+        Server::handle_datagrams(self, now, datagrams);
     }
     fn handle_timeout(&mut self, now: Instant) {
         Server::handle_timeout(self, now);

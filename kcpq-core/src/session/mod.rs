@@ -7,17 +7,21 @@
 
 mod fec;
 mod loss;
+mod open_batch;
+mod seal_batch;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use self::fec::{Payload, SEND_HEADROOM, SessionFec};
+pub(crate) use self::open_batch::precompute_tags;
+pub(crate) use self::seal_batch::SealBatch;
 
 use crate::Instant;
 use crate::crypto::{
     DATA_HEADER_LEN, DATA_OVERHEAD, EstablishedSession, OpenDrop, PacketProtection,
 };
-use crate::crypto::{Opened, SessionId, TAG_LEN};
+use crate::crypto::{Opened, PrecomputedTag, SessionId, TAG_LEN, UntaggedPacket};
 use crate::fec::{FecConfig, FecMode, FecStats};
 use crate::kcp::{Kcp, KcpConfig, KcpState, KcpWriteError};
 use crate::proto::{Frame, FrameDecoder};
@@ -198,20 +202,28 @@ impl Session {
         &self.kcp
     }
 
-    /// Opens a protected datagram in place and feeds its segments to KCP.
+    /// Opens a protected datagram in place and feeds its segments to KCP. `precomputed` is its
+    /// tag if a batch computed it ([`precompute_tags`]).
     pub(crate) fn handle_datagram(
         &mut self,
         now: Instant,
         from: SocketAddr,
         datagram: &mut [u8],
+        precomputed: Option<&PrecomputedTag>,
     ) -> Received {
-        match self.protection.open(now, datagram) {
+        match self.protection.open_with(now, datagram, precomputed) {
             Ok(opened) => {
                 self.accept_opened(now, from, datagram, opened);
                 Received::Accepted
             }
             Err(drop) => Received::Dropped(drop),
         }
+    }
+
+    /// What computing `datagram`'s tag takes, if it is a data packet of this session whose
+    /// keys are at hand.
+    pub(crate) fn tag_job<'a>(&'a self, datagram: &'a [u8]) -> Option<kcpq_mac::TagJob<'a>> {
+        self.protection.tag_job(datagram)
     }
 
     /// Feeds an already opened datagram (the first one, opened by the handshake responder).
@@ -283,6 +295,16 @@ impl Session {
     /// The next protected datagram for the peer, written into `buf`; returns its length.
     /// `buf` must hold at least the KCP MTU plus [`DATA_OVERHEAD`] bytes.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        Some(self.poll_transmit_untagged(now, buf)?.finish(buf))
+    }
+
+    /// [`Session::poll_transmit`] but for the tag, which the caller writes, for several
+    /// datagrams at once through a [`SealBatch`].
+    pub(crate) fn poll_transmit_untagged(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<UntaggedPacket> {
         let mtu = self.kcp.config().mtu;
         let end = (DATA_HEADER_LEN + mtu).min(buf.len().saturating_sub(TAG_LEN));
         // A buffer too small for one datagram is the caller's bug (documented); KCP then sends
@@ -296,7 +318,7 @@ impl Session {
         };
         // The buffer was checked to hold header, payload and tag, and packet numbers cannot run
         // out in practice (2^64); both errors would be caller bugs caught in tests.
-        self.protection.seal(buf, len).ok()
+        self.protection.seal_untagged(buf, len).ok()
     }
 
     /// The next moment [`Session::handle_timeout`] has work.

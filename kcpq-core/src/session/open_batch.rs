@@ -1,0 +1,51 @@
+//! The tags of received datagrams computed together, before each is opened.
+//!
+//! An adapter hands the core the datagrams one readiness wake-up found
+//! ([`crate::Drive::handle_datagrams`]). Before handling them one by one, the server or client
+//! computes the tags of up to [`kcpq_mac::LANES`] data packets of its sessions in one call
+//! ([`kcpq_mac::tag_all`]); each packet's open then compares against its tag instead of
+//! computing it. A tag is used only if it was computed under the key the open selects
+//! ([`crate::crypto::PacketProtection::open_with`]), so a packet handled earlier in the group
+//! that changes the keys (a key update) costs only a recomputation. Without the SHA
+//! extensions nothing is computed ahead.
+
+use kcpq_mac::{LANES, TAG_LEN, TagJob};
+
+use crate::crypto::PrecomputedTag;
+
+use super::Session;
+
+/// The tags of `datagrams` (at most [`LANES`] are looked at) whose sessions `session_for`
+/// finds and whose keys are at hand, in the datagrams' places; `None` elsewhere, and
+/// everywhere when fewer than two could be computed together.
+pub(crate) fn precompute_tags<'a>(
+    datagrams: impl Iterator<Item = &'a [u8]>,
+    session_for: impl Fn(&[u8]) -> Option<&'a Session>,
+) -> [Option<PrecomputedTag>; LANES] {
+    let mut out: [Option<PrecomputedTag>; LANES] = Default::default();
+    if !kcpq_mac::lanes_available() {
+        return out;
+    }
+    let mut jobs: [Option<(usize, TagJob<'a>)>; LANES] = [None; LANES];
+    let mut n = 0;
+    for (i, datagram) in datagrams.take(LANES).enumerate() {
+        if let Some(job) = session_for(datagram).and_then(|s| s.tag_job(datagram)) {
+            jobs[n] = Some((i, job));
+            n += 1;
+        }
+    }
+    if n < 2 {
+        return out;
+    }
+    let list: [TagJob<'a>; LANES] =
+        std::array::from_fn(|k| jobs[k.min(n - 1)].expect("the first n are set").1);
+    let mut tags = [[0u8; TAG_LEN]; LANES];
+    kcpq_mac::tag_all(&list[..n], &mut tags[..n]);
+    for (job, tag) in jobs[..n].iter().flatten().zip(tags) {
+        out[job.0] = Some(PrecomputedTag {
+            key: job.1.key.clone(),
+            tag,
+        });
+    }
+    out
+}
