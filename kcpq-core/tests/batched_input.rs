@@ -133,7 +133,7 @@ impl Broker {
                 }
             }
             self.settle();
-            self.now = self.now + std::time::Duration::from_millis(1);
+            self.now += std::time::Duration::from_millis(1);
             self.server.handle_timeout(self.now);
             for client in &mut self.clients {
                 client.handle_timeout(self.now);
