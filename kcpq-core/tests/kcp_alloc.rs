@@ -148,6 +148,13 @@ fn held_after_small_exchange() -> isize {
             charged(|| server.handle_datagram(now, &datagram[..n]));
         }
     }
+    // The client's ACK of the last answer waits for data to ride on (`ack_delay`); past its
+    // deadline it leaves alone.
+    now += Duration::from_millis(u64::from(KcpConfig::fast().ack_delay));
+    client.handle_timeout(now);
+    while let Some(n) = client.poll_transmit(now, &mut datagram) {
+        charged(|| server.handle_datagram(now, &datagram[..n]));
+    }
     assert_eq!(server.unacked_segments(), 0, "everything was acknowledged");
     let held = alloc_count::live_bytes() - before;
     drop(server);

@@ -191,7 +191,7 @@ impl Client {
             && let Some(session) = self.session_mut()
         {
             let mut buf = vec![0u8; session.max_datagram()];
-            let farewell = session.poll_transmit(now, &mut buf).map(|len| {
+            let farewell = session.poll_last_transmit(now, &mut buf).map(|len| {
                 buf.truncate(len);
                 buf
             });

@@ -67,8 +67,16 @@ pub struct KcpConfig {
     ///
     /// [`KcpState::DeadLink`]: super::KcpState::DeadLink
     pub dead_link: u32,
-    /// How long ACKs may wait for a data segment to ride on, in ms (0..=5000). Default 0: ACKs
-    /// leave at the next `poll_transmit` after the input that caused them.
+    /// The most a lone ACK waits for a data segment to ride on, in ms (0..=5000; 10 in the
+    /// presets). It leaves at once, as TCP's does, when two segments wait, a segment arrives
+    /// out of order, fills a gap or is a duplicate, and for a session about to end
+    /// ([`Kcp::acknowledge_now`]). The wait is also at most half of what `min_rto` leaves after
+    /// 1.25 smoothed RTTs, and nothing before the first RTT sample, so a held ACK reaches the
+    /// peer before its retransmission timer could fire; a held ACK echoes the segment's
+    /// timestamp plus the wait, so the peer's RTT samples leave the wait out. 0: every ACK
+    /// leaves at the next `poll_transmit` after the input that caused it.
+    ///
+    /// [`Kcp::acknowledge_now`]: super::Kcp::acknowledge_now
     pub ack_delay: u32,
     /// Bound of the send side in bytes: payload plus 24 bytes of header per segment, over the
     /// queued and the unacknowledged segments. A write that does not fit is refused whole with
@@ -135,13 +143,14 @@ impl KcpConfig {
             min_rto: if nodelay { 30 } else { 100 },
             stream: true,
             dead_link: 20,
-            ack_delay: 0,
+            ack_delay: 10,
             send_buffer_limit: 4 << 20,
         }
     }
 
     /// Low latency (nodelay, interval 10, fast resend 2, no congestion control), windows
-    /// 1024/1024, min RTO 30 ms, MTU 1367, stream mode, 4 MiB send buffer. The default.
+    /// 1024/1024, min RTO 30 ms, MTU 1367, stream mode, ACK delay 10 ms, 4 MiB send buffer.
+    /// The default.
     pub fn fast() -> Self {
         Self::preset(true, 10, 2, true)
     }
@@ -259,7 +268,7 @@ mod tests {
             assert_eq!(c.validate(), Ok(()));
             assert_eq!(c.mtu, DEFAULT_MTU);
             assert!(c.stream);
-            assert_eq!(c.ack_delay, 0);
+            assert_eq!(c.ack_delay, 10);
         }
         assert_eq!(KcpConfig::default().mss(), 1343);
     }

@@ -188,8 +188,11 @@ pub struct Kcp {
     /// Recycled receive buffers, at most `recv_window` of them: each holds its first payload
     /// exactly, and grows to `mss` the first time it is reused for a larger one.
     pub(crate) pool: Vec<Vec<u8>>,
-    /// ACKs to send: `(sn, ts)`.
-    pub(crate) acklist: VecDeque<(u32, u32)>,
+    /// ACKs to send: `(sn, ts, arrived)`, `arrived` the clock (ms) when the segment came in.
+    pub(crate) acklist: VecDeque<(u32, u32, u32)>,
+    /// The input being handled calls for an ACK at once even with `ack_delay` (a duplicate, a
+    /// segment past a gap or filling one).
+    pub(crate) ack_now: bool,
     /// When pending ACKs must leave (only with `ack_delay > 0`).
     pub(crate) ack_deadline: Option<u32>,
     /// The ACK deadline passed: send pending ACKs now.
@@ -261,6 +264,7 @@ impl Kcp {
             rcv_queue_bytes: 0,
             pool: Vec::new(),
             acklist: VecDeque::new(),
+            ack_now: false,
             ack_deadline: None,
             ack_due: false,
             stats: KcpStats::default(),
@@ -293,6 +297,15 @@ impl Kcp {
     /// Handles the passage of time. Safe to call at any time, any number of times.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
+    }
+
+    /// Lets the pending ACKs leave with the next `poll_transmit` even where `ack_delay` would
+    /// hold them: for a session about to end, which will send nothing for them to ride on.
+    pub fn acknowledge_now(&mut self) {
+        if !self.acklist.is_empty() {
+            self.ack_due = true;
+            self.ack_deadline = None;
+        }
     }
 
     /// Handles expired retransmission timers and recomputes the earliest deadline.

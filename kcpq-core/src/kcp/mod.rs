@@ -30,7 +30,8 @@
 //!
 //! - **No update tick.** The reference flushes every `interval` ms from `ikcp_update`. Here data
 //!   and ACKs leave in `poll_transmit`, which the caller drains after each input: ACKs go out at
-//!   the end of each input batch (after `ack_delay`, default 0), and writes made before a drain
+//!   the end of each input batch (a lone one up to `ack_delay` later, TCP's way: see
+//!   [`KcpConfig::ack_delay`]), and writes made before a drain
 //!   coalesce into segments of up to the MSS. Retransmission deadlines are kept per segment and
 //!   reported by `poll_timeout`; `interval` only remains in the RTO formula
 //!   `rto = srtt + max(interval, 4 * rttvar)`, where it keeps the reference's conservative floor.

@@ -83,13 +83,33 @@ impl Kcp {
         if diff(self.snd_una(), prev_una) > 0 {
             self.grow_cwnd();
         }
-        if !self.acklist.is_empty()
-            && self.config.ack_delay > 0
-            && self.ack_deadline.is_none()
-            && !self.ack_due
-        {
-            self.ack_deadline = Some(self.current.wrapping_add(self.config.ack_delay));
+        if !self.acklist.is_empty() && self.config.ack_delay > 0 && !self.ack_due {
+            // TCP's rules for acknowledging at once: two segments waiting, or anything out of
+            // order (a duplicate, a gap, a gap filled), so bulk transfers and loss recovery
+            // never wait; a lone in-order segment waits for data to ride on.
+            let hold = self.ack_hold();
+            if self.ack_now || self.acklist.len() >= 2 || hold == 0 {
+                self.ack_due = true;
+                self.ack_deadline = None;
+            } else if self.ack_deadline.is_none() {
+                self.ack_deadline = Some(self.current.wrapping_add(hold));
+            }
         }
+        self.ack_now = false;
+    }
+
+    /// How long a lone ACK may wait for data to ride on: `ack_delay`, but at most half of what
+    /// the minimum RTO leaves after 1.25 smoothed RTTs, so that a held ACK still reaches the
+    /// peer well before its retransmission timer (both ends use the same preset) could fire;
+    /// and not at all before the first RTT sample. On a LAN that is `ack_delay`; from about
+    /// 24 ms of RTT on (with the 30 ms minimum RTO of the presets), nothing.
+    fn ack_hold(&self) -> u32 {
+        if !self.rtt.sampled() {
+            return 0;
+        }
+        let srtt = self.rtt.srtt();
+        let budget = self.config.min_rto.saturating_sub(srtt + srtt / 4) / 2;
+        self.config.ack_delay.min(budget)
     }
 
     /// Checks what the codec cannot: conv, payload size, and that `una`/ACK refer to sent data.
@@ -219,6 +239,7 @@ impl Kcp {
         let offset = diff(header.sn, self.rcv_nxt);
         if offset < 0 {
             self.stats.duplicate_segments += 1;
+            self.ack_now = true;
             self.push_ack(header.sn, header.ts);
             return;
         }
@@ -231,6 +252,8 @@ impl Kcp {
             return;
         }
         self.push_ack(header.sn, header.ts);
+        // Past a gap, or into one: the peer learns of the loss, or of its repair, at once.
+        self.ack_now |= offset > 0 || !self.rcv_buf.is_empty();
         let rcv_nxt = self.rcv_nxt;
         match self
             .rcv_buf
@@ -268,7 +291,7 @@ impl Kcp {
         if self.acklist.len() >= usize::from(self.config.recv_window) {
             self.stats.drops.ack_list_full += 1;
         } else {
-            self.acklist.push_back((sn, ts));
+            self.acklist.push_back((sn, ts, self.current));
         }
     }
 

@@ -8,6 +8,7 @@ pub(crate) const INITIAL_RTO_MS: u32 = 200;
 /// Smoothed RTT, RTT variation and the RTO derived from them, all in milliseconds.
 #[derive(Clone, Debug)]
 pub(crate) struct RttEstimator {
+    sampled: bool,
     srtt: u32,
     rttvar: u32,
     rto: u32,
@@ -18,6 +19,7 @@ pub(crate) struct RttEstimator {
 impl RttEstimator {
     pub(crate) fn new(min_rto: u32, interval: u32) -> Self {
         RttEstimator {
+            sampled: false,
             srtt: 0,
             rttvar: 0,
             rto: INITIAL_RTO_MS.clamp(min_rto, MAX_RTO_MS),
@@ -30,6 +32,7 @@ impl RttEstimator {
     /// `rto = srtt + max(interval, 4 * rttvar)` bounded by `[min_rto, 60000]`.
     pub(crate) fn on_sample(&mut self, rtt: u32) {
         let rtt = rtt.min(MAX_RTO_MS);
+        self.sampled = true;
         if self.srtt == 0 {
             self.srtt = rtt;
             self.rttvar = rtt / 2;
@@ -40,6 +43,11 @@ impl RttEstimator {
         }
         let rto = self.srtt + self.interval.max(4 * self.rttvar);
         self.rto = rto.clamp(self.min_rto, MAX_RTO_MS);
+    }
+
+    /// Whether any sample arrived (a loopback RTT rounds to a `srtt` of 0 ms).
+    pub(crate) fn sampled(&self) -> bool {
+        self.sampled
     }
 
     pub(crate) fn srtt(&self) -> u32 {

@@ -227,10 +227,17 @@ impl Kcp {
         let other_output = self.pending > 0 || self.probe_flags != 0;
         if !self.acklist.is_empty() && (self.config.ack_delay == 0 || self.ack_due || other_output)
         {
-            while let Some(&(sn, ts)) = self.acklist.front() {
+            while let Some(&(sn, ts, arrived)) = self.acklist.front() {
                 if len + HEADER_LEN > mtu {
                     break;
                 }
+                // With delayed ACKs, the echoed timestamp moves on by the time the ACK was
+                // held, so the peer's RTT sample leaves the wait out and its RTO stays true.
+                let ts = if self.config.ack_delay > 0 {
+                    ts.wrapping_add(self.current.wrapping_sub(arrived))
+                } else {
+                    ts
+                };
                 self.put_header(buf, &mut len, Command::Ack, wnd, ts, sn, 0, 0);
                 self.acklist.pop_front();
                 self.stats.acks_out += 1;

@@ -530,11 +530,96 @@ fn malformed_input_is_counted_per_reason_and_stops_the_datagram() {
     assert_eq!(k.stats().duplicate_segments, 1);
 }
 
-#[test]
-fn ack_delay_holds_acks_until_the_deadline() {
-    let t0 = Instant::from_millis(100);
-    let mut a = Kcp::new(CONV, small(true), t0);
+/// Two endpoints, `b` with `ack_delay`, after one round trip each way at `rtt_ms` so both have
+/// an RTT sample; returns them and the time reached.
+fn warmed_with_ack_delay(ack_delay: u32, rtt_ms: u64) -> (Kcp, Kcp, Instant) {
+    let mut now = Instant::from_millis(100);
+    let mut a = Kcp::new(
+        CONV,
+        KcpConfig {
+            ack_delay: 0,
+            ..small(true)
+        },
+        now,
+    );
     let mut b = Kcp::new(
+        CONV,
+        KcpConfig {
+            ack_delay,
+            ..small(true)
+        },
+        now,
+    );
+    for (from_a, text) in [(true, b"ping"), (false, b"pong")] {
+        let (src, dst) = if from_a {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        src.write(text).unwrap();
+        let out = drain(src, now);
+        now += Duration::from_millis(rtt_ms / 2);
+        deliver(dst, now, &out);
+        // The receiver acknowledges at once: two fresh endpoints hold nothing yet, or the
+        // data went the other way.
+        dst.handle_timeout(now + Duration::from_millis(50));
+        let acks = drain(dst, now + Duration::from_millis(50));
+        now += Duration::from_millis(rtt_ms / 2);
+        deliver(src, now, &acks);
+        now += Duration::from_millis(50);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        drain(&mut a, now);
+        drain(&mut b, now);
+    }
+    (a, b, now)
+}
+
+#[test]
+fn ack_delay_holds_a_lone_ack_until_data_or_the_deadline() {
+    let (mut a, mut b, t0) = warmed_with_ack_delay(15, 0);
+    a.write(b"hello").unwrap();
+    let out = drain(&mut a, t0);
+    deliver(&mut b, t0, &out);
+    assert!(drain(&mut b, t0).is_empty(), "ACK waits for its delay");
+    assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_millis(15)));
+    // Data written meanwhile carries the ACK at once.
+    b.write(b"reply").unwrap();
+    let t1 = t0 + Duration::from_millis(4);
+    let both = drain(&mut b, t1);
+    let headers = header_at(&both[0]);
+    let cmds: Vec<Command> = headers.iter().map(|h| h.cmd).collect();
+    assert_eq!(cmds, [Command::Ack, Command::Push]);
+    assert_eq!(
+        headers[0].ts,
+        t1.as_millis() as u32,
+        "the echoed timestamp moves on by the 4 ms the ACK was held"
+    );
+    // Without data, the deadline releases the ACK.
+    a.write(b"again").unwrap();
+    let t2 = t1 + Duration::from_millis(1);
+    let out = drain(&mut a, t2);
+    deliver(&mut b, t2, &out);
+    assert!(drain(&mut b, t2).is_empty());
+    b.handle_timeout(t2 + Duration::from_millis(15));
+    let acks = drain(&mut b, t2 + Duration::from_millis(15));
+    assert_eq!(acks.len(), 1);
+    assert_eq!(header_at(&acks[0])[0].cmd, Command::Ack);
+}
+
+#[test]
+fn ack_delay_acknowledges_at_once_what_tcp_would() {
+    // No RTT sample yet: nothing is known of the peer's timer, so nothing waits.
+    let t0 = Instant::from_millis(100);
+    let mut a = Kcp::new(
+        CONV,
+        KcpConfig {
+            ack_delay: 0,
+            ..small(true)
+        },
+        t0,
+    );
+    let mut fresh = Kcp::new(
         CONV,
         KcpConfig {
             ack_delay: 15,
@@ -543,33 +628,47 @@ fn ack_delay_holds_acks_until_the_deadline() {
         t0,
     );
     a.write(b"hello").unwrap();
+    deliver(&mut fresh, t0, &drain(&mut a, t0));
+    assert_eq!(drain(&mut fresh, t0).len(), 1, "no sample, no wait");
+
+    // Two segments waiting.
+    let (mut a, mut b, t0) = warmed_with_ack_delay(15, 0);
+    a.write(&pattern(300, 1)).unwrap();
     let out = drain(&mut a, t0);
+    assert_eq!(out.len(), 2);
     deliver(&mut b, t0, &out);
-    assert!(drain(&mut b, t0).is_empty(), "ACK waits for its delay");
-    assert_eq!(b.poll_timeout(), Some(Instant::from_millis(115)));
-    // Data written meanwhile carries the ACK at once.
-    b.write(b"reply").unwrap();
-    let both = drain(&mut b, Instant::from_millis(101));
-    let cmds: Vec<Command> = header_at(&both[0]).iter().map(|h| h.cmd).collect();
-    assert_eq!(cmds, [Command::Ack, Command::Push]);
+    assert_eq!(drain(&mut b, t0).len(), 1, "two segments: ACK at once");
+
+    // A segment past a gap, then the one that fills it.
+    let (mut a, mut b, t0) = warmed_with_ack_delay(15, 0);
+    a.write(&pattern(300, 2)).unwrap();
+    let out = drain(&mut a, t0);
+    deliver(&mut b, t0, &out[1..]);
+    assert_eq!(drain(&mut b, t0).len(), 1, "out of order: ACK at once");
+    deliver(&mut b, t0, &out[..1]);
+    assert_eq!(drain(&mut b, t0).len(), 1, "gap filled: ACK at once");
+    // A duplicate.
+    deliver(&mut b, t0, &out[..1]);
+    assert_eq!(drain(&mut b, t0).len(), 1, "duplicate: ACK at once");
+}
+
+#[test]
+fn ack_delay_shrinks_so_a_held_ack_beats_the_peers_timer() {
+    // min RTO 30 ms: with a smoothed RTT of 8 ms, (30 - 10) / 2 = 10 ms; from 24 ms on, none.
+    let (mut a, mut b, t0) = warmed_with_ack_delay(15, 8);
+    a.write(b"hello").unwrap();
+    deliver(&mut b, t0, &drain(&mut a, t0));
+    assert!(drain(&mut b, t0).is_empty());
+    assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_millis(10)));
+
+    let (mut a, mut b, t0) = warmed_with_ack_delay(15, 24);
+    a.write(b"hello").unwrap();
+    deliver(&mut b, t0, &drain(&mut a, t0));
     assert_eq!(
-        b.poll_timeout(),
-        Some(Instant::from_millis(101 + 200)),
-        "only the RTO is left"
+        drain(&mut b, t0).len(),
+        1,
+        "a long RTT leaves no room to wait"
     );
-    // Without data, the deadline releases the ACK.
-    let mut c = Kcp::new(
-        CONV,
-        KcpConfig {
-            ack_delay: 15,
-            ..small(true)
-        },
-        t0,
-    );
-    deliver(&mut c, t0, &out);
-    c.handle_timeout(Instant::from_millis(115));
-    assert_eq!(c.poll_timeout(), None);
-    assert_eq!(drain(&mut c, Instant::from_millis(115)).len(), 1);
 }
 
 #[test]

@@ -630,7 +630,7 @@ impl Server {
     /// Queues the session's next datagram, if any, as a reply outside the session table.
     fn flush_one(&mut self, now: Instant, session: &mut Session) {
         let mut buf = vec![0u8; session.max_datagram()];
-        if let Some(len) = session.poll_transmit(now, &mut buf) {
+        if let Some(len) = session.poll_last_transmit(now, &mut buf) {
             self.queue_reply(session.peer(), &buf[..len]);
         }
     }

@@ -292,6 +292,14 @@ impl Session {
         self.kcp.write(bytes)
     }
 
+    /// The last datagram of a session about to end, written into `buf`: whatever the stream
+    /// holds, with the pending ACKs even where `ack_delay` would hold them (nothing will follow
+    /// for them to ride on). Returns its length; `None` when there is nothing to send.
+    pub(crate) fn poll_last_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.kcp.acknowledge_now();
+        self.poll_transmit(now, buf)
+    }
+
     /// The next protected datagram for the peer, written into `buf`; returns its length.
     /// `buf` must hold at least the KCP MTU plus [`DATA_OVERHEAD`] bytes.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
