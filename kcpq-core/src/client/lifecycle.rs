@@ -9,7 +9,7 @@ use crate::crypto::{
     HandshakeError, HandshakeInitiator, HandshakeOutcome, OpenDrop, PrecomputedTag,
 };
 use crate::proto::{Close, Connect, ConnectFlags, Frame, PROTOCOL_VERSION, Unsub};
-use crate::session::{CloseReason, Received, Session, precompute_tags};
+use crate::session::{CloseReason, Received, Session, handle_in_groups};
 
 use super::events::{ClientEvent, DrainError, FlushId};
 use super::{Client, Conn, Drain, Sid};
@@ -25,19 +25,16 @@ impl Client {
     /// [`Client::handle_datagram`] for each, but the tags of up to four data packets are
     /// computed at once where the CPU has the SHA extensions.
     pub fn handle_datagrams(&mut self, now: Instant, datagrams: &mut [(SocketAddr, &mut [u8])]) {
-        for group in datagrams.chunks_mut(kcpq_mac::LANES) {
-            let mut tags = {
-                let session = match &self.conn {
-                    Conn::AwaitInfo(s) | Conn::Ready(s) | Conn::Closing(s, _) => Some(&**s),
-                    _ => None,
-                };
-                // A datagram from elsewhere is dropped before it is opened; its tag is wasted.
-                precompute_tags(group.iter().map(|(_, d)| &**d), |_| session)
-            };
-            for ((from, datagram), tag) in group.iter_mut().zip(&mut tags) {
-                self.handle_datagram_with(now, *from, datagram, tag.take().as_ref());
-            }
-        }
+        // A datagram from elsewhere is dropped before it is opened; its tag is wasted.
+        handle_in_groups(
+            self,
+            datagrams,
+            |client, _| match &client.conn {
+                Conn::AwaitInfo(s) | Conn::Ready(s) | Conn::Closing(s, _) => Some(&**s),
+                _ => None,
+            },
+            |client, from, datagram, tag| client.handle_datagram_with(now, from, datagram, tag),
+        );
     }
 
     fn handle_datagram_with(

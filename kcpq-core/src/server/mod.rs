@@ -31,7 +31,7 @@ use crate::crypto::{
 use crate::kcp::KcpStats;
 use crate::proto::{Close, Frame};
 use crate::rng::{Rng, Seed};
-use crate::session::{CloseReason, Received, SealBatch, Session, precompute_tags};
+use crate::session::{CloseReason, Received, SealBatch, Session, handle_in_groups};
 use crate::subject::{MatchResult, SubscriptionIndex};
 
 pub use config::{
@@ -396,21 +396,18 @@ impl Server {
     /// [`Server::handle_datagram`] for each, but the tags of up to four data packets are
     /// computed at once where the CPU has the SHA extensions.
     pub fn handle_datagrams(&mut self, now: Instant, datagrams: &mut [(SocketAddr, &mut [u8])]) {
-        for group in datagrams.chunks_mut(kcpq_mac::LANES) {
-            let mut tags = {
-                let table = &self.table;
-                precompute_tags(group.iter().map(|(_, d)| &**d), |d| {
-                    if is_handshake_packet(d) {
-                        return None;
-                    }
-                    let slot = table.find(peek_session_id(d)?)?;
-                    Some(&table.get(slot)?.session)
-                })
-            };
-            for ((from, datagram), tag) in group.iter_mut().zip(&mut tags) {
-                self.handle_datagram_with(now, *from, datagram, tag.take().as_ref());
-            }
-        }
+        handle_in_groups(
+            self,
+            datagrams,
+            |server, d| {
+                if is_handshake_packet(d) {
+                    return None;
+                }
+                let slot = server.table.find(peek_session_id(d)?)?;
+                Some(&server.table.get(slot)?.session)
+            },
+            |server, from, datagram, tag| server.handle_datagram_with(now, from, datagram, tag),
+        );
     }
 
     fn handle_datagram_with(

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use self::fec::{Payload, SEND_HEADROOM, SessionFec};
-pub(crate) use self::open_batch::precompute_tags;
+pub(crate) use self::open_batch::handle_in_groups;
 pub(crate) use self::seal_batch::SealBatch;
 
 use crate::Instant;

@@ -9,6 +9,8 @@
 //! that changes the keys (a key update) costs only a recomputation. Without the SHA
 //! extensions nothing is computed ahead.
 
+use std::net::SocketAddr;
+
 use kcpq_mac::{LANES, TAG_LEN, TagJob};
 
 use crate::crypto::PrecomputedTag;
@@ -48,4 +50,24 @@ pub(crate) fn precompute_tags<'a>(
         });
     }
     out
+}
+
+/// The body of `Server::handle_datagrams` and `Client::handle_datagrams`: hands `datagrams` to
+/// `handle` one by one, in order, each with its tag if it was computed ahead (in groups of
+/// [`LANES`], for the datagrams whose session `session_for` finds in `machine`).
+pub(crate) fn handle_in_groups<M>(
+    machine: &mut M,
+    datagrams: &mut [(SocketAddr, &mut [u8])],
+    session_for: for<'m> fn(&'m M, &[u8]) -> Option<&'m Session>,
+    mut handle: impl FnMut(&mut M, SocketAddr, &mut [u8], Option<&PrecomputedTag>),
+) {
+    for group in datagrams.chunks_mut(LANES) {
+        let mut tags = {
+            let machine = &*machine;
+            precompute_tags(group.iter().map(|(_, d)| &**d), |d| session_for(machine, d))
+        };
+        for ((from, datagram), tag) in group.iter_mut().zip(&mut tags) {
+            handle(machine, *from, datagram, tag.take().as_ref());
+        }
+    }
 }
