@@ -632,7 +632,8 @@ impl Client {
                 let outbox = &mut self.outbox;
                 outbox.drain_into(session);
                 let first = session.poll_transmit_untagged(now, buf)?;
-                Some(self.sealed.seal(buf, first, |spare| {
+                let max_datagram = session.max_datagram();
+                Some(self.sealed.seal(buf, first, max_datagram, |spare| {
                     outbox.drain_into(session);
                     let packet = session.poll_transmit_untagged(now, spare)?;
                     Some((destination, packet))

@@ -687,7 +687,10 @@ impl Server {
         }
         let (destination, first) = self.next_untagged(now, buf)?;
         let mut sealed = std::mem::take(&mut self.sealed);
-        let len = sealed.seal(buf, first, |spare| self.next_untagged(now, spare));
+        let max_datagram = self.config.kcp.mtu + crate::crypto::DATA_OVERHEAD;
+        let len = sealed.seal(buf, first, max_datagram, |spare| {
+            self.next_untagged(now, spare)
+        });
         self.sealed = sealed;
         Some(Transmit { destination, len })
     }

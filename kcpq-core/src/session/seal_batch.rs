@@ -49,11 +49,14 @@ impl SealBatch {
 
     /// Tags `first` (sealed into `buf`) together with up to `LANES - 1` more datagrams that
     /// `more` seals into the batch's buffers (`None` when it has nothing more), and keeps those
-    /// for [`SealBatch::pop`]. Returns the first's length. Call only when `pop` returns `None`.
+    /// for [`SealBatch::pop`]. The buffers hold `max_datagram` bytes, or `buf`'s length if that
+    /// is shorter (a caller may pass a 64 KiB buffer; a session's datagrams are far smaller).
+    /// Returns the first's length. Call only when `pop` returns `None`.
     pub(crate) fn seal(
         &mut self,
         buf: &mut [u8],
         first: UntaggedPacket,
+        max_datagram: usize,
         mut more: impl FnMut(&mut [u8]) -> Option<(SocketAddr, UntaggedPacket)>,
     ) -> usize {
         debug_assert!(
@@ -69,8 +72,9 @@ impl SealBatch {
                 self.buffers.push(Vec::new());
             }
             let spare = &mut self.buffers[i];
-            if spare.len() < buf.len() {
-                spare.resize(buf.len(), 0);
+            let spare_len = max_datagram.min(buf.len());
+            if spare.len() != spare_len {
+                spare.resize(spare_len, 0);
             }
             let Some((destination, packet)) = more(spare) else {
                 break;
