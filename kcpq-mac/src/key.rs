@@ -74,26 +74,12 @@ impl HmacKey {
         let padded = PaddedMessage::new(message, 64);
         let mut state = self.inner;
         // The whole blocks in one call (no copy), then the padded tail.
-        let whole = padded.blocks() - padded_tail_blocks(message.len());
-        compress_slice(&mut state, message, whole);
-        for i in whole..padded.blocks() {
-            compress256(&mut state, std::slice::from_ref(padded.block(i)));
-        }
+        compress256(&mut state, padded.whole_blocks());
+        compress256(&mut state, padded.tail_blocks());
         let mut outer = self.outer;
         compress256(&mut outer, &[outer_block(&state)]);
         digest_bytes(&outer)
     }
-}
-
-/// Compresses the first `blocks` whole blocks of `message` into `state`.
-fn compress_slice(state: &mut [u32; 8], message: &[u8], blocks: usize) {
-    let (chunks, _) = message[..blocks * 64].as_chunks::<64>();
-    compress256(state, chunks);
-}
-
-/// Padding blocks after a message of `len` bytes' whole blocks.
-fn padded_tail_blocks(len: usize) -> usize {
-    if len % 64 < 56 { 1 } else { 2 }
 }
 
 /// The outer hash's one block: the inner digest, padded for 64 + 32 bytes.

@@ -39,6 +39,16 @@ impl<'a> PaddedMessage<'a> {
         }
     }
 
+    /// The message's whole blocks, in place.
+    pub(crate) fn whole_blocks(&self) -> &'a [Block] {
+        self.whole.as_chunks::<64>().0
+    }
+
+    /// The padded tail's blocks (one or two; none for [`PaddedMessage::from_block`]).
+    pub(crate) fn tail_blocks(&self) -> &[Block] {
+        &self.tail.as_chunks::<64>().0[..self.tail_blocks]
+    }
+
     /// How many blocks the message and its padding take.
     pub(crate) fn blocks(&self) -> usize {
         self.whole.len() / 64 + self.tail_blocks
@@ -46,13 +56,9 @@ impl<'a> PaddedMessage<'a> {
 
     /// Block `i` (< [`PaddedMessage::blocks`]).
     pub(crate) fn block(&self, i: usize) -> &Block {
-        let whole_blocks = self.whole.len() / 64;
-        let bytes = if i < whole_blocks {
-            &self.whole[i * 64..i * 64 + 64]
-        } else {
-            let t = i - whole_blocks;
-            &self.tail[t * 64..t * 64 + 64]
-        };
-        bytes.try_into().expect("a block is 64 bytes")
+        let whole = self.whole_blocks();
+        whole
+            .get(i)
+            .unwrap_or_else(|| &self.tail_blocks()[i - whole.len()])
     }
 }
