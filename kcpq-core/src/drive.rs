@@ -13,6 +13,11 @@ pub struct Transmit {
     pub len: usize,
 }
 
+/// Most datagrams whose tags a server or client computes together, sending or receiving
+/// ([`Drive::handle_datagrams`]): an adapter that reads bursts of datagrams hands them over in
+/// groups of this many.
+pub const DATAGRAM_BATCH: usize = kcpq_mac::BATCH;
+
 /// A sans-IO state machine driven by datagrams and timeouts: [`Server`](crate::server::Server)
 /// and [`Client`](crate::client::Client). Every adapter (kcpq-smol, kcpq-std, kcpq-tokio, the
 /// hand-written `event_loop` example) drives both through this trait and follows this contract
@@ -67,7 +72,8 @@ pub trait Drive {
     /// Feeds datagrams that arrived together (one readiness wake-up's), in order; each is
     /// decrypted in place. The same as [`handle_datagram`](Drive::handle_datagram) for each,
     /// which is what this default does; [`Server`](crate::server::Server) and
-    /// [`Client`](crate::client::Client) also compute the tags of up to four packets at once.
+    /// [`Client`](crate::client::Client) also compute the tags of up to [`DATAGRAM_BATCH`]
+    /// packets at once, so an adapter that reads bursts hands them over in groups that large.
     fn handle_datagrams(&mut self, now: Instant, datagrams: &mut [(SocketAddr, &mut [u8])]) {
         for (from, datagram) in datagrams {
             self.handle_datagram(now, *from, datagram);

@@ -2,7 +2,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
-use kcpq_mac::{HmacKey, TAG_LEN, TagJob, tag_all};
+use kcpq_mac::{Engine, HmacKey, TAG_LEN, TagJob, tag_all_with};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
@@ -28,20 +28,25 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
-        group.bench_function("tag_all", |b| {
-            let jobs: Vec<TagJob<'_>> = messages
-                .iter()
-                .map(|m| TagJob {
-                    key: &key,
-                    message: m,
+        for engine in [Engine::ShaLanes, Engine::Wide] {
+            if !engine.available() {
+                continue;
+            }
+            group.bench_function(format!("{engine:?}"), |b| {
+                let jobs: Vec<TagJob<'_>> = messages
+                    .iter()
+                    .map(|m| TagJob {
+                        key: &key,
+                        message: m,
+                    })
+                    .collect();
+                let mut tags = [[0u8; TAG_LEN]; 16];
+                b.iter(|| {
+                    tag_all_with(engine, black_box(&jobs), &mut tags);
+                    black_box(&tags);
                 })
-                .collect();
-            let mut tags = [[0u8; TAG_LEN]; 16];
-            b.iter(|| {
-                tag_all(black_box(&jobs), &mut tags);
-                black_box(&tags);
-            })
-        });
+            });
+        }
         group.finish();
     }
 }

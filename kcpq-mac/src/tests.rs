@@ -35,20 +35,30 @@ fn every_padding_edge_matches_the_reference() {
     }
 }
 
-/// Groups of lanes whose lengths differ (the pairs and the single that finish them) give every
-/// message its own tag.
+const ENGINES: [Engine; 3] = [Engine::Single, Engine::ShaLanes, Engine::Wide];
+
+/// Groups of lanes whose lengths differ (the pairs and the single that finish them, the masked
+/// AVX-512 lanes) give every message its own tag, on every engine and on the chosen ones.
 #[test]
 fn lanes_of_unequal_lengths_match_the_reference() {
-    let keys: Vec<HmacKey> = (0..9u8).map(|i| HmacKey::new(&[i; 32])).collect();
+    let keys: Vec<HmacKey> = (0..40u8).map(|i| HmacKey::new(&[i; 32])).collect();
     let message: Vec<u8> = (0..2000u32).map(|i| (i * 7) as u8).collect();
-    let length_sets: [&[usize]; 5] = [
+    let sixteen_full = [1400; 16];
+    let seventeen: Vec<usize> = (0..17).map(|i| 1400 - 60 * i).collect();
+    let thirty_five: Vec<usize> = (0..35).map(|i| (i * 57) % 1500).collect();
+    let length_sets: [&[usize]; 8] = [
         &[1400, 1400, 1400, 1400],
         &[1400, 40, 1400, 1400, 1400, 55, 56, 0, 64],
         &[0, 0, 0, 0, 1, 2],
         &[1999, 63, 64, 65, 120, 119, 1000, 300],
         &[500],
+        &sixteen_full,
+        &seventeen,
+        &thirty_five,
     ];
-    for lengths in length_sets {
+    // `None`: the engines `tag_all` chooses.
+    let engines = [None].into_iter().chain(ENGINES.map(Some));
+    for (engine, lengths) in engines.flat_map(|e| length_sets.iter().map(move |l| (e, l))) {
         let jobs: Vec<TagJob<'_>> = lengths
             .iter()
             .enumerate()
@@ -58,12 +68,15 @@ fn lanes_of_unequal_lengths_match_the_reference() {
             })
             .collect();
         let mut tags = vec![[0u8; TAG_LEN]; jobs.len()];
-        tag_all(&jobs, &mut tags);
+        match engine {
+            None => tag_all(&jobs, &mut tags),
+            Some(engine) => tag_all_with(engine, &jobs, &mut tags),
+        }
         for (i, &len) in lengths.iter().enumerate() {
             assert_eq!(
                 tags[i],
                 reference(&[i as u8; 32], &message[..len]),
-                "{lengths:?} job {i}"
+                "{engine:?} {lengths:?} job {i}"
             );
         }
     }
@@ -80,8 +93,9 @@ proptest! {
     fn tag_all_matches_the_reference(
         jobs in proptest::collection::vec(
             (proptest::collection::vec(any::<u8>(), 0..80), proptest::collection::vec(any::<u8>(), 0..1500)),
-            0..11,
-        )
+            0..40,
+        ),
+        engine in proptest::sample::select(ENGINES.to_vec()),
     ) {
         let keys: Vec<HmacKey> = jobs.iter().map(|(k, _)| HmacKey::new(k)).collect();
         let batch: Vec<TagJob<'_>> = jobs
@@ -91,8 +105,11 @@ proptest! {
             .collect();
         let mut tags = vec![[0u8; TAG_LEN]; batch.len()];
         tag_all(&batch, &mut tags);
+        let mut with_engine = vec![[0u8; TAG_LEN]; batch.len()];
+        tag_all_with(engine, &batch, &mut with_engine);
         for (i, (k, m)) in jobs.iter().enumerate() {
             prop_assert_eq!(tags[i], reference(k, m));
+            prop_assert_eq!(with_engine[i], reference(k, m));
         }
     }
 }
@@ -101,4 +118,22 @@ proptest! {
 fn keys_compare_by_their_bytes() {
     assert_eq!(HmacKey::new(b"one"), HmacKey::new(b"one").clone());
     assert_ne!(HmacKey::new(b"one"), HmacKey::new(b"two"));
+}
+
+/// Calibration measures what this CPU has and leaves every path's tags unchanged.
+#[test]
+fn calibration_keeps_the_tags() {
+    let calibration = calibrate();
+    assert!(calibration.narrow_block_ps > 0);
+    assert_eq!(calibration.wide_step_ps.is_some(), Engine::Wide.available());
+    assert!(calibration.full_batch_engine().available());
+    let key = HmacKey::new(b"k");
+    let message = [3u8; 700];
+    let jobs = [TagJob {
+        key: &key,
+        message: &message,
+    }; 20];
+    let mut tags = [[0u8; TAG_LEN]; 20];
+    tag_all(&jobs, &mut tags);
+    assert!(tags.iter().all(|t| *t == reference(b"k", &message)));
 }

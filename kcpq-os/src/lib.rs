@@ -8,7 +8,8 @@
 //! state machines take `now` and their seed as arguments, so that tests and the simulator run
 //! them deterministically, and never touch a socket. A crate of its own keeps the core's
 //! dependency tree and its code free of clocks, entropy and system calls, while no adapter
-//! writes them again. The sockets ([`open_socket`], [`bind_workers`]) are plain std sockets,
+//! writes them again. [`tune_packet_tags`] times the ways this CPU computes packet tags, which
+//! the core cannot do for lack of a clock. The sockets ([`open_socket`], [`bind_workers`]) are plain std sockets,
 //! set up with `socket2`: each adapter registers them with its own runtime or poller.
 
 use std::io;
@@ -67,6 +68,22 @@ pub fn fresh_seed() -> std::io::Result<Seed> {
     let mut seed = Seed::default();
     getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(format!("getrandom: {e}")))?;
     Ok(seed)
+}
+
+/// Lets the core compute packet tags the fastest way this CPU has: times the ways once per
+/// process (about a millisecond, on the first call; later calls return at once) with
+/// [`kcpq_mac::calibrate`]. Every adapter calls it before it starts a server or a client. The
+/// core itself reads no clock, so it cannot time them; the tags are the same bytes whichever
+/// way computes them, only the speed differs.
+pub fn tune_packet_tags() {
+    static TUNED: std::sync::Once = std::sync::Once::new();
+    TUNED.call_once(|| {
+        let calibration = kcpq_mac::calibrate();
+        log::debug!(
+            "packet tags: {:?} for full batches ({calibration:?})",
+            calibration.full_batch_engine()
+        );
+    });
 }
 
 /// A bound, non-blocking UDP socket whose receive and send buffers were asked for

@@ -162,6 +162,7 @@ impl<R: Runtime> Client<R> {
         let bind = options.bind.unwrap_or(local_address_for(options.server));
         let mut io = UdpIo::<R::Socket>::bind(bind, &options.socket, config.kcp.mtu + 64)
             .map_err(ConnectError::Io)?;
+        kcpq_os::tune_packet_tags();
         let seed = fresh_seed().map_err(ConnectError::Io)?;
         let clock = Clock::start();
         let core = kcpq_core::client::Client::new(

@@ -248,6 +248,7 @@ impl<R: Runtime> Server<R> {
             extra,
             ..
         } = self;
+        kcpq_os::tune_packet_tags();
         let clock = Clock::start();
         let count = options.workers;
         let config = &options.config;

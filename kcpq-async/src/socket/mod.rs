@@ -62,9 +62,9 @@ const RECV_SLOT_LEN: usize = 65_536;
 /// Receive buffers one batched receive call may fill (with offload): 16 calls' worth of
 /// datagrams per system call, for 1 MiB of buffers per socket (untouched pages cost no memory).
 pub(crate) const RECV_SLOTS: usize = 16;
-/// Most datagrams handed to the core in one group ([`UdpIo::recv_batch`]); the core checks the
-/// tags of four at a time.
-pub(crate) const RECV_GROUP: usize = 8;
+/// Most datagrams handed to the core in one group ([`UdpIo::recv_batch`]): as many as the core
+/// computes the tags of together.
+pub(crate) const RECV_GROUP: usize = kcpq_core::drive::DATAGRAM_BATCH;
 
 /// Most payload bytes in one GSO train: the kernel builds the train as one UDP datagram, whose
 /// payload is at most 65 535 bytes minus the 20-byte IPv4 and 8-byte UDP headers.

@@ -181,7 +181,7 @@ pub struct Client {
     /// yet sealed.
     farewell: Option<Vec<u8>>,
     /// Session datagrams sealed with the one `poll_transmit` handed out, their tags computed
-    /// together; the next calls hand them out first. At most `kcpq_mac::LANES - 1`.
+    /// together; the next calls hand them out first. At most `kcpq_mac::BATCH - 1`.
     sealed: SealBatch,
     /// The last subject a publish passed the subject check with.
     last_valid_subject: check::LastValidSubject,

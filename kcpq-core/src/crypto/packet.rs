@@ -572,19 +572,19 @@ impl UntaggedPacket {
 }
 
 /// Writes the tags of several packets at once: `packets[0]` was sealed in `first`, the others
-/// in `rest` in order. With the SHA extensions, four tags cost about what two would one by one
-/// ([`kcpq_mac::tag_all`]).
+/// in `rest` in order. With the SHA extensions or AVX-512, several tags cost much less than
+/// one by one ([`kcpq_mac::tag_all`]).
 ///
 /// # Panics
-/// If more than [`kcpq_mac::LANES`] packets are given, or fewer buffers than packets (bugs).
+/// If more than [`kcpq_mac::BATCH`] packets are given, or fewer buffers than packets (bugs).
 pub(crate) fn finish_all(packets: &[UntaggedPacket], first: &mut [u8], rest: &mut [Vec<u8>]) {
-    const LANES: usize = kcpq_mac::LANES;
+    const BATCH: usize = kcpq_mac::BATCH;
     let n = packets.len();
-    assert!(n <= LANES && rest.len() + 1 >= n, "finish_all: {n} packets");
+    assert!(n <= BATCH && rest.len() + 1 >= n, "finish_all: {n} packets");
     if n == 0 {
         return;
     }
-    let mut tags = [[0u8; kcpq_mac::TAG_LEN]; LANES];
+    let mut tags = [[0u8; kcpq_mac::TAG_LEN]; BATCH];
     {
         let message = |i: usize| -> &[u8] {
             let end = packets[i].body_end;
@@ -595,7 +595,7 @@ pub(crate) fn finish_all(packets: &[UntaggedPacket], first: &mut [u8], rest: &mu
             }
         };
         // Places past `n` repeat the last job; only the first `n` are tagged.
-        let jobs: [TagJob<'_>; LANES] = std::array::from_fn(|i| {
+        let jobs: [TagJob<'_>; BATCH] = std::array::from_fn(|i| {
             let i = i.min(n - 1);
             TagJob {
                 key: &packets[i].mac,

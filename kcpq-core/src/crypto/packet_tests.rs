@@ -344,8 +344,8 @@ fn packets_tagged_together_equal_packets_sealed_alone() {
     let (mut a_alone, _) = pair();
     let (mut b_alone, _) = pair_with(&Key::from_bytes([7; 32]), ProtectionConfig::default());
     for round in 0..3u8 {
-        let payloads: Vec<Vec<u8>> = (0..kcpq_mac::LANES)
-            .map(|i| vec![round ^ i as u8; 40 + 300 * i])
+        let payloads: Vec<Vec<u8>> = (0..kcpq_mac::BATCH)
+            .map(|i| vec![round ^ i as u8; 40 + 80 * i])
             .collect();
         let mut bufs: Vec<Vec<u8>> = payloads
             .iter()

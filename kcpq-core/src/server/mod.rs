@@ -213,7 +213,7 @@ pub struct Server {
     /// session. Bounded by `max_pending_replies`.
     replies: VecDeque<(SocketAddr, Vec<u8>)>,
     /// Session datagrams sealed with the one `poll_transmit` handed out, their tags computed
-    /// together; the next calls hand them out first. At most `kcpq_mac::LANES - 1`.
+    /// together; the next calls hand them out first. At most `kcpq_mac::BATCH - 1`.
     sealed: SealBatch,
     events: VecDeque<ServerEvent>,
     matches: MatchResult<SubKey>,

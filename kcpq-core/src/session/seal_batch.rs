@@ -1,10 +1,10 @@
 //! Datagrams sealed in groups, so that their tags are computed together.
 //!
-//! A server or client that has several datagrams to send writes up to [`kcpq_mac::LANES`] of
+//! A server or client that has several datagrams to send writes up to [`kcpq_mac::BATCH`] of
 //! them at once: the first into the caller's buffer, the others into this batch's own buffers,
 //! then tags them all in one call ([`crate::crypto::finish_all`]). `poll_transmit` hands the
 //! rest out one by one before it produces anything new, so datagrams leave in the order they
-//! were sealed. The batch holds at most `LANES - 1` datagrams; its buffers and lists are
+//! were sealed. The batch holds at most `BATCH - 1` datagrams; its buffers and lists are
 //! allocated once and reused.
 
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ use crate::drive::Transmit;
 /// Sealed datagrams waiting to be handed out, and the buffers they were written in.
 #[derive(Default)]
 pub(crate) struct SealBatch {
-    /// `LANES - 1` buffers once the first batch of several was sealed.
+    /// Up to `BATCH - 1` buffers, allocated as batches first grew that large.
     buffers: Vec<Vec<u8>>,
     /// Destination and length of the datagram in each of `buffers`, in order.
     ready: Vec<(SocketAddr, usize)>,
@@ -47,7 +47,7 @@ impl SealBatch {
         Some(Transmit { destination, len })
     }
 
-    /// Tags `first` (sealed into `buf`) together with up to `LANES - 1` more datagrams that
+    /// Tags `first` (sealed into `buf`) together with up to `BATCH - 1` more datagrams that
     /// `more` seals into the batch's buffers (`None` when it has nothing more), and keeps those
     /// for [`SealBatch::pop`]. The buffers hold `max_datagram` bytes, or `buf`'s length if that
     /// is shorter (a caller may pass a 64 KiB buffer; a session's datagrams are far smaller).
@@ -66,7 +66,7 @@ impl SealBatch {
         let first_len = first.len();
         self.untagged.clear();
         self.untagged.push(first);
-        while self.untagged.len() < kcpq_mac::LANES {
+        while self.untagged.len() < kcpq_mac::BATCH {
             let i = self.untagged.len() - 1;
             if self.buffers.len() == i {
                 self.buffers.push(Vec::new());

@@ -116,6 +116,7 @@ impl Client {
         let (io, waker) = IoSocket::new(kcpq_os::open_socket(local, buffer, buffer, false)?)?;
         let (link, commands) = link(options.command_capacity, waker);
         let (sink, events) = events(options.event_capacity);
+        kcpq_os::tune_packet_tags();
         let (keys, seed, clock) = (&options.keys, fresh_seed()?, Clock::start());
         let core = Core::new(options.config, server, keys, seed, clock.now());
         let (connect_tx, connect_rx) = std::sync::mpsc::sync_channel(1);

@@ -109,6 +109,7 @@ impl Server {
         check_workers(count)?;
         let sockets = kcpq_os::bind_workers(options.listen, count, buffer, buffer)?;
         let local_addr = sockets[0].local_addr()?;
+        kcpq_os::tune_packet_tags();
         let clock = Clock::start();
         let cores =
             worker_cores::<_, BindError>(config, &options.keys, count, clock.now(), fresh_seed);
