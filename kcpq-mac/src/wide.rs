@@ -91,10 +91,11 @@ fn compress(
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512i, _mm_extract_epi32, _mm512_add_epi32, _mm512_extracti32x4_epi32,
-        _mm512_mask_add_epi32, _mm512_ror_epi32, _mm512_set_epi32, _mm512_set1_epi32,
-        _mm512_shuffle_epi8, _mm512_shuffle_i32x4, _mm512_srli_epi32, _mm512_ternarylogic_epi32,
-        _mm512_unpackhi_epi32, _mm512_unpackhi_epi64, _mm512_unpacklo_epi32, _mm512_unpacklo_epi64,
+        __m512i, _mm_extract_epi32, _mm_set_epi32, _mm512_add_epi32, _mm512_broadcast_i32x4,
+        _mm512_extracti32x4_epi32, _mm512_mask_add_epi32, _mm512_ror_epi32, _mm512_set_epi32,
+        _mm512_set1_epi32, _mm512_shuffle_epi8, _mm512_shuffle_i32x4, _mm512_srli_epi32,
+        _mm512_ternarylogic_epi32, _mm512_unpackhi_epi32, _mm512_unpackhi_epi64,
+        _mm512_unpacklo_epi32, _mm512_unpacklo_epi64,
     };
 
     use super::WIDE;
@@ -151,25 +152,13 @@ mod avx512 {
     fn block_words(block: &Block) -> __m512i {
         let (words, _) = block.as_chunks::<4>();
         let little = vector(std::array::from_fn(|t| u32::from_le_bytes(words[t])));
-        // Reverse the bytes of every word.
-        let swap = _mm512_set_epi32(
+        // Reverse the bytes of every word (the same pattern in each 128-bit quarter).
+        let swap = _mm512_broadcast_i32x4(_mm_set_epi32(
             0x0c0d_0e0f,
             0x0809_0a0b,
             0x0405_0607,
             0x0001_0203,
-            0x0c0d_0e0f,
-            0x0809_0a0b,
-            0x0405_0607,
-            0x0001_0203,
-            0x0c0d_0e0f,
-            0x0809_0a0b,
-            0x0405_0607,
-            0x0001_0203,
-            0x0c0d_0e0f,
-            0x0809_0a0b,
-            0x0405_0607,
-            0x0001_0203,
-        );
+        ));
         _mm512_shuffle_epi8(little, swap)
     }
 
