@@ -9,8 +9,8 @@
 //!
 //! - **Four SHA lanes.** With the x86 SHA extensions, one SHA-256 stream leaves the SHA unit
 //!   waiting on each round's result; four independent messages in lockstep keep it busy
-//!   (1.9x one stream's bytes per second on AMD's Zen 4, 1.2x on Intel's Rocket Lake, whose
-//!   SHA unit issues a round only every third cycle).
+//!   (1.9x one stream's bytes per second on AMD's Zen 4; 1.2x on Intel's Rocket Lake, whose
+//!   SHA unit one stream nearly keeps busy already).
 //! - **Sixteen AVX-512 lanes.** SHA-256's rounds on vectors of sixteen 32-bit words, one
 //!   message per element: 1.65x the four SHA lanes on the Rocket Lake core once all sixteen
 //!   are full.

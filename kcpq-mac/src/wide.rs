@@ -3,9 +3,10 @@
 //! Each of SHA-256's eight state words and each message-schedule word is a vector of sixteen
 //! 32-bit elements, one per message; a round is the same integer instructions as one scalar
 //! round (rotations, three-input logic, additions), applied to all sixteen messages. Where the
-//! SHA unit is slow to issue (`sha256rnds2` every third cycle on Intel's Ice Lake and Rocket
-//! Lake cores, so that the four SHA lanes of [`crate::lanes`] barely beat one stream), this
-//! hashes about twice their bytes per second once the sixteen lanes are full.
+//! SHA unit is the bottleneck already for one stream (on Intel's Rocket Lake the four SHA lanes
+//! of [`crate::lanes`] hash only 1.2x one stream's bytes per second), this
+//! hashes 1.65x their bytes per second once the sixteen lanes are full (measured on Rocket
+//! Lake, 1400-byte messages).
 //!
 //! Messages of unequal lengths share the loop up to the longest one: a lane that has no block
 //! left at a step computes on a stand-in block and keeps its state (a masked addition), so a
