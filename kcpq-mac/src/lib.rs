@@ -78,7 +78,7 @@ pub fn tag_all(jobs: &[TagJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
     for (group, tags) in jobs.chunks(wide::WIDE).zip(tags.chunks_mut(wide::WIDE)) {
         let blocks = group
             .iter()
-            .map(|job| PaddedMessage::new(job.message, 64).blocks());
+            .map(|job| PaddedMessage::blocks_for(job.message.len()));
         let (total, longest) = blocks.fold((0, 0), |(t, m), b| (t + b, m.max(b)));
         let chosen = engine::choose(group.len(), total, longest);
         for (jobs, tags) in group

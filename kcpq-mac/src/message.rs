@@ -19,8 +19,7 @@ impl<'a> PaddedMessage<'a> {
         let mut tail = [0u8; 128];
         tail[..rest.len()].copy_from_slice(rest);
         tail[rest.len()] = 0x80;
-        // The length field (8 bytes) must fit after the 0x80 in the last block.
-        let tail_blocks = if rest.len() < 56 { 1 } else { 2 };
+        let tail_blocks = tail_blocks_for(rest.len());
         let bits = ((prefix_len + message.len()) as u64).wrapping_mul(8);
         tail[tail_blocks * 64 - 8..tail_blocks * 64].copy_from_slice(&bits.to_be_bytes());
         PaddedMessage {
@@ -28,6 +27,11 @@ impl<'a> PaddedMessage<'a> {
             tail,
             tail_blocks,
         }
+    }
+
+    /// How many blocks a message of `len` bytes and its padding take, without building it.
+    pub(crate) fn blocks_for(len: usize) -> usize {
+        len / 64 + tail_blocks_for(len % 64)
     }
 
     /// One block that is already padded (the outer hash's).
@@ -61,4 +65,10 @@ impl<'a> PaddedMessage<'a> {
             .get(i)
             .unwrap_or_else(|| &self.tail_blocks()[i - whole.len()])
     }
+}
+
+/// Blocks of the padded tail after `rest` (< 64) bytes: the length field (8 bytes) must fit
+/// after the 0x80 in the last block.
+fn tail_blocks_for(rest: usize) -> usize {
+    if rest < 56 { 1 } else { 2 }
 }

@@ -137,3 +137,16 @@ fn calibration_keeps_the_tags() {
     tag_all(&jobs, &mut tags);
     assert!(tags.iter().all(|t| *t == reference(b"k", &message)));
 }
+
+/// The block count `tag_all` weighs engines by is the padded message's.
+#[test]
+fn block_count_without_building_matches_the_padded_message() {
+    let message = [1u8; 300];
+    for len in 0..message.len() {
+        assert_eq!(
+            message::PaddedMessage::blocks_for(len),
+            message::PaddedMessage::new(&message[..len], 64).blocks(),
+            "len {len}"
+        );
+    }
+}
