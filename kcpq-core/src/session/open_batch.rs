@@ -62,6 +62,11 @@ pub(crate) fn handle_in_groups<M>(
     mut handle: impl FnMut(&mut M, SocketAddr, &mut [u8], Option<&PrecomputedTag>),
 ) {
     for group in datagrams.chunks_mut(BATCH) {
+        if let [(from, datagram)] = group {
+            // Nothing to compute together (the common case at low rates): no lookup ahead.
+            handle(machine, *from, datagram, None);
+            continue;
+        }
         let mut tags = {
             let machine = &*machine;
             precompute_tags(group.iter().map(|(_, d)| &**d), |d| session_for(machine, d))
