@@ -10,7 +10,10 @@
 //! dependency tree and its code free of clocks, entropy and system calls, while no adapter
 //! writes them again. [`tune_packet_tags`] times the ways this CPU computes packet tags, which
 //! the core cannot do for lack of a clock. The sockets ([`open_socket`], [`bind_workers`]) are plain std sockets,
-//! set up with `socket2`: each adapter registers them with its own runtime or poller.
+//! set up with `socket2`: each adapter registers them with its own runtime or poller, and
+//! batches what crosses the kernel with [`udp`].
+
+pub mod udp;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};

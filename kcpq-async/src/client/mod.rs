@@ -160,8 +160,12 @@ impl<R: Runtime> Client<R> {
         let slow = options.slow_callback;
         let mut shared = ClientShared::new(options.server, &mut config, connect, op, slow);
         let bind = options.bind.unwrap_or(local_address_for(options.server));
-        let mut io = UdpIo::<R::Socket>::bind(bind, &options.socket, config.kcp.mtu + 64)
-            .map_err(ConnectError::Io)?;
+        let mut io = UdpIo::<R::Socket>::bind(
+            bind,
+            &options.socket,
+            kcpq_os::udp::max_datagram(config.kcp.mtu),
+        )
+        .map_err(ConnectError::Io)?;
         kcpq_os::tune_packet_tags();
         let seed = fresh_seed().map_err(ConnectError::Io)?;
         let clock = Clock::start();

@@ -184,7 +184,7 @@ impl<R: Runtime> Server<R> {
         check_workers(options.workers)?;
         let addr = options.listen;
         let (recv_buffer, send_buffer) = (options.socket.recv_buffer, options.socket.send_buffer);
-        let max_datagram = options.config.kcp.mtu + 64;
+        let max_datagram = kcpq_os::udp::max_datagram(options.config.kcp.mtu);
         let sockets = kcpq_os::bind_workers(addr, options.workers, recv_buffer, send_buffer);
         let mut sockets = sockets
             .map_err(|source| BindError::Socket { addr, source })?
@@ -270,7 +270,7 @@ impl<R: Runtime> Server<R> {
             stopped.push(finished);
             let event_tx = event_tx.clone();
             let socket_options = options.socket.clone();
-            let max_datagram = config.kcp.mtu + 64;
+            let max_datagram = kcpq_os::udp::max_datagram(config.kcp.mtu);
             R::run_on_new_thread(format!("kcpq-worker-{index}"), move || async move {
                 let mut io = match UdpIo::<R::Socket>::register(
                     worker.socket,

@@ -7,16 +7,19 @@
 //! With [`SocketOptions::offload`] on (the default), the socket is driven through `quinn-udp`,
 //! which uses the kernel's batched calls where they exist:
 //!
-//! - **Receive**: one `recvmmsg` call fills up to [`RECV_SLOTS`] buffers. On Linux the socket also
-//!   enables `UDP_GRO`: the kernel may hand over a *train* of consecutive datagrams from one
-//!   sender in one buffer, every datagram `stride` bytes long but the last; the train is split
-//!   back into datagrams here. Datagrams read beyond the caller's burst bound stay queued in user
-//!   space and are handled first by the next call ([`UdpIo::has_pending`] tells the event loop
-//!   not to sleep on them).
+//! - **Receive**: one `recvmmsg` call fills up to [`RECV_SLOTS`](kcpq_os::udp::RECV_SLOTS)
+//!   buffers. On Linux the socket also enables `UDP_GRO`: the kernel may hand over a *train* of
+//!   consecutive datagrams from one sender in one buffer, every datagram `stride` bytes long but
+//!   the last; the train is split back into datagrams ([`kcpq_os::udp::RecvArea`], shared with
+//!   kcpq-std). Datagrams read beyond the caller's burst bound stay queued in user space and are
+//!   handled first by the next call ([`UdpIo::has_pending`] tells the event loop not to sleep
+//!   on them).
 //! - **Send**: consecutive queued datagrams to the same destination with the same length (the
 //!   last may be shorter) leave in one `sendmsg` carrying a `UDP_SEGMENT` control message (GSO,
 //!   Linux 4.18 and later): the kernel, or the network card, cuts the train into datagrams. A
-//!   train holds at most `max_gso_segments` (64 on Linux) datagrams and [`MAX_GSO_BYTES`] bytes.
+//!   train holds at most `max_gso_segments` (64 on Linux) datagrams and
+//!   [`MAX_GSO_BYTES`](kcpq_os::udp::MAX_GSO_BYTES) bytes ([`kcpq_os::udp::SendQueue`] forms
+//!   the trains).
 //!   Datagrams to different destinations, or of other lengths, leave in separate calls
 //!   (`quinn-udp` 0.6 sends with `sendmsg`, not `sendmmsg`).
 //!
@@ -44,31 +47,12 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
 use kcpq_core::Transmit;
+use kcpq_os::udp::{IoStats, RECV_SLOT_LEN, SendQueue, TrainCursor};
 
 use crate::runtime::{Socket, write_with};
 use offload::Offload;
 
 pub use kcpq_core::adapter::DEFAULT_SOCKET_BUFFER;
-
-/// Most datagrams collected before they are sent: a batch bounds the memory and the latency of
-/// the first datagram in it.
-const MAX_BATCH: usize = 64;
-
-/// Size of one receive buffer: the largest UDP datagram, which is also the largest train the
-/// kernel coalesces with GRO (its total, headers included, stays within the 64 KiB of one IP
-/// packet), so neither is ever truncated.
-const RECV_SLOT_LEN: usize = 65_536;
-
-/// Receive buffers one batched receive call may fill (with offload): 16 calls' worth of
-/// datagrams per system call, for 1 MiB of buffers per socket (untouched pages cost no memory).
-pub(crate) const RECV_SLOTS: usize = 16;
-/// Most datagrams handed to the core in one group ([`UdpIo::recv_batch`]): as many as the core
-/// computes the tags of together.
-pub(crate) const RECV_GROUP: usize = kcpq_core::drive::DATAGRAM_BATCH;
-
-/// Most payload bytes in one GSO train: the kernel builds the train as one UDP datagram, whose
-/// payload is at most 65 535 bytes minus the 20-byte IPv4 and 8-byte UDP headers.
-pub(crate) const MAX_GSO_BYTES: usize = 65_507;
 
 /// Socket settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,26 +79,6 @@ impl Default for SocketOptions {
     }
 }
 
-/// Counts of the socket's work, logged at debug level when it closes: they show how much the
-/// offloads batched (datagrams per system call).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IoStats {
-    /// Datagrams handed to the kernel.
-    pub(crate) sent: u64,
-    /// Send system calls that succeeded (one per datagram, or per GSO train).
-    pub(crate) send_calls: u64,
-    /// Most datagrams in one send call.
-    pub(crate) largest_send: usize,
-    /// Datagrams the kernel refused (dropped, as packet loss).
-    pub(crate) send_failures: u64,
-    /// Datagrams received.
-    pub(crate) received: u64,
-    /// Receive system calls that returned data.
-    pub(crate) recv_calls: u64,
-    /// Most datagrams returned by one receive call.
-    pub(crate) largest_recv: usize,
-}
-
 /// How datagrams cross the kernel boundary.
 #[derive(Debug)]
 enum Path {
@@ -129,11 +93,7 @@ enum Path {
 pub(crate) struct UdpIo<S: Socket> {
     socket: S,
     path: Path,
-    slot_len: usize,
-    batch: Vec<u8>,
-    queued: Vec<(SocketAddr, usize)>,
-    /// Bytes of `batch` holding queued datagrams.
-    used: usize,
+    queue: SendQueue,
     stats: IoStats,
 }
 
@@ -169,10 +129,7 @@ impl<S: Socket> UdpIo<S> {
         Ok(UdpIo {
             socket,
             path,
-            slot_len: max_datagram,
-            batch: Vec::with_capacity(max_datagram * MAX_BATCH),
-            queued: Vec::with_capacity(MAX_BATCH),
-            used: 0,
+            queue: SendQueue::new(max_datagram),
             stats: IoStats::default(),
         })
     }
@@ -227,7 +184,7 @@ impl<S: Socket> UdpIo<S> {
     }
 
     /// Hands up to `max` received datagrams to `handle` without waiting, in arrival order and
-    /// in groups of up to [`RECV_GROUP`] (sender, datagram) pairs that were read together, so
+    /// in groups of up to [`kcpq_os::udp::RECV_GROUP`] (sender, datagram) pairs that were read together, so
     /// the core can check their tags at once; returns how many. Stops early when nothing more
     /// is queued. Receive errors (an ICMP report on some systems) are logged and read as
     /// "nothing queued".
@@ -236,7 +193,7 @@ impl<S: Socket> UdpIo<S> {
         max: usize,
         mut handle: impl FnMut(&mut [(SocketAddr, &mut [u8])]),
     ) -> usize {
-        let handled = match &mut self.path {
+        match &mut self.path {
             Path::Plain(buf) => {
                 let mut handled = 0;
                 while handled < max {
@@ -244,8 +201,7 @@ impl<S: Socket> UdpIo<S> {
                         Ok((len, from)) => {
                             handle(&mut [(from, &mut buf[..len])]);
                             handled += 1;
-                            self.stats.recv_calls += 1;
-                            self.stats.largest_recv = self.stats.largest_recv.max(1);
+                            self.stats.count_recv(1);
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => {
@@ -254,35 +210,28 @@ impl<S: Socket> UdpIo<S> {
                         }
                     }
                 }
+                self.stats.received += handled as u64;
                 handled
             }
             Path::Offload(offload) => {
                 offload.recv_batch(&self.socket, max, &mut self.stats, handle)
             }
-        };
-        self.stats.received += handled as u64;
-        handled
+        }
     }
 
     /// The buffer the next outgoing datagram is written into.
     pub(crate) fn slot(&mut self) -> &mut [u8] {
-        let start = self.batch.len();
-        self.batch.resize(start + self.slot_len, 0);
-        &mut self.batch[start..]
+        self.queue.slot()
     }
 
     /// Keeps the datagram just written into [`UdpIo::slot`]; true when the batch is full.
     pub(crate) fn commit(&mut self, transmit: Transmit) -> bool {
-        let len = transmit.len.min(self.slot_len);
-        self.queued.push((transmit.destination, len));
-        self.used += len;
-        self.batch.truncate(self.used);
-        self.queued.len() >= MAX_BATCH
+        self.queue.commit(transmit)
     }
 
     /// Forgets a slot taken with [`UdpIo::slot`] that was not used.
     pub(crate) fn release_slot(&mut self) {
-        self.batch.truncate(self.used);
+        self.queue.release_slot();
     }
 
     /// Sends every queued datagram, in order. A datagram the system refuses is dropped and
@@ -291,19 +240,12 @@ impl<S: Socket> UdpIo<S> {
     pub(crate) async fn send_batch(&mut self) {
         match &self.path {
             Path::Plain(_) => {
-                let mut offset = 0;
-                for &(destination, len) in &self.queued {
-                    let datagram = &self.batch[offset..offset + len];
-                    offset += len;
+                for (destination, datagram) in self.queue.datagrams() {
                     let sent = write_with(&self.socket, || {
                         self.socket.try_send_to(datagram, destination)
                     });
                     match sent.await {
-                        Ok(_) => {
-                            self.stats.sent += 1;
-                            self.stats.send_calls += 1;
-                            self.stats.largest_send = self.stats.largest_send.max(1);
-                        }
+                        Ok(_) => self.stats.count_send(1),
                         Err(e) => {
                             self.stats.send_failures += 1;
                             log::debug!("UDP send to {destination} failed: {e}");
@@ -312,22 +254,18 @@ impl<S: Socket> UdpIo<S> {
                 }
             }
             Path::Offload(offload) => {
-                let mut offset = 0;
-                let mut queued = &self.queued[..];
-                while !queued.is_empty() {
-                    let train = offload::next_train(queued, offload.max_gso_segments());
-                    let contents = &self.batch[offset..offset + train.bytes];
+                let mut cursor = TrainCursor::default();
+                while let Some((destination, contents, train)) = self
+                    .queue
+                    .next_train(&mut cursor, offload.max_gso_segments())
+                {
                     offload
-                        .send_train(&self.socket, queued[0].0, contents, &train, &mut self.stats)
+                        .send_train(&self.socket, destination, contents, &train, &mut self.stats)
                         .await;
-                    offset += train.bytes;
-                    queued = &queued[train.count..];
                 }
             }
         }
-        self.queued.clear();
-        self.batch.clear();
-        self.used = 0;
+        self.queue.clear();
     }
 }
 

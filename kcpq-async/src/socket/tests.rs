@@ -1,4 +1,5 @@
-//! Train forming and splitting, and datagrams exchanged over 127.0.0.1 with offload on and off.
+//! Datagrams exchanged over 127.0.0.1 with offload on and off (trains are formed and split in
+//! `kcpq_os::udp`, and tested there).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -8,79 +9,15 @@ use futures_lite::future;
 use kcpq_core::rng::Rng;
 use kcpq_core::server::Transmit;
 
-use super::offload::{Train, datagram_end, next_train};
-use super::{MAX_BATCH, MAX_GSO_BYTES, RECV_GROUP, SocketOptions, UdpIo};
+use super::{SocketOptions, UdpIo};
 use crate::test_runtime::TestSocket;
+use kcpq_os::udp::{MAX_BATCH, RECV_GROUP};
 
 /// KCPQ's default datagram bound (KCP MTU 1367 plus 64).
 const MAX_DATAGRAM: usize = 1431;
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
-}
-
-#[test]
-fn a_run_of_equal_lengths_to_one_destination_is_one_train_ending_at_a_shorter_one() {
-    let a = addr(1);
-    let queued = [(a, 1000), (a, 1000), (a, 1000), (a, 400), (a, 400)];
-    assert_eq!(
-        next_train(&queued, 64),
-        Train {
-            count: 4,
-            bytes: 3400,
-            segment: 1000
-        }
-    );
-    assert_eq!(
-        next_train(&queued[4..], 64),
-        Train {
-            count: 1,
-            bytes: 400,
-            segment: 400
-        }
-    );
-}
-
-#[test]
-fn another_destination_or_a_longer_datagram_starts_a_new_train() {
-    let (a, b) = (addr(1), addr(2));
-    assert_eq!(next_train(&[(a, 500), (a, 500), (b, 500)], 64).count, 2);
-    assert_eq!(next_train(&[(a, 500), (a, 501)], 64).count, 1);
-    assert_eq!(next_train(&[(a, 500), (b, 500), (a, 500)], 64).count, 1);
-}
-
-#[test]
-fn trains_stay_within_the_segment_and_byte_bounds() {
-    let a = addr(1);
-    let queued = vec![(a, 100); 100];
-    assert_eq!(next_train(&queued, 64).count, 64);
-    assert_eq!(next_train(&queued, 8).count, 8);
-    assert_eq!(next_train(&queued, 1).count, 1);
-    let full = vec![(a, MAX_DATAGRAM); MAX_BATCH];
-    let train = next_train(&full, 64);
-    assert_eq!(train.count, MAX_GSO_BYTES / MAX_DATAGRAM);
-    assert!(train.bytes <= MAX_GSO_BYTES);
-    assert!(train.bytes + MAX_DATAGRAM > MAX_GSO_BYTES);
-    assert_eq!(next_train(&[], 64).count, 0);
-}
-
-#[test]
-fn empty_datagrams_travel_alone() {
-    let a = addr(1);
-    assert_eq!(next_train(&[(a, 0), (a, 0)], 64).count, 1);
-    assert_eq!(next_train(&[(a, 10), (a, 0)], 64).count, 1);
-}
-
-#[test]
-fn received_buffers_split_at_their_stride() {
-    // A train of 3 datagrams of 100 bytes and a last one of 30.
-    assert_eq!(datagram_end(330, 100, 0), 100);
-    assert_eq!(datagram_end(330, 100, 200), 300);
-    assert_eq!(datagram_end(330, 100, 300), 330);
-    // No GRO: the whole buffer is one datagram, an empty one included.
-    assert_eq!(datagram_end(330, 330, 0), 330);
-    assert_eq!(datagram_end(330, 0, 0), 330);
-    assert_eq!(datagram_end(0, 0, 0), 0);
 }
 
 fn bind(offload: bool) -> UdpIo<TestSocket> {
@@ -221,7 +158,7 @@ fn exchange(sender_offload: bool, receiver_offload: bool, seed: u8) {
                 destination: to[p.to],
                 len: p.len,
             });
-            assert!(tx.queued.len() <= MAX_BATCH);
+            assert!(tx.queue.datagrams().count() <= MAX_BATCH);
             if full {
                 tx.send_batch().await;
                 rx.iter_mut().for_each(|r| r.take(from, 7));
