@@ -11,7 +11,7 @@ use kcpq_core::Drive;
 use kcpq_core::adapter::{Driver, WaitError, apply_commands};
 use kcpq_os::Clock;
 
-use crate::io::{IoSocket, MAX_DATAGRAM};
+use crate::io::IoSocket;
 use crate::link::{Commands, Deadline, Link};
 
 /// Commands taken per loop turn before the I/O thread serves the network again.
@@ -80,10 +80,11 @@ impl IoThread {
 ///
 /// 1. take in what the server's other workers sent, then apply commands from handles (API
 ///    calls);
-/// 2. drain: send every `poll_transmit` datagram, then take every `poll_event`;
+/// 2. drain: queue every `poll_transmit` datagram (sent whenever the queue fills), take every
+///    `poll_event`, and send what is queued;
 /// 3. sleep in the poller until a datagram, a wake-up or `poll_timeout` (no deadline: sleep
-///    until a datagram or a wake-up); feed what arrived with `handle_datagram`, and call
-///    `handle_timeout` once the deadline has passed.
+///    until a datagram or a wake-up); feed what arrived with `handle_datagrams`, in the groups
+///    the socket read together, and call `handle_timeout` once the deadline has passed.
 fn run<D: Driver>(
     driver: &mut D,
     commands: &Commands<D::Command>,
@@ -91,7 +92,6 @@ fn run<D: Driver>(
     clock: Clock,
     turns: &AtomicU64,
 ) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         turns.fetch_add(1, Ordering::Relaxed);
         let now = clock.now();
@@ -105,23 +105,23 @@ fn run<D: Driver>(
             commands.made_room();
         }
         loop {
-            while let Some(t) = driver.machine().poll_transmit(now, &mut buf) {
-                io.send(t.destination, &buf[..t.len]);
+            while let Some(t) = driver.machine().poll_transmit(now, io.slot()) {
+                io.commit(t);
             }
+            io.release_slot();
             if !driver.route_events(std::time::Instant::now()) {
                 break;
             }
         }
+        io.flush();
         driver.after_send();
         if driver.done() {
             return driver.finish();
         }
         let deadline = driver.machine().poll_timeout();
         let timeout = deadline.map(|d| clock.until(d));
-        io.wait(&mut buf, timeout, |from, datagram| {
-            driver
-                .machine()
-                .handle_datagram(clock.now(), from, datagram);
+        io.wait(timeout, |datagrams| {
+            driver.machine().handle_datagrams(clock.now(), datagrams);
         });
         let now = clock.now();
         if deadline.is_some_and(|d| d <= now) {

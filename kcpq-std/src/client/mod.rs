@@ -51,6 +51,11 @@ pub struct ClientOptions {
     /// A callback subscription's call that takes longer is counted and reported
     /// ([`Event::SlowCallback`]).
     pub slow_callback: Duration,
+    /// Batch datagrams with the kernel's offloads where available: `recvmmsg` and GRO on
+    /// receive, GSO (`UDP_SEGMENT`) on send, with clean fallbacks where they are missing.
+    /// Default `true`; `false` makes one plain system call per datagram. With it on, the socket
+    /// also refuses to fragment datagrams larger than the interface MTU.
+    pub udp_offload: bool,
 }
 
 impl ClientOptions {
@@ -65,6 +70,7 @@ impl ClientOptions {
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             slow_callback: DEFAULT_SLOW_CALLBACK,
+            udp_offload: true,
         }
     }
 }
@@ -113,7 +119,9 @@ impl Client {
         let config = &mut options.config;
         let mut shared = ClientShared::new(server, config, connect, op, options.slow_callback);
         let (local, buffer) = (local_address_for(server), DEFAULT_SOCKET_BUFFER);
-        let (io, waker) = IoSocket::new(kcpq_os::open_socket(local, buffer, buffer, false)?)?;
+        let socket = kcpq_os::open_socket(local, buffer, buffer, false)?;
+        let max_datagram = kcpq_os::udp::max_datagram(config.kcp.mtu);
+        let (io, waker) = IoSocket::new(socket, options.udp_offload, max_datagram)?;
         let (link, commands) = link(options.command_capacity, waker);
         let (sink, events) = events(options.event_capacity);
         kcpq_os::tune_packet_tags();

@@ -51,6 +51,9 @@ pub struct ServerOptions {
     /// Bound of undelivered events (default [`DEFAULT_SERVER_EVENT_CAPACITY`]); beyond it new
     /// events are dropped and counted.
     pub event_capacity: usize,
+    /// Batch datagrams with the kernel's offloads where available (default `true`), as
+    /// [`ClientOptions::udp_offload`](crate::ClientOptions::udp_offload).
+    pub udp_offload: bool,
 }
 
 impl ServerOptions {
@@ -62,6 +65,7 @@ impl ServerOptions {
             config: ServerConfig::default(),
             workers: 1,
             event_capacity: DEFAULT_SERVER_EVENT_CAPACITY,
+            udp_offload: true,
         }
     }
 }
@@ -116,7 +120,8 @@ impl Server {
         let (sink, events) = events(options.event_capacity.max(1));
         let (mut ios, mut wakers) = (Vec::new(), Vec::new());
         for socket in sockets {
-            let (io, waker) = IoSocket::new(socket)?;
+            let max_datagram = kcpq_os::udp::max_datagram(config.kcp.mtu);
+            let (io, waker) = IoSocket::new(socket, options.udp_offload, max_datagram)?;
             ios.push(io);
             wakers.push(waker);
         }
