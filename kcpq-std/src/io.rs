@@ -224,13 +224,7 @@ impl IoSocket {
         contents: &[u8],
         segment_size: Option<usize>,
     ) -> io::Result<()> {
-        let transmit = quinn_udp::Transmit {
-            destination,
-            ecn: None,
-            contents,
-            segment_size,
-            src_ip: None,
-        };
+        let transmit = kcpq_os::udp::transmit(destination, contents, segment_size);
         self.send_blocking(|s| state.try_send(UdpSockRef::from(s), &transmit))
     }
 

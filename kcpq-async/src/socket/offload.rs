@@ -112,13 +112,7 @@ impl Offload {
         contents: &[u8],
         segment_size: Option<usize>,
     ) -> io::Result<()> {
-        let transmit = quinn_udp::Transmit {
-            destination,
-            ecn: None,
-            contents,
-            segment_size,
-            src_ip: None,
-        };
+        let transmit = kcpq_os::udp::transmit(destination, contents, segment_size);
         write_with(socket, || self.state.try_send(socket.sock_ref(), &transmit)).await
     }
 }

@@ -14,7 +14,7 @@ mod send;
 mod tests;
 
 pub use recv::{RecvArea, datagram_end};
-pub use send::{SendQueue, Train, TrainCursor, next_train};
+pub use send::{SendQueue, Train, TrainCursor, next_train, transmit};
 
 /// Most datagrams queued before they are sent: a batch bounds the memory and the latency of
 /// the first datagram in it.

@@ -107,6 +107,22 @@ impl SendQueue {
     }
 }
 
+/// What one send call hands `quinn-udp`: `contents` for `destination`, cut into datagrams of
+/// `segment_size` bytes by GSO when it is set (a train), one datagram otherwise.
+pub fn transmit(
+    destination: SocketAddr,
+    contents: &[u8],
+    segment_size: Option<usize>,
+) -> quinn_udp::Transmit<'_> {
+    quinn_udp::Transmit {
+        destination,
+        ecn: None,
+        contents,
+        segment_size,
+        src_ip: None,
+    }
+}
+
 /// The train that starts the queue: the first datagram and those after it with the same
 /// destination and length, the last of which may be shorter, within `max_segments` datagrams
 /// and [`MAX_GSO_BYTES`]. Empty datagrams are never put in a train (GSO would lose them).
