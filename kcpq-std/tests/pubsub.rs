@@ -133,3 +133,52 @@ fn a_callback_over_the_threshold_is_counted_and_reported() {
     );
     assert_eq!(sub.slow_callbacks(), 2);
 }
+
+#[test]
+fn batched_and_plain_udp_io_interoperate_in_both_directions() {
+    // A server with plain I/O between a client that batches (GSO trains out, GRO trains in)
+    // and one that does not; then the other way round on a batching server. Bursts of full
+    // datagrams and a large message travel each way, whole and in order.
+    use kcpq_std::{Client, Server, ServerOptions};
+    for server_offload in [false, true] {
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut options = ServerOptions::new(any, common::keys());
+        options.udp_offload = server_offload;
+        let server = Server::bind_with(options).expect("bind on loopback");
+        let connect = |name: &str, offload: bool| {
+            let mut options = common::options(server.local_addr(), name);
+            options.udp_offload = offload;
+            Client::connect_with(options).expect("connect")
+        };
+        let batching = connect("batching", true);
+        let plain = connect("plain", false);
+        let to_plain = plain.subscribe("burst.a").expect("subscribe");
+        let to_batching = batching.subscribe("burst.b").expect("subscribe");
+        let large = vec![7u8; 100_000];
+        for (from, subject) in [(&batching, "burst.a"), (&plain, "burst.b")] {
+            for i in 0..300u32 {
+                let mut payload = vec![i as u8; 1000];
+                payload[..4].copy_from_slice(&i.to_le_bytes());
+                from.publish(subject, payload).expect("publish");
+            }
+            from.publish(subject, large.clone())
+                .expect("publish a large message");
+            from.flush().expect("flush");
+        }
+        for sub in [&to_plain, &to_batching] {
+            for i in 0..300u32 {
+                let m = sub.recv_timeout(WAIT).expect("every message");
+                assert_eq!(m.payload.len(), 1000);
+                assert_eq!(&m.payload[..4], &i.to_le_bytes(), "in order");
+                assert!(m.payload[4..].iter().all(|&b| b == i as u8), "intact");
+            }
+            assert_eq!(
+                sub.recv_timeout(WAIT).expect("the large one").payload,
+                large
+            );
+        }
+        batching.close();
+        plain.close();
+        server.shutdown();
+    }
+}
