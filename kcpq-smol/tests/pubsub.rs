@@ -323,3 +323,33 @@ fn a_no_echo_publisher_s_queue_message_goes_to_another_member() {
         }
     });
 }
+
+#[test]
+fn the_smallest_mtu_still_connects_and_carries_messages() {
+    // At KCP's smallest MTU a protected segment is far shorter than a handshake message: the
+    // datagram slots of the batched I/O must hold both (a client used to never send its
+    // initiation).
+    use kcpq_smol::core::kcp::MIN_MTU;
+    use kcpq_smol::core::server::ServerConfig;
+    bounded(BOUND, async {
+        let mut config = ServerConfig::default();
+        config.kcp.mtu = MIN_MTU;
+        let server = common::server_with(config).await;
+        let connect = || async {
+            let mut options = common::options(server.local_addr());
+            options.config.kcp.mtu = MIN_MTU;
+            Client::connect_with(options)
+                .await
+                .expect("connect at the smallest MTU")
+        };
+        let (publisher, subscriber) = (connect().await, connect().await);
+        let mut sub = subscriber.subscribe("small.mtu").await.expect("subscribe");
+        let payload: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        publisher
+            .publish("small.mtu", payload.clone())
+            .await
+            .expect("publish");
+        let m = sub.next().await.expect("the message");
+        assert_eq!(&m.payload[..], &payload[..]);
+    });
+}

@@ -182,3 +182,31 @@ fn batched_and_plain_udp_io_interoperate_in_both_directions() {
         server.shutdown();
     }
 }
+
+#[test]
+fn the_smallest_mtu_still_connects_and_carries_messages() {
+    // At KCP's smallest MTU a protected segment is far shorter than a handshake message: the
+    // I/O's datagram slots must hold both.
+    use kcpq_std::core::kcp::MIN_MTU;
+    use kcpq_std::{Client, Server, ServerConfig};
+    let mut config = ServerConfig::default();
+    config.kcp.mtu = MIN_MTU;
+    let server = Server::bind("127.0.0.1:0", common::keys(), config).expect("bind on loopback");
+    let connect = |name: &str| {
+        let mut options = common::options(server.local_addr(), name);
+        options.config.kcp.mtu = MIN_MTU;
+        Client::connect_with(options).expect("connect at the smallest MTU")
+    };
+    let (publisher, subscriber) = (connect("pub"), connect("sub"));
+    let sub = subscriber.subscribe("small.mtu").expect("subscribe");
+    let payload: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    publisher
+        .publish("small.mtu", payload.clone())
+        .expect("publish");
+    publisher.flush().expect("flush");
+    assert_eq!(
+        sub.recv_timeout(WAIT).expect("the message").payload,
+        payload
+    );
+    server.shutdown();
+}

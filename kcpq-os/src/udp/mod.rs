@@ -8,6 +8,8 @@
 //! kcpq-std sleeps in its poller or blocks on a full send buffer, and each hands its own
 //! non-blocking receive or send call to the types here.
 
+use kcpq_core::crypto::handshake::MAX_HANDSHAKE_LEN;
+
 mod recv;
 mod send;
 #[cfg(test)]
@@ -37,10 +39,16 @@ pub const RECV_GROUP: usize = kcpq_core::drive::DATAGRAM_BATCH;
 pub const MAX_GSO_BYTES: usize = 65_507;
 
 /// The largest datagram the core sends when KCP's MTU is `kcp_mtu`: room for a KCP segment
-/// with its packet protection (33 bytes) or an FEC shard's header, and for handshakes, with
-/// bytes to spare. Each adapter sizes its outgoing slots with it.
+/// with its packet protection (33 bytes) or an FEC shard's header, with bytes to spare, and
+/// never less than the largest handshake message (128 bytes), which a small MTU does not shrink.
+/// Each adapter sizes its outgoing slots with it.
 pub const fn max_datagram(kcp_mtu: usize) -> usize {
-    kcp_mtu + 64
+    let protected = kcp_mtu + 64;
+    if protected > MAX_HANDSHAKE_LEN {
+        protected
+    } else {
+        MAX_HANDSHAKE_LEN
+    }
 }
 
 /// Counts of a socket's work, which the adapters log at debug level when it closes: they show

@@ -204,3 +204,18 @@ fn received_trains_are_split_and_handed_out_in_groups_in_order() {
     assert_eq!(stats.recv_calls, 2);
     assert_eq!(stats.largest_recv, 23);
 }
+
+#[test]
+fn a_slot_holds_a_protected_segment_and_any_handshake_at_every_mtu() {
+    use kcpq_core::crypto::DATA_OVERHEAD;
+    use kcpq_core::crypto::handshake::MAX_HANDSHAKE_LEN;
+    assert_eq!(max_datagram(1367), 1431, "KCPQ's default datagram bound");
+    for mtu in kcpq_core::kcp::MIN_MTU..=9000 {
+        let slot = max_datagram(mtu);
+        assert!(
+            slot >= mtu + DATA_OVERHEAD,
+            "a protected segment at MTU {mtu}"
+        );
+        assert!(slot >= MAX_HANDSHAKE_LEN, "a handshake at MTU {mtu}");
+    }
+}
