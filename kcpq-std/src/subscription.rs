@@ -202,7 +202,7 @@ impl CallbackSubscription {
 
     /// Calls of the callback that ran longer than the client's `slow_callback` threshold (a
     /// client's subscription also reports each as
-    /// [`Event::SlowCallback`](crate::Event::SlowCallback)).
+    /// [`crate::Event::SlowCallback`]).
     pub fn slow_callbacks(&self) -> u64 {
         self.slow.count()
     }
