@@ -1123,6 +1123,36 @@ fn a_flush_after_subscribing_makes_the_subscription_visible_on_every_worker() {
     }
 }
 
+/// A flush is a barrier across workers, as on one nats-server: once the publisher's flush
+/// returns, a flush of any subscriber returns only after the message is in its subscription,
+/// however slowly the publisher's worker hands it to the subscriber's.
+#[test]
+fn a_publishers_flush_puts_its_messages_before_any_later_flush_of_a_subscriber() {
+    for workers in [2, 4] {
+        for seed in seeds(4) {
+            let mut world =
+                World::with_workers(seed, LinkConfig::perfect(), quick_server(), workers);
+            world.cross_delay = Duration::from_millis(40);
+            let publisher = add_on(&mut world, "pub", 0);
+            let sub = add_on(&mut world, "sub", 1);
+            connect_all(&mut world);
+            let sid = subscribe(&mut world, sub, "crossing", None);
+            world.peers[publisher]
+                .client
+                .publish("crossing", None, None, b"before the flushes")
+                .unwrap();
+            world.drain();
+            flush(&mut world, publisher);
+            flush(&mut world, sub);
+            assert_eq!(
+                messages_of(&world.peers[sub].events, sid).len(),
+                1,
+                "workers {workers} seed {seed}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_client_whose_address_changes_mid_handshake_connects_through_whichever_worker_hears_it() {
     for workers in WORKERS {

@@ -37,10 +37,16 @@ pub(super) fn remote_worker(slot: SlotId) -> Option<usize> {
 }
 
 /// A reply that waits until every other worker has the interest announced before it: a SUB's
-/// OK, or the PONG of a PING that followed such a SUB (a flush is the client's barrier).
+/// OK, or the PONG of a PING that followed such a SUB (a flush is the client's barrier). A
+/// PONG also waits until every other worker has taken in what this one sent it before the
+/// PING (`marks`), so that the messages the flushing client published are in their
+/// subscribers' streams, whichever worker holds them, before its flush returns.
 #[derive(Debug)]
 struct WaitingOk {
     seq: u64,
+    /// Per worker: the bytes sent to it, in all, when the PING came (`None`: nothing was in
+    /// flight then).
+    marks: Option<Box<[u64]>>,
     slot: SlotId,
     req_id: u32,
     what: Waiting,
@@ -96,8 +102,10 @@ pub(super) struct Cross {
     ack_due: Vec<Option<u64>>,
     /// Per worker: bytes of its routed messages taken in since the last acknowledgement.
     consumed: Vec<usize>,
-    /// Per worker: bytes of routed messages sent to it and not yet acknowledged.
-    in_flight: Vec<usize>,
+    /// Per worker: bytes of messages and datagrams sent to it, in all.
+    sent: Vec<u64>,
+    /// Per worker: how many of the bytes in `sent` it acknowledged taking in.
+    taken: Vec<u64>,
     /// Per worker: messages for its subscriptions (interest id -> count) dropped over the
     /// bound and not told yet; told with its next acknowledgement (bounded by the
     /// subscriptions).
@@ -135,7 +143,8 @@ impl Cross {
             remote: HashMap::new(),
             ack_due: vec![None; count],
             consumed: vec![0; count],
-            in_flight: vec![0; count],
+            sent: vec![0; count],
+            taken: vec![0; count],
             lost: vec![HashMap::new(); count],
             plan: (0..count).map(|_| Forward::default()).collect(),
             targets: Vec::new(),
@@ -180,6 +189,30 @@ impl Cross {
                 },
             );
         }
+    }
+
+    /// Bytes sent to worker `w` and not acknowledged yet.
+    fn in_flight(&self, w: usize) -> usize {
+        usize::try_from(self.sent[w].saturating_sub(self.taken[w])).unwrap_or(usize::MAX)
+    }
+
+    /// Counts `bytes` as sent to worker `w`.
+    fn count_sent(&mut self, w: usize, bytes: usize) {
+        self.sent[w] += bytes as u64;
+    }
+
+    /// Whether every other worker has taken in what this one sent it.
+    fn nothing_in_flight(&self) -> bool {
+        self.sent == self.taken
+    }
+
+    /// Whether every other worker has taken in what this one had sent it when `marks` was
+    /// taken.
+    fn taken_up_to(&self, marks: &[u64]) -> bool {
+        self.taken
+            .iter()
+            .zip(marks)
+            .all(|(taken, mark)| taken >= mark)
     }
 
     fn all_acked(&self) -> u64 {
@@ -253,7 +286,7 @@ impl Server {
             CrossKind::Ack { seq, consumed } => {
                 let cross = &mut self.cross;
                 cross.acked[from] = cross.acked[from].max(seq);
-                cross.in_flight[from] = cross.in_flight[from].saturating_sub(consumed);
+                cross.taken[from] += consumed as u64;
                 self.tell_lost(from);
                 self.release_oks();
             }
@@ -313,11 +346,11 @@ impl Server {
         }
         // Datagrams crossing count against the same bound as messages: a flood aimed at
         // another worker's sessions is dropped here, as the network would drop it.
-        if self.cross.in_flight[owner] + datagram.len() > self.cross.max_cross_bytes {
+        if self.cross.in_flight(owner) + datagram.len() > self.cross.max_cross_bytes {
             self.stats.drops.cross_worker_full += 1;
             return true;
         }
-        self.cross.in_flight[owner] += datagram.len();
+        self.cross.count_sent(owner, datagram.len());
         self.stats.datagrams_forwarded += 1;
         self.cross.outbox.push(
             owner,
@@ -371,16 +404,20 @@ impl Server {
         }
         self.cross.waiting_oks.push_back(WaitingOk {
             seq: self.cross.seq,
+            marks: None,
             slot,
             req_id,
             what: Waiting::Ok { sid, interest },
         });
     }
 
-    /// Whether a PING must wait for interest this worker announced (its PONG is then held
-    /// until every other worker has acknowledged it, and sent by [`Server::release_oks`]).
+    /// Whether a PING must wait for interest this worker announced or for what it sent to
+    /// other workers (its PONG is then held until every other worker has acknowledged both,
+    /// and sent by [`Server::release_oks`]).
     pub(super) fn hold_pong(&mut self, slot: SlotId, req_id: u32) -> bool {
-        if self.cross.is_alone() || self.cross.all_acked() >= self.cross.seq {
+        let cross = &self.cross;
+        let settled = cross.all_acked() >= cross.seq;
+        if cross.is_alone() || (settled && cross.nothing_in_flight()) {
             return false;
         }
         if self.cross.waiting_oks.len() >= MAX_WAITING {
@@ -388,8 +425,10 @@ impl Server {
             return false;
         }
         let session = self.session_number(slot);
+        let marks = (!self.cross.nothing_in_flight()).then(|| self.cross.sent.clone().into());
         self.cross.waiting_oks.push_back(WaitingOk {
             seq: self.cross.seq,
+            marks,
             slot,
             req_id,
             what: Waiting::Pong { session },
@@ -495,12 +534,9 @@ impl Server {
 
     fn release_oks(&mut self) {
         let acked = self.cross.all_acked();
-        while self
-            .cross
-            .waiting_oks
-            .front()
-            .is_some_and(|w| w.seq <= acked)
-        {
+        while (self.cross.waiting_oks.front()).is_some_and(|w| {
+            w.seq <= acked && (w.marks.as_deref()).is_none_or(|m| self.cross.taken_up_to(m))
+        }) {
             let ok = self.cross.waiting_oks.pop_front().expect("checked above");
             match ok.what {
                 Waiting::Ok { sid, interest } => {
@@ -632,7 +668,7 @@ impl Server {
                     buffer.extend_from_slice(&queue.as_bytes()[..usize::from(len)]);
                 }
             }
-            if self.cross.in_flight[w] + buffer.len() > self.cross.max_cross_bytes {
+            if self.cross.in_flight(w) + buffer.len() > self.cross.max_cross_bytes {
                 self.stats.drops.cross_worker_full += 1;
                 self.cross.group.give_back(self.cross.index, buffer);
                 self.note_lost(w);
@@ -640,7 +676,7 @@ impl Server {
             }
             self.cross.plan[w].members.clear();
             self.cross.plan[w].plain.clear();
-            self.cross.in_flight[w] += buffer.len();
+            self.cross.count_sent(w, buffer.len());
             self.cross.outbox.push(
                 w,
                 CrossKind::Routed {
@@ -661,7 +697,7 @@ impl Server {
         for id in plan.plain.drain(..).chain(plan.members.drain(..)) {
             *cross.lost[w].entry(id).or_default() += 1;
         }
-        if cross.in_flight[w] == 0 {
+        if cross.in_flight(w) == 0 {
             self.tell_lost(w);
         }
     }
@@ -690,7 +726,7 @@ impl Server {
         if counts.is_empty() {
             return;
         }
-        cross.in_flight[w] += lost_weight(&counts);
+        cross.count_sent(w, lost_weight(&counts));
         cross.outbox.push(w, CrossKind::Lost { counts });
     }
 
@@ -792,12 +828,12 @@ impl Server {
     pub(super) fn forward_to_client(&mut self, worker: usize, client: &str, p: &Pub<'_>) {
         let mut encoded = self.cross.group.buffer(self.cross.index);
         Frame::Pub(*p).encode(&mut encoded);
-        if self.cross.in_flight[worker] + encoded.len() > self.cross.max_cross_bytes {
+        if self.cross.in_flight(worker) + encoded.len() > self.cross.max_cross_bytes {
             self.stats.drops.cross_worker_full += 1;
             self.cross.group.give_back(self.cross.index, encoded);
             return;
         }
-        self.cross.in_flight[worker] += encoded.len();
+        self.cross.count_sent(worker, encoded.len());
         self.cross.outbox.push(
             worker,
             CrossKind::ToClient {

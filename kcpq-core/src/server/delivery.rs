@@ -168,7 +168,8 @@ impl Server {
     /// PING: answered once every frame queued before it is in the stream, so a PONG never
     /// overtakes messages routed before its PING (a flush or a drain waits for them).
     /// With several workers, the PONG of a PING that follows a SUB also waits until every
-    /// worker knows that subscription.
+    /// worker knows that subscription, and until every worker has taken in what this one
+    /// routed to it before the PING.
     pub(super) fn on_ping(&mut self, slot: SlotId, req_id: u32) {
         if req_id == crate::proto::KEEPALIVE_REQ_ID {
             // Its KCP acknowledgement answers it; receiving it was the point (liveness).

@@ -28,7 +28,10 @@
 //!   however many of its subscriptions match, with the names of the queue groups whose member
 //!   the publisher's worker chose there. The receiver delivers to its matching plain
 //!   subscriptions and to one of its own members of each named group. Messages from one
-//!   publisher keep their order: they cross through one FIFO.
+//!   publisher keep their order: they cross through one FIFO. A PING's PONG also waits until
+//!   every other worker has acknowledged what its worker sent it before the PING, so a flush
+//!   stays a barrier across workers as on one nats-server: once a publisher's flush returns,
+//!   any later flush of a subscriber returns after the message is in its subscription.
 //! - **Queue groups.** The member is chosen among all workers' members, as with one worker. If
 //!   the chosen member has left when the message arrives, another member of the same group on
 //!   that worker takes it; with none left there, the message is dropped and counted
@@ -49,8 +52,8 @@
 //!   (an ERR to the client, an event to the owner), as a drop of the subscription's own queue
 //!   is reported. A drop-oldest subscription can thus lose a newer message than its policy
 //!   would choose, and only when its worker falls `max_cross_bytes` behind the publisher's:
-//!   the crossing is one queue for all of that worker's subscriptions. Held OKs and PONGs are bounded too (a PONG
-//!   beyond the bound goes at once). Interest changes and their acknowledgements are never
+//!   the crossing is one queue for all of that worker's subscriptions. Held OKs and PONGs are
+//!   bounded too (a PONG beyond the bound goes at once). Interest changes and their acknowledgements are never
 //!   dropped: they are bounded by the subscriptions themselves. Server-wide limits stay
 //!   server-wide: the session count is one counter in the group; the half-open table, the
 //!   reset rate, the pending bytes and the FEC decoder memory are split evenly between workers.
