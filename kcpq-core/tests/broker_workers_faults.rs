@@ -1092,18 +1092,24 @@ fn a_queue_member_counts_what_a_full_crossing_lost_for_its_group() {
     }
 }
 
+/// A world of `workers` workers whose crossings take 40 ms, with a connected publisher on
+/// worker 0 and a subscriber-to-be on worker 1: (world, publisher, subscriber).
+fn slow_crossing(workers: usize, seed: u64) -> (World, usize, usize) {
+    let mut world = World::with_workers(seed, LinkConfig::perfect(), quick_server(), workers);
+    world.cross_delay = Duration::from_millis(40);
+    let publisher = add_on(&mut world, "pub", 0);
+    let sub = add_on(&mut world, "sub", 1);
+    connect_all(&mut world);
+    (world, publisher, sub)
+}
+
 /// A client whose subscription is restored after a reconnect gets no `Subscribed` again: a
 /// flush is its only way to know the server has the subscription, as with one server.
 #[test]
 fn a_flush_after_subscribing_makes_the_subscription_visible_on_every_worker() {
     for workers in [2, 4] {
         for seed in seeds(4) {
-            let mut world =
-                World::with_workers(seed, LinkConfig::perfect(), quick_server(), workers);
-            world.cross_delay = Duration::from_millis(40);
-            let publisher = add_on(&mut world, "pub", 0);
-            let sub = add_on(&mut world, "sub", 1);
-            connect_all(&mut world);
+            let (mut world, publisher, sub) = slow_crossing(workers, seed);
             let sid = world.peers[sub].client.subscribe("late", None).unwrap();
             world.drain();
             flush(&mut world, sub);
@@ -1130,12 +1136,7 @@ fn a_flush_after_subscribing_makes_the_subscription_visible_on_every_worker() {
 fn a_publishers_flush_puts_its_messages_before_any_later_flush_of_a_subscriber() {
     for workers in [2, 4] {
         for seed in seeds(4) {
-            let mut world =
-                World::with_workers(seed, LinkConfig::perfect(), quick_server(), workers);
-            world.cross_delay = Duration::from_millis(40);
-            let publisher = add_on(&mut world, "pub", 0);
-            let sub = add_on(&mut world, "sub", 1);
-            connect_all(&mut world);
+            let (mut world, publisher, sub) = slow_crossing(workers, seed);
             let sid = subscribe(&mut world, sub, "crossing", None);
             world.peers[publisher]
                 .client
