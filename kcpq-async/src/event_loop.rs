@@ -20,9 +20,17 @@ use crate::runtime::{Runtime, Socket, Timer};
 use crate::socket::UdpIo;
 use kcpq_os::Clock;
 
-/// Most datagrams or commands handled in one wake-up before output is sent, so that neither
-/// input starves the other and batches stay small.
+/// Most datagrams handled in one pass of a wake-up before their events are handed to their
+/// tasks, so that what is read stays in the cache while it is routed.
 const MAX_BURST: usize = 64;
+
+/// Most passes of [`MAX_BURST`] datagrams in one wake-up before output is sent and the
+/// executor gets the thread back. A wake-up takes in up to four times what one pass does, so
+/// that a connection receiving a stream keeps up with the connections publishing on its thread
+/// (each of which applies up to [`MAX_COMMAND_BURST`] commands a wake-up): at one pass, a
+/// subscriber sharing a thread with four publishers got a quarter of their pace, and its
+/// server dropped the rest as a slow consumer's.
+const MAX_PASSES: usize = 4;
 
 /// Most commands handled in one wake-up before output is drained: enough to fill several
 /// datagrams with small publishes, few enough to keep the first one's latency low.
@@ -83,7 +91,7 @@ pub(crate) async fn run<R: Runtime, D: Driver>(
         // pause would otherwise keep the socket unread; and after a stall (a descheduled
         // process, a paused VM) the retransmission timers and the ACKs that make them moot are
         // ready together: handling the timers first would retransmit what already arrived.
-        receive_burst(driver, io, now);
+        receive_burst(driver, io, clock, now);
         if driver.machine().poll_timeout().is_some_and(|t| t <= now) {
             driver.machine().handle_timeout(now);
         }
@@ -124,14 +132,26 @@ fn take_commands<D: Driver>(
     });
 }
 
-/// Handles the datagrams the socket holds, up to [`MAX_BURST`], before any output: messages
+/// Handles the datagrams the socket holds, up to [`MAX_PASSES`] passes of [`MAX_BURST`], before
+/// any output, handing each full pass's events to their tasks before the next: messages
 /// arriving in consecutive datagrams leave coalesced, and one ACK answers the burst instead of
 /// one per datagram. With offload, datagrams the kernel handed over beyond the burst (in a
 /// batched read or a GRO train) wait in `io`, which then reports itself readable at once.
-fn receive_burst<D: Driver, S: Socket>(driver: &mut D, io: &mut UdpIo<S>, now: Instant) {
-    io.recv_batch(MAX_BURST, |datagrams| {
-        driver.machine().handle_datagrams(now, datagrams);
-    });
+fn receive_burst<D: Driver, S: Socket>(
+    driver: &mut D,
+    io: &mut UdpIo<S>,
+    clock: Clock,
+    now: Instant,
+) {
+    for pass in 1..=MAX_PASSES {
+        let handled = io.recv_batch(MAX_BURST, |datagrams| {
+            driver.machine().handle_datagrams(now, datagrams);
+        });
+        if handled < MAX_BURST || pass == MAX_PASSES {
+            break;
+        }
+        driver.route_events(clock.std_instant(now));
+    }
 }
 
 /// Drains transmits and events (whose handling may queue more output), then sends the batch.
