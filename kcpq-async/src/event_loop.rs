@@ -24,13 +24,14 @@ use kcpq_os::Clock;
 /// tasks, so that what is read stays in the cache while it is routed.
 const MAX_BURST: usize = 64;
 
-/// Most passes of [`MAX_BURST`] datagrams in one wake-up before output is sent and the
-/// executor gets the thread back. A wake-up takes in up to four times what one pass does, so
-/// that a connection receiving a stream keeps up with the connections publishing on its thread
-/// (each of which applies up to [`MAX_COMMAND_BURST`] commands a wake-up): at one pass, a
-/// subscriber sharing a thread with four publishers got a quarter of their pace, and its
-/// server dropped the rest as a slow consumer's.
-const MAX_PASSES: usize = 4;
+/// Most passes of [`MAX_BURST`] datagrams in one wake-up of a client's driver before output is
+/// sent and the executor gets the thread back, so that a connection receiving a stream keeps
+/// up with the connections publishing on its thread (each applies up to
+/// [`MAX_COMMAND_BURST`] commands a wake-up): at one pass, a subscriber sharing a thread with
+/// four publishers got a quarter of their pace, and its server dropped the rest as a slow
+/// consumer's. A server's driver takes one pass: at four, its larger intake per wake-up let a
+/// publisher of 1 KB messages get ahead of one of two subscribers by a slow consumer's limit.
+pub(crate) const CLIENT_RECEIVE_PASSES: usize = 4;
 
 /// Most commands handled in one wake-up before output is drained: enough to fill several
 /// datagrams with small publishes, few enough to keep the first one's latency low.
@@ -56,6 +57,7 @@ pub(crate) async fn run<R: Runtime, D: Driver>(
     clock: Clock,
     commands: &Receiver<D::Command>,
     peers: Option<&Receiver<()>>,
+    receive_passes: usize,
 ) {
     let mut commands_open = true;
     let mut alarm = Alarm::<R::Timer>::default();
@@ -91,7 +93,7 @@ pub(crate) async fn run<R: Runtime, D: Driver>(
         // pause would otherwise keep the socket unread; and after a stall (a descheduled
         // process, a paused VM) the retransmission timers and the ACKs that make them moot are
         // ready together: handling the timers first would retransmit what already arrived.
-        receive_burst(driver, io, clock, now);
+        receive_burst(driver, io, clock, now, receive_passes);
         if driver.machine().poll_timeout().is_some_and(|t| t <= now) {
             driver.machine().handle_timeout(now);
         }
@@ -132,7 +134,7 @@ fn take_commands<D: Driver>(
     });
 }
 
-/// Handles the datagrams the socket holds, up to [`MAX_PASSES`] passes of [`MAX_BURST`], before
+/// Handles the datagrams the socket holds, up to `passes` passes of [`MAX_BURST`], before
 /// any output, handing each full pass's events to their tasks before the next: messages
 /// arriving in consecutive datagrams leave coalesced, and one ACK answers the burst instead of
 /// one per datagram. With offload, datagrams the kernel handed over beyond the burst (in a
@@ -142,12 +144,13 @@ fn receive_burst<D: Driver, S: Socket>(
     io: &mut UdpIo<S>,
     clock: Clock,
     now: Instant,
+    passes: usize,
 ) {
-    for pass in 1..=MAX_PASSES {
+    for pass in 1..=passes {
         let handled = io.recv_batch(MAX_BURST, |datagrams| {
             driver.machine().handle_datagrams(now, datagrams);
         });
-        if handled < MAX_BURST || pass == MAX_PASSES {
+        if handled < MAX_BURST || pass >= passes {
             break;
         }
         driver.route_events(clock.std_instant(now));
@@ -395,6 +398,7 @@ mod tests {
             Clock::start(),
             &commands,
             None,
+            1,
         )));
         let mut buf = [0u8; 64];
         let len = peer.recv(&mut buf).expect("the answer");

@@ -181,7 +181,15 @@ impl<R: Runtime> Client<R> {
         let (connect_tx, connect_rx) = oneshot();
         let mut driver = ClientDriver::<Async>::new(core, &shared, connect_tx, event_tx);
         R::spawn_detached(&options.spawner, async move {
-            crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx, None).await;
+            crate::event_loop::run::<R, _>(
+                &mut driver,
+                &mut io,
+                clock,
+                &command_rx,
+                None,
+                crate::event_loop::CLIENT_RECEIVE_PASSES,
+            )
+            .await;
             driver.finish();
         });
         let wait = shared.connect_wait();

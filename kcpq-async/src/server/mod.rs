@@ -285,7 +285,8 @@ impl<R: Runtime> Server<R> {
                 };
                 let mut driver = worker_driver(core, event_tx, clock.wall_epoch(), cross);
                 let (commands, peers) = (&worker.command_rx, bell.as_ref());
-                crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, commands, peers).await;
+                crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, commands, peers, 1)
+                    .await;
                 drop(io);
                 drop(worker.commands);
                 driver.finish();
@@ -300,7 +301,7 @@ impl<R: Runtime> Server<R> {
         }
         let mut driver = worker_driver(core, event_tx, clock.wall_epoch(), own_cross);
         let peers = own_bell.as_ref();
-        crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx, peers).await;
+        crate::event_loop::run::<R, _>(&mut driver, &mut io, clock, &command_rx, peers, 1).await;
         // Free the port before telling anyone the server stopped, so it can be bound again.
         drop(io);
         for finished in stopped {
