@@ -203,7 +203,7 @@ impl Cross {
 
     /// Whether every other worker has taken in what this one sent it.
     fn nothing_in_flight(&self) -> bool {
-        self.sent == self.taken
+        self.taken_up_to(&self.sent)
     }
 
     /// Whether every other worker has taken in what this one had sent it when `marks` was
